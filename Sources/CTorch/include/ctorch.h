@@ -1,0 +1,241 @@
+// ctorch.h: the C ABI over libtorch that the Swift `Torch` module calls.
+//
+// Conventions (the tch-rs pattern):
+// - Every tensor is an opaque `ct_tensor` owned by the caller and freed with `ct_free`.
+// - Every function catches C++ exceptions; on failure it returns NULL / 0 / -1 and leaves
+//   libtorch's message in a thread-local slot read with `ct_last_error` (NULL when none).
+// - dtypes are c10::ScalarType codes; devices are -1 for the CPU and n >= 0 for cuda:n.
+// - Optional tensor arguments are passed as NULL.
+#ifndef CTORCH_H
+#define CTORCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ct_tensor_s *ct_tensor;
+typedef struct ct_generator_s *ct_generator;
+typedef struct ct_module_s *ct_module;
+
+// MARK: errors and memory
+const char *ct_last_error(void);
+void ct_clear_error(void);
+void ct_free(ct_tensor t);
+void ct_free_string(char *s);
+
+// MARK: runtime
+const char *ct_version(void);
+char *ct_build_config(void);
+void ct_set_num_threads(int n);
+int ct_get_num_threads(void);
+void ct_manual_seed(uint64_t seed);
+bool ct_cuda_is_available(void);
+int ct_cuda_device_count(void);
+bool ct_is_grad_enabled(void);
+void ct_set_grad_enabled(bool enabled);
+
+// MARK: generators
+ct_generator ct_generator_new(uint64_t seed, int device);
+void ct_generator_free(ct_generator g);
+void ct_generator_set_seed(ct_generator g, uint64_t seed);
+ct_tensor ct_generator_get_state(ct_generator g);
+void ct_generator_set_state(ct_generator g, ct_tensor state);
+
+// MARK: creation
+ct_tensor ct_empty(const int64_t *shape, int ndim, int dtype, int device);
+ct_tensor ct_zeros(const int64_t *shape, int ndim, int dtype, int device);
+ct_tensor ct_ones(const int64_t *shape, int ndim, int dtype, int device);
+ct_tensor ct_full(const int64_t *shape, int ndim, double value, int dtype, int device);
+ct_tensor ct_arange(double start, double end, double step, int dtype, int device);
+ct_tensor ct_linspace(double start, double end, int64_t steps, int dtype, int device);
+ct_tensor ct_eye(int64_t n, int dtype, int device);
+ct_tensor ct_rand(const int64_t *shape, int ndim, ct_generator g, int dtype, int device);
+ct_tensor ct_randn(const int64_t *shape, int ndim, ct_generator g, int dtype, int device);
+ct_tensor ct_randint(int64_t low, int64_t high, const int64_t *shape, int ndim, ct_generator g,
+                     int dtype, int device);
+ct_tensor ct_randperm(int64_t n, ct_generator g, int device);
+ct_tensor ct_from_data(const void *data, const int64_t *shape, int ndim, int dtype);
+ct_tensor ct_scalar_tensor(double value, int dtype, int device);
+
+// MARK: inspection and data
+bool ct_defined(ct_tensor t);
+int ct_ndim(ct_tensor t);
+void ct_shape(ct_tensor t, int64_t *out);
+int64_t ct_numel(ct_tensor t);
+int ct_dtype(ct_tensor t);
+int ct_device(ct_tensor t);
+bool ct_is_contiguous(ct_tensor t);
+double ct_item_double(ct_tensor t);
+int64_t ct_item_int(ct_tensor t);
+// Copies the tensor's elements, converted to `dtype`, in row-major order into `out`.
+int ct_copy_data(ct_tensor t, void *out, int64_t numel, int dtype);
+char *ct_to_string(ct_tensor t);
+int64_t ct_element_size(int dtype);
+
+// MARK: conversion and copies
+ct_tensor ct_to(ct_tensor t, int dtype, int device);
+ct_tensor ct_contiguous(ct_tensor t);
+ct_tensor ct_channels_last(ct_tensor t);
+ct_tensor ct_clone(ct_tensor t);
+ct_tensor ct_detach(ct_tensor t);
+ct_tensor ct_shallow_copy(ct_tensor t);
+
+// MARK: shape
+ct_tensor ct_reshape(ct_tensor t, const int64_t *shape, int ndim);
+ct_tensor ct_view(ct_tensor t, const int64_t *shape, int ndim);
+ct_tensor ct_permute(ct_tensor t, const int64_t *dims, int ndim);
+ct_tensor ct_transpose(ct_tensor t, int64_t a, int64_t b);
+ct_tensor ct_flatten(ct_tensor t, int64_t start, int64_t end);
+ct_tensor ct_squeeze(ct_tensor t);
+ct_tensor ct_squeeze_dim(ct_tensor t, int64_t dim);
+ct_tensor ct_unsqueeze(ct_tensor t, int64_t dim);
+ct_tensor ct_expand(ct_tensor t, const int64_t *shape, int ndim);
+ct_tensor ct_repeat(ct_tensor t, const int64_t *repeats, int ndim);
+ct_tensor ct_cat(const ct_tensor *ts, int n, int64_t dim);
+ct_tensor ct_stack(const ct_tensor *ts, int n, int64_t dim);
+// Writes at most `capacity` pieces to `out` and returns how many there are (-1 on error).
+int ct_split(ct_tensor t, int64_t size, int64_t dim, ct_tensor *out, int capacity);
+int ct_chunk(ct_tensor t, int64_t chunks, int64_t dim, ct_tensor *out, int capacity);
+ct_tensor ct_narrow(ct_tensor t, int64_t dim, int64_t start, int64_t length);
+ct_tensor ct_slice(ct_tensor t, int64_t dim, int64_t start, int64_t end, int64_t step);
+ct_tensor ct_select(ct_tensor t, int64_t dim, int64_t index);
+ct_tensor ct_index_select(ct_tensor t, int64_t dim, ct_tensor index);
+ct_tensor ct_gather(ct_tensor t, int64_t dim, ct_tensor index);
+ct_tensor ct_scatter(ct_tensor t, int64_t dim, ct_tensor index, ct_tensor src);
+ct_tensor ct_scatter_add(ct_tensor t, int64_t dim, ct_tensor index, ct_tensor src);
+ct_tensor ct_masked_select(ct_tensor t, ct_tensor mask);
+ct_tensor ct_masked_fill(ct_tensor t, ct_tensor mask, double value);
+ct_tensor ct_where(ct_tensor condition, ct_tensor a, ct_tensor b);
+ct_tensor ct_flip(ct_tensor t, const int64_t *dims, int ndim);
+ct_tensor ct_roll(ct_tensor t, const int64_t *shifts, const int64_t *dims, int n);
+ct_tensor ct_tril(ct_tensor t, int64_t diagonal);
+ct_tensor ct_diagonal(ct_tensor t, int64_t offset, int64_t dim1, int64_t dim2);
+
+// MARK: binary arithmetic and comparison (broadcasting)
+// op: 0 add, 1 sub, 2 mul, 3 div, 4 pow, 5 maximum, 6 minimum, 7 eq, 8 ne, 9 lt, 10 le,
+//     11 gt, 12 ge, 13 logical_and, 14 logical_or, 15 atan2, 16 remainder, 17 floor_divide
+ct_tensor ct_binary(int op, ct_tensor a, ct_tensor b);
+// The same ops with a scalar right operand; `reversed` computes scalar OP tensor.
+ct_tensor ct_binary_scalar(int op, ct_tensor a, double b, bool reversed);
+ct_tensor ct_matmul(ct_tensor a, ct_tensor b);
+ct_tensor ct_addmm(ct_tensor bias, ct_tensor a, ct_tensor b);
+
+// MARK: unary elementwise
+// op: 0 neg, 1 exp, 2 log, 3 sqrt, 4 rsqrt, 5 abs, 6 sign, 7 tanh, 8 sigmoid, 9 relu,
+//     10 sin, 11 cos, 12 floor, 13 round, 14 ceil, 15 reciprocal, 16 square, 17 log1p,
+//     18 expm1, 19 erf, 20 logical_not, 21 isnan, 22 isfinite, 23 silu, 24 trunc, 25 log2
+ct_tensor ct_unary(int op, ct_tensor t);
+ct_tensor ct_clamp(ct_tensor t, double min, double max, bool has_min, bool has_max);
+ct_tensor ct_leaky_relu(ct_tensor t, double slope);
+ct_tensor ct_gelu(ct_tensor t, bool tanh_approximation);
+ct_tensor ct_softplus(ct_tensor t, double beta, double threshold);
+ct_tensor ct_elu(ct_tensor t, double alpha);
+ct_tensor ct_hardtanh(ct_tensor t, double min, double max);
+
+// MARK: reductions (dims == NULL means all dimensions)
+ct_tensor ct_sum(ct_tensor t, const int64_t *dims, int ndim, bool keepdim);
+ct_tensor ct_mean(ct_tensor t, const int64_t *dims, int ndim, bool keepdim);
+ct_tensor ct_prod(ct_tensor t);
+ct_tensor ct_amax(ct_tensor t, const int64_t *dims, int ndim, bool keepdim);
+ct_tensor ct_amin(ct_tensor t, const int64_t *dims, int ndim, bool keepdim);
+int ct_max_dim(ct_tensor t, int64_t dim, bool keepdim, ct_tensor *values, ct_tensor *indices);
+int ct_min_dim(ct_tensor t, int64_t dim, bool keepdim, ct_tensor *values, ct_tensor *indices);
+ct_tensor ct_argmax(ct_tensor t, int64_t dim, bool keepdim);
+ct_tensor ct_argmin(ct_tensor t, int64_t dim, bool keepdim);
+ct_tensor ct_var(ct_tensor t, const int64_t *dims, int ndim, bool unbiased, bool keepdim);
+ct_tensor ct_std(ct_tensor t, const int64_t *dims, int ndim, bool unbiased, bool keepdim);
+ct_tensor ct_norm(ct_tensor t, double p, const int64_t *dims, int ndim, bool keepdim);
+ct_tensor ct_logsumexp(ct_tensor t, const int64_t *dims, int ndim, bool keepdim);
+ct_tensor ct_cumsum(ct_tensor t, int64_t dim);
+int ct_topk(ct_tensor t, int64_t k, int64_t dim, bool largest, bool sorted, ct_tensor *values,
+            ct_tensor *indices);
+int ct_sort(ct_tensor t, int64_t dim, bool descending, ct_tensor *values, ct_tensor *indices);
+bool ct_allclose(ct_tensor a, ct_tensor b, double rtol, double atol);
+bool ct_equal(ct_tensor a, ct_tensor b);
+
+// MARK: linear algebra
+ct_tensor ct_svdvals(ct_tensor t);
+int ct_qr(ct_tensor t, ct_tensor *q, ct_tensor *r);
+ct_tensor ct_outer(ct_tensor a, ct_tensor b);
+
+// MARK: in-place (used under no-grad by optimizers, initialisers and running statistics)
+int ct_copy_(ct_tensor dst, ct_tensor src);
+int ct_zero_(ct_tensor t);
+int ct_fill_(ct_tensor t, double value);
+int ct_add_(ct_tensor t, ct_tensor other, double alpha);
+int ct_mul_(ct_tensor t, ct_tensor other);
+int ct_mul_scalar_(ct_tensor t, double value);
+int ct_add_scalar_(ct_tensor t, double value);
+int ct_div_(ct_tensor t, ct_tensor other);
+int ct_addcmul_(ct_tensor t, ct_tensor a, ct_tensor b, double value);
+int ct_addcdiv_(ct_tensor t, ct_tensor a, ct_tensor b, double value);
+int ct_lerp_(ct_tensor t, ct_tensor end, double weight);
+int ct_sqrt_(ct_tensor t);
+int ct_clamp_(ct_tensor t, double min, double max);
+int ct_uniform_(ct_tensor t, double low, double high, ct_generator g);
+int ct_normal_(ct_tensor t, double mean, double std, ct_generator g);
+
+// MARK: neural-network functions
+ct_tensor ct_linear(ct_tensor x, ct_tensor w, ct_tensor b);
+ct_tensor ct_conv2d(ct_tensor x, ct_tensor w, ct_tensor b, const int64_t *stride,
+                    const int64_t *padding, const int64_t *dilation, int64_t groups);
+ct_tensor ct_conv_transpose2d(ct_tensor x, ct_tensor w, ct_tensor b, const int64_t *stride,
+                              const int64_t *padding, const int64_t *output_padding,
+                              int64_t groups, const int64_t *dilation);
+ct_tensor ct_batch_norm(ct_tensor x, ct_tensor w, ct_tensor b, ct_tensor running_mean,
+                        ct_tensor running_var, bool training, double momentum, double eps);
+ct_tensor ct_group_norm(ct_tensor x, int64_t groups, ct_tensor w, ct_tensor b, double eps);
+ct_tensor ct_layer_norm(ct_tensor x, const int64_t *shape, int ndim, ct_tensor w, ct_tensor b,
+                        double eps);
+ct_tensor ct_avg_pool2d(ct_tensor x, const int64_t *kernel, const int64_t *stride,
+                        const int64_t *padding);
+ct_tensor ct_max_pool2d(ct_tensor x, const int64_t *kernel, const int64_t *stride,
+                        const int64_t *padding);
+ct_tensor ct_adaptive_avg_pool2d(ct_tensor x, const int64_t *size);
+ct_tensor ct_upsample_nearest2d(ct_tensor x, const int64_t *size);
+ct_tensor ct_upsample_bilinear2d(ct_tensor x, const int64_t *size, bool align_corners);
+// mode: 0 constant, 1 reflect, 2 replicate, 3 circular
+ct_tensor ct_pad(ct_tensor x, const int64_t *pads, int n, int mode, double value);
+ct_tensor ct_embedding(ct_tensor weight, ct_tensor indices);
+ct_tensor ct_dropout(ct_tensor x, double p, bool training);
+ct_tensor ct_softmax(ct_tensor x, int64_t dim);
+ct_tensor ct_log_softmax(ct_tensor x, int64_t dim);
+ct_tensor ct_one_hot(ct_tensor x, int64_t classes);
+// reduction: 0 none, 1 mean, 2 sum
+ct_tensor ct_cross_entropy(ct_tensor logits, ct_tensor target, int reduction,
+                           double label_smoothing);
+ct_tensor ct_nll_loss(ct_tensor logp, ct_tensor target, int reduction);
+ct_tensor ct_mse_loss(ct_tensor a, ct_tensor b, int reduction);
+ct_tensor ct_l1_loss(ct_tensor a, ct_tensor b, int reduction);
+ct_tensor ct_smooth_l1_loss(ct_tensor a, ct_tensor b, int reduction, double beta);
+ct_tensor ct_bce_with_logits(ct_tensor logits, ct_tensor target, int reduction);
+
+// MARK: autograd
+int ct_set_requires_grad(ct_tensor t, bool requires);
+bool ct_requires_grad(ct_tensor t);
+ct_tensor ct_grad(ct_tensor t);  // NULL (without an error) when no gradient exists
+int ct_set_grad(ct_tensor t, ct_tensor grad);
+int ct_zero_grad(ct_tensor t);
+int ct_backward(ct_tensor t, ct_tensor gradient, bool retain_graph, bool create_graph);
+// Gradients of `outputs` with respect to `inputs` (torch.autograd.grad); writes n_inputs
+// tensors into `out` (undefined ones as NULL when allow_unused).
+int ct_autograd_grad(const ct_tensor *outputs, int n_outputs, const ct_tensor *grad_outputs,
+                     const ct_tensor *inputs, int n_inputs, bool retain_graph,
+                     bool create_graph, bool allow_unused, ct_tensor *out);
+
+// MARK: TorchScript
+ct_module ct_jit_load(const char *path, int device);
+void ct_jit_free(ct_module m);
+int ct_jit_set_training(ct_module m, bool training);
+ct_tensor ct_jit_forward(ct_module m, const ct_tensor *inputs, int n);
+int ct_jit_parameter_count(ct_module m, int64_t *count);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

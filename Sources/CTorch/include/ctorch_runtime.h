@@ -1,0 +1,20 @@
+// ctorch_runtime.h: process settings that are not libtorch calls (allocator, BLAS threads).
+#ifndef CTORCH_RUNTIME_H
+#define CTORCH_RUNTIME_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Raises glibc's mmap and trim thresholds so training steps reuse heap memory.
+void ct_tune_allocator(void);
+/// Forces OpenBLAS (when loaded) to one thread; returns 1 when OpenBLAS was found.
+int ct_limit_blas_threads(void);
+/// Path of the BLAS library mapped into this process (malloc'd), or NULL.
+char *ct_loaded_blas(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

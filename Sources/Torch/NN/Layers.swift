@@ -1,0 +1,265 @@
+import Foundation
+
+/// `y = x Wᵀ + b`; weight `[out, in]`. With `spectralNorm`, W is `weight_orig / σ`.
+public final class Linear: Module, Layer {
+  /// The trained weight: registered as `weight`, or as `weight_orig` under spectral norm.
+  public let weight: Tensor
+  public let bias: Tensor?
+  private var spectral: SpectralNorm?
+
+  public init(
+    _ inputSize: Int, _ outputSize: Int, bias hasBias: Bool = true, spectralNorm: Bool = false,
+    generator: Generator? = nil
+  ) {
+    weight = Tensor.empty([outputSize, inputSize])
+    bias = hasBias ? Tensor.empty([outputSize]) : nil
+    Init.pytorchDefault(weight: weight, bias: bias, fanIn: inputSize, generator: generator)
+    super.init()
+    if spectralNorm {
+      spectral = SpectralNorm(host: self, weight: weight, generator: generator)
+    } else {
+      register(parameter: weight, as: "weight")
+    }
+    if let bias { register(parameter: bias, as: "bias") }
+  }
+
+  /// The weight actually applied (normalised under spectral norm).
+  public var effectiveWeight: Tensor { spectral?.normalizedWeight(training: isTraining) ?? weight }
+  /// The spectral-normalisation state, when enabled.
+  public var spectralNormalization: SpectralNorm? { spectral }
+
+  public func callAsFunction(_ input: Tensor) -> Tensor {
+    input.linear(weight: effectiveWeight, bias: bias)
+  }
+}
+
+/// 2-D convolution with a square kernel; weight `[out, in / groups, k, k]`.
+public final class Conv2d: Module, Layer {
+  public let weight: Tensor
+  public let bias: Tensor?
+  public let stride: Int
+  public let padding: Int
+  public let dilation: Int
+  public let groups: Int
+  private var spectral: SpectralNorm?
+
+  public init(
+    _ inputChannels: Int, _ outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+    dilation: Int = 1, groups: Int = 1, bias hasBias: Bool = true, spectralNorm: Bool = false,
+    generator: Generator? = nil
+  ) {
+    precondition(inputChannels % groups == 0, "Conv2d: \(inputChannels) channels do not split into \(groups) groups")
+    self.stride = stride
+    self.padding = padding
+    self.dilation = dilation
+    self.groups = groups
+    weight = Tensor.empty([outputChannels, inputChannels / groups, kernelSize, kernelSize])
+    bias = hasBias ? Tensor.empty([outputChannels]) : nil
+    Init.pytorchDefault(
+      weight: weight, bias: bias, fanIn: inputChannels / groups * kernelSize * kernelSize,
+      generator: generator)
+    super.init()
+    if spectralNorm {
+      spectral = SpectralNorm(host: self, weight: weight, generator: generator)
+    } else {
+      register(parameter: weight, as: "weight")
+    }
+    if let bias { register(parameter: bias, as: "bias") }
+  }
+
+  /// The weight actually applied (normalised under spectral norm).
+  public var effectiveWeight: Tensor { spectral?.normalizedWeight(training: isTraining) ?? weight }
+  /// The spectral-normalisation state, when enabled.
+  public var spectralNormalization: SpectralNorm? { spectral }
+
+  public func callAsFunction(_ input: Tensor) -> Tensor {
+    input.conv2d(
+      weight: effectiveWeight, bias: bias, stride: stride, padding: padding, dilation: dilation,
+      groups: groups)
+  }
+}
+
+/// 2-D transposed convolution; weight `[in, out / groups, k, k]`.
+public final class ConvTranspose2d: Module, Layer {
+  public let weight: Tensor
+  public let bias: Tensor?
+  public let stride: Int
+  public let padding: Int
+  public let outputPadding: Int
+  public let groups: Int
+  private var spectral: SpectralNorm?
+
+  public init(
+    _ inputChannels: Int, _ outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+    outputPadding: Int = 0, groups: Int = 1, bias hasBias: Bool = true, spectralNorm: Bool = false,
+    generator: Generator? = nil
+  ) {
+    self.stride = stride
+    self.padding = padding
+    self.outputPadding = outputPadding
+    self.groups = groups
+    weight = Tensor.empty([inputChannels, outputChannels / groups, kernelSize, kernelSize])
+    bias = hasBias ? Tensor.empty([outputChannels]) : nil
+    // PyTorch computes fan-in from the weight's dim 1: out / groups · k · k.
+    Init.pytorchDefault(
+      weight: weight, bias: bias, fanIn: outputChannels / groups * kernelSize * kernelSize,
+      generator: generator)
+    super.init()
+    if spectralNorm {
+      // Output features are dim 1 of a transposed convolution's weight, as PyTorch chooses.
+      spectral = SpectralNorm(host: self, weight: weight, dim: 1, generator: generator)
+    } else {
+      register(parameter: weight, as: "weight")
+    }
+    if let bias { register(parameter: bias, as: "bias") }
+  }
+
+  public var effectiveWeight: Tensor { spectral?.normalizedWeight(training: isTraining) ?? weight }
+
+  public func callAsFunction(_ input: Tensor) -> Tensor {
+    input.convTranspose2d(
+      weight: effectiveWeight, bias: bias, stride: stride, padding: padding,
+      outputPadding: outputPadding, groups: groups)
+  }
+}
+
+/// Batch normalisation over `[N, C, H, W]` with running statistics for evaluation.
+public final class BatchNorm2d: Module, Layer {
+  public let weight: Tensor?
+  public let bias: Tensor?
+  public let runningMean: Tensor
+  public let runningVar: Tensor
+  public let batchesTracked: Tensor
+  public let momentum: Double
+  public let eps: Double
+
+  public init(_ channels: Int, momentum: Double = 0.1, eps: Double = 1e-5, affine: Bool = true) {
+    self.momentum = momentum
+    self.eps = eps
+    weight = affine ? Tensor.ones([channels]) : nil
+    bias = affine ? Tensor.zeros([channels]) : nil
+    runningMean = Tensor.zeros([channels])
+    runningVar = Tensor.ones([channels])
+    batchesTracked = Tensor.zeros([], dtype: .int64)
+    super.init()
+    if let weight { register(parameter: weight, as: "weight") }
+    if let bias { register(parameter: bias, as: "bias") }
+    register(buffer: runningMean, as: "running_mean")
+    register(buffer: runningVar, as: "running_var")
+    register(buffer: batchesTracked, as: "num_batches_tracked")
+  }
+
+  public func callAsFunction(_ input: Tensor) -> Tensor {
+    if isTraining { withNoGrad { batchesTracked.addInPlace(1) } }
+    return input.batchNorm(
+      weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
+      training: isTraining, momentum: momentum, eps: eps)
+  }
+}
+
+/// Group normalisation: channels in `groups` groups, normalised per sample.
+public final class GroupNorm: Module, Layer {
+  public let groups: Int
+  public let eps: Double
+  public let weight: Tensor?
+  public let bias: Tensor?
+
+  public init(groups: Int, channels: Int, eps: Double = 1e-5, affine: Bool = true) {
+    precondition(channels % groups == 0, "GroupNorm: \(channels) channels do not split into \(groups) groups")
+    self.groups = groups
+    self.eps = eps
+    weight = affine ? Tensor.ones([channels]) : nil
+    bias = affine ? Tensor.zeros([channels]) : nil
+    super.init()
+    if let weight { register(parameter: weight, as: "weight") }
+    if let bias { register(parameter: bias, as: "bias") }
+  }
+
+  public func callAsFunction(_ input: Tensor) -> Tensor {
+    input.groupNorm(groups: groups, weight: weight, bias: bias, eps: eps)
+  }
+}
+
+/// Layer normalisation over the trailing `normalizedShape`.
+public final class LayerNorm: Module, Layer {
+  public let normalizedShape: [Int]
+  public let eps: Double
+  public let weight: Tensor?
+  public let bias: Tensor?
+
+  public init(_ normalizedShape: [Int], eps: Double = 1e-5, affine: Bool = true) {
+    self.normalizedShape = normalizedShape
+    self.eps = eps
+    weight = affine ? Tensor.ones(normalizedShape) : nil
+    bias = affine ? Tensor.zeros(normalizedShape) : nil
+    super.init()
+    if let weight { register(parameter: weight, as: "weight") }
+    if let bias { register(parameter: bias, as: "bias") }
+  }
+
+  public func callAsFunction(_ input: Tensor) -> Tensor {
+    input.layerNorm(normalizedShape: normalizedShape, weight: weight, bias: bias, eps: eps)
+  }
+}
+
+/// A lookup table `[count, dimension]` indexed by int64 ids; N(0, 1) initialised as in PyTorch.
+public final class Embedding: Module {
+  public let weight: Tensor
+  private var spectral: SpectralNorm?
+
+  public init(count: Int, dimension: Int, spectralNorm: Bool = false, generator: Generator? = nil) {
+    weight = Tensor.randn([count, dimension], generator: generator)
+    super.init()
+    if spectralNorm {
+      spectral = SpectralNorm(host: self, weight: weight, generator: generator)
+    } else {
+      register(parameter: weight, as: "weight")
+    }
+  }
+
+  /// The table actually used (normalised under spectral norm).
+  public var effectiveWeight: Tensor { spectral?.normalizedWeight(training: isTraining) ?? weight }
+
+  /// Rows for `indices` (any shape of int64), giving `indices.shape + [dimension]`.
+  public func callAsFunction(_ indices: Tensor) -> Tensor { effectiveWeight.embedding(indices) }
+}
+
+/// SAGAN self-attention (as in BigGAN): 1×1 spectrally normalised projections θ, φ, g, o, keys
+/// and values pooled 2×, and a learned gate γ that starts at 0 so the block starts as identity.
+public final class SelfAttention: Module, Layer {
+  public let theta: Conv2d
+  public let phi: Conv2d
+  public let g: Conv2d
+  public let o: Conv2d
+  public let gamma: Tensor
+  let channels: Int
+
+  public init(channels: Int, spectralNorm: Bool = true, generator: Generator? = nil) {
+    precondition(channels >= 8, "SelfAttention needs at least 8 channels, got \(channels)")
+    self.channels = channels
+    theta = Conv2d(channels, channels / 8, kernelSize: 1, bias: false, spectralNorm: spectralNorm, generator: generator)
+    phi = Conv2d(channels, channels / 8, kernelSize: 1, bias: false, spectralNorm: spectralNorm, generator: generator)
+    g = Conv2d(channels, channels / 2, kernelSize: 1, bias: false, spectralNorm: spectralNorm, generator: generator)
+    o = Conv2d(channels / 2, channels, kernelSize: 1, bias: false, spectralNorm: spectralNorm, generator: generator)
+    gamma = Tensor.zeros([])
+    super.init()
+    register(module: theta, as: "theta")
+    register(module: phi, as: "phi")
+    register(module: g, as: "g")
+    register(module: o, as: "o")
+    register(parameter: gamma, as: "gamma")
+  }
+
+  public func callAsFunction(_ x: Tensor) -> Tensor {
+    let shape = x.shape  // [B, C, H, W]
+    let (batch, height, width) = (shape[0], shape[2], shape[3])
+    let positions = height * width
+    let queries = theta(x).view([batch, channels / 8, positions])  // [B, C/8, HW]
+    let keys = phi(x).maxPool2d(kernel: 2).view([batch, channels / 8, positions / 4])  // [B, C/8, HW/4]
+    let values = g(x).maxPool2d(kernel: 2).view([batch, channels / 2, positions / 4])  // [B, C/2, HW/4]
+    let attention = queries.transposed(1, 2).matmul(keys).softmax(dim: -1)  // [B, HW, HW/4]
+    let attended = values.matmul(attention.transposed(1, 2))  // [B, C/2, HW]
+    let output = o(attended.view([batch, channels / 2, height, width]))  // [B, C, H, W]
+    return x + gamma * output
+  }
+}

@@ -1,0 +1,144 @@
+import CTorch
+import Foundation
+
+/// An error raised by libtorch (through the shim) or by the Torch layer's own checks.
+public struct TorchError: Error, CustomStringConvertible, Equatable {
+  /// What went wrong, in libtorch's words where libtorch raised it.
+  public let message: String
+
+  public init(_ message: String) { self.message = message }
+  public var description: String { message }
+}
+
+/// Process-wide libtorch settings: threads, seeds, versions.
+public enum Torch {
+  /// The libtorch version the program runs against, e.g. "1.13.1".
+  public static var version: String { String(cString: ct_version()) }
+
+  /// libtorch's build configuration (compiler, BLAS, oneDNN, OpenMP, CUDA), as `torch.__config__.show()`.
+  public static var buildConfiguration: String {
+    guard let text = ct_build_config() else { return "" }
+    defer { ct_free_string(text) }
+    return String(cString: text)
+  }
+
+  /// The number of threads libtorch's intra-op pool uses.
+  public static var threadCount: Int {
+    get { ensureInitialised(); return Int(ct_get_num_threads()) }
+    set { ensureInitialised(); ct_set_num_threads(Int32(max(1, newValue))) }
+  }
+
+  /// Seeds libtorch's global generator (used by dropout and by creation calls given no generator).
+  public static func manualSeed(_ seed: UInt64) {
+    ensureInitialised()
+    ct_manual_seed(seed)
+  }
+
+  /// Whether a CUDA device can be used by this libtorch build.
+  public static var cudaIsAvailable: Bool { ct_cuda_is_available() }
+  /// The number of CUDA devices visible (0 without CUDA).
+  public static var cudaDeviceCount: Int { Int(ct_cuda_device_count()) }
+
+  /// The BLAS library mapped into this process (e.g. `/usr/lib/…/libopenblas.so.0`), if any.
+  public static var loadedBLAS: String? {
+    ensureInitialised()
+    guard let path = ct_loaded_blas() else { return nil }
+    defer { free(path) }
+    return String(cString: path)
+  }
+
+  /// Whether OpenBLAS was found and limited to one thread at start-up.
+  public private(set) static var blasLimitedToOneThread = false
+
+  nonisolated(unsafe) private static var initialised = false
+  private static let initialisationLock = NSLock()
+
+  /// Applies the start-up settings once per process: malloc thresholds, OpenBLAS limited to one
+  /// thread, and libtorch's pool sized to every core (or `AFTERIMAGE_THREADS`).
+  public static func ensureInitialised() {
+    initialisationLock.lock()
+    defer { initialisationLock.unlock() }
+    guard !initialised else { return }
+    initialised = true
+    ct_tune_allocator()
+    blasLimitedToOneThread = ct_limit_blas_threads() == 1
+    let environment = ProcessInfo.processInfo.environment
+    let threads = environment["AFTERIMAGE_THREADS"].flatMap(Int.init)
+      ?? ProcessInfo.processInfo.activeProcessorCount
+    ct_set_num_threads(Int32(max(1, threads)))
+  }
+}
+
+// MARK: - Errors from the shim
+
+/// The thread's error-catching scopes (see `catchingTorchErrors`): depth and first error.
+private final class ErrorScope {
+  var depth = 0
+  var firstError: TorchError?
+}
+
+private let errorScopeKey = "afterimage.torch.error-scope"
+
+private func currentErrorScope() -> ErrorScope {
+  let dictionary = Thread.current.threadDictionary
+  if let scope = dictionary[errorScopeKey] as? ErrorScope { return scope }
+  let scope = ErrorScope()
+  dictionary[errorScopeKey] = scope
+  return scope
+}
+
+/// Runs `body`, turning any libtorch error raised inside it into a thrown `TorchError`
+/// instead of a trap. Use it around work whose failure a user can cause: running a model they
+/// supplied, shapes read from their files.
+///
+/// Inside the scope a failing operation returns an empty tensor and later operations go on;
+/// the first error is thrown when the scope ends, so results computed after it are discarded.
+public func catchingTorchErrors<Result>(_ body: () throws -> Result) throws -> Result {
+  let scope = currentErrorScope()
+  scope.depth += 1
+  let outer = scope.firstError
+  if scope.depth == 1 { scope.firstError = nil }
+  defer { scope.depth -= 1 }
+  let result = try body()
+  if let error = scope.firstError {
+    if scope.depth == 1 { scope.firstError = nil } else { scope.firstError = outer ?? error }
+    throw error
+  }
+  return result
+}
+
+/// Reads and clears the shim's thread-local error message.
+@inline(never)
+func takeShimError(_ context: @autoclosure () -> String) -> TorchError {
+  let message = ct_last_error().map { String(cString: $0) } ?? "unknown libtorch failure"
+  ct_clear_error()
+  return TorchError("\(context()): \(message)")
+}
+
+/// Handles a failed shim call: throws inside `catchingTorchErrors` scopes' bookkeeping, traps
+/// outside them (a programmer error, e.g. mismatched shapes inside model code).
+@inline(never)
+func reportShimFailure(_ context: @autoclosure () -> String) {
+  let error = takeShimError(context())
+  let scope = currentErrorScope()
+  guard scope.depth > 0 else { fatalError("libtorch: \(error.message)") }
+  if scope.firstError == nil { scope.firstError = error }
+}
+
+/// Unwraps a tensor handle returned by the shim.
+@inline(__always)
+func checked(_ handle: ct_tensor?, _ context: @autoclosure () -> String = "operation")
+  -> ct_tensor
+{
+  if let handle { return handle }
+  reportShimFailure(context())
+  // Inside a catching scope: go on with an empty tensor; the error is thrown at scope end.
+  var zero: Int64 = 0
+  return ct_zeros(&zero, 1, DType.float32.code, -1)!
+}
+
+/// Checks a status returned by the shim (0 on success).
+@inline(__always)
+func checked(status: Int32, _ context: @autoclosure () -> String = "operation") {
+  if status < 0 { reportShimFailure(context()) }
+}

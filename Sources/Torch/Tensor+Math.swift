@@ -1,0 +1,351 @@
+import CTorch
+
+/// Binary operation codes understood by `ct_binary` / `ct_binary_scalar`.
+enum BinaryOp: Int32 {
+  case add = 0, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge, logicalAnd,
+    logicalOr, atan2, remainder, floorDivide
+}
+
+/// Unary operation codes understood by `ct_unary`.
+enum UnaryOp: Int32 {
+  case neg = 0, exp, log, sqrt, rsqrt, abs, sign, tanh, sigmoid, relu, sin, cos, floor, round,
+    ceil, reciprocal, square, log1p, expm1, erf, logicalNot, isnan, isfinite, silu, trunc, log2
+}
+
+extension Tensor {
+  @inline(__always)
+  func binary(_ op: BinaryOp, _ other: Tensor) -> Tensor {
+    Tensor(handle: checked(ct_binary(op.rawValue, handle, other.handle), "\(op)"))
+  }
+
+  @inline(__always)
+  func binary(_ op: BinaryOp, _ scalar: Double, reversed: Bool = false) -> Tensor {
+    Tensor(handle: checked(ct_binary_scalar(op.rawValue, handle, scalar, reversed), "\(op)"))
+  }
+
+  @inline(__always)
+  func unary(_ op: UnaryOp) -> Tensor {
+    Tensor(handle: checked(ct_unary(op.rawValue, handle), "\(op)"))
+  }
+}
+
+// MARK: - Arithmetic operators (broadcasting, as in PyTorch)
+
+extension Tensor {
+  public static func + (a: Tensor, b: Tensor) -> Tensor { a.binary(.add, b) }
+  public static func - (a: Tensor, b: Tensor) -> Tensor { a.binary(.sub, b) }
+  public static func * (a: Tensor, b: Tensor) -> Tensor { a.binary(.mul, b) }
+  public static func / (a: Tensor, b: Tensor) -> Tensor { a.binary(.div, b) }
+  public static prefix func - (a: Tensor) -> Tensor { a.unary(.neg) }
+
+  public static func + (a: Tensor, b: Double) -> Tensor { a.binary(.add, b) }
+  public static func - (a: Tensor, b: Double) -> Tensor { a.binary(.sub, b) }
+  public static func * (a: Tensor, b: Double) -> Tensor { a.binary(.mul, b) }
+  public static func / (a: Tensor, b: Double) -> Tensor { a.binary(.div, b) }
+  public static func + (a: Double, b: Tensor) -> Tensor { b.binary(.add, a) }
+  public static func - (a: Double, b: Tensor) -> Tensor { b.binary(.sub, a, reversed: true) }
+  public static func * (a: Double, b: Tensor) -> Tensor { b.binary(.mul, a) }
+  public static func / (a: Double, b: Tensor) -> Tensor { b.binary(.div, a, reversed: true) }
+
+  // Elementwise comparisons give bool tensors (the SIMD-style dotted operators).
+  public static func .== (a: Tensor, b: Tensor) -> Tensor { a.binary(.eq, b) }
+  public static func .!= (a: Tensor, b: Tensor) -> Tensor { a.binary(.ne, b) }
+  public static func .< (a: Tensor, b: Tensor) -> Tensor { a.binary(.lt, b) }
+  public static func .<= (a: Tensor, b: Tensor) -> Tensor { a.binary(.le, b) }
+  public static func .> (a: Tensor, b: Tensor) -> Tensor { a.binary(.gt, b) }
+  public static func .>= (a: Tensor, b: Tensor) -> Tensor { a.binary(.ge, b) }
+  public static func .== (a: Tensor, b: Double) -> Tensor { a.binary(.eq, b) }
+  public static func .!= (a: Tensor, b: Double) -> Tensor { a.binary(.ne, b) }
+  public static func .< (a: Tensor, b: Double) -> Tensor { a.binary(.lt, b) }
+  public static func .<= (a: Tensor, b: Double) -> Tensor { a.binary(.le, b) }
+  public static func .> (a: Tensor, b: Double) -> Tensor { a.binary(.gt, b) }
+  public static func .>= (a: Tensor, b: Double) -> Tensor { a.binary(.ge, b) }
+
+  /// Elementwise logical and of two bool tensors.
+  public static func .& (a: Tensor, b: Tensor) -> Tensor { a.binary(.logicalAnd, b) }
+  /// Elementwise logical or of two bool tensors.
+  public static func .| (a: Tensor, b: Tensor) -> Tensor { a.binary(.logicalOr, b) }
+  /// Elementwise logical not of a bool tensor.
+  public static prefix func .! (a: Tensor) -> Tensor { a.unary(.logicalNot) }
+
+  /// `self` raised elementwise to `exponent`.
+  public func pow(_ exponent: Double) -> Tensor { binary(.pow, exponent) }
+  /// `self` raised elementwise to `exponent` (broadcasting).
+  public func pow(_ exponent: Tensor) -> Tensor { binary(.pow, exponent) }
+  /// The elementwise larger of the two.
+  public func maximum(_ other: Tensor) -> Tensor { binary(.maximum, other) }
+  /// The elementwise smaller of the two.
+  public func minimum(_ other: Tensor) -> Tensor { binary(.minimum, other) }
+  /// Elementwise `atan2(self, other)`.
+  public func atan2(_ other: Tensor) -> Tensor { binary(.atan2, other) }
+  /// Elementwise remainder with the divisor's sign (Python's `%`).
+  public func remainder(_ divisor: Double) -> Tensor { binary(.remainder, divisor) }
+  /// Elementwise division rounded toward negative infinity.
+  public func floorDivided(by divisor: Double) -> Tensor { binary(.floorDivide, divisor) }
+
+  /// Matrix product with broadcasting over batch dimensions (`torch.matmul`).
+  public func matmul(_ other: Tensor) -> Tensor {
+    Tensor(handle: checked(ct_matmul(handle, other.handle), "matmul"))
+  }
+
+  /// `bias + a @ b` in one call.
+  public static func addmm(_ bias: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {
+    Tensor(handle: checked(ct_addmm(bias.handle, a.handle, b.handle), "addmm"))
+  }
+
+  /// The outer product of two vectors.
+  public func outer(_ other: Tensor) -> Tensor {
+    Tensor(handle: checked(ct_outer(handle, other.handle), "outer"))
+  }
+}
+
+// MARK: - Elementwise functions
+
+extension Tensor {
+  public func exp() -> Tensor { unary(.exp) }
+  public func log() -> Tensor { unary(.log) }
+  public func log2() -> Tensor { unary(.log2) }
+  public func log1p() -> Tensor { unary(.log1p) }
+  public func expm1() -> Tensor { unary(.expm1) }
+  public func sqrt() -> Tensor { unary(.sqrt) }
+  public func rsqrt() -> Tensor { unary(.rsqrt) }
+  public func abs() -> Tensor { unary(.abs) }
+  public func sign() -> Tensor { unary(.sign) }
+  public func square() -> Tensor { unary(.square) }
+  public func reciprocal() -> Tensor { unary(.reciprocal) }
+  public func sin() -> Tensor { unary(.sin) }
+  public func cos() -> Tensor { unary(.cos) }
+  public func floor() -> Tensor { unary(.floor) }
+  public func ceil() -> Tensor { unary(.ceil) }
+  public func round() -> Tensor { unary(.round) }
+  public func trunc() -> Tensor { unary(.trunc) }
+  public func erf() -> Tensor { unary(.erf) }
+  public func tanh() -> Tensor { unary(.tanh) }
+  public func sigmoid() -> Tensor { unary(.sigmoid) }
+  public func relu() -> Tensor { unary(.relu) }
+  public func silu() -> Tensor { unary(.silu) }
+  /// Elementwise test for NaN (bool tensor).
+  public func isNaN() -> Tensor { unary(.isnan) }
+  /// Elementwise test for a finite value (bool tensor).
+  public func isFinite() -> Tensor { unary(.isfinite) }
+
+  /// Values limited to `min...max` (either bound may be omitted).
+  public func clamped(min: Double? = nil, max: Double? = nil) -> Tensor {
+    Tensor(
+      handle: checked(ct_clamp(handle, min ?? 0, max ?? 0, min != nil, max != nil), "clamp"))
+  }
+
+  /// `x` where positive, `slope * x` elsewhere.
+  public func leakyRelu(slope: Double = 0.01) -> Tensor {
+    Tensor(handle: checked(ct_leaky_relu(handle, slope), "leaky_relu"))
+  }
+
+  /// The Gaussian error linear unit (exact, or the tanh approximation).
+  public func gelu(tanhApproximation: Bool = false) -> Tensor {
+    Tensor(handle: checked(ct_gelu(handle, tanhApproximation), "gelu"))
+  }
+
+  /// `log(1 + exp(beta * x)) / beta`, linear above `threshold` for stability.
+  public func softplus(beta: Double = 1, threshold: Double = 20) -> Tensor {
+    Tensor(handle: checked(ct_softplus(handle, beta, threshold), "softplus"))
+  }
+
+  /// The exponential linear unit.
+  public func elu(alpha: Double = 1) -> Tensor {
+    Tensor(handle: checked(ct_elu(handle, alpha), "elu"))
+  }
+
+  /// Values clipped linearly to `min...max` (gradient zero outside).
+  public func hardtanh(min: Double = -1, max: Double = 1) -> Tensor {
+    Tensor(handle: checked(ct_hardtanh(handle, min, max), "hardtanh"))
+  }
+}
+
+// MARK: - Reductions
+
+extension Tensor {
+  @inline(__always)
+  private func reduce(
+    _ dims: [Int]?, _ call: (UnsafePointer<Int64>?, Int32) -> ct_tensor?, _ name: String
+  ) -> Tensor {
+    guard let dims else { return Tensor(handle: checked(call(nil, 0), name)) }
+    return dims.asInt64 { Tensor(handle: checked(call($0, $1), name)) }
+  }
+
+  /// The sum of all elements, or over `dims`.
+  public func sum(dims: [Int]? = nil, keepDim: Bool = false) -> Tensor {
+    reduce(dims, { ct_sum(handle, $0, $1, keepDim) }, "sum")
+  }
+  /// The sum over one dimension.
+  public func sum(dim: Int, keepDim: Bool = false) -> Tensor { sum(dims: [dim], keepDim: keepDim) }
+
+  /// The mean of all elements, or over `dims`.
+  public func mean(dims: [Int]? = nil, keepDim: Bool = false) -> Tensor {
+    reduce(dims, { ct_mean(handle, $0, $1, keepDim) }, "mean")
+  }
+  /// The mean over one dimension.
+  public func mean(dim: Int, keepDim: Bool = false) -> Tensor { mean(dims: [dim], keepDim: keepDim) }
+
+  /// The product of all elements.
+  public func prod() -> Tensor { Tensor(handle: checked(ct_prod(handle), "prod")) }
+
+  /// The largest element, or the largest over `dims`.
+  public func max(dims: [Int]? = nil, keepDim: Bool = false) -> Tensor {
+    reduce(dims, { ct_amax(handle, $0, $1, keepDim) }, "max")
+  }
+  /// The smallest element, or the smallest over `dims`.
+  public func min(dims: [Int]? = nil, keepDim: Bool = false) -> Tensor {
+    reduce(dims, { ct_amin(handle, $0, $1, keepDim) }, "min")
+  }
+
+  /// The largest values along `dim` and where they are.
+  public func max(dim: Int, keepDim: Bool = false) -> (values: Tensor, indices: Tensor) {
+    pair("max") { ct_max_dim(handle, Int64(dim), keepDim, $0, $1) }
+  }
+  /// The smallest values along `dim` and where they are.
+  public func min(dim: Int, keepDim: Bool = false) -> (values: Tensor, indices: Tensor) {
+    pair("min") { ct_min_dim(handle, Int64(dim), keepDim, $0, $1) }
+  }
+
+  /// The index of the largest value along `dim`.
+  public func argmax(dim: Int, keepDim: Bool = false) -> Tensor {
+    Tensor(handle: checked(ct_argmax(handle, Int64(dim), keepDim), "argmax"))
+  }
+  /// The index of the smallest value along `dim`.
+  public func argmin(dim: Int, keepDim: Bool = false) -> Tensor {
+    Tensor(handle: checked(ct_argmin(handle, Int64(dim), keepDim), "argmin"))
+  }
+
+  /// The variance (unbiased by default, as in PyTorch) of all elements or over `dims`.
+  public func variance(dims: [Int]? = nil, unbiased: Bool = true, keepDim: Bool = false) -> Tensor {
+    reduce(dims, { ct_var(handle, $0, $1, unbiased, keepDim) }, "var")
+  }
+  /// The standard deviation (unbiased by default) of all elements or over `dims`.
+  public func standardDeviation(dims: [Int]? = nil, unbiased: Bool = true, keepDim: Bool = false)
+    -> Tensor
+  {
+    reduce(dims, { ct_std(handle, $0, $1, unbiased, keepDim) }, "std")
+  }
+
+  /// The p-norm of all elements, or over `dims`.
+  public func norm(p: Double = 2, dims: [Int]? = nil, keepDim: Bool = false) -> Tensor {
+    reduce(dims, { ct_norm(handle, p, $0, $1, keepDim) }, "norm")
+  }
+
+  /// `log(sum(exp(x)))` computed stably, over all elements or `dims`.
+  public func logsumexp(dims: [Int]? = nil, keepDim: Bool = false) -> Tensor {
+    reduce(dims, { ct_logsumexp(handle, $0, $1, keepDim) }, "logsumexp")
+  }
+
+  /// Running sums along `dim`.
+  public func cumsum(dim: Int) -> Tensor {
+    Tensor(handle: checked(ct_cumsum(handle, Int64(dim)), "cumsum"))
+  }
+
+  /// The `k` largest (or smallest) values along `dim` and their indices.
+  public func topk(_ k: Int, dim: Int = -1, largest: Bool = true, sorted: Bool = true)
+    -> (values: Tensor, indices: Tensor)
+  {
+    pair("topk") { ct_topk(handle, Int64(k), Int64(dim), largest, sorted, $0, $1) }
+  }
+
+  /// Values sorted along `dim`, and the permutation that sorts them.
+  public func sorted(dim: Int = -1, descending: Bool = false) -> (values: Tensor, indices: Tensor) {
+    pair("sort") { ct_sort(handle, Int64(dim), descending, $0, $1) }
+  }
+
+  /// Whether every element is within `atol + rtol * |other|` of `other`.
+  public func allClose(_ other: Tensor, rtol: Double = 1e-5, atol: Double = 1e-8) -> Bool {
+    let result = ct_allclose(handle, other.handle, rtol, atol)
+    if ct_last_error() != nil { reportShimFailure("allclose") }
+    return result
+  }
+
+  /// Whether both tensors have the same shape and elements.
+  public func equals(_ other: Tensor) -> Bool {
+    let result = ct_equal(handle, other.handle)
+    if ct_last_error() != nil { reportShimFailure("equal") }
+    return result
+  }
+
+  private func pair(
+    _ name: String, _ call: (UnsafeMutablePointer<ct_tensor?>, UnsafeMutablePointer<ct_tensor?>) -> Int32
+  ) -> (values: Tensor, indices: Tensor) {
+    var values: ct_tensor?
+    var indices: ct_tensor?
+    if call(&values, &indices) < 0 {
+      reportShimFailure(name)
+      return (Tensor.zeros([0]), Tensor.zeros([0], dtype: .int64))
+    }
+    return (Tensor(handle: values!), Tensor(handle: indices!))
+  }
+}
+
+// MARK: - Linear algebra
+
+extension Tensor {
+  /// The singular values of a matrix, largest first.
+  public func singularValues() -> Tensor { Tensor(handle: checked(ct_svdvals(handle), "svdvals")) }
+
+  /// The reduced QR decomposition of a matrix.
+  public func qr() -> (q: Tensor, r: Tensor) {
+    var q: ct_tensor?
+    var r: ct_tensor?
+    if ct_qr(handle, &q, &r) < 0 {
+      reportShimFailure("qr")
+      return (Tensor.zeros([0]), Tensor.zeros([0]))
+    }
+    return (Tensor(handle: q!), Tensor(handle: r!))
+  }
+}
+
+// MARK: - In place (for optimizers, initialisers and running statistics; use under withNoGrad)
+
+extension Tensor {
+  /// Overwrites the elements with `source`'s (broadcast, converted).
+  public func copy(from source: Tensor) { checked(status: ct_copy_(handle, source.handle), "copy_") }
+  /// Sets every element to zero.
+  public func zero() { checked(status: ct_zero_(handle), "zero_") }
+  /// Sets every element to `value`.
+  public func fill(_ value: Double) { checked(status: ct_fill_(handle, value), "fill_") }
+  /// `self += alpha * other`.
+  public func addInPlace(_ other: Tensor, alpha: Double = 1) {
+    checked(status: ct_add_(handle, other.handle, alpha), "add_")
+  }
+  /// `self += value`.
+  public func addInPlace(_ value: Double) { checked(status: ct_add_scalar_(handle, value), "add_") }
+  /// `self *= other`.
+  public func multiplyInPlace(_ other: Tensor) { checked(status: ct_mul_(handle, other.handle), "mul_") }
+  /// `self *= value`.
+  public func multiplyInPlace(_ value: Double) {
+    checked(status: ct_mul_scalar_(handle, value), "mul_")
+  }
+  /// `self /= other`.
+  public func divideInPlace(_ other: Tensor) { checked(status: ct_div_(handle, other.handle), "div_") }
+  /// `self += value * a * b`.
+  public func addProductInPlace(_ a: Tensor, _ b: Tensor, value: Double = 1) {
+    checked(status: ct_addcmul_(handle, a.handle, b.handle, value), "addcmul_")
+  }
+  /// `self += value * a / b`.
+  public func addQuotientInPlace(_ a: Tensor, _ b: Tensor, value: Double = 1) {
+    checked(status: ct_addcdiv_(handle, a.handle, b.handle, value), "addcdiv_")
+  }
+  /// `self += weight * (end - self)`.
+  public func lerpInPlace(toward end: Tensor, weight: Double) {
+    checked(status: ct_lerp_(handle, end.handle, weight), "lerp_")
+  }
+  /// `self = sqrt(self)`.
+  public func sqrtInPlace() { checked(status: ct_sqrt_(handle), "sqrt_") }
+  /// Limits the elements to `min...max`.
+  public func clampInPlace(min: Double, max: Double) {
+    checked(status: ct_clamp_(handle, min, max), "clamp_")
+  }
+  /// Fills with uniform samples from `low..<high`.
+  public func uniformInPlace(_ low: Double, _ high: Double, generator: Generator? = nil) {
+    checked(status: ct_uniform_(handle, low, high, generator?.handle), "uniform_")
+  }
+  /// Fills with normal samples.
+  public func normalInPlace(mean: Double = 0, std: Double = 1, generator: Generator? = nil) {
+    checked(status: ct_normal_(handle, mean, std, generator?.handle), "normal_")
+  }
+}

@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// The `afterimage` command: thin sub-commands over the Afterimage library.
+struct AfterimageCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "afterimage",
+    abstract: "Invert image classifiers and measure what their logits remember.",
+    subcommands: [Demo.self, Doctor.self],
+    defaultSubcommand: nil)
+}
+
+AfterimageCommand.main()
