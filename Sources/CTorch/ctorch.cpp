@@ -432,6 +432,7 @@ ct_tensor ct_outer(ct_tensor a, ct_tensor b) { TENSOR(at::outer(T(a), T(b))) }
 
 // MARK: in-place
 int ct_copy_(ct_tensor dst, ct_tensor src) { STATUS(dst->tensor.copy_(T(src))) }
+int ct_set_data(ct_tensor t, ct_tensor src) { STATUS(t->tensor.set_data(T(src))) }
 int ct_zero_(ct_tensor t) { STATUS(t->tensor.zero_()) }
 int ct_fill_(ct_tensor t, double value) { STATUS(t->tensor.fill_(scalar_for(T(t), value))) }
 int ct_add_(ct_tensor t, ct_tensor other, double alpha) { STATUS(t->tensor.add_(T(other), alpha)) }

@@ -304,6 +304,11 @@ extension Tensor {
 extension Tensor {
   /// Overwrites the elements with `source`'s (broadcast, converted).
   public func copy(from source: Tensor) { checked(status: ct_copy_(handle, source.handle), "copy_") }
+  /// Replaces the data behind this tensor (its dtype and device may change) while keeping the
+  /// tensor's identity, as PyTorch's `param.data = other`; how modules change dtype or device.
+  public func replaceData(with source: Tensor) {
+    checked(status: ct_set_data(handle, source.handle), "set_data")
+  }
   /// Sets every element to zero.
   public func zero() { checked(status: ct_zero_(handle), "zero_") }
   /// Sets every element to `value`.

@@ -164,6 +164,8 @@ ct_tensor ct_outer(ct_tensor a, ct_tensor b);
 
 // MARK: in-place (used under no-grad by optimizers, initialisers and running statistics)
 int ct_copy_(ct_tensor dst, ct_tensor src);
+// Replaces the tensor's data (dtype and device may change), keeping its identity: `p.data = src`.
+int ct_set_data(ct_tensor t, ct_tensor src);
 int ct_zero_(ct_tensor t);
 int ct_fill_(ct_tensor t, double value);
 int ct_add_(ct_tensor t, ct_tensor other, double alpha);

@@ -101,6 +101,26 @@ open class Module {
 
   private func setTraining(_ training: Bool) { isTraining = training }
 
+  /// Converts every floating-point parameter and buffer to `dtype`, in place (integer buffers
+  /// such as `num_batches_tracked` keep theirs), as `module.to(dtype)`.
+  public func convert(to dtype: DType) {
+    precondition(dtype.isFloatingPoint, "modules convert to floating-point types only")
+    withNoGrad {
+      for (_, tensor) in stateDict() where tensor.dtype.isFloatingPoint {
+        tensor.replaceData(with: tensor.to(dtype))
+      }
+    }
+  }
+
+  /// Moves every parameter and buffer to `device`, in place, as `module.to(device)`.
+  public func move(to device: Device) {
+    withNoGrad {
+      for (_, tensor) in stateDict() where tensor.device != device {
+        tensor.replaceData(with: tensor.to(device))
+      }
+    }
+  }
+
   /// Drops every parameter's accumulated gradient.
   public func zeroGrad() {
     for parameter in parameters { parameter.zeroGrad() }

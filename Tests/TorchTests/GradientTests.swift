@@ -1,0 +1,177 @@
+import Foundation
+import Torch
+import XCTest
+
+/// Autograd, and finite-difference gradient checks (float64) of every layer.
+final class GradientTests: XCTestCase {
+  func testBackwardFillsLeafGradients() {
+    let x = Tensor([1, 2, 3] as [Double]).requiringGrad()
+    (x * x).sum().backward()
+    XCTAssertEqual(x.grad?.scalars(as: Double.self), [2, 4, 6])
+    // Gradients accumulate until zeroed, as in PyTorch.
+    (x * 3).sum().backward()
+    XCTAssertEqual(x.grad?.scalars(as: Double.self), [5, 7, 9])
+    x.zeroGrad()
+    XCTAssertNil(x.grad)
+  }
+
+  func testBackwardWithAnExplicitGradient() {
+    let x = Tensor([1, 2] as [Double]).requiringGrad()
+    let y = x * x  // dy/dx = 2x
+    y.backward(gradient: Tensor([10, 100] as [Double]))
+    XCTAssertEqual(x.grad?.scalars(as: Double.self), [20, 400])
+  }
+
+  func testRetainGraphAllowsASecondBackward() {
+    let x = Tensor([3] as [Double]).requiringGrad()
+    let y = (x * x).sum()
+    y.backward(retainGraph: true)
+    y.backward()
+    XCTAssertEqual(x.grad?.item(), 12)
+  }
+
+  func testNoGradScopeRecordsNothing() {
+    let x = Tensor([1] as [Double]).requiringGrad()
+    let y = withNoGrad { x * 2 }
+    XCTAssertFalse(y.requiresGrad)
+    XCTAssertTrue(isGradEnabled)
+    XCTAssertFalse((x * 2).detached().requiresGrad)
+    withNoGrad { XCTAssertFalse(isGradEnabled) }
+  }
+
+  func testInputGradientsWithCreateGraphGiveSecondDerivatives() {
+    // f = Σ x³: ∂f/∂x = 3x², and ∂(Σ ∂f/∂x)/∂x = 6x (a gradient-penalty-style double backward).
+    let x = Tensor([1, -2, 0.5] as [Double]).requiringGrad()
+    let f = x.pow(3).sum()
+    let g = Autograd.gradient(of: f, withRespectTo: x, createGraph: true)
+    XCTAssertEqual(g.scalars(as: Double.self), [3, 12, 0.75])
+    XCTAssertTrue(g.requiresGrad)
+    XCTAssertNil(x.grad, "autograd.grad must not touch .grad")
+    let second = Autograd.gradient(of: g.sum(), withRespectTo: x)
+    XCTAssertEqual(second.scalars(as: Double.self), [6, -12, 3])
+  }
+
+  func testGradientsOfSeveralOutputsAndUnusedInputs() {
+    let a = Tensor([2] as [Double]).requiringGrad()
+    let b = Tensor([5] as [Double]).requiringGrad()
+    let unused = Tensor([1] as [Double]).requiringGrad()
+    let grads = Autograd.gradients(
+      of: [a * b, a], withRespectTo: [a, b, unused],
+      gradOutputs: [Tensor([1] as [Double]), Tensor([10] as [Double])], allowUnused: true)
+    XCTAssertEqual(grads.map { $0.item() }, [15, 2, 0])
+  }
+
+  func testAttackStyleInputGradientLeavesWeightsUntouched() {
+    let layer = Linear(3, 2, generator: Generator(seed: 1))
+    let x = Tensor.randn([4, 3], generator: Generator(seed: 2)).requiringGrad()
+    let loss = Loss.crossEntropy(layer(x), Tensor([0, 1, 0, 1] as [Int64]))
+    let gradient = Autograd.gradient(of: loss, withRespectTo: x)
+    XCTAssertEqual(gradient.shape, [4, 3])
+    XCTAssertNil(layer.weight.grad)
+  }
+
+  // MARK: finite differences, one per layer
+
+  func testLinearGradients() {
+    let layer = Linear(4, 3, generator: Generator(seed: 1))
+    layer.convert(to: .float64)
+    let x = Tensor.randn([2, 4], generator: Generator(seed: 2), dtype: .float64)
+    assertGradientsMatchFiniteDifferences([x, layer.weight, layer.bias!]) { randomProjection(of: layer(x)) }
+  }
+
+  func testConv2dGradients() {
+    let layer = Conv2d(2, 3, kernelSize: 3, stride: 2, padding: 1, generator: Generator(seed: 1))
+    layer.convert(to: .float64)
+    let x = Tensor.randn([2, 2, 5, 5], generator: Generator(seed: 2), dtype: .float64)
+    assertGradientsMatchFiniteDifferences([x, layer.weight, layer.bias!]) { randomProjection(of: layer(x)) }
+  }
+
+  func testGroupedDilatedConv2dGradients() {
+    let layer = Conv2d(4, 4, kernelSize: 3, padding: 2, dilation: 2, groups: 2, generator: Generator(seed: 1))
+    layer.convert(to: .float64)
+    let x = Tensor.randn([1, 4, 5, 5], generator: Generator(seed: 2), dtype: .float64)
+    assertGradientsMatchFiniteDifferences([x, layer.weight]) { randomProjection(of: layer(x)) }
+  }
+
+  func testConvTranspose2dGradients() {
+    let layer = ConvTranspose2d(3, 2, kernelSize: 4, stride: 2, padding: 1, generator: Generator(seed: 1))
+    layer.convert(to: .float64)
+    let x = Tensor.randn([2, 3, 3, 3], generator: Generator(seed: 2), dtype: .float64)
+    XCTAssertEqual(layer(x).shape, [2, 2, 6, 6])
+    assertGradientsMatchFiniteDifferences([x, layer.weight, layer.bias!]) { randomProjection(of: layer(x)) }
+  }
+
+  func testBatchNormGradientsInTrainingAndEvaluation() {
+    let layer = BatchNorm2d(3)
+    layer.convert(to: .float64)
+    withNoGrad {
+      layer.weight!.copy(from: Tensor([0.5, 1.5, -1] as [Double]))
+      layer.bias!.copy(from: Tensor([0.1, 0, -0.2] as [Double]))
+    }
+    let x = Tensor.randn([4, 3, 2, 2], generator: Generator(seed: 2), dtype: .float64)
+    // Training mode normalises with batch statistics (which depend on x).
+    assertGradientsMatchFiniteDifferences([x, layer.weight!, layer.bias!]) { randomProjection(of: layer(x)) }
+    layer.eval()
+    assertGradientsMatchFiniteDifferences([x, layer.weight!]) { randomProjection(of: layer(x)) }
+  }
+
+  func testGroupNormAndLayerNormGradients() {
+    let group = GroupNorm(groups: 2, channels: 4)
+    group.convert(to: .float64)
+    let x = Tensor.randn([2, 4, 3, 3], generator: Generator(seed: 2), dtype: .float64)
+    assertGradientsMatchFiniteDifferences([x, group.weight!, group.bias!]) { randomProjection(of: group(x)) }
+    let layer = LayerNorm([3, 3])
+    layer.convert(to: .float64)
+    assertGradientsMatchFiniteDifferences([x, layer.weight!]) { randomProjection(of: layer(x)) }
+  }
+
+  func testEmbeddingGradients() {
+    let table = Embedding(count: 5, dimension: 3, generator: Generator(seed: 1))
+    table.convert(to: .float64)
+    let ids = Tensor([4, 0, 4, 2] as [Int64])
+    assertGradientsMatchFiniteDifferences([table.weight]) { randomProjection(of: table(ids)) }
+  }
+
+  func testSpectrallyNormalisedLayerGradients() {
+    // In evaluation mode u and v are fixed, so W / σ(W) is a smooth function of W to check.
+    let linear = Linear(4, 3, spectralNorm: true, generator: Generator(seed: 1))
+    let conv = Conv2d(2, 3, kernelSize: 3, padding: 1, spectralNorm: true, generator: Generator(seed: 2))
+    let embedding = Embedding(count: 4, dimension: 3, spectralNorm: true, generator: Generator(seed: 3))
+    for module in [linear, conv, embedding] as [Module] {
+      module.convert(to: .float64)
+      module.eval()
+    }
+    let x = Tensor.randn([2, 4], generator: Generator(seed: 4), dtype: .float64)
+    assertGradientsMatchFiniteDifferences([x, linear.weight]) { randomProjection(of: linear(x)) }
+    let image = Tensor.randn([1, 2, 4, 4], generator: Generator(seed: 5), dtype: .float64)
+    assertGradientsMatchFiniteDifferences([image, conv.weight]) { randomProjection(of: conv(image)) }
+    assertGradientsMatchFiniteDifferences([embedding.weight]) {
+      randomProjection(of: embedding(Tensor([0, 3] as [Int64])))
+    }
+  }
+
+  func testSelfAttentionGradients() {
+    let attention = SelfAttention(channels: 8, generator: Generator(seed: 1))
+    attention.convert(to: .float64)
+    attention.eval()
+    withNoGrad { attention.gamma.fill(0.7) }  // γ starts at 0; open the gate to test the path
+    let x = Tensor.randn([2, 8, 4, 4], generator: Generator(seed: 2), dtype: .float64)
+    assertGradientsMatchFiniteDifferences(
+      [x, attention.gamma, attention.theta.weight, attention.g.weight, attention.o.weight]
+    ) { randomProjection(of: attention(x)) }
+  }
+
+  func testSequentialCompositeGradients() {
+    let model = Sequential(
+      Conv2d(1, 2, kernelSize: 3, padding: 1, generator: Generator(seed: 1)),
+      Lambda { $0.leakyRelu(slope: 0.2) },
+      Lambda { $0.avgPool2d(kernel: 2) },
+      Lambda { $0.flattened(from: 1) },
+      Linear(8, 2, generator: Generator(seed: 2)))
+    model.convert(to: .float64)
+    let x = Tensor.randn([2, 1, 4, 4], generator: Generator(seed: 3), dtype: .float64)
+    assertGradientsMatchFiniteDifferences([x] + model.parameters) {
+      Loss.crossEntropy(model(x), Tensor([1, 0] as [Int64]), labelSmoothing: 0.1)
+    }
+  }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import Torch
+import XCTest
+
+/// The folder holding the Python reference scripts (`Tests/parity`).
+let parityScripts = URL(fileURLWithPath: #filePath)
+  .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("parity")
+
+/// A fresh temporary folder for one test.
+func temporaryDirectory(_ name: String = #function) throws -> URL {
+  let clean = name.filter { $0.isLetter || $0.isNumber }
+  let url = FileManager.default.temporaryDirectory
+    .appendingPathComponent("afterimage-tests-\(clean)-\(UUID().uuidString.prefix(8))")
+  try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+  return url
+}
+
+/// Runs a reference script with Debian's Python (the interpreter that has python3-torch) and
+/// returns its standard output; fails the test with the script's stderr when it fails.
+@discardableResult
+func runPython(_ script: String, _ arguments: [String]) throws -> String {
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+  process.arguments = [parityScripts.appendingPathComponent(script).path] + arguments
+  var environment = ProcessInfo.processInfo.environment
+  environment["OMP_NUM_THREADS"] = "1"
+  environment["OPENBLAS_NUM_THREADS"] = "1"
+  process.environment = environment
+  let output = Pipe()
+  let errors = Pipe()
+  process.standardOutput = output
+  process.standardError = errors
+  try process.run()
+  let outData = output.fileHandleForReading.readDataToEndOfFile()
+  let errData = errors.fileHandleForReading.readDataToEndOfFile()
+  process.waitUntilExit()
+  let stdout = String(decoding: outData, as: UTF8.self)
+  guard process.terminationStatus == 0 else {
+    throw TorchError(
+      "/usr/bin/python3 \(script) failed (\(process.terminationStatus)); is python3-torch installed "
+        + "(scripts/setup)?\n\(String(decoding: errData, as: UTF8.self))")
+  }
+  return stdout
+}
+
+/// The largest absolute elementwise difference between two tensors of the same shape.
+func maxDifference(_ a: Tensor, _ b: Tensor) -> Double {
+  XCTAssertEqual(a.shape, b.shape)
+  return (a.to(.float64) - b.to(.float64)).abs().max().item()
+}
+
+func assertClose(
+  _ a: Tensor, _ b: Tensor, atol: Double = 1e-5, _ message: String = "", file: StaticString = #filePath,
+  line: UInt = #line
+) {
+  guard a.shape == b.shape else {
+    XCTFail("shapes differ: \(a.shape) vs \(b.shape) \(message)", file: file, line: line)
+    return
+  }
+  let difference = maxDifference(a, b)
+  XCTAssertLessThanOrEqual(difference, atol, "max |a - b| = \(difference) \(message)", file: file, line: line)
+}
+
+func assertClose(
+  _ a: [Double], _ b: [Double], atol: Double, file: StaticString = #filePath, line: UInt = #line
+) {
+  XCTAssertEqual(a.count, b.count, file: file, line: line)
+  for (x, y) in zip(a, b) {
+    XCTAssertEqual(x, y, accuracy: atol, file: file, line: line)
+  }
+}
+
+/// Checks autograd's gradients of `objective` against central finite differences, in float64.
+///
+/// `objective` must return a scalar computed from `inputs` (leaves requiring gradients, float64).
+/// Up to `samplesPerInput` elements of each input are perturbed by ±`eps`.
+func assertGradientsMatchFiniteDifferences(
+  _ inputs: [Tensor], eps: Double = 1e-6, tolerance: Double = 1e-6, samplesPerInput: Int = 12,
+  file: StaticString = #filePath, line: UInt = #line, _ objective: () -> Tensor
+) {
+  for input in inputs {
+    XCTAssertEqual(input.dtype, .float64, "gradient checks run in float64", file: file, line: line)
+    input.requiresGrad = true
+  }
+  let analytic = Autograd.gradients(of: [objective()], withRespectTo: inputs, allowUnused: true)
+  for (inputIndex, input) in inputs.enumerated() {
+    let original = input.scalars(as: Double.self)
+    let expected = analytic[inputIndex].scalars(as: Double.self)
+    let stride = Swift.max(1, original.count / samplesPerInput)
+    for element in Swift.stride(from: 0, to: original.count, by: stride) {
+      func value(at shifted: Double) -> Double {
+        var perturbed = original
+        perturbed[element] = shifted
+        withNoGrad { input.copy(from: Tensor(perturbed, shape: input.shape)) }
+        return withNoGrad { objective().item() }
+      }
+      let numeric = (value(at: original[element] + eps) - value(at: original[element] - eps)) / (2 * eps)
+      withNoGrad { input.copy(from: Tensor(original, shape: input.shape)) }
+      let scale = Swift.max(1, Swift.abs(numeric))
+      XCTAssertEqual(
+        expected[element], numeric, accuracy: tolerance * scale,
+        "input \(inputIndex) element \(element): autograd \(expected[element]) vs finite difference \(numeric)",
+        file: file, line: line)
+    }
+  }
+}
+
+/// A fixed random projection turning any output into a scalar, so one gradient check covers the
+/// whole Jacobian in a random direction.
+func randomProjection(of output: Tensor, seed: UInt64 = 7) -> Tensor {
+  let weights = Tensor.randn(output.shape, generator: Generator(seed: seed), dtype: .float64)
+  return (output * weights).sum()
+}

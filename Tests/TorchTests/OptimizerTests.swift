@@ -1,0 +1,91 @@
+import Foundation
+import Torch
+import XCTest
+
+final class OptimizerTests: XCTestCase {
+  /// One quadratic problem: minimise ‖w − 3‖² from w = 0.
+  func quadraticSteps(_ optimizer: Optimizer, _ w: Tensor, steps: Int) {
+    for _ in 0..<steps {
+      optimizer.zeroGrad()
+      (w - 3).pow(2).sum().backward()
+      optimizer.step()
+    }
+  }
+
+  func testAdamFirstStepMovesEachWeightByTheLearningRate() {
+    // After one step Adam's update is lr · g / (|g| + ε): the sign of the gradient times lr.
+    let w = Tensor([0, 10] as [Double]).requiringGrad()
+    let adam = Adam([("w", w)], learningRate: 0.1)
+    quadraticSteps(adam, w, steps: 1)
+    assertClose(w, Tensor([0.1, 9.9] as [Double]), atol: 1e-9)
+    XCTAssertEqual(adam.stepCount, 1)
+  }
+
+  func testOptimizersConverge() {
+    for make in [
+      { (w: Tensor) -> Optimizer in Adam([("w", w)], learningRate: 0.1) },
+      { SGD([("w", $0)], learningRate: 0.05, momentum: 0.9) },
+      { SGD([("w", $0)], learningRate: 0.05, momentum: 0.9, nesterov: true) },
+      { SGD([("w", $0)], learningRate: 0.1) },
+    ] {
+      let w = Tensor.zeros([3], dtype: .float64).requiringGrad()
+      quadraticSteps(make(w), w, steps: 300)
+      assertClose(w, Tensor.full([3], 3, dtype: .float64), atol: 1e-3)
+    }
+  }
+
+  func testParametersWithoutGradientsAreLeftAlone() {
+    let used = Tensor([0] as [Double]).requiringGrad()
+    let unused = Tensor([5] as [Double]).requiringGrad()
+    let adam = Adam([("used", used), ("unused", unused)], learningRate: 0.1)
+    (used * 2).sum().backward()
+    adam.step()
+    XCTAssertEqual(unused.item(), 5)
+    XCTAssertFalse(adam.stateTensors().map(\.name).contains("exp_avg.unused"))
+  }
+
+  func testSavedStateResumesExactly() throws {
+    for kind in ["adam", "sgd"] {
+      func make(_ w: Tensor) -> Optimizer {
+        kind == "adam" ? Adam([("w", w)], learningRate: 0.05) : SGD([("w", w)], learningRate: 0.01, momentum: 0.9)
+      }
+      let straight = Tensor([0, 1, 2] as [Double]).requiringGrad()
+      quadraticSteps(make(straight), straight, steps: 6)
+
+      let resumed = Tensor([0, 1, 2] as [Double]).requiringGrad()
+      let first = make(resumed)
+      quadraticSteps(first, resumed, steps: 3)
+      let directory = try temporaryDirectory()
+      let url = directory.appendingPathComponent("optimizer.safetensors")
+      try Safetensors.write(first.stateTensors(), to: url)
+      let second = make(resumed)
+      try second.loadState(try Safetensors.read(url).dictionary)
+      XCTAssertEqual(second.stepCount, 3)
+      quadraticSteps(second, resumed, steps: 3)
+      XCTAssertTrue(resumed.equals(straight), "\(kind): \(resumed) vs \(straight)")
+    }
+  }
+
+  func testLoadingMismatchedStateFails() {
+    let w = Tensor([0, 1] as [Double]).requiringGrad()
+    let adam = Adam([("w", w)])
+    XCTAssertThrowsError(try adam.loadState(["exp_avg.w": Tensor.zeros([2])])) {
+      XCTAssertTrue("\($0)".contains("no 'step'"), "\($0)")
+    }
+    XCTAssertThrowsError(try adam.loadState(["step": Tensor([Int64(1)]), "exp_avg.w": Tensor.zeros([3])])) {
+      XCTAssertTrue("\($0)".contains("has shape [3]"), "\($0)")
+    }
+  }
+
+  func testLearningRateSchedules() {
+    let cosine = CosineSchedule(base: 0.1, totalSteps: 100)
+    XCTAssertEqual(cosine.learningRate(at: 0), 0.1, accuracy: 1e-12)
+    XCTAssertEqual(cosine.learningRate(at: 50), 0.05, accuracy: 1e-12)
+    XCTAssertEqual(cosine.learningRate(at: 100), 0, accuracy: 1e-12)
+    XCTAssertEqual(cosine.learningRate(at: 150), 0, accuracy: 1e-12)
+    let step = StepSchedule(base: 1, every: 10, gamma: 0.5)
+    XCTAssertEqual([0, 9, 10, 25].map(step.learningRate(at:)), [1, 1, 0.5, 0.25])
+    let warm = LinearWarmup(ConstantSchedule(0.2), warmupSteps: 4)
+    XCTAssertEqual([0, 2, 4, 9].map(warm.learningRate(at:)), [0, 0.1, 0.2, 0.2])
+  }
+}
