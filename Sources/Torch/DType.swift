@@ -66,6 +66,19 @@ public enum Device: Equatable, Hashable, Sendable, CustomStringConvertible {
     }
   }
 
+  /// Throws unless this libtorch build can use the device (a CUDA build with the GPU present).
+  public func checkAvailable() throws {
+    guard case .cuda(let index) = self else { return }
+    guard Torch.cudaIsAvailable else {
+      throw TorchError(
+        "\(self) requested but this libtorch has no usable CUDA (a CPU build, or no GPU): use cpu, "
+          + "or build against a CUDA libtorch with LIBTORCH=/path/to/libtorch")
+    }
+    guard index < Torch.cudaDeviceCount else {
+      throw TorchError("\(self) requested but only \(Torch.cudaDeviceCount) CUDA device(s) are visible")
+    }
+  }
+
   /// Parses "cpu", "cuda" or "cuda:N".
   public init?(_ text: String) {
     if text == "cpu" { self = .cpu; return }

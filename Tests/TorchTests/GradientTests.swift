@@ -137,7 +137,8 @@ final class GradientTests: XCTestCase {
     let linear = Linear(4, 3, spectralNorm: true, generator: Generator(seed: 1))
     let conv = Conv2d(2, 3, kernelSize: 3, padding: 1, spectralNorm: true, generator: Generator(seed: 2))
     let embedding = Embedding(count: 4, dimension: 3, spectralNorm: true, generator: Generator(seed: 3))
-    for module in [linear, conv, embedding] as [Module] {
+    let transposed = ConvTranspose2d(3, 2, kernelSize: 4, stride: 2, padding: 1, spectralNorm: true, generator: Generator(seed: 6))
+    for module in [linear, conv, embedding, transposed] as [Module] {
       module.convert(to: .float64)
       module.eval()
     }
@@ -148,6 +149,8 @@ final class GradientTests: XCTestCase {
     assertGradientsMatchFiniteDifferences([embedding.weight]) {
       randomProjection(of: embedding(Tensor([0, 3] as [Int64])))
     }
+    let small = Tensor.randn([1, 3, 2, 2], generator: Generator(seed: 7), dtype: .float64)
+    assertGradientsMatchFiniteDifferences([small, transposed.weight]) { randomProjection(of: transposed(small)) }
   }
 
   func testSelfAttentionGradients() {

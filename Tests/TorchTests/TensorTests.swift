@@ -31,6 +31,20 @@ final class TensorTests: XCTestCase {
     }
   }
 
+  func testUnavailableDevicesAreRefusedWithAReason() throws {
+    XCTAssertNoThrow(try Device.cpu.checkAvailable())
+    XCTAssertEqual(Device("cuda:1"), .cuda(1))
+    XCTAssertNil(Device("gpu"))
+    if !Torch.cudaIsAvailable {
+      XCTAssertThrowsError(try Device.cuda(0).checkAvailable()) { XCTAssertTrue("\($0)".contains("no usable CUDA"), "\($0)") }
+    } else {
+      XCTAssertThrowsError(try Device.cuda(Torch.cudaDeviceCount).checkAvailable())
+      let moved = Tensor.ones([2]).to(.cuda(0))
+      XCTAssertEqual(moved.device, .cuda(0))
+      XCTAssertEqual((moved * 2).to(.cpu).scalars(as: Float.self), [2, 2])
+    }
+  }
+
   func testSeededGeneratorsRepeatTheirSequences() {
     let a = Tensor.randn([5], generator: Generator(seed: 3))
     let b = Tensor.randn([5], generator: Generator(seed: 3))
