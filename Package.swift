@@ -59,6 +59,7 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
+    .executableTarget(name: "afterimage-bench", dependencies: ["Torch"], path: "benchmarks/swift"),
     .testTarget(name: "TorchTests", dependencies: ["Torch"]),
     .testTarget(name: "AfterimageTests", dependencies: ["Afterimage", "Torch"]),
   ],
