@@ -51,7 +51,11 @@ let package = Package(
       ]
     ),
     .target(name: "Torch", dependencies: ["CTorch"]),
-    .target(name: "Afterimage", dependencies: ["Torch"]),
+    .target(
+      name: "CImaging",
+      linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("turbojpeg"), .linkedLibrary("z")]
+    ),
+    .target(name: "Afterimage", dependencies: ["Torch", "CImaging"]),
     .executableTarget(
       name: "afterimage",
       dependencies: [
