@@ -64,8 +64,9 @@ let package = Package(
       ]
     ),
     .executableTarget(name: "afterimage-bench", dependencies: ["Torch"], path: "benchmarks/swift"),
-    .testTarget(name: "TorchTests", dependencies: ["Torch"]),
-    .testTarget(name: "AfterimageTests", dependencies: ["Afterimage", "Torch"]),
+    .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport"),
+    .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"]),
+    .testTarget(name: "AfterimageTests", dependencies: ["Afterimage", "Torch", "TestSupport"]),
   ],
   swiftLanguageModes: [.v5],
   cxxLanguageStandard: .cxx17

@@ -495,6 +495,9 @@ ct_tensor ct_upsample_nearest2d(ct_tensor x, const int64_t *size) {
 ct_tensor ct_upsample_bilinear2d(ct_tensor x, const int64_t *size, bool align_corners) {
   TENSOR(at::upsample_bilinear2d(T(x), ints(size, 2), align_corners))
 }
+ct_tensor ct_upsample_bilinear2d_aa(ct_tensor x, const int64_t *size) {
+  TENSOR(at::_upsample_bilinear2d_aa(T(x), ints(size, 2), /*align_corners=*/false))
+}
 ct_tensor ct_pad(ct_tensor x, const int64_t *pads, int n, int mode, double value) {
   static const char *modes[] = {"constant", "reflect", "replicate", "circular"};
   PROTECT(TORCH_CHECK(mode >= 0 && mode < 4, "unknown padding mode ", mode);

@@ -119,6 +119,13 @@ extension Tensor {
       handle: checked(ct_upsample_bilinear2d(handle, s, alignCorners), "upsample_bilinear2d"))
   }
 
+  /// Resizes `[N, C, H, W]` to `[height, width]` with antialiased bilinear filtering (what
+  /// torchvision's `resize(antialias=True)` does): shrinking averages, it does not alias.
+  public func resizedBilinear(to size: (Int, Int)) -> Tensor {
+    let s: [Int64] = [Int64(size.0), Int64(size.1)]
+    return Tensor(handle: checked(ct_upsample_bilinear2d_aa(handle, s), "upsample_bilinear2d_aa"))
+  }
+
   /// Pads the trailing dimensions; `pads` is PyTorch's order (last dim's left, right, then the
   /// previous dim's, …).
   public func padded(_ pads: [Int], mode: PaddingMode = .constant, value: Double = 0) -> Tensor {

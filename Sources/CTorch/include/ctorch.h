@@ -200,6 +200,8 @@ ct_tensor ct_max_pool2d(ct_tensor x, const int64_t *kernel, const int64_t *strid
 ct_tensor ct_adaptive_avg_pool2d(ct_tensor x, const int64_t *size);
 ct_tensor ct_upsample_nearest2d(ct_tensor x, const int64_t *size);
 ct_tensor ct_upsample_bilinear2d(ct_tensor x, const int64_t *size, bool align_corners);
+// Antialiased bilinear resize (PIL-like when shrinking): at::_upsample_bilinear2d_aa.
+ct_tensor ct_upsample_bilinear2d_aa(ct_tensor x, const int64_t *size);
 // mode: 0 constant, 1 reflect, 2 replicate, 3 circular
 ct_tensor ct_pad(ct_tensor x, const int64_t *pads, int n, int mode, double value);
 ct_tensor ct_embedding(ct_tensor weight, ct_tensor indices);

@@ -2,12 +2,15 @@ import Foundation
 import Torch
 import XCTest
 
+/// Shared by the test targets: temporary folders, the Python reference, closeness checks and
+/// finite-difference gradient checks.
+
 /// The folder holding the Python reference scripts (`Tests/parity`).
-let parityScripts = URL(fileURLWithPath: #filePath)
+public let parityScripts = URL(fileURLWithPath: #filePath)
   .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("parity")
 
 /// A fresh temporary folder for one test.
-func temporaryDirectory(_ name: String = #function) throws -> URL {
+public func temporaryDirectory(_ name: String = #function) throws -> URL {
   let clean = name.filter { $0.isLetter || $0.isNumber }
   let url = FileManager.default.temporaryDirectory
     .appendingPathComponent("afterimage-tests-\(clean)-\(UUID().uuidString.prefix(8))")
@@ -18,7 +21,7 @@ func temporaryDirectory(_ name: String = #function) throws -> URL {
 /// Runs a reference script with Debian's Python (the interpreter that has python3-torch) and
 /// returns its standard output; fails the test with the script's stderr when it fails.
 @discardableResult
-func runPython(_ script: String, _ arguments: [String]) throws -> String {
+public func runPython(_ script: String, _ arguments: [String]) throws -> String {
   let process = Process()
   process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
   process.arguments = [parityScripts.appendingPathComponent(script).path] + arguments
@@ -44,12 +47,12 @@ func runPython(_ script: String, _ arguments: [String]) throws -> String {
 }
 
 /// The largest absolute elementwise difference between two tensors of the same shape.
-func maxDifference(_ a: Tensor, _ b: Tensor) -> Double {
+public func maxDifference(_ a: Tensor, _ b: Tensor) -> Double {
   XCTAssertEqual(a.shape, b.shape)
   return (a.to(.float64) - b.to(.float64)).abs().max().item()
 }
 
-func assertClose(
+public func assertClose(
   _ a: Tensor, _ b: Tensor, atol: Double = 1e-5, _ message: String = "", file: StaticString = #filePath,
   line: UInt = #line
 ) {
@@ -61,7 +64,7 @@ func assertClose(
   XCTAssertLessThanOrEqual(difference, atol, "max |a - b| = \(difference) \(message)", file: file, line: line)
 }
 
-func assertClose(
+public func assertClose(
   _ a: [Double], _ b: [Double], atol: Double, file: StaticString = #filePath, line: UInt = #line
 ) {
   XCTAssertEqual(a.count, b.count, file: file, line: line)
@@ -74,7 +77,7 @@ func assertClose(
 ///
 /// `objective` must return a scalar computed from `inputs` (leaves requiring gradients, float64).
 /// Up to `samplesPerInput` elements of each input are perturbed by ±`eps`.
-func assertGradientsMatchFiniteDifferences(
+public func assertGradientsMatchFiniteDifferences(
   _ inputs: [Tensor], eps: Double = 1e-6, tolerance: Double = 1e-6, samplesPerInput: Int = 12,
   file: StaticString = #filePath, line: UInt = #line, _ objective: () -> Tensor
 ) {
@@ -107,7 +110,7 @@ func assertGradientsMatchFiniteDifferences(
 
 /// A fixed random projection turning any output into a scalar, so one gradient check covers the
 /// whole Jacobian in a random direction.
-func randomProjection(of output: Tensor, seed: UInt64 = 7) -> Tensor {
+public func randomProjection(of output: Tensor, seed: UInt64 = 7) -> Tensor {
   let weights = Tensor.randn(output.shape, generator: Generator(seed: seed), dtype: .float64)
   return (output * weights).sum()
 }

@@ -1,0 +1,108 @@
+import Dispatch
+import Foundation
+import Torch
+
+/// Batches from a data set in a seeded order, preparing the next batch on a background thread
+/// while the caller trains on the current one.
+///
+///     let loader = DataLoader(dataset, batchSize: 64, shuffle: true, seed: 0)
+///     for epoch in 0..<epochs {
+///       for batch in loader.epoch(epoch) { … }   // batch.images [64, C, H, W]
+///     }
+public final class DataLoader {
+  public let dataset: Dataset
+  public let batchSize: Int
+  public let shuffle: Bool
+  public let dropLast: Bool
+  public let seed: UInt64
+
+  public init(_ dataset: Dataset, batchSize: Int, shuffle: Bool = true, dropLast: Bool = false, seed: UInt64 = 0) {
+    precondition(batchSize > 0, "batch size must be positive")
+    self.dataset = dataset
+    self.batchSize = batchSize
+    self.shuffle = shuffle
+    self.dropLast = dropLast
+    self.seed = seed
+  }
+
+  /// Batches per epoch.
+  public var batchCount: Int {
+    dropLast ? dataset.count / batchSize : (dataset.count + batchSize - 1) / batchSize
+  }
+
+  /// The order of examples in `epoch`: a seeded permutation (Fisher–Yates), or 0..<count.
+  public func order(epoch: Int) -> [Int] {
+    var indices = Array(0..<dataset.count)
+    guard shuffle else { return indices }
+    var rng = SplitMix64(seed: seed, index: UInt64(epoch))
+    indices.shuffle(using: &rng)
+    return indices
+  }
+
+  /// The batches of `epoch`, each prepared one step ahead on a background queue.
+  public func epoch(_ epoch: Int) -> BatchSequence {
+    let indices = order(epoch: epoch)
+    let chunks = stride(from: 0, to: indices.count, by: batchSize).compactMap { start -> [Int]? in
+      let chunk = Array(indices[start..<min(start + batchSize, indices.count)])
+      return dropLast && chunk.count < batchSize ? nil : chunk
+    }
+    return BatchSequence(dataset: dataset, chunks: chunks)
+  }
+}
+
+/// One epoch's batches; iterating starts the background preparation.
+public struct BatchSequence: Sequence {
+  let dataset: Dataset
+  let chunks: [[Int]]
+
+  public func makeIterator() -> PrefetchingIterator { PrefetchingIterator(dataset: dataset, chunks: chunks) }
+}
+
+/// Yields batches, loading batch i + 1 on a background queue while batch i is in use.
+/// A data-set error (e.g. an unreadable file) stops the iteration; `error` says why.
+public final class PrefetchingIterator: IteratorProtocol {
+  let dataset: Dataset
+  let chunks: [[Int]]
+  private var position = 0
+  private var pending: (group: DispatchGroup, box: ResultBox)?
+  private let queue = DispatchQueue(label: "afterimage.loader")
+  /// The error that ended the iteration early, if any.
+  public private(set) var error: Error?
+
+  final class ResultBox: @unchecked Sendable {
+    var result: Result<Batch, Error>?
+  }
+
+  init(dataset: Dataset, chunks: [[Int]]) {
+    self.dataset = dataset
+    self.chunks = chunks
+    schedule(0)
+  }
+
+  private func schedule(_ index: Int) {
+    guard index < chunks.count else {
+      pending = nil
+      return
+    }
+    let group = DispatchGroup()
+    let box = ResultBox()
+    let chunk = chunks[index]
+    let dataset = self.dataset
+    queue.async(group: group) { box.result = Result { try dataset.batch(at: chunk) } }
+    pending = (group, box)
+  }
+
+  public func next() -> Batch? {
+    guard let (group, box) = pending else { return nil }
+    group.wait()
+    position += 1
+    schedule(position)
+    switch box.result! {
+    case .success(let batch): return batch
+    case .failure(let failure):
+      error = failure
+      pending = nil
+      return nil
+    }
+  }
+}
