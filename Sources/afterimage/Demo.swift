@@ -17,6 +17,9 @@ struct Demo: ParsableCommand {
   @Option(help: "Random seed.")
   var seed: UInt64 = 0
 
+  @Option(help: "Folder for the demo's outputs.")
+  var out = "afterimage-demo"
+
   func run() throws {
     Torch.ensureInitialised()
     print("Afterimage \(Afterimage.version) on libtorch \(Torch.version), \(Torch.threadCount) threads")
@@ -31,8 +34,25 @@ struct Demo: ParsableCommand {
         result.initialLoss, result.finalLoss, result.steps, result.accuracy * 100,
         result.secondsPerStep * 1000))
     print("")
+    print("Ready now: data sets (Shapes with ground-truth factors, Fashion-MNIST, CIFAR, image folders),")
+    print("PNG/JPEG codecs, sample grids, augmentations. Drawing 64 Shapes images…")
+    let outFolder = URL(fileURLWithPath: out)
+    let shapes = try ShapesDataset(split: .test, count: 64, seed: seed)
+    let batch = try shapes.batch(at: Array(0..<64))
+    let grid = ImageGrid.make(batch.images, columns: 8, scale: 3)
+    let gridURL = outFolder.appendingPathComponent("shapes.png")
+    try PNG.write(grid, to: gridURL)
+    let first = batch.factors![0]
+    print(String(format: "  wrote %@; image 0 is a %@ of hue %.2f, size %.2f, centred at (%.2f, %.2f)",
+                 gridURL.path, shapes.classNames[0], first.objectHue, first.size, first.centreX, first.centreY))
+    if let fashion = try? FashionMNIST.load(split: .test) {
+      let preview = try fashion.batch(at: Array(0..<32))
+      let fashionURL = outFolder.appendingPathComponent("fashion-mnist.png")
+      try PNG.write(ImageGrid.make(preview.images, columns: 8, scale: 3), to: fashionURL)
+      print("  wrote \(fashionURL.path) (Fashion-MNIST test images 0–31)")
+    }
+    print("")
     print("Coming next, in this order:")
-    print("  data      Shapes (procedural, with ground-truth factors), Fashion-MNIST, CIFAR, image folders")
     print("  classify  ResNets, standard and adversarially robust training, PGD attacks, TorchScript import")
     print("  invert    a BigGAN generator conditioned on logits, a projection discriminator, baselines")
     print("  measure   what survives in the logits: metrics, the paper's experiments, an HTML report")

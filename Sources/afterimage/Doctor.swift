@@ -22,12 +22,14 @@ struct Doctor: ParsableCommand {
     let cuda = Torch.cudaIsAvailable ? "available, \(Torch.cudaDeviceCount) device(s)" : "not available"
     print("CUDA        \(cuda)")
     print("data sets")
+    print("  shapes          built in: procedural, \(ShapesDataset.maximumClassCount) glyph classes available, nothing to download")
     for dataset in Environment.datasets() {
       let state = dataset.isComplete ? "found" : "incomplete"
       let version = dataset.version.map { ", version \($0)" } ?? ""
       print("  \(dataset.name.padding(toLength: 15, withPad: " ", startingAt: 0)) \(state) at \(dataset.location ?? "-")\(version)")
       if let note = dataset.note { print("                  \(note)") }
     }
-    print("  (readers for shapes, cifar10:PATH and folder:PATH are not built yet; see `afterimage demo`)")
+    print("  cifar10:PATH, cifar100:PATH   the binary format, from a folder you name")
+    print("  folder:PATH     one sub-folder of PNG/JPEG images per class")
   }
 }
