@@ -5,8 +5,12 @@ struct AfterimageCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "afterimage",
     abstract: "Invert image classifiers and measure what their logits remember.",
-    subcommands: [Demo.self, Doctor.self, DataCommand.self],
+    subcommands: [Demo.self, Doctor.self, DataCommand.self, ClassifierCommand.self],
     defaultSubcommand: nil)
 }
 
+import Foundation
+
+// Line-buffered standard output, so results and progress (standard error) interleave in order.
+setvbuf(stdout, nil, _IOLBF, 0)
 AfterimageCommand.main()

@@ -1,0 +1,136 @@
+import Foundation
+import Torch
+
+/// An adversarial attack: FGSM or projected gradient descent (PGD) under an L∞ or L2 budget,
+/// on images in [0, 1].
+public struct AttackSpec: Codable, Equatable, Sendable, CustomStringConvertible {
+  public enum Norm: String, Codable, Sendable { case linf, l2 }
+
+  public var norm: Norm
+  /// The radius of the allowed perturbation (in [0, 1] pixel units).
+  public var epsilon: Double
+  /// Gradient steps (1 for FGSM).
+  public var steps: Int
+  /// Step length (L∞: per pixel; L2: per image).
+  public var stepSize: Double
+  /// Start from a random point of the ball instead of the clean image.
+  public var randomStart: Bool
+  /// Move toward a given target class instead of away from the true one.
+  public var targeted: Bool
+
+  public init(norm: Norm, epsilon: Double, steps: Int, stepSize: Double? = nil, randomStart: Bool = true, targeted: Bool = false) {
+    self.norm = norm
+    self.epsilon = epsilon
+    self.steps = steps
+    // Madry et al.'s choice for training: 2.5 ε / steps; eps/4 for PGD-7 is close to it.
+    self.stepSize = stepSize ?? (steps == 1 ? epsilon : 2.5 * epsilon / Double(steps))
+    self.randomStart = randomStart
+    self.targeted = targeted
+  }
+
+  /// Parses `fgsm:8/255`, `pgd-linf:8/255`, `pgd-l2:0.5`, `linf:0.1` (PGD), with `steps` for PGD.
+  public static func parse(_ text: String, steps: Int = 20, stepSize: Double? = nil, randomStart: Bool = true, targeted: Bool = false) throws -> AttackSpec {
+    let parts = text.lowercased().split(separator: ":", maxSplits: 1).map(String.init)
+    guard parts.count == 2, let epsilon = parseFraction(parts[1]), epsilon > 0 else {
+      throw RunError("attack '\(text)' is not KIND:EPSILON, e.g. pgd-linf:8/255, pgd-l2:0.5 or fgsm:8/255")
+    }
+    switch parts[0] {
+    case "fgsm", "fgsm-linf":
+      return AttackSpec(norm: .linf, epsilon: epsilon, steps: 1, stepSize: epsilon, randomStart: false, targeted: targeted)
+    case "fgsm-l2":
+      return AttackSpec(norm: .l2, epsilon: epsilon, steps: 1, stepSize: epsilon, randomStart: false, targeted: targeted)
+    case "pgd-linf", "linf", "pgd":
+      return AttackSpec(norm: .linf, epsilon: epsilon, steps: steps, stepSize: stepSize, randomStart: randomStart, targeted: targeted)
+    case "pgd-l2", "l2":
+      return AttackSpec(norm: .l2, epsilon: epsilon, steps: steps, stepSize: stepSize, randomStart: randomStart, targeted: targeted)
+    default:
+      throw RunError("unknown attack '\(parts[0])': use fgsm, pgd-linf or pgd-l2")
+    }
+  }
+
+  public var description: String {
+    let kind = steps == 1 && !randomStart ? "FGSM" : "PGD-\(steps)"
+    return "\(kind) \(norm == .linf ? "L∞" : "L2") ε=\(Self.format(epsilon))\(targeted ? " targeted" : "")"
+  }
+
+  static func format(_ value: Double) -> String {
+    let over255 = value * 255
+    if abs(over255 - over255.rounded()) < 1e-9 && value < 1 { return "\(Int(over255.rounded()))/255" }
+    return String(format: "%g", value)
+  }
+}
+
+/// Parses "8/255", "0.1" or "1e-2".
+func parseFraction(_ text: String) -> Double? {
+  let parts = text.split(separator: "/")
+  if parts.count == 2, let a = Double(parts[0]), let b = Double(parts[1]), b != 0 { return a / b }
+  return Double(text)
+}
+
+/// Runs adversarial attacks against a classifier. The classifier is put in evaluation mode for
+/// the attack (and returned to its previous mode after); only gradients with respect to the
+/// input are taken, so the weights and their `.grad` are never touched.
+public enum Attacks {
+  /// Adversarial versions of `images [B, C, H, W]` (in [0, 1]) within `spec`'s ball.
+  /// - Parameter labels: the true classes (untargeted) or the target classes (targeted), int64 `[B]`.
+  public static func perturb(
+    _ images: Tensor, labels: Tensor, classifier: any ImageClassifier, spec: AttackSpec, generator: Generator
+  ) throws -> Tensor {
+    let wasTraining = classifier.isTraining
+    try classifier.train(false)
+    defer { try? classifier.train(wasTraining) }
+    let clean = images.detached()
+    var adversarial = clean
+    if spec.randomStart {
+      adversarial = (clean + randomPoint(in: spec, like: clean, generator: generator)).clamped(min: 0, max: 1)
+    }
+    for _ in 0..<spec.steps {
+      let input = adversarial.detached().requiringGrad()
+      let loss = Loss.crossEntropy(try classifier.logits(input), labels, reduction: .sum)
+      let gradient = Autograd.gradient(of: loss, withRespectTo: input)
+      // Untargeted: climb the loss of the true class. Targeted: descend the loss of the target.
+      let direction = spec.targeted ? -gradient : gradient
+      adversarial = withNoGrad { step(input.detached(), direction: direction, clean: clean, spec: spec) }
+    }
+    return adversarial.detached()
+  }
+
+  /// One ascent step followed by projection onto the ε-ball around `clean` and onto [0, 1].
+  static func step(_ x: Tensor, direction: Tensor, clean: Tensor, spec: AttackSpec) -> Tensor {
+    switch spec.norm {
+    case .linf:
+      let moved = x + direction.sign() * spec.stepSize
+      let delta = (moved - clean).clamped(min: -spec.epsilon, max: spec.epsilon)
+      return (clean + delta).clamped(min: 0, max: 1)
+    case .l2:
+      let moved = x + unitL2(direction) * spec.stepSize
+      return (clean + projectL2(moved - clean, radius: spec.epsilon)).clamped(min: 0, max: 1)
+    }
+  }
+
+  /// Each image's tensor scaled to L2 norm 1 (zero stays zero).
+  static func unitL2(_ x: Tensor) -> Tensor {
+    let norms = x.flattened(from: 1).norm(dims: [1]).clamped(min: 1e-12)  // [B]
+    return x / norms.view([-1] + Array(repeating: 1, count: x.rank - 1))
+  }
+
+  /// Each image's perturbation shrunk to L2 norm at most `radius`.
+  static func projectL2(_ delta: Tensor, radius: Double) -> Tensor {
+    let norms = delta.flattened(from: 1).norm(dims: [1])  // [B]
+    let factors = (norms.clamped(min: 1e-12).reciprocal() * radius).clamped(max: 1)
+    return delta * factors.view([-1] + Array(repeating: 1, count: delta.rank - 1))
+  }
+
+  /// A uniformly random perturbation in the L∞ ball, or a random direction at a uniformly
+  /// random radius within the L2 ball.
+  static func randomPoint(in spec: AttackSpec, like x: Tensor, generator: Generator) -> Tensor {
+    switch spec.norm {
+    case .linf:
+      return (Tensor.rand(x.shape, generator: generator, dtype: x.dtype) * 2 - 1) * spec.epsilon
+    case .l2:
+      let direction = unitL2(Tensor.randn(x.shape, generator: generator, dtype: x.dtype))
+      let radii = Tensor.rand([x.shape[0]], generator: generator, dtype: x.dtype) * spec.epsilon
+      return direction * radii.view([-1] + Array(repeating: 1, count: x.rank - 1))
+    }
+  }
+}

@@ -1,0 +1,230 @@
+import Foundation
+import Torch
+
+/// How a classifier is trained; recorded in config.json.
+public struct ClassifierTrainingOptions: Codable, Equatable, Sendable {
+  public var epochs = 10
+  public var batchSize = 128
+  /// Peak learning rate of SGD with Nesterov momentum, reached after `warmupSteps` and then
+  /// decayed to 0 along a cosine.
+  public var learningRate = 0.1
+  public var momentum = 0.9
+  public var weightDecay = 5e-4
+  public var warmupSteps = 200
+  public var labelSmoothing = 0.0
+  /// Random crops with this much zero padding (0: none) and random horizontal flips.
+  public var cropPadding = 4
+  public var horizontalFlip = true
+  /// Madry et al.'s adversarial training when set: each batch is replaced by its PGD examples.
+  public var adversarial: AttackSpec?
+  /// Train on the first `trainCount` examples only (nil: all).
+  public var trainCount: Int?
+  /// Test examples used for the per-epoch accuracy (nil: all).
+  public var evaluationCount: Int?
+  public var checkpointEvery = 500
+  public var seed: UInt64 = 0
+
+  public init() {}
+}
+
+/// What a finished (or interrupted) training run measured.
+public struct ClassifierTrainingSummary: Codable {
+  public var steps: Int
+  public var seconds: Double
+  public var trainAccuracy: Double
+  public var evaluation: ClassifierEvaluation.Result?
+  public var interrupted: Bool
+}
+
+/// Trains a classifier into a run directory: SGD with Nesterov momentum, weight decay, warm-up
+/// then cosine decay, augmentation, optional label smoothing and PGD adversarial training;
+/// atomic checkpoints every N steps and on Ctrl-C; `resume` continues exactly where it stopped.
+public final class ClassifierTrainer {
+  public let run: RunDirectory
+  public let config: ClassifierConfig
+  public let options: ClassifierTrainingOptions
+  let train: Dataset
+  let test: Dataset
+  let classifier: NetworkClassifier
+  let optimizer: SGD
+  let loader: DataLoader
+  let augmentGenerator: Generator
+  let attackGenerator: Generator
+  let schedule: LinearWarmup<CosineSchedule>
+  public private(set) var step = 0
+  /// Where progress lines go (standard error by default); set to nil for silence in tests.
+  public var log: ((String) -> Void)? = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+  public var showProgress = true
+
+  /// Prepares a run; `config` describes the network (its classes and input come from `train`).
+  public init(run: RunDirectory, config: ClassifierConfig, options: ClassifierTrainingOptions, train: Dataset, test: Dataset) throws {
+    guard train.classCount == config.classCount, train.channels == config.channels, train.resolution == config.resolution else {
+      throw RunError("the classifier expects \(config.channels)×\(config.resolution)² images in \(config.classCount) classes; the data set has \(train.channels)×\(train.resolution)² in \(train.classCount)")
+    }
+    self.run = run
+    var config = config
+    config.training = options  // config.json records how the weights were made
+    self.config = config
+    self.options = options
+    self.train = try options.trainCount.map { try Subset(train, count: $0) } ?? train
+    self.test = test
+    classifier = try NetworkClassifier(config: config, generator: Generator(seed: options.seed))
+    optimizer = SGD(
+      classifier.model.namedParameters(), learningRate: options.learningRate, momentum: options.momentum,
+      weightDecay: options.weightDecay, nesterov: true)
+    loader = DataLoader(self.train, batchSize: options.batchSize, shuffle: true, dropLast: true, seed: options.seed)
+    guard loader.batchCount > 0 else {
+      throw RunError("the training set has \(self.train.count) examples, fewer than one batch of \(options.batchSize)")
+    }
+    augmentGenerator = Generator(seed: options.seed &+ 1)
+    attackGenerator = Generator(seed: options.seed &+ 2)
+    let total = options.epochs * loader.batchCount
+    schedule = LinearWarmup(CosineSchedule(base: options.learningRate, totalSteps: total), warmupSteps: min(options.warmupSteps, total / 10))
+  }
+
+  public var totalSteps: Int { options.epochs * loader.batchCount }
+
+  // MARK: checkpoints
+
+  /// Writes weights, optimizer state, step and generator states atomically.
+  public func saveCheckpoint() throws {
+    var tensors: [(name: String, tensor: Tensor)] = classifier.model.stateDict().map { ("model.\($0.name)", $0.tensor) }
+    tensors += optimizer.stateTensors().map { ("optimizer.\($0.name)", $0.tensor) }
+    tensors.append(("rng.augment", augmentGenerator.state))
+    tensors.append(("rng.attack", attackGenerator.state))
+    try Safetensors.write(tensors, metadata: ["step": String(step), "config": try config.jsonString(), "format": "afterimage-classifier-checkpoint"], to: run.checkpointURL)
+  }
+
+  /// Restores the state saved by `saveCheckpoint`.
+  public func loadCheckpoint() throws {
+    let file = try Safetensors.read(run.checkpointURL)
+    guard file.metadata["format"] == "afterimage-classifier-checkpoint", let saved = file.metadata["step"].flatMap(Int.init) else {
+      throw RunError("\(run.checkpointURL.path) is not a classifier checkpoint")
+    }
+    let tensors = file.dictionary
+    func section(_ prefix: String) -> [String: Tensor] {
+      Dictionary(uniqueKeysWithValues: tensors.filter { $0.key.hasPrefix(prefix) }.map { (String($0.key.dropFirst(prefix.count)), $0.value) })
+    }
+    do {
+      try classifier.model.loadStateDict(section("model."))
+      try optimizer.loadState(section("optimizer."))
+    } catch let error as TorchError {
+      throw RunError("\(run.checkpointURL.path) does not fit this run: \(error.message)")
+    }
+    guard let augment = tensors["rng.augment"], let attack = tensors["rng.attack"] else {
+      throw RunError("\(run.checkpointURL.path) lacks its generator states")
+    }
+    augmentGenerator.state = augment
+    attackGenerator.state = attack
+    step = saved
+  }
+
+  // MARK: training
+
+  /// Trains until `options.epochs` are done, Ctrl-C, or step `stopAfter` (which, like Ctrl-C,
+  /// leaves a checkpoint to resume from); returns what was measured.
+  @discardableResult
+  public func fit(resume: Bool, stopAfter: Int? = nil) throws -> ClassifierTrainingSummary {
+    try run.create()
+    if resume {
+      try loadCheckpoint()
+      try run.truncateMetrics(after: step)
+      log?("resuming \(run.url.path) at step \(step) of \(totalSteps)")
+    } else {
+      try? FileManager.default.removeItem(at: run.metricsURL)
+    }
+    try run.writeJSON(config, to: run.configURL)
+    Interruption.install()
+    let start = Date()
+    let perEpoch = loader.batchCount
+    let progress = ProgressBar(total: totalSteps, label: "train", unit: "img", startingAt: step)
+    var correct = 0.0
+    var seen = 0.0
+    var images = 0
+    var interrupted = false
+    training: while step < totalSteps {
+      let epoch = step / perEpoch
+      let skip = step % perEpoch
+      let batches = loader.epoch(epoch).makeIterator()
+      for _ in 0..<skip { _ = batches.next() }
+      while let batch = batches.next() {
+        optimizer.learningRate = schedule.learningRate(at: step)
+        let (loss, hits) = try trainingStep(batch)
+        step += 1
+        images += batch.labels.count
+        correct += hits
+        seen += Double(batch.labels.count)
+        if step % 25 == 0 || step == totalSteps {
+          try run.appendMetrics(["loss": loss, "train_accuracy": correct / seen, "lr": optimizer.learningRate], step: step)
+        }
+        if showProgress {
+          progress.update(step, items: images, metrics: ["epoch": "\(epoch + 1)/\(options.epochs)", "loss": String(format: "%.3f", loss), "acc": String(format: "%.1f%%", 100 * correct / max(seen, 1))])
+        }
+        if step % options.checkpointEvery == 0 { try saveCheckpoint() }
+        if Interruption.requested || step == stopAfter {
+          interrupted = true
+          break training
+        }
+        if step % perEpoch == 0 { break }
+      }
+      if let error = batches.error { throw error }
+      if step % perEpoch == 0 {
+        let accuracy = try ClassifierEvaluation.evaluate(classifier, on: test, limit: options.evaluationCount).cleanAccuracy
+        try run.appendMetrics(["test_accuracy": accuracy, "epoch": Double(step / perEpoch)], step: step)
+        log?(String(format: "epoch %d: test accuracy %.2f%%", step / perEpoch, 100 * accuracy))
+        correct = 0
+        seen = 0
+      }
+    }
+    try saveCheckpoint()
+    let seconds = Date().timeIntervalSince(start)
+    if interrupted {
+      log?("stopped at step \(step); checkpoint saved. Continue with --resume.")
+      return ClassifierTrainingSummary(steps: step, seconds: seconds, trainAccuracy: correct / max(seen, 1), evaluation: nil, interrupted: true)
+    }
+    classifier.train(false)
+    try Classifiers.save(classifier, to: run)
+    return ClassifierTrainingSummary(steps: step, seconds: seconds, trainAccuracy: correct / max(seen, 1), evaluation: nil, interrupted: false)
+  }
+
+  /// One SGD step on `batch` (replaced by its PGD examples in adversarial training); returns the
+  /// loss and the number of correct predictions.
+  func trainingStep(_ batch: Batch) throws -> (loss: Double, correct: Double) {
+    let augmentation = Augmentation(cropPadding: options.cropPadding, horizontalFlip: options.horizontalFlip)
+    var images = augmentation(batch.images, generator: augmentGenerator)  // [B, C, H, W]
+    if let attack = options.adversarial {
+      images = try Attacks.perturb(images, labels: batch.labels, classifier: classifier, spec: attack, generator: attackGenerator)
+    }
+    classifier.train(true)
+    let logits = classifier.logits(images)  // [B, K]
+    let loss = Loss.crossEntropy(logits, batch.labels, labelSmoothing: options.labelSmoothing)
+    optimizer.zeroGrad()
+    loss.backward()
+    optimizer.step()
+    let value = loss.item()
+    guard value.isFinite else {
+      throw RunError("the loss became \(value) at step \(step + 1); the last checkpoint is kept. Lower --lr and --resume, or start again")
+    }
+    let correct = withNoGrad { (logits.argmax(dim: 1) .== batch.labels).to(.float32).sum().item() }
+    return (value, correct)
+  }
+}
+
+/// The first `count` examples of a data set.
+final class Subset: Dataset {
+  let base: Dataset
+  let count: Int
+  init(_ base: Dataset, count: Int) throws {
+    guard count > 0 && count <= base.count else {
+      throw RunError("asked for \(count) examples of \(base.name), which has \(base.count)")
+    }
+    self.base = base
+    self.count = count
+  }
+  var name: String { base.name }
+  var channels: Int { base.channels }
+  var resolution: Int { base.resolution }
+  var classNames: [String] { base.classNames }
+  func example(at index: Int) throws -> Example { try base.example(at: index) }
+  func batch(at indices: [Int]) throws -> Batch { try base.batch(at: indices) }
+}

@@ -1,0 +1,233 @@
+import Foundation
+import Torch
+
+/// A classifier body that returns logits and, on request, named intermediate feature maps
+/// (for perceptual losses and probes).
+public protocol FeatureNetwork: Layer {
+  /// Feature maps this network can return, in the order they are computed.
+  var featureNames: [String] { get }
+  /// Logits `[B, K]` for normalised inputs, and the feature maps named in `keep`.
+  func forward(_ x: Tensor, keeping keep: Set<String>) -> (logits: Tensor, features: [String: Tensor])
+}
+
+extension FeatureNetwork {
+  public func callAsFunction(_ x: Tensor) -> Tensor { forward(x, keeping: []).logits }
+}
+
+/// Convolution without bias (batch norm follows), initialised as torchvision does (He, fan-out).
+func convolution(_ input: Int, _ output: Int, kernel: Int, stride: Int = 1, padding: Int = 0, generator: Generator?) -> Conv2d {
+  let conv = Conv2d(input, output, kernelSize: kernel, stride: stride, padding: padding, bias: false, generator: generator)
+  Init.kaimingNormal(conv.weight, fanOutMode: true, generator: generator)
+  return conv
+}
+
+/// The residual shortcut when a block changes shape: 1×1 convolution and batch norm, named
+/// `downsample.0` and `downsample.1` as in torchvision.
+func downsample(_ input: Int, _ output: Int, stride: Int, generator: Generator?) -> Sequential {
+  Sequential(convolution(input, output, kernel: 1, stride: stride, generator: generator), BatchNorm2d(output))
+}
+
+/// Two 3×3 convolutions with a skip connection (ResNet-18/20/34).
+public final class BasicBlock: Module, Layer {
+  let conv1: Conv2d
+  let bn1: BatchNorm2d
+  let conv2: Conv2d
+  let bn2: BatchNorm2d
+  let shortcut: Sequential?
+
+  init(_ input: Int, _ output: Int, stride: Int, generator: Generator?) {
+    conv1 = convolution(input, output, kernel: 3, stride: stride, padding: 1, generator: generator)
+    bn1 = BatchNorm2d(output)
+    conv2 = convolution(output, output, kernel: 3, padding: 1, generator: generator)
+    bn2 = BatchNorm2d(output)
+    shortcut = stride != 1 || input != output ? downsample(input, output, stride: stride, generator: generator) : nil
+    super.init()
+    register(module: conv1, as: "conv1")
+    register(module: bn1, as: "bn1")
+    register(module: conv2, as: "conv2")
+    register(module: bn2, as: "bn2")
+    if let shortcut { register(module: shortcut, as: "downsample") }
+  }
+
+  public func callAsFunction(_ x: Tensor) -> Tensor {
+    let residual = bn2(conv2(bn1(conv1(x)).relu()))
+    return (residual + (shortcut?(x) ?? x)).relu()
+  }
+}
+
+/// 1×1 reduce, 3×3, 1×1 expand (×4) with a skip connection (ResNet-50); stride on the 3×3 as in
+/// torchvision ("ResNet v1.5").
+public final class Bottleneck: Module, Layer {
+  static let expansion = 4
+  let conv1: Conv2d
+  let bn1: BatchNorm2d
+  let conv2: Conv2d
+  let bn2: BatchNorm2d
+  let conv3: Conv2d
+  let bn3: BatchNorm2d
+  let shortcut: Sequential?
+
+  init(_ input: Int, width: Int, stride: Int, generator: Generator?) {
+    let output = width * Self.expansion
+    conv1 = convolution(input, width, kernel: 1, generator: generator)
+    bn1 = BatchNorm2d(width)
+    conv2 = convolution(width, width, kernel: 3, stride: stride, padding: 1, generator: generator)
+    bn2 = BatchNorm2d(width)
+    conv3 = convolution(width, output, kernel: 1, generator: generator)
+    bn3 = BatchNorm2d(output)
+    shortcut = stride != 1 || input != output ? downsample(input, output, stride: stride, generator: generator) : nil
+    super.init()
+    register(module: conv1, as: "conv1")
+    register(module: bn1, as: "bn1")
+    register(module: conv2, as: "conv2")
+    register(module: bn2, as: "bn2")
+    register(module: conv3, as: "conv3")
+    register(module: bn3, as: "bn3")
+    if let shortcut { register(module: shortcut, as: "downsample") }
+  }
+
+  public func callAsFunction(_ x: Tensor) -> Tensor {
+    var h = bn1(conv1(x)).relu()
+    h = bn2(conv2(h)).relu()
+    h = bn3(conv3(h))
+    return (h + (shortcut?(x) ?? x)).relu()
+  }
+}
+
+/// ResNets for small images (He et al. 2016, CIFAR variants): a 3×3 stem without pooling, then
+/// stages of basic blocks. ResNet-20: 3 stages of 3 blocks, 16·w/32·w/64·w channels. ResNet-18:
+/// 4 stages of 2 blocks, 64·w…512·w channels. Names follow torchvision (`layer2.0.conv1.weight`).
+public final class CIFARResNet: Module, FeatureNetwork {
+  let conv1: Conv2d
+  let bn1: BatchNorm2d
+  let stages: [Sequential]
+  let fc: Linear
+  public let featureNames: [String]
+
+  /// - Parameters:
+  ///   - blocks: blocks per stage (ResNet-20: [3, 3, 3]; ResNet-18: [2, 2, 2, 2]).
+  ///   - widths: channels per stage before the multiplier.
+  public init(blocks: [Int], widths: [Int], widthMultiplier: Double, inputChannels: Int, classes: Int, generator: Generator?) {
+    let channels = widths.map { max(4, Int((Double($0) * widthMultiplier).rounded())) }
+    conv1 = convolution(inputChannels, channels[0], kernel: 3, padding: 1, generator: generator)
+    bn1 = BatchNorm2d(channels[0])
+    var input = channels[0]
+    var stages: [Sequential] = []
+    for (index, (count, output)) in zip(blocks, channels).enumerated() {
+      let layers: [any Layer] = (0..<count).map { block in
+        let layer = BasicBlock(input, output, stride: index > 0 && block == 0 ? 2 : 1, generator: generator)
+        input = output
+        return layer
+      }
+      stages.append(Sequential(layers))
+    }
+    self.stages = stages
+    fc = Linear(input, classes, generator: generator)
+    featureNames = ["stem"] + (1...blocks.count).map { "layer\($0)" } + ["pool"]
+    super.init()
+    register(module: conv1, as: "conv1")
+    register(module: bn1, as: "bn1")
+    for (index, stage) in stages.enumerated() { register(module: stage, as: "layer\(index + 1)") }
+    register(module: fc, as: "fc")
+  }
+
+  public func forward(_ x: Tensor, keeping keep: Set<String>) -> (logits: Tensor, features: [String: Tensor]) {
+    var features: [String: Tensor] = [:]
+    var h = bn1(conv1(x)).relu()  // [B, c0, H, W]
+    if keep.contains("stem") { features["stem"] = h }
+    for (index, stage) in stages.enumerated() {
+      h = stage(h)  // each later stage halves H and W
+      if keep.contains("layer\(index + 1)") { features["layer\(index + 1)"] = h }
+    }
+    let pooled = h.mean(dims: [2, 3])  // [B, C]
+    if keep.contains("pool") { features["pool"] = pooled }
+    return (fc(pooled), features)
+  }
+}
+
+/// torchvision's ResNet-50 for ImageNet-sized inputs (7×7 stem, max pooling, bottleneck stages
+/// of 3, 4, 6, 3 blocks); its parameter names equal torchvision's, so torchvision weights saved
+/// as safetensors load directly.
+public final class ResNet50: Module, FeatureNetwork {
+  let conv1: Conv2d
+  let bn1: BatchNorm2d
+  let stages: [Sequential]
+  let fc: Linear
+  public let featureNames = ["stem", "layer1", "layer2", "layer3", "layer4", "pool"]
+
+  public init(inputChannels: Int = 3, classes: Int = 1000, widthMultiplier: Double = 1, generator: Generator? = nil) {
+    let base = max(8, Int((64 * widthMultiplier).rounded()))
+    conv1 = convolution(inputChannels, base, kernel: 7, stride: 2, padding: 3, generator: generator)
+    bn1 = BatchNorm2d(base)
+    var input = base
+    var stages: [Sequential] = []
+    for (index, count) in [3, 4, 6, 3].enumerated() {
+      let width = base << index
+      let layers: [any Layer] = (0..<count).map { block in
+        let layer = Bottleneck(input, width: width, stride: index > 0 && block == 0 ? 2 : 1, generator: generator)
+        input = width * Bottleneck.expansion
+        return layer
+      }
+      stages.append(Sequential(layers))
+    }
+    self.stages = stages
+    fc = Linear(input, classes, generator: generator)
+    super.init()
+    register(module: conv1, as: "conv1")
+    register(module: bn1, as: "bn1")
+    for (index, stage) in stages.enumerated() { register(module: stage, as: "layer\(index + 1)") }
+    register(module: fc, as: "fc")
+  }
+
+  public func forward(_ x: Tensor, keeping keep: Set<String>) -> (logits: Tensor, features: [String: Tensor]) {
+    var features: [String: Tensor] = [:]
+    var h = bn1(conv1(x)).relu().maxPool2d(kernel: 3, stride: 2, padding: 1)  // [B, 64, H/4, W/4]
+    if keep.contains("stem") { features["stem"] = h }
+    for (index, stage) in stages.enumerated() {
+      h = stage(h)
+      if keep.contains("layer\(index + 1)") { features["layer\(index + 1)"] = h }
+    }
+    let pooled = h.mean(dims: [2, 3])  // [B, 2048]
+    if keep.contains("pool") { features["pool"] = pooled }
+    return (fc(pooled), features)
+  }
+}
+
+/// The independent evaluation classifier: a plain VGG-style network (no residual connections,
+/// group normalisation, max pooling) so that it shares neither architecture nor weights with
+/// the ResNets being inverted, and its judgement of a reconstruction is a second opinion.
+public final class EvaluationNet: Module, FeatureNetwork {
+  let blocks: [Sequential]
+  let fc: Linear
+  public let featureNames = ["block1", "block2", "block3", "pool"]
+
+  public init(inputChannels: Int, classes: Int, widthMultiplier: Double = 1, generator: Generator? = nil) {
+    let widths = [32, 64, 128].map { max(8, Int((Double($0) * widthMultiplier).rounded())) }
+    var input = inputChannels
+    blocks = widths.map { output in
+      defer { input = output }
+      return Sequential(
+        Conv2d(input, output, kernelSize: 3, padding: 1, generator: generator), GroupNorm(groups: 8, channels: output),
+        Lambda { $0.relu() },
+        Conv2d(output, output, kernelSize: 3, padding: 1, generator: generator), GroupNorm(groups: 8, channels: output),
+        Lambda { $0.relu() })
+    }
+    fc = Linear(widths[2], classes, generator: generator)
+    super.init()
+    for (index, block) in blocks.enumerated() { register(module: block, as: "block\(index + 1)") }
+    register(module: fc, as: "fc")
+  }
+
+  public func forward(_ x: Tensor, keeping keep: Set<String>) -> (logits: Tensor, features: [String: Tensor]) {
+    var features: [String: Tensor] = [:]
+    var h = x
+    for (index, block) in blocks.enumerated() {
+      h = block(h)  // [B, C_i, H / 2^i, W / 2^i]
+      if keep.contains("block\(index + 1)") { features["block\(index + 1)"] = h }
+      if index < blocks.count - 1 { h = h.maxPool2d(kernel: 2) }
+    }
+    let pooled = h.mean(dims: [2, 3])  // [B, C]
+    if keep.contains("pool") { features["pool"] = pooled }
+    return (fc(pooled), features)
+  }
+}

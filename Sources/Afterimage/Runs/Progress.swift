@@ -1,0 +1,73 @@
+import Foundation
+
+/// A progress display for long work: a redrawn bar with rate and ETA on a terminal, or a plain
+/// line every few seconds when standard error is a file or pipe (logs, CI).
+public final class ProgressBar {
+  public let total: Int
+  public let label: String
+  let unit: String
+  let isTerminal: Bool
+  let start = Date()
+  var lastPrint = Date.distantPast
+  var startCount = 0
+
+  /// - Parameters:
+  ///   - total: the count at which the work is done.
+  ///   - unit: what `rate` counts per second (e.g. "img").
+  public init(total: Int, label: String, unit: String = "it", startingAt count: Int = 0) {
+    self.total = max(total, 1)
+    self.label = label
+    self.unit = unit
+    self.startCount = count
+    isTerminal = isatty(STDERR_FILENO) == 1
+  }
+
+  /// Shows progress at `count` with metrics such as `["loss": "0.52"]`, and `items` processed
+  /// so far in this session (for the rate).
+  public func update(_ count: Int, items: Int? = nil, metrics: KeyValuePairs<String, String> = [:]) {
+    let now = Date()
+    let finished = count >= total
+    guard finished || now.timeIntervalSince(lastPrint) >= (isTerminal ? 0.2 : 10) else { return }
+    lastPrint = now
+    let elapsed = now.timeIntervalSince(start)
+    let done = Double(count - startCount)
+    let rate = elapsed > 0 ? Double(items ?? (count - startCount)) / elapsed : 0
+    let remaining = done > 0 ? elapsed / done * Double(total - count) : 0
+    let fraction = Double(count) / Double(total)
+    let shown = metrics.map { "\($0.key) \($0.value)" }.joined(separator: "  ")
+    let text = String(format: "%@ %d/%d  %@  %.0f %@/s  %@ %@", label, count, total, shown, rate, unit,
+                      finished ? "took" : "ETA", Self.clock(finished ? elapsed : remaining))
+    if isTerminal {
+      let width = 24
+      let filled = Int(fraction * Double(width))
+      let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+      FileHandle.standardError.write(Data("\r\u{1B}[K\(bar) \(text)\(finished ? "\n" : "")".utf8))
+    } else {
+      FileHandle.standardError.write(Data("[\(Int(fraction * 100))%] \(text)\n".utf8))
+    }
+  }
+
+  /// `h:mm:ss` or `m:ss`.
+  static func clock(_ seconds: Double) -> String {
+    let s = Int(seconds.rounded())
+    return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
+  }
+}
+
+/// Notices Ctrl-C (SIGINT) and SIGTERM so that a training loop can checkpoint and stop cleanly.
+public enum Interruption {
+  nonisolated(unsafe) private static var flag: sig_atomic_t = 0
+
+  /// Installs the handlers; a second Ctrl-C while the first is being handled kills at once.
+  public static func install() {
+    flag = 0
+    signal(SIGINT) { _ in
+      if Interruption.flag != 0 { _exit(130) }
+      Interruption.flag = 1
+    }
+    signal(SIGTERM) { _ in Interruption.flag = 1 }
+  }
+
+  /// Whether a stop was requested.
+  public static var requested: Bool { flag != 0 }
+}

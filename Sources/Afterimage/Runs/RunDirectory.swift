@@ -1,0 +1,94 @@
+import Foundation
+import Torch
+
+/// A training run's folder (DESIGN.md, "Runs and files"):
+///
+///     config.json              everything needed to rebuild the model, and the command that made it
+///     model.safetensors        the weights, with the config in the file's metadata too
+///     checkpoint.safetensors   weights + optimizer state + step + RNG state, written atomically
+///     metrics.jsonl            one JSON object per logged step
+///     samples/                 PNG grids
+public struct RunDirectory {
+  public let url: URL
+
+  public init(_ path: String) { url = URL(fileURLWithPath: path) }
+  public init(url: URL) { self.url = url }
+
+  public var configURL: URL { url.appendingPathComponent("config.json") }
+  public var modelURL: URL { url.appendingPathComponent("model.safetensors") }
+  public var checkpointURL: URL { url.appendingPathComponent("checkpoint.safetensors") }
+  public var metricsURL: URL { url.appendingPathComponent("metrics.jsonl") }
+  public var resultsURL: URL { url.appendingPathComponent("results.json") }
+  public var samplesURL: URL { url.appendingPathComponent("samples") }
+
+  /// Creates the folder (and `samples/`).
+  public func create() throws {
+    try FileManager.default.createDirectory(at: samplesURL, withIntermediateDirectories: true)
+  }
+
+  public var exists: Bool { FileManager.default.fileExists(atPath: configURL.path) }
+  public var hasCheckpoint: Bool { FileManager.default.fileExists(atPath: checkpointURL.path) }
+
+  /// Writes `value` as pretty, key-sorted JSON, atomically.
+  public func writeJSON<T: Encodable>(_ value: T, to url: URL) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    try Safetensors.writeAtomically(try encoder.encode(value) + Data("\n".utf8), to: url)
+  }
+
+  /// Reads JSON of type `T`, with an error that names the file.
+  public func readJSON<T: Decodable>(_ type: T.Type, from url: URL) throws -> T {
+    guard let data = try? Data(contentsOf: url) else {
+      throw RunError("cannot read \(url.path): \(FileManager.default.fileExists(atPath: url.path) ? "permission denied" : "no such file")")
+    }
+    do {
+      return try JSONDecoder().decode(type, from: data)
+    } catch {
+      throw RunError("\(url.path) is not a valid \(T.self): \(error)")
+    }
+  }
+
+  /// Appends one JSON object as a line of metrics.jsonl.
+  public func appendMetrics(_ values: [String: Double], step: Int, extra: [String: String] = [:]) throws {
+    var object: [String: Any] = values.filter { $0.value.isFinite }
+    object["step"] = step
+    for (key, value) in extra { object[key] = value }
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) + Data("\n".utf8)
+    if let handle = try? FileHandle(forWritingTo: metricsURL) {
+      defer { try? handle.close() }
+      try handle.seekToEnd()
+      try handle.write(contentsOf: data)
+    } else {
+      try data.write(to: metricsURL)
+    }
+  }
+
+  /// Drops metrics lines logged after `step` (a resumed run replays those steps).
+  public func truncateMetrics(after step: Int) throws {
+    guard let text = try? String(contentsOf: metricsURL, encoding: .utf8) else { return }
+    let kept = text.split(separator: "\n").filter { line in
+      guard let data = line.data(using: .utf8),
+        let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+        let logged = object["step"] as? Int
+      else { return true }
+      return logged <= step
+    }
+    try Safetensors.writeAtomically(Data((kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).utf8), to: metricsURL)
+  }
+}
+
+/// A problem with a run directory or a training option that the user can fix.
+public struct RunError: Error, CustomStringConvertible {
+  public let message: String
+  public init(_ message: String) { self.message = message }
+  public var description: String { message }
+}
+
+/// The command line that started this process, quoted so it can be pasted back into a shell.
+public func reproducibleCommandLine() -> String {
+  CommandLine.arguments.enumerated().map { index, argument in
+    let shown = index == 0 ? "afterimage" : argument
+    let plain = shown.allSatisfy { $0.isLetter || $0.isNumber || "-_./:=,+".contains($0) }
+    return plain ? shown : "'" + shown.replacingOccurrences(of: "'", with: "'\\''") + "'"
+  }.joined(separator: " ")
+}

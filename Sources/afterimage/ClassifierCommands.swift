@@ -1,0 +1,220 @@
+import Afterimage
+import ArgumentParser
+import Foundation
+import Torch
+
+/// `afterimage classifier …`: the classifiers to invert.
+struct ClassifierCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "classifier", abstract: "Train, evaluate and import the classifiers to invert.",
+    subcommands: [ClassifierTrain.self, ClassifierEval.self, ClassifierImport.self])
+}
+
+/// Parses "0.5,0.4,0.3" into numbers.
+func parseList(_ text: String, option: String) throws -> [Double] {
+  let values = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+  guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else {
+    throw ValidationError("\(option) takes comma-separated numbers, e.g. 0.5,0.5,0.5; got '\(text)'")
+  }
+  return values.map { $0! }
+}
+
+func printJSONFile<T: Encodable>(_ value: T, to path: String) throws {
+  let encoder = JSONEncoder()
+  encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+  try Safetensors.writeAtomically(try encoder.encode(value) + Data("\n".utf8), to: URL(fileURLWithPath: path))
+}
+
+struct ClassifierTrain: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "train", abstract: "Train a standard or adversarially robust classifier into a run directory.")
+
+  @Option(help: ArgumentHelp("The data set: \(DatasetSource.help).", valueName: "name"))
+  var dataset = "shapes"
+  @Option(help: "Architecture: resnet20, resnet18, resnet50 or evalnet (the independent evaluation classifier).")
+  var arch = "resnet20"
+  @Option(help: "Channel width multiplier.")
+  var width = 1.0
+  @Option(help: "Input resolution (Fashion-MNIST's 28×28 is zero-padded to it).")
+  var resolution = 32
+  @Option(help: "The run directory to write.")
+  var out: String
+  @Option(help: "Epochs.") var epochs = 10
+  @Option(help: "Batch size.") var batchSize = 128
+  @Option(name: .customLong("lr"), help: "Peak learning rate (SGD, Nesterov momentum, cosine decay).") var learningRate = 0.1
+  @Option(help: "Momentum.") var momentum = 0.9
+  @Option(help: "Weight decay.") var weightDecay = 5e-4
+  @Option(help: "Learning-rate warm-up steps.") var warmupSteps = 200
+  @Option(help: "Label smoothing ε.") var labelSmoothing = 0.0
+  @Option(help: "Zero padding of random crops (0 turns cropping off).") var cropPadding = 4
+  @Flag(help: "No random horizontal flips.") var noFlip = false
+  @Option(help: "Adversarial training (Madry PGD): linf:EPS or l2:EPS, e.g. linf:8/255.") var adversarial: String?
+  @Option(help: "PGD steps for adversarial training.") var attackSteps = 7
+  @Option(help: "PGD step size (default: ε/4).") var attackStepSize: Double?
+  @Option(help: "Train on the first N training examples only.") var trainCount: Int?
+  @Option(help: "Test examples scored after each epoch (default: all).") var evalCount: Int?
+  @Option(help: "Test examples attacked with PGD-20 at the end (robust models).") var finalAttackCount = 1000
+  @Option(help: "Steps between checkpoints.") var checkpointEvery = 500
+  @Option(help: "Random seed.") var seed: UInt64 = 0
+  @Option(help: "Threads (default: all cores).") var threads: Int?
+  @Flag(help: "Continue the run in --out from its checkpoint (its saved options are used).") var resume = false
+
+  func run() throws {
+    if let threads { Torch.threadCount = threads }
+    let run = RunDirectory(out)
+    guard let architecture = ClassifierArchitecture(rawValue: arch), architecture != .torchscript else {
+      throw ValidationError("--arch must be resnet20, resnet18, resnet50 or evalnet, not '\(arch)'")
+    }
+    let source = try DatasetSource(dataset)
+    var options = ClassifierTrainingOptions()
+    var config: ClassifierConfig
+    if resume {
+      guard run.hasCheckpoint else { throw ValidationError("\(out) has no checkpoint.safetensors to resume from") }
+      config = try run.readJSON(ClassifierConfig.self, from: run.configURL)
+      guard let saved = config.training else { throw ValidationError("\(run.configURL.path) records no training options") }
+      options = saved
+      FileHandle.standardError.write(Data("resuming with the options saved in \(run.configURL.path)\n".utf8))
+    } else {
+      if run.hasCheckpoint {
+        throw ValidationError("\(out) already holds a run: pass --resume to continue it, or choose another --out")
+      }
+      options.epochs = epochs
+      options.batchSize = batchSize
+      options.learningRate = learningRate
+      options.momentum = momentum
+      options.weightDecay = weightDecay
+      options.warmupSteps = warmupSteps
+      options.labelSmoothing = labelSmoothing
+      options.cropPadding = cropPadding
+      options.horizontalFlip = !noFlip
+      options.trainCount = trainCount
+      options.evaluationCount = evalCount
+      options.checkpointEvery = checkpointEvery
+      options.seed = seed
+      if let adversarial {
+        let spec = try AttackSpec.parse(adversarial, steps: attackSteps)
+        options.adversarial = AttackSpec(norm: spec.norm, epsilon: spec.epsilon, steps: attackSteps, stepSize: attackStepSize ?? spec.epsilon / 4, randomStart: true)
+      }
+      config = ClassifierConfig(architecture: architecture, width: width, channels: 1, resolution: resolution, classNames: [], normalization: Normalization(mean: [0], std: [1]), dataset: dataset, training: options, command: reproducibleCommandLine())
+    }
+    let datasetSource = resume ? try DatasetSource(config.dataset ?? dataset) : source
+    let inputResolution = resume ? config.resolution : resolution
+    let trainSet = try datasetSource.open(split: .train, resolution: inputResolution).dataset
+    let testSet = try datasetSource.open(split: .test, resolution: inputResolution).dataset
+    if !resume {
+      let statistics = try DatasetStatistics.measure(trainSet, maximumSamples: 5000)
+      config.channels = trainSet.channels
+      config.resolution = trainSet.resolution
+      config.classNames = trainSet.classNames
+      config.normalization = Normalization(mean: statistics.channelMeans, std: statistics.channelStds.map { max($0, 1e-3) })
+    }
+    let trainer = try ClassifierTrainer(run: run, config: config, options: options, train: trainSet, test: testSet)
+    print("training \(config.architecture.rawValue) (width \(config.width), \(try NetworkClassifier(config: config).model.parameterCount) parameters) on \(trainSet.name): \(options.trainCount ?? trainSet.count) images, \(options.epochs) epochs of \(trainer.totalSteps / max(options.epochs, 1)) steps\(options.adversarial.map { ", adversarial \($0)" } ?? "")")
+    let summary = try trainer.fit(resume: resume)
+    guard !summary.interrupted else { throw ExitCode(130) }
+    let classifier = try Classifiers.load(out)
+    var results = try ClassifierEvaluation.evaluate(classifier, on: testSet, progress: true)
+    if let attack = options.adversarial {
+      let final = AttackSpec(norm: attack.norm, epsilon: attack.epsilon, steps: 20)
+      let attacked = try ClassifierEvaluation.evaluate(classifier, on: testSet, attack: final, limit: finalAttackCount, progress: true)
+      results.attackAccuracy = attacked.attackAccuracy
+      results.attack = "\(final.description) on the first \(attacked.count) test images"
+    }
+    try run.writeJSON(TrainingResults(evaluation: results, seconds: summary.seconds, steps: summary.steps), to: run.resultsURL)
+    print(String(format: "done in %@: test accuracy %.2f%%", ProgressBarClock.format(summary.seconds), 100 * results.cleanAccuracy)
+      + (results.attackAccuracy.map { String(format: ", under %@ %.2f%%", results.attack ?? "attack", 100 * $0) } ?? ""))
+    print("wrote \(run.modelURL.path), \(run.resultsURL.path)")
+  }
+}
+
+/// results.json of a classifier run.
+struct TrainingResults: Codable {
+  var evaluation: ClassifierEvaluation.Result
+  var seconds: Double
+  var steps: Int
+}
+
+enum ProgressBarClock {
+  static func format(_ seconds: Double) -> String {
+    let s = Int(seconds.rounded())
+    return s >= 3600 ? String(format: "%dh%02dm", s / 3600, s / 60 % 60) : String(format: "%dm%02ds", s / 60, s % 60)
+  }
+}
+
+struct ClassifierEval: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "eval", abstract: "Clean accuracy and accuracy under attack (FGSM, PGD L∞/L2).")
+
+  @Option(help: "A classifier run directory or model.safetensors.") var classifier: String
+  @Option(help: ArgumentHelp("The data set (default: the one it was trained on).", valueName: "name")) var dataset: String?
+  @Option(help: "Which split: train or test.") var split = "test"
+  @Option(help: "Attack: fgsm:EPS, pgd-linf:EPS or pgd-l2:EPS (e.g. pgd-linf:8/255).") var attack: String?
+  @Option(help: "PGD steps.") var steps = 20
+  @Option(help: "PGD step size (default 2.5·ε/steps).") var stepSize: Double?
+  @Flag(help: "Start PGD at the clean image instead of a random point.") var noRandomStart = false
+  @Option(help: "Evaluate the first N examples only.") var count: Int?
+  @Flag(help: "Also report accuracy per class.") var perClass = false
+  @Option(help: "Write the results as JSON (clean_accuracy, attack_accuracy in 0…1).") var json: String?
+  @Option(help: "Random seed (PGD random starts).") var seed: UInt64 = 0
+
+  func run() throws {
+    guard let splitValue = Split(rawValue: split) else { throw ValidationError("--split must be train or test") }
+    let model = try Classifiers.load(classifier)
+    guard let name = dataset ?? model.config.dataset else {
+      throw ValidationError("this classifier records no data set: pass --dataset")
+    }
+    let data = try DatasetSource(name).open(split: splitValue, resolution: model.config.resolution).dataset
+    let spec = try attack.map { try AttackSpec.parse($0, steps: steps, stepSize: stepSize, randomStart: !noRandomStart) }
+    let result = try ClassifierEvaluation.evaluate(model, on: data, attack: spec, limit: count, perClass: perClass, seed: seed, progress: true)
+    print(String(format: "%@ on %@ (%@, %d images): clean accuracy %.2f%%", model.config.architecture.rawValue, data.name, split, result.count, 100 * result.cleanAccuracy))
+    if let accuracy = result.attackAccuracy { print(String(format: "under %@: %.2f%%", result.attack ?? "", 100 * accuracy)) }
+    if let perClass = result.perClass {
+      for name in data.classNames where perClass[name] != nil {
+        let values = perClass[name]!.map { String(format: "%6.2f%%", 100 * $0) }.joined(separator: "  ")
+        print("  \(name.padding(toLength: 16, withPad: " ", startingAt: 0)) \(values)")
+      }
+    }
+    if let json {
+      try printJSONFile(result, to: json)
+      print("wrote \(json)")
+    }
+  }
+}
+
+struct ClassifierImport: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "import", abstract: "Wrap your PyTorch classifier (TorchScript) as a run directory Afterimage can invert.")
+
+  @Option(help: "The TorchScript file (torch.jit.save of a scripted or traced model).") var torchscript: String
+  @Option(help: "Input shape CxHxW, e.g. 3x32x32 (square images).") var input: String
+  @Option(help: "Number of classes (the logits' size).") var classes: Int?
+  @Option(help: "Class names, comma-separated (instead of --classes).") var classNames: String?
+  @Option(help: "Per-channel mean the model expects subtracted, e.g. 0.4914,0.4822,0.4465 (default 0).") var mean: String?
+  @Option(help: "Per-channel std the model expects divided by (default 1).") var std: String?
+  @Option(help: "The run directory to write.") var out: String
+
+  func run() throws {
+    let dims = input.lowercased().split(separator: "x").compactMap { Int($0) }
+    guard dims.count == 3, dims[1] == dims[2], dims.allSatisfy({ $0 > 0 }) else {
+      throw ValidationError("--input must be CxHxW with H = W, e.g. 3x32x32; got '\(input)'")
+    }
+    let names: [String]
+    if let classNames {
+      names = classNames.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+    } else if let classes, classes > 0 {
+      names = (0..<classes).map { "class \($0)" }
+    } else {
+      throw ValidationError("give --classes N or --class-names a,b,c")
+    }
+    let channels = dims[0]
+    let meanValues = try mean.map { try parseList($0, option: "--mean") } ?? Array(repeating: 0, count: channels)
+    let stdValues = try std.map { try parseList($0, option: "--std") } ?? Array(repeating: 1, count: channels)
+    guard meanValues.count == channels, stdValues.count == channels else {
+      throw ValidationError("--mean and --std need \(channels) values, one per channel")
+    }
+    let classifier = try TorchScriptImport.importModel(
+      modelPath: torchscript, channels: channels, resolution: dims[1], classNames: names,
+      normalization: Normalization(mean: meanValues, std: stdValues), run: RunDirectory(out), command: reproducibleCommandLine())
+    print("imported \(torchscript): \(channels)×\(dims[1])×\(dims[2]) → \(classifier.config.classCount) logits; wrote \(out)/config.json and \(out)/model.pt")
+  }
+}
