@@ -149,6 +149,21 @@ public final class Sequential: Module, Layer {
   }
 }
 
+/// Modules kept in order and named "0", "1", … (PyTorch's `nn.ModuleList`), for blocks whose
+/// forward pass needs more than one input.
+public final class ModuleList<Element: Module>: Module {
+  public let items: [Element]
+
+  public init(_ items: [Element]) {
+    self.items = items
+    super.init()
+    for (index, item) in items.enumerated() { register(module: item, as: String(index)) }
+  }
+
+  public subscript(index: Int) -> Element { items[index] }
+  public var count: Int { items.count }
+}
+
 /// A layer made from a closure, for parameter-free steps inside `Sequential` (activations).
 public final class Lambda: Module, Layer {
   let body: (Tensor) -> Tensor

@@ -1,0 +1,284 @@
+import Foundation
+import Torch
+
+/// The shape of a BigGAN generator and discriminator at one resolution, as data (not code
+/// branches), scaled by a base width `ch`. CPU-scale models narrow as resolution grows
+/// (DESIGN.md, "Calibration"), so the multipliers fall from the bottom of G to its top.
+public struct BigGANArchitecture: Equatable, Sendable {
+  public let resolution: Int
+  /// G: channel multipliers at 4×4 and after each up-block (one more entry than blocks).
+  public let generatorChannels: [Int]
+  /// D: channel multipliers of each down-block's output.
+  public let discriminatorChannels: [Int]
+  /// D: whether each block halves the resolution.
+  public let discriminatorDownsamples: [Bool]
+  /// Resolutions at which a self-attention block follows (in G after the up-block producing
+  /// it, in D after the down-block producing it).
+  public let attention: [Int]
+
+  /// The table for 32, 64 and 128 pixels.
+  public static func forResolution(_ resolution: Int) throws -> BigGANArchitecture {
+    switch resolution {
+    case 32:
+      return BigGANArchitecture(
+        resolution: 32, generatorChannels: [4, 4, 2, 1], discriminatorChannels: [1, 2, 4, 4],
+        discriminatorDownsamples: [true, true, false, false], attention: [16])
+    case 64:
+      return BigGANArchitecture(
+        resolution: 64, generatorChannels: [4, 4, 2, 1, 1], discriminatorChannels: [1, 2, 4, 4, 4],
+        discriminatorDownsamples: [true, true, true, false, false], attention: [32])
+    case 128:
+      return BigGANArchitecture(
+        resolution: 128, generatorChannels: [8, 4, 4, 2, 1, 1], discriminatorChannels: [1, 2, 4, 4, 8, 8],
+        discriminatorDownsamples: [true, true, true, true, false, false], attention: [64])
+    default:
+      throw RunError("the BigGAN inverter has architectures for 32, 64 and 128 pixels, not \(resolution)")
+    }
+  }
+
+  /// Up-blocks in G (each doubles the resolution from 4×4).
+  public var generatorBlocks: Int { generatorChannels.count - 1 }
+}
+
+/// Batch norm whose gain and bias are functions of a conditioning vector (BigGAN's ccbn):
+/// `y = BN(x) · (1 + gain(c)) + bias(c)`, with `gain` and `bias` spectrally normalised linear maps.
+public final class ConditionalBatchNorm: Module {
+  let norm: BatchNorm2d
+  let gain: Linear
+  let bias: Linear
+
+  init(channels: Int, conditionSize: Int, generator: Generator?) {
+    norm = BatchNorm2d(channels, affine: false)
+    gain = Linear(conditionSize, channels, bias: false, spectralNorm: true, generator: generator)
+    bias = Linear(conditionSize, channels, bias: false, spectralNorm: true, generator: generator)
+    super.init()
+    register(module: norm, as: "bn")
+    register(module: gain, as: "gain")
+    register(module: bias, as: "bias")
+  }
+
+  /// `x [B, C, H, W]`, `condition [B, cond]` → `[B, C, H, W]`.
+  func callAsFunction(_ x: Tensor, condition: Tensor) -> Tensor {
+    let scale = (gain(condition) + 1).unsqueezed(2).unsqueezed(3)  // [B, C, 1, 1]
+    let shift = bias(condition).unsqueezed(2).unsqueezed(3)
+    return norm(x) * scale + shift
+  }
+}
+
+/// BigGAN's generator residual block: CBN → ReLU → upsample → conv3×3 → CBN → ReLU → conv3×3,
+/// plus an upsampled 1×1-conv shortcut.
+public final class GeneratorBlock: Module {
+  let bn1: ConditionalBatchNorm
+  let conv1: Conv2d
+  let bn2: ConditionalBatchNorm
+  let conv2: Conv2d
+  let shortcut: Conv2d
+
+  init(_ input: Int, _ output: Int, conditionSize: Int, generator: Generator?) {
+    bn1 = ConditionalBatchNorm(channels: input, conditionSize: conditionSize, generator: generator)
+    conv1 = Conv2d(input, output, kernelSize: 3, padding: 1, spectralNorm: true, generator: generator)
+    bn2 = ConditionalBatchNorm(channels: output, conditionSize: conditionSize, generator: generator)
+    conv2 = Conv2d(output, output, kernelSize: 3, padding: 1, spectralNorm: true, generator: generator)
+    shortcut = Conv2d(input, output, kernelSize: 1, spectralNorm: true, generator: generator)
+    super.init()
+    register(module: bn1, as: "bn1")
+    register(module: conv1, as: "conv1")
+    register(module: bn2, as: "bn2")
+    register(module: conv2, as: "conv2")
+    register(module: shortcut, as: "conv_sc")
+  }
+
+  /// `[B, in, H, W]` → `[B, out, 2H, 2W]`.
+  func callAsFunction(_ x: Tensor, condition: Tensor) -> Tensor {
+    var h = bn1(x, condition: condition).relu().upsampleNearest(scale: 2)
+    h = conv2(bn2(conv1(h), condition: condition).relu())
+    return h + shortcut(x.upsampleNearest(scale: 2))
+  }
+}
+
+/// The logit-conditioned generator `G(ℓ, z)`: BigGAN with its class embedding replaced by a
+/// learned linear map of the classifier's logits (not spectrally normalised). The noise `z` is
+/// split into one chunk for the 4×4 seed plus one per up-block; each block's conditional batch
+/// norms see `[embedding(ℓ), z_i]`.
+public final class LogitGenerator: Module {
+  public let architecture: BigGANArchitecture
+  public let noiseSize: Int
+  public let logitCount: Int
+  public let channels: Int
+  let chunkSize: Int
+  let embedding: Linear
+  let seed: Linear
+  let blocks: [GeneratorBlock]
+  let attention: [Int: SelfAttention]
+  let outputNorm: BatchNorm2d
+  let outputConv: Conv2d
+  let baseChannels: Int
+
+  /// - Parameters:
+  ///   - logitCount: K, the classifier's number of classes.
+  ///   - noiseSize: length of `z` (rounded down to a multiple of blocks + 1).
+  ///   - embeddingSize: width of the logit embedding.
+  ///   - ch: the base width the architecture's multipliers scale.
+  ///   - channels: output image channels (1 or 3).
+  public init(
+    architecture: BigGANArchitecture, logitCount: Int, noiseSize: Int = 64, embeddingSize: Int = 64, ch: Int = 16,
+    channels: Int = 3, useAttention: Bool = true, generator: Generator? = nil
+  ) {
+    self.architecture = architecture
+    self.logitCount = logitCount
+    self.channels = channels
+    let slots = architecture.generatorBlocks + 1
+    chunkSize = max(1, noiseSize / slots)
+    self.noiseSize = chunkSize * slots
+    baseChannels = ch * architecture.generatorChannels[0]
+    let conditionSize = embeddingSize + chunkSize
+    embedding = Linear(logitCount, embeddingSize, bias: false, generator: generator)
+    seed = Linear(chunkSize, baseChannels * 16, spectralNorm: true, generator: generator)
+    var blocks: [GeneratorBlock] = []
+    var attention: [Int: SelfAttention] = [:]
+    for index in 0..<architecture.generatorBlocks {
+      let input = ch * architecture.generatorChannels[index]
+      let output = ch * architecture.generatorChannels[index + 1]
+      blocks.append(GeneratorBlock(input, output, conditionSize: conditionSize, generator: generator))
+      let resolution = 8 << index
+      if useAttention && architecture.attention.contains(resolution) && output >= 8 {
+        attention[index] = SelfAttention(channels: output, generator: generator)
+      }
+    }
+    self.blocks = blocks
+    self.attention = attention
+    let last = ch * architecture.generatorChannels.last!
+    outputNorm = BatchNorm2d(last)
+    outputConv = Conv2d(last, channels, kernelSize: 3, padding: 1, spectralNorm: true, generator: generator)
+    super.init()
+    register(module: embedding, as: "shared")
+    register(module: seed, as: "linear")
+    register(module: ModuleList(blocks), as: "blocks")
+    registerAttention(attention)
+    register(module: outputNorm, as: "output_bn")
+    register(module: outputConv, as: "output_conv")
+    // BigGAN initialises G's weights orthogonally.
+    for (name, parameter) in namedParameters() where name.hasSuffix("weight") || name.hasSuffix("weight_orig") {
+      if parameter.rank >= 2 { Init.orthogonal(parameter, generator: generator) }
+    }
+  }
+
+  /// `logits [B, K]` (already preprocessed), `noise [B, noiseSize]` → images `[B, C, R, R]` in (−1, 1).
+  public func callAsFunction(logits: Tensor, noise: Tensor) -> Tensor {
+    let batch = logits.shape[0]
+    let chunks = noise.split(size: chunkSize, dim: 1)  // blocks + 1 pieces of [B, chunk]
+    let embedded = embedding(logits)  // [B, E]
+    var h = seed(chunks[0]).view([batch, baseChannels, 4, 4])  // [B, ch·m0, 4, 4]
+    for (index, block) in blocks.enumerated() {
+      let condition = Tensor.cat([embedded, chunks[index + 1]], dim: 1)  // [B, E + chunk]
+      h = block(h, condition: condition)  // doubles H and W
+      if let layer = attention[index] { h = layer(h) }
+    }
+    return outputConv(outputNorm(h).relu()).tanh()  // [B, C, R, R]
+  }
+}
+
+/// BigGAN's discriminator residual block: (ReLU →) conv3×3 → ReLU → conv3×3 (→ 2×2 average
+/// pool), plus a 1×1-conv shortcut. The first block skips the leading ReLU (its input is the image).
+public final class DiscriminatorBlock: Module {
+  let conv1: Conv2d
+  let conv2: Conv2d
+  let shortcut: Conv2d?
+  let downsample: Bool
+  let preactivation: Bool
+
+  init(_ input: Int, _ output: Int, downsample: Bool, preactivation: Bool, generator: Generator?) {
+    conv1 = Conv2d(input, output, kernelSize: 3, padding: 1, spectralNorm: true, generator: generator)
+    conv2 = Conv2d(output, output, kernelSize: 3, padding: 1, spectralNorm: true, generator: generator)
+    shortcut = input != output || downsample ? Conv2d(input, output, kernelSize: 1, spectralNorm: true, generator: generator) : nil
+    self.downsample = downsample
+    self.preactivation = preactivation
+    super.init()
+    register(module: conv1, as: "conv1")
+    register(module: conv2, as: "conv2")
+    if let shortcut { register(module: shortcut, as: "conv_sc") }
+  }
+
+  /// `[B, in, H, W]` → `[B, out, H/2, W/2]` (or same size without downsampling).
+  func callAsFunction(_ x: Tensor) -> Tensor {
+    var h = preactivation ? x.relu() : x
+    h = conv2(conv1(h).relu())
+    if downsample { h = h.avgPool2d(kernel: 2) }
+    var skip = x
+    if let shortcut {
+      // Convolve before pooling after a pre-activated block, after pooling for the first one
+      // (BigGAN's order, which keeps the first block's shortcut cheap).
+      if preactivation {
+        skip = shortcut(skip)
+        if downsample { skip = skip.avgPool2d(kernel: 2) }
+      } else {
+        if downsample { skip = skip.avgPool2d(kernel: 2) }
+        skip = shortcut(skip)
+      }
+    }
+    return h + skip
+  }
+}
+
+/// The projection discriminator `D(x, ℓ)`: residual down-blocks, global sum pooling to φ(x),
+/// then `linear(φ(x)) + ⟨SN-linear(ℓ), φ(x)⟩` (Miyato & Koyama's projection with the logits in
+/// place of a class embedding). Real and fake images are both paired with the real image's logits.
+public final class ProjectionDiscriminator: Module {
+  public let architecture: BigGANArchitecture
+  let blocks: [DiscriminatorBlock]
+  let attention: [Int: SelfAttention]
+  let head: Linear
+  let projection: Linear
+
+  public init(architecture: BigGANArchitecture, logitCount: Int, ch: Int = 16, channels: Int = 3, useAttention: Bool = true, generator: Generator? = nil) {
+    self.architecture = architecture
+    var input = channels
+    var resolution = architecture.resolution
+    var blocks: [DiscriminatorBlock] = []
+    var attention: [Int: SelfAttention] = [:]
+    for (index, (multiplier, down)) in zip(architecture.discriminatorChannels, architecture.discriminatorDownsamples).enumerated() {
+      let output = ch * multiplier
+      blocks.append(DiscriminatorBlock(input, output, downsample: down, preactivation: index > 0, generator: generator))
+      if down { resolution /= 2 }
+      if useAttention && architecture.attention.contains(resolution) && attention.isEmpty && output >= 8 && down {
+        attention[index] = SelfAttention(channels: output, generator: generator)
+      }
+      input = output
+    }
+    self.blocks = blocks
+    self.attention = attention
+    head = Linear(input, 1, spectralNorm: true, generator: generator)
+    projection = Linear(logitCount, input, bias: false, spectralNorm: true, generator: generator)
+    super.init()
+    register(module: ModuleList(blocks), as: "blocks")
+    registerAttention(attention)
+    register(module: head, as: "linear")
+    register(module: projection, as: "embed")
+    for (name, parameter) in namedParameters() where name.hasSuffix("weight_orig") && parameter.rank >= 2 {
+      Init.orthogonal(parameter, generator: generator)
+    }
+  }
+
+  /// `images [B, C, R, R]` in [−1, 1] and `logits [B, K]` → one score per image `[B]`.
+  public func callAsFunction(_ images: Tensor, logits: Tensor) -> Tensor {
+    var h = images
+    for (index, block) in blocks.enumerated() {
+      h = block(h)
+      if let layer = attention[index] { h = layer(h) }
+    }
+    let features = h.relu().sum(dims: [2, 3])  // φ(x): [B, C]
+    let unconditional = head(features).squeezed(1)  // [B]
+    let conditional = (projection(logits) * features).sum(dim: 1)  // ⟨W ℓ, φ(x)⟩: [B]
+    return unconditional + conditional
+  }
+}
+
+extension Module {
+  /// Registers self-attention layers under `attention.<block index>`.
+  func registerAttention(_ layers: [Int: SelfAttention]) {
+    guard !layers.isEmpty else { return }
+    let holder = Module()
+    for (index, layer) in layers.sorted(by: { $0.key < $1.key }) { holder.register(module: layer, as: String(index)) }
+    register(module: holder, as: "attention")
+  }
+}

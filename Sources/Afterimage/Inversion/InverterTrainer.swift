@@ -1,0 +1,307 @@
+import Foundation
+import Torch
+
+/// Trains a logit-conditioned BigGAN inverter into a run directory.
+///
+/// Each step: `dSteps` discriminator updates on real and fake images in one pass (both paired
+/// with the real image's logits), then one generator update on the hinge loss plus any
+/// reconstruction terms, then the EMA of G. The classifier is frozen and its logits for the
+/// un-augmented training set come from `LogitCache`.
+public final class InverterTrainer {
+  public let run: RunDirectory
+  public private(set) var config: InverterConfig
+  let classifier: any ImageClassifier
+  let perceptualNetwork: (any ImageClassifier)?
+  let train: Dataset
+  let logits: Tensor  // [N, K], raw
+  let generatorNet: LogitGenerator
+  let ema: LogitGenerator
+  let discriminator: ProjectionDiscriminator
+  let generatorOptimizer: Adam
+  let discriminatorOptimizer: Adam
+  let average: ExponentialMovingAverage
+  let loader: DataLoader
+  let noiseGenerator: Generator
+  let sampleImages: Tensor  // fixed held-out originals [S, C, R, R]
+  let sampleLogits: Tensor
+  let sampleNoise: Tensor
+  public private(set) var step = 0
+  public var log: ((String) -> Void)? = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+  public var showProgress = true
+
+  /// - Parameters:
+  ///   - classifierPath: recorded in config.json so the run can find its classifier again.
+  ///   - perceptualNetwork: the evaluation classifier, when the losses name one.
+  public init(
+    run: RunDirectory, config: InverterConfig, classifier: any ImageClassifier, classifierPath: String,
+    perceptualNetwork: (any ImageClassifier)? = nil, train: Dataset, heldOut: Dataset, datasetKey: String
+  ) throws {
+    guard classifier.config.classCount == config.logitCount else {
+      throw RunError("the classifier gives \(classifier.config.classCount) logits; the inverter config says \(config.logitCount)")
+    }
+    guard train.channels == config.channels, train.resolution == config.resolution else {
+      throw RunError("the inverter makes \(config.channels)×\(config.resolution)² images; the data set has \(train.channels)×\(train.resolution)²")
+    }
+    guard classifier.config.channels == train.channels, classifier.config.resolution == train.resolution else {
+      throw RunError("the classifier takes \(classifier.config.channels)×\(classifier.config.resolution)² images; the data set has \(train.channels)×\(train.resolution)²")
+    }
+    let usesFeatures = config.losses.perceptual > 0
+    if usesFeatures {
+      let network = perceptualNetwork ?? classifier
+      let missing = config.losses.perceptualLayers.filter { !network.featureNames.contains($0) }
+      guard !config.losses.perceptualLayers.isEmpty, missing.isEmpty else {
+        throw RunError("the perceptual loss needs feature maps the network has (\(network.featureNames.joined(separator: ", "))); asked for \(config.losses.perceptualLayers.joined(separator: ", "))")
+      }
+    }
+    self.run = run
+    self.config = config
+    self.classifier = classifier
+    self.perceptualNetwork = perceptualNetwork
+    let subset: Dataset = try config.training.trainCount.map { try Subset(train, count: $0) } ?? train
+    self.train = subset
+    try classifier.train(false)
+    // The classifier is frozen: no gradients for its weights, only through it to the images.
+    for network in [classifier.network, perceptualNetwork?.network].compactMap({ $0 }) {
+      network.eval()
+      for parameter in network.parameters { parameter.requiresGrad = false }
+    }
+    let allLogits = try LogitCache.logits(classifier: classifier, classifierPath: classifierPath, dataset: train, datasetKey: datasetKey)
+    logits = allLogits.narrow(dim: 0, start: 0, length: subset.count)
+    if config.preprocessing == .standardized && config.logitMean.isEmpty {
+      self.config.logitMean = logits.mean(dims: [0]).scalars(as: Double.self)
+      self.config.logitStd = logits.standardDeviation(dims: [0]).scalars(as: Double.self)
+    }
+    let options = config.training
+    let initGenerator = Generator(seed: options.seed)
+    generatorNet = try config.makeGenerator(generator: initGenerator)
+    discriminator = try config.makeDiscriminator(generator: initGenerator)
+    ema = try config.makeGenerator(generator: initGenerator)
+    average = try ExponentialMovingAverage(
+      source: generatorNet, target: ema, decay: options.effectiveEMADecay, startStep: options.effectiveEMAStart)
+    generatorOptimizer = Adam(generatorNet.namedParameters(), learningRate: options.generatorLearningRate, beta1: options.beta1, beta2: options.beta2)
+    discriminatorOptimizer = Adam(discriminator.namedParameters(), learningRate: options.discriminatorLearningRate, beta1: options.beta1, beta2: options.beta2)
+    loader = DataLoader(subset, batchSize: options.batchSize, shuffle: true, dropLast: true, seed: options.seed)
+    guard loader.batchCount > 0 else {
+      throw RunError("the training set has \(subset.count) examples, fewer than one batch of \(options.batchSize)")
+    }
+    noiseGenerator = Generator(seed: options.seed &+ 1)
+    // Fixed held-out originals and noise for the sample grids.
+    let sampleCount = min(16, heldOut.count)
+    let samples = try heldOut.batch(at: Array(0..<sampleCount))
+    sampleImages = samples.images
+    sampleLogits = try withNoGrad { try classifier.logits(samples.images) }
+    sampleNoise = Tensor.randn([sampleCount, generatorNet.noiseSize], generator: Generator(seed: options.seed &+ 2))
+  }
+
+  // MARK: checkpoints
+
+  public func saveCheckpoint() throws {
+    var tensors: [(name: String, tensor: Tensor)] = []
+    tensors += generatorNet.stateDict().map { ("G.\($0.name)", $0.tensor) }
+    tensors += ema.stateDict().map { ("G_ema.\($0.name)", $0.tensor) }
+    tensors += discriminator.stateDict().map { ("D.\($0.name)", $0.tensor) }
+    tensors += generatorOptimizer.stateTensors().map { ("G_optimizer.\($0.name)", $0.tensor) }
+    tensors += discriminatorOptimizer.stateTensors().map { ("D_optimizer.\($0.name)", $0.tensor) }
+    tensors.append(("rng.noise", noiseGenerator.state))
+    try Safetensors.write(tensors, metadata: ["step": String(step), "config": try config.jsonString(), "format": "afterimage-inverter-checkpoint"], to: run.checkpointURL)
+  }
+
+  public func loadCheckpoint() throws {
+    let file = try Safetensors.read(run.checkpointURL)
+    guard file.metadata["format"] == "afterimage-inverter-checkpoint", let saved = file.metadata["step"].flatMap(Int.init) else {
+      throw RunError("\(run.checkpointURL.path) is not an inverter checkpoint")
+    }
+    let tensors = file.dictionary
+    func section(_ prefix: String) -> [String: Tensor] {
+      Dictionary(uniqueKeysWithValues: tensors.filter { $0.key.hasPrefix(prefix) }.map { (String($0.key.dropFirst(prefix.count)), $0.value) })
+    }
+    do {
+      try generatorNet.loadStateDict(section("G."))
+      try ema.loadStateDict(section("G_ema."))
+      try discriminator.loadStateDict(section("D."))
+      try generatorOptimizer.loadState(section("G_optimizer."))
+      try discriminatorOptimizer.loadState(section("D_optimizer."))
+    } catch let error as TorchError {
+      throw RunError("\(run.checkpointURL.path) does not fit this inverter: \(error.message)")
+    }
+    guard let noise = tensors["rng.noise"] else { throw RunError("\(run.checkpointURL.path) lacks its generator state") }
+    noiseGenerator.state = noise
+    step = saved
+  }
+
+  // MARK: training
+
+  /// The losses of one step, for logs.
+  public struct StepLosses {
+    public var discriminatorReal = 0.0, discriminatorFake = 0.0, generatorAdversarial = 0.0
+    public var pixel = 0.0, perceptual = 0.0, logit = 0.0
+    public var scoreReal = 0.0, scoreFake = 0.0, generatorGradientNorm = 0.0, discriminatorGradientNorm = 0.0
+    public var values: [String: Double] {
+      ["D_loss_real": discriminatorReal, "D_loss_fake": discriminatorFake, "G_loss_adv": generatorAdversarial,
+       "G_loss_pixel": pixel, "G_loss_perceptual": perceptual, "G_loss_logit": logit, "D_real": scoreReal,
+       "D_fake": scoreFake, "G_grad_norm": generatorGradientNorm, "D_grad_norm": discriminatorGradientNorm]
+    }
+  }
+
+  /// Trains to `config.training.steps` (or `stopAfter`, or Ctrl-C, which leave a checkpoint).
+  public func fit(resume: Bool, stopAfter: Int? = nil) throws {
+    try run.create()
+    if resume {
+      try loadCheckpoint()
+      try run.truncateMetrics(after: step)
+      log?("resuming \(run.url.path) at step \(step) of \(config.training.steps)")
+    } else {
+      try? FileManager.default.removeItem(at: run.metricsURL)
+    }
+    try run.writeJSON(config, to: run.configURL)
+    Interruption.install()
+    let options = config.training
+    let perEpoch = loader.batchCount
+    let progress = ProgressBar(total: options.steps, label: "invert", unit: "img", startingAt: step)
+    var images = 0
+    training: while step < options.steps {
+      let batches = loader.epoch(step / perEpoch).makeIterator()
+      for _ in 0..<(step % perEpoch) { _ = batches.next() }
+      while let batch = batches.next() {
+        let losses = try trainingStep(batch)
+        step += 1
+        images += batch.labels.count
+        if step % 10 == 0 || step == options.steps {
+          var values = losses.values
+          values["G_lr"] = generatorOptimizer.learningRate
+          values["D_lr"] = discriminatorOptimizer.learningRate
+          try run.appendMetrics(values, step: step)
+        }
+        if showProgress {
+          progress.update(step, items: images, metrics: [
+            "D": String(format: "%.3f", losses.discriminatorReal + losses.discriminatorFake),
+            "G": String(format: "%.3f", losses.generatorAdversarial),
+            "L1": String(format: "%.3f", losses.pixel),
+          ])
+        }
+        if step % options.sampleEvery == 0 || step == options.steps { try writeSamples() }
+        if step % options.checkpointEvery == 0 { try saveCheckpoint() }
+        if Interruption.requested || step == stopAfter { break training }
+        if step == options.steps { break training }
+        if step % perEpoch == 0 { break }
+      }
+      if let error = batches.error { throw error }
+    }
+    try saveCheckpoint()
+    if step < options.steps {
+      log?("stopped at step \(step); checkpoint saved. Continue with --resume.")
+      return
+    }
+    ema.eval()
+    try ema.saveWeights(to: run.modelURL, metadata: ["config": try config.jsonString(), "format": "pt", "weights": "G_ema"])
+  }
+
+  /// One discriminator phase and one generator update.
+  func trainingStep(_ batch: Batch) throws -> StepLosses {
+    var losses = StepLosses()
+    let indices = Tensor(batch.indices.map(Int64.init))
+    let rawLogits = logits.indexSelect(dim: 0, index: indices)  // [B, K]
+    let conditioning = config.preprocess(rawLogits)
+    let real = batch.images * 2 - 1  // [B, C, R, R] in [−1, 1]
+    let count = batch.labels.count
+    generatorNet.train()
+    discriminator.train()
+
+    for _ in 0..<config.training.discriminatorStepsPerGeneratorStep {
+      let noise = Tensor.randn([count, generatorNet.noiseSize], generator: noiseGenerator)
+      let fake = withNoGrad { generatorNet(logits: conditioning, noise: noise) }
+      // One pass over real and fake together (half the kernel launches of two passes).
+      let scores = discriminator(Tensor.cat([real, fake], dim: 0), logits: Tensor.cat([conditioning, conditioning], dim: 0))
+      let realScores = scores.narrow(dim: 0, start: 0, length: count)
+      let fakeScores = scores.narrow(dim: 0, start: count, length: count)
+      let (lossReal, lossFake) = HingeLoss.discriminator(real: realScores, fake: fakeScores)
+      discriminatorOptimizer.zeroGrad()
+      (lossReal + lossFake).backward()
+      losses.discriminatorGradientNorm = gradientNorm(discriminator)
+      discriminatorOptimizer.step()
+      losses.discriminatorReal = lossReal.item()
+      losses.discriminatorFake = lossFake.item()
+      losses.scoreReal = realScores.mean().item()
+      losses.scoreFake = fakeScores.mean().item()
+    }
+
+    let noise = Tensor.randn([count, generatorNet.noiseSize], generator: noiseGenerator)
+    let fake = generatorNet(logits: conditioning, noise: noise)  // [B, C, R, R]
+    let adversarial = HingeLoss.generator(fake: discriminator(fake, logits: conditioning))
+    var total = adversarial * config.losses.adversarial
+    losses.generatorAdversarial = adversarial.item()
+    let fake01 = (fake + 1) / 2
+    let weights = config.losses
+    if weights.pixelL1 > 0 || weights.pixelL2 > 0 {
+      let l1 = Loss.l1(fake01, batch.images)
+      let l2 = Loss.mse(fake01, batch.images)
+      total = total + l1 * weights.pixelL1 + l2 * weights.pixelL2
+      losses.pixel = l1.item()
+    }
+    if weights.perceptual > 0 {
+      let network = perceptualNetwork ?? classifier
+      let layers = weights.perceptualLayers
+      let target = try withNoGrad { try network.features(batch.images, names: layers).features }
+      let produced = try network.features(fake01, names: layers).features
+      var distance = Tensor.zeros([])
+      for layer in layers {
+        // Mean squared difference of unit-normalised feature vectors per position.
+        distance = distance + Loss.mse(normalizedChannels(produced[layer]!), normalizedChannels(target[layer]!))
+      }
+      total = total + distance * weights.perceptual
+      losses.perceptual = distance.item()
+    }
+    if weights.logitConsistency > 0 {
+      let consistency = Loss.mse(try classifier.logits(fake01), rawLogits)
+      total = total + consistency * weights.logitConsistency
+      losses.logit = consistency.item()
+    }
+    if config.training.orthogonalRegularization > 0 {
+      total = total + orthogonalPenalty(generatorNet) * config.training.orthogonalRegularization
+    }
+    generatorOptimizer.zeroGrad()
+    discriminator.zeroGrad()
+    total.backward()
+    losses.generatorGradientNorm = gradientNorm(generatorNet)
+    generatorOptimizer.step()
+    average.update(step: step)
+
+    let checked = [losses.discriminatorReal, losses.discriminatorFake, total.item()]
+    guard checked.allSatisfy(\.isFinite), losses.discriminatorReal + losses.discriminatorFake < 1e4 else {
+      throw RunError("training diverged at step \(step + 1) (D loss \(losses.discriminatorReal + losses.discriminatorFake), G loss \(total.item())); the last checkpoint (step \(step / config.training.checkpointEvery * config.training.checkpointEvery)) is kept. Lower the learning rates and --resume")
+    }
+    return losses
+  }
+
+  /// Writes `samples/step-NNNNNN.png`: each original beside its reconstruction by the EMA generator.
+  func writeSamples() throws {
+    ema.eval()
+    let reconstructions = withNoGrad { (ema(logits: config.preprocess(sampleLogits), noise: sampleNoise) + 1) / 2 }
+    let pairs = Tensor.stack([sampleImages, reconstructions], dim: 1).flattened(from: 0, through: 1)  // [2S, C, R, R]
+    let grid = ImageGrid.make(pairs, columns: 8, padding: 2, scale: max(1, 64 / config.resolution))
+    try PNG.write(grid, to: run.samplesURL.appendingPathComponent(String(format: "step-%06d.png", step)))
+  }
+
+  /// The L2 norm of all of a module's gradients together.
+  func gradientNorm(_ module: Module) -> Double {
+    let squares = module.parameters.compactMap { $0.grad?.pow(2).sum().item() }
+    return squares.reduce(0, +).squareRoot()
+  }
+
+  /// Feature maps `[B, C, H, W]` (or `[B, C]`) scaled to unit length along channels.
+  func normalizedChannels(_ x: Tensor) -> Tensor {
+    x / (x.pow(2).sum(dim: 1, keepDim: true) + 1e-10).sqrt()
+  }
+
+  /// BigGAN's orthogonal regularisation: ‖W Wᵀ ⊙ (1 − I)‖² over G's matrix-shaped weights.
+  func orthogonalPenalty(_ module: Module) -> Tensor {
+    var penalty = Tensor.zeros([])
+    for (name, weight) in module.namedParameters() where weight.rank >= 2 && !name.hasPrefix("shared") {
+      let w = weight.reshaped([weight.size(0), -1])
+      let gram = w.matmul(w.t)
+      let offDiagonal = gram * (1 - Tensor.eye(gram.size(0)))
+      penalty = penalty + offDiagonal.pow(2).sum()
+    }
+    return penalty
+  }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import Torch
+
+/// The frozen classifier's logits for a whole (un-augmented) data set, computed once and kept in
+/// a safetensors file keyed by a digest of the classifier's weights and the data set, instead of
+/// a classifier forward pass on every training step.
+public enum LogitCache {
+  /// Where cache files live: `$AFTERIMAGE_CACHE`, else `~/.cache/afterimage`.
+  public static var directory: URL {
+    if let path = ProcessInfo.processInfo.environment["AFTERIMAGE_CACHE"], !path.isEmpty {
+      return URL(fileURLWithPath: path)
+    }
+    return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/afterimage")
+  }
+
+  /// A 64-bit FNV-1a digest, as 16 hex digits.
+  public static func digest(_ parts: [Data]) -> String {
+    var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+    for part in parts {
+      for byte in part {
+        hash ^= UInt64(byte)
+        hash &*= 0x100_0000_01B3
+      }
+      hash ^= 0xFF
+      hash &*= 0x100_0000_01B3
+    }
+    return String(format: "%016llx", hash)
+  }
+
+  /// The digest of a classifier: its weights file (or TorchScript file) and its config.
+  static func classifierDigest(_ classifierPath: String, config: ClassifierConfig) throws -> String {
+    let root = URL(fileURLWithPath: classifierPath)
+    var isDirectory: ObjCBool = false
+    FileManager.default.fileExists(atPath: root.path, isDirectory: &isDirectory)
+    let weights = isDirectory.boolValue
+      ? root.appendingPathComponent(config.torchscriptFile ?? "model.safetensors") : root
+    let data = try Data(contentsOf: weights, options: .alwaysMapped)
+    return digest([data, Data(try config.jsonString().utf8)])
+  }
+
+  /// Logits `[N, K]` (float32) of `classifier` for every example of `dataset`, from the cache
+  /// when present, else computed (in evaluation mode, without gradients) and stored.
+  public static func logits(
+    classifier: any ImageClassifier, classifierPath: String, dataset: Dataset, datasetKey: String,
+    progress: Bool = true
+  ) throws -> Tensor {
+    let key = digest([Data(try classifierDigest(classifierPath, config: classifier.config).utf8),
+                      Data("\(datasetKey)|\(dataset.count)|\(dataset.resolution)".utf8)])
+    let url = directory.appendingPathComponent("logits-\(key).safetensors")
+    if let cached = try? Safetensors.read(url), let logits = try? cached.tensor("logits"),
+      logits.shape == [dataset.count, classifier.config.classCount]
+    {
+      return logits
+    }
+    let wasTraining = classifier.isTraining
+    try classifier.train(false)
+    defer { try? classifier.train(wasTraining) }
+    var pieces: [Tensor] = []
+    let bar = progress ? ProgressBar(total: dataset.count, label: "caching logits", unit: "img") : nil
+    let batches = DataLoader(dataset, batchSize: 500, shuffle: false).epoch(0).makeIterator()
+    var done = 0
+    while let batch = batches.next() {
+      pieces.append(try withNoGrad { try classifier.logits(batch.images).to(.float32) })
+      done += batch.labels.count
+      bar?.update(done)
+    }
+    if let error = batches.error { throw error }
+    let logits = Tensor.cat(pieces, dim: 0)  // [N, K]
+    // A cache that cannot be written (read-only home) only costs recomputation next time.
+    try? Safetensors.write([("logits", logits)], metadata: ["dataset": datasetKey, "classifier": classifierPath], to: url)
+    return logits
+  }
+}

@@ -1,0 +1,160 @@
+import Afterimage
+import ArgumentParser
+import Foundation
+import Torch
+
+/// `afterimage inverter …`: train inverters and reconstruct images from logits.
+struct InverterCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "inverter", abstract: "Train a feedforward inverter of a classifier's logits, and reconstruct images with it.",
+    subcommands: [InverterTrain.self, InverterReconstruct.self])
+}
+
+struct InverterTrain: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "train", abstract: "Train a BigGAN generator conditioned on a classifier's logits (against a projection discriminator).")
+
+  @Option(help: "The classifier to invert (run directory).") var classifier: String
+  @Option(help: ArgumentHelp("The data set (default: the classifier's).", valueName: "name")) var dataset: String?
+  @Option(help: "The run directory to write.") var out: String
+  @Option(help: "paper (adversarial loss only) or fidelity (adversarial + pixel, perceptual and logit terms).") var preset = "paper"
+  @Option(help: "Image resolution: 32, 64 or 128 (must match the classifier's input).") var resolution: Int?
+  @Option(help: "Base width of G and D.") var ch = 16
+  @Option(help: "Length of the noise vector z.") var noiseSize = 64
+  @Flag(help: "No self-attention blocks.") var noAttention = false
+  @Option(help: "Logit preprocessing: raw (the paper) or standardized.") var logits = "raw"
+  @Option(help: "Training steps (generator updates).") var steps = 3000
+  @Option(help: "Batch size.") var batchSize = 64
+  @Option(help: "Generator learning rate.") var gLr = 1e-4
+  @Option(help: "Discriminator learning rate.") var dLr = 4e-4
+  @Option(help: "Discriminator steps per generator step.") var dSteps = 1
+  @Option(help: "EMA decay of G's weights (default: from the run length).") var emaDecay: Double?
+  @Option(help: "Step from which the EMA averages (default: a fifth of the run).") var emaStart: Int?
+  @Option(help: "Orthogonal regularisation strength (0: off).") var orthogonal = 0.0
+  @Option(help: "Perceptual-loss layers (fidelity preset), comma-separated.") var perceptualLayers = "layer1,layer2"
+  @Option(help: "Evaluation classifier whose features the perceptual loss uses (default: the inverted classifier).") var perceptualNetwork: String?
+  @Option(help: "Steps between sample grids.") var sampleEvery = 250
+  @Option(help: "Steps between checkpoints.") var checkpointEvery = 250
+  @Option(help: "Train on the first N examples only.") var trainCount: Int?
+  @Option(help: "Random seed.") var seed: UInt64 = 0
+  @Option(help: "Threads (default: all cores).") var threads: Int?
+  @Flag(help: "Continue the run in --out from its checkpoint (its saved options are used).") var resume = false
+
+  func run() throws {
+    if let threads { Torch.threadCount = threads }
+    let run = RunDirectory(out)
+    let model = try Classifiers.load(classifier)
+    var config: InverterConfig
+    if resume {
+      guard run.hasCheckpoint else { throw ValidationError("\(out) has no checkpoint.safetensors to resume from") }
+      config = try run.readJSON(InverterConfig.self, from: run.configURL)
+    } else {
+      if run.hasCheckpoint { throw ValidationError("\(out) already holds a run: pass --resume to continue it, or choose another --out") }
+      guard let preprocessing = LogitPreprocessing(rawValue: logits) else { throw ValidationError("--logits must be raw or standardized") }
+      let layers = perceptualLayers.split(separator: ",").map(String.init)
+      let losses: InversionLossWeights
+      switch preset {
+      case "paper": losses = .paper
+      case "fidelity":
+        var weights = InversionLossWeights.fidelity(layers: layers)
+        weights.perceptualNetwork = perceptualNetwork
+        losses = weights
+      default: throw ValidationError("--preset must be paper or fidelity, not '\(preset)'")
+      }
+      var options = InverterTrainingOptions()
+      options.steps = steps
+      options.batchSize = batchSize
+      options.generatorLearningRate = gLr
+      options.discriminatorLearningRate = dLr
+      options.discriminatorStepsPerGeneratorStep = dSteps
+      options.emaDecay = emaDecay
+      options.emaStart = emaStart
+      options.orthogonalRegularization = orthogonal
+      options.sampleEvery = sampleEvery
+      options.checkpointEvery = checkpointEvery
+      options.trainCount = trainCount
+      options.seed = seed
+      guard let name = dataset ?? model.config.dataset else { throw ValidationError("the classifier records no data set: pass --dataset") }
+      config = InverterConfig(
+        resolution: resolution ?? model.config.resolution, channels: model.config.channels, logitCount: model.config.classCount,
+        classifier: classifier, dataset: name, preset: preset, losses: losses, training: options)
+      config.ch = ch
+      config.noiseSize = noiseSize
+      config.attention = !noAttention
+      config.preprocessing = preprocessing
+      config.command = reproducibleCommandLine()
+    }
+    guard config.resolution == model.config.resolution else {
+      throw ValidationError("the classifier takes \(model.config.resolution)×\(model.config.resolution) images; an inverter at \(config.resolution) cannot be scored by it")
+    }
+    let source = try DatasetSource(config.dataset)
+    let train = try source.open(split: .train, resolution: config.resolution).dataset
+    let heldOut = try source.open(split: .test, resolution: config.resolution).dataset
+    let perceptual = try config.losses.perceptualNetwork.map { try Classifiers.load($0) }
+    let trainer = try InverterTrainer(
+      run: run, config: config, classifier: model, classifierPath: classifier, perceptualNetwork: perceptual,
+      train: train, heldOut: heldOut, datasetKey: "\(config.dataset)|train")
+    print("training a \(config.resolution)×\(config.resolution) inverter (\(config.preset)) of \(classifier) on \(train.name) for \(config.training.steps) steps")
+    let start = Date()
+    try trainer.fit(resume: resume)
+    guard trainer.step >= config.training.steps else { throw ExitCode(130) }
+    print(String(format: "done in %@; wrote %@ and samples in %@", ProgressBarClock.format(Date().timeIntervalSince(start)), run.modelURL.path, run.samplesURL.path))
+  }
+}
+
+struct InverterReconstruct: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "reconstruct", abstract: "Originals beside their reconstructions from the classifier's logits, as a PNG grid.")
+
+  @Option(help: "The inverter run directory.") var inverter: String
+  @Option(help: "Use this classifier instead of the one recorded in the run.") var classifier: String?
+  @Option(help: ArgumentHelp("Data set to take originals from (default: the inverter's).", valueName: "name")) var dataset: String?
+  @Option(help: "Which split.") var split = "test"
+  @Option(help: "How many originals.") var count = 16
+  @Option(parsing: .upToNextOption, help: "Image files to reconstruct instead of a data set.") var image: [String] = []
+  @Option(help: "Reconstructions per original (different noise).") var samples = 1
+  @Option(help: "Noise seed.") var seed: UInt64 = 0
+  @Option(help: "The PNG to write.") var out = "reconstructions.png"
+
+  func run() throws {
+    let model = try Inverter.load(inverter, classifierOverride: classifier)
+    let config = model.classifier.config
+    let originals: Tensor
+    if !image.isEmpty {
+      originals = try Tensor.stack(image.map { path in
+        let picture = try ImageFile.read(URL(fileURLWithPath: path))
+        return ImageFile.resizedAndCentreCropped(ImageFile.withChannels(picture, config.channels), to: config.resolution)
+      })
+    } else {
+      guard let splitValue = Split(rawValue: split) else { throw ValidationError("--split must be train or test") }
+      let data = try DatasetSource(dataset ?? model.config.dataset).open(split: splitValue, resolution: config.resolution).dataset
+      originals = try data.batch(at: Array(0..<min(count, data.count))).images
+    }
+    let n = originals.shape[0]
+    let logits = try withNoGrad { try model.classifier.logits(originals) }  // [n, K]
+    var columns = [originals]
+    var predicted: [[Int64]] = []
+    for k in 0..<max(1, samples) {
+      let reconstruction = model.reconstruct(logits: logits, noise: model.noise(count: n, seed: seed &+ UInt64(k)))
+      columns.append(reconstruction)
+      predicted.append(try withNoGrad { try model.classifier.logits(reconstruction).argmax(dim: 1) }.scalars(as: Int64.self))
+    }
+    let originalClasses = logits.argmax(dim: 1).scalars(as: Int64.self)
+    // Rows: an original, then its reconstructions; a reconstruction whose top-1 class differs
+    // from the original's gets a red frame, a matching one a green frame.
+    let tiles = Tensor.stack(columns, dim: 1).flattened(from: 0, through: 1)  // [n·(K+1), C, R, R]
+    var borders: [RGB?] = []
+    for i in 0..<n {
+      borders.append(nil)
+      for k in 0..<columns.count - 1 { borders.append(predicted[k][i] == originalClasses[i] ? .green : .red) }
+    }
+    let grid = ImageGrid.make(tiles, columns: columns.count, padding: 2, scale: max(1, 96 / config.resolution), borders: borders)
+    try PNG.write(grid, to: URL(fileURLWithPath: out))
+    let agreement = predicted.flatMap { $0 }.enumerated().filter { $0.element == originalClasses[$0.offset % n] }.count
+    print("wrote \(out): \(n) originals, \(columns.count - 1) reconstruction(s) each")
+    print(String(format: "top-1 agreement (classifier on reconstruction = on original): %d/%d (%.1f%%)", agreement, n * (columns.count - 1), 100 * Double(agreement) / Double(n * (columns.count - 1))))
+    for i in 0..<min(n, 8) {
+      print("  \(i): \(config.classNames[Int(originalClasses[i])]) → \(predicted.map { config.classNames[Int($0[i])] }.joined(separator: ", "))")
+    }
+  }
+}

@@ -1,0 +1,195 @@
+import Afterimage
+import Foundation
+import TestSupport
+import Torch
+import XCTest
+
+final class InverterTests: XCTestCase {
+  override func setUp() {
+    setenv("AFTERIMAGE_CACHE", FileManager.default.temporaryDirectory.appendingPathComponent("afterimage-test-cache").path, 1)
+  }
+
+  func testGeneratorAndDiscriminatorShapesAtEveryResolution() throws {
+    for resolution in [32, 64, 128] {
+      let architecture = try BigGANArchitecture.forResolution(resolution)
+      let g = LogitGenerator(architecture: architecture, logitCount: 10, noiseSize: 20, embeddingSize: 8, ch: 4, channels: 3, generator: Generator(seed: 1))
+      let d = ProjectionDiscriminator(architecture: architecture, logitCount: 10, ch: 4, channels: 3, generator: Generator(seed: 2))
+      let logits = Tensor.randn([2, 10], generator: Generator(seed: 3))
+      let noise = Tensor.randn([2, g.noiseSize], generator: Generator(seed: 4))
+      let images = g(logits: logits, noise: noise)
+      XCTAssertEqual(images.shape, [2, 3, resolution, resolution], "G at \(resolution)")
+      XCTAssertLessThanOrEqual(images.abs().max().item(), 1, "tanh output")
+      XCTAssertEqual(d(images, logits: logits).shape, [2], "D at \(resolution)")
+      XCTAssertEqual(g.noiseSize % (architecture.generatorBlocks + 1), 0, "z splits evenly over the blocks")
+    }
+    XCTAssertThrowsError(try BigGANArchitecture.forResolution(48)) { XCTAssertTrue("\($0)".contains("32, 64 and 128"), "\($0)") }
+    let gray = LogitGenerator(architecture: try .forResolution(32), logitCount: 4, ch: 4, channels: 1)
+    XCTAssertEqual(gray(logits: Tensor.zeros([1, 4]), noise: Tensor.zeros([1, gray.noiseSize])).shape, [1, 1, 32, 32])
+  }
+
+  func testStateDictNamesFollowBigGAN() throws {
+    let g = LogitGenerator(architecture: try .forResolution(32), logitCount: 10, ch: 8)
+    let names = Set(g.stateDict().map(\.name))
+    for expected in ["shared.weight", "linear.weight_orig", "blocks.0.bn1.gain.weight_orig", "blocks.2.conv_sc.weight_orig",
+                     "blocks.1.bn2.bn.running_mean", "attention.1.gamma", "output_bn.weight", "output_conv.weight_orig"] {
+      XCTAssertTrue(names.contains(expected), expected)
+    }
+    XCTAssertFalse(names.contains("shared.weight_orig"), "the logit embedding is not spectrally normalised")
+    let d = ProjectionDiscriminator(architecture: try .forResolution(32), logitCount: 10, ch: 8)
+    let dNames = Set(d.stateDict().map(\.name))
+    XCTAssertTrue(dNames.contains("embed.weight_orig"), "the projection is spectrally normalised")
+    XCTAssertTrue(dNames.contains("blocks.0.conv_sc.weight_orig"))
+  }
+
+  func testSpectralNormBoundsEveryLayerOfTheDiscriminator() throws {
+    let d = ProjectionDiscriminator(architecture: try .forResolution(32), logitCount: 5, ch: 4, generator: Generator(seed: 1))
+    let images = Tensor.randn([2, 3, 32, 32])
+    let logits = Tensor.randn([2, 5])
+    for _ in 0..<40 { _ = d(images, logits: logits) }  // power iteration runs in training mode
+    var checked = 0
+    for (name, module) in d.namedModules() {
+      let weight: Tensor?
+      if let conv = module as? Conv2d, conv.spectralNormalization != nil {
+        weight = conv.effectiveWeight.reshaped([conv.weight.size(0), -1])
+      } else if let linear = module as? Linear, linear.spectralNormalization != nil {
+        weight = linear.effectiveWeight
+      } else {
+        weight = nil
+      }
+      guard let weight else { continue }
+      XCTAssertLessThanOrEqual(weight.singularValues()[0].item(), 1.02, "\(name)")
+      checked += 1
+    }
+    XCTAssertGreaterThan(checked, 8)
+  }
+
+  func testHingeLossesOnKnownScores() {
+    let real = Tensor([2, 0.5, -1] as [Float])
+    let fake = Tensor([-2, 0, 1] as [Float])
+    let (lossReal, lossFake) = HingeLoss.discriminator(real: real, fake: fake)
+    XCTAssertEqual(lossReal.item(), (0 + 0.5 + 2) / 3, accuracy: 1e-6)
+    XCTAssertEqual(lossFake.item(), (0 + 1 + 2) / 3, accuracy: 1e-6)
+    XCTAssertEqual(HingeLoss.generator(fake: fake).item(), 1.0 / 3 * -(-2 + 0 + 1), accuracy: 1e-6)
+  }
+
+  func testLogitStandardisationUsesTheRecordedStatistics() throws {
+    var config = InverterConfig(resolution: 32, channels: 3, logitCount: 2, classifier: "c", dataset: "shapes", preset: "paper", losses: .paper, training: InverterTrainingOptions())
+    let logits = Tensor([3, 10, 5, 20] as [Float], shape: [2, 2])
+    XCTAssertTrue(config.preprocess(logits).equals(logits), "raw by default")
+    config.preprocessing = .standardized
+    config.logitMean = [4, 15]
+    config.logitStd = [1, 5]
+    XCTAssertEqual(config.preprocess(logits).scalars(as: Float.self), [-1, -1, 1, 1])
+  }
+
+  // MARK: training
+
+  /// A tiny classifier run directory (untrained ResNet-20 at width 0.25) on 32×32 Shapes.
+  func tinyClassifier(in root: URL, classes: Int = 10) throws -> String {
+    let config = ClassifierConfig(
+      architecture: .resnet20, width: 0.25, channels: 3, resolution: 32, classNames: (0..<classes).map { "c\($0)" },
+      normalization: Normalization(mean: [0.3, 0.3, 0.3], std: [0.2, 0.2, 0.2]), dataset: "shapes")
+    let classifier = try NetworkClassifier(config: config, generator: Generator(seed: 7))
+    let run = RunDirectory(url: root.appendingPathComponent("classifier-\(classes)"))
+    try Classifiers.save(classifier, to: run)
+    return run.url.path
+  }
+
+  func tinyTrainer(_ run: RunDirectory, classifierPath: String, steps: Int, preset: InversionLossWeights = .fidelity(layers: ["layer1"])) throws -> InverterTrainer {
+    var options = InverterTrainingOptions()
+    options.steps = steps
+    options.batchSize = 16
+    options.sampleEvery = 1000
+    options.checkpointEvery = 4
+    options.generatorLearningRate = 1e-3
+    options.discriminatorLearningRate = 1e-3
+    var config = InverterConfig(resolution: 32, channels: 3, logitCount: 10, classifier: classifierPath, dataset: "shapes", preset: "test", losses: preset, training: options)
+    config.ch = 4
+    config.noiseSize = 16
+    config.embeddingSize = 8
+    config.attention = false
+    let classifier = try Classifiers.load(classifierPath)
+    let train = try ShapesDataset(split: .train, resolution: 32, count: 64, seed: 5)
+    let test = try ShapesDataset(split: .test, resolution: 32, count: 16, seed: 5)
+    let trainer = try InverterTrainer(run: run, config: config, classifier: classifier, classifierPath: classifierPath, train: train, heldOut: test, datasetKey: "shapes-test-64")
+    trainer.log = nil
+    trainer.showProgress = false
+    return trainer
+  }
+
+  func metricsColumn(_ run: RunDirectory, _ key: String) throws -> [Double] {
+    try String(contentsOf: run.metricsURL, encoding: .utf8).split(separator: "\n").compactMap { line in
+      (try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?[key] as? Double
+    }
+  }
+
+  func testATinyInverterLowersItsReconstructionError() throws {
+    let root = try temporaryDirectory()
+    let classifierPath = try tinyClassifier(in: root)
+    let run = RunDirectory(url: root.appendingPathComponent("inverter"))
+    let trainer = try tinyTrainer(run, classifierPath: classifierPath, steps: 40)
+    try trainer.fit(resume: false)
+    let pixel = try metricsColumn(run, "G_loss_pixel")  // logged every 10 steps
+    XCTAssertEqual(pixel.count, 4)
+    XCTAssertLessThan(pixel.suffix(2).min()!, pixel.first! * 0.9, "L1 fell: \(pixel)")
+    for file in [run.configURL, run.modelURL, run.checkpointURL] {
+      XCTAssertTrue(FileManager.default.fileExists(atPath: file.path), file.lastPathComponent)
+    }
+    XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: run.samplesURL.path), ["step-000040.png"])
+    // The run loads as an Inverter and reconstructs images of the right shape, in [0, 1].
+    let inverter = try Inverter.load(run.url.path)
+    let images = try ShapesDataset(split: .test, count: 4).batch(at: [0, 1, 2, 3]).images
+    let reconstructed = try inverter.reconstruct(images: images, noise: inverter.noise(count: 4, seed: 0))
+    XCTAssertEqual(reconstructed.shape, [4, 3, 32, 32])
+    XCTAssertGreaterThanOrEqual(reconstructed.min().item(), 0)
+    XCTAssertLessThanOrEqual(reconstructed.max().item(), 1)
+  }
+
+  func testResumingGivesTheSameStepsAsNotStopping() throws {
+    let root = try temporaryDirectory()
+    let classifierPath = try tinyClassifier(in: root)
+    let straight = RunDirectory(url: root.appendingPathComponent("straight"))
+    try tinyTrainer(straight, classifierPath: classifierPath, steps: 8, preset: .paper).fit(resume: false)
+    let stopped = RunDirectory(url: root.appendingPathComponent("stopped"))
+    try tinyTrainer(stopped, classifierPath: classifierPath, steps: 8, preset: .paper).fit(resume: false, stopAfter: 5)
+    XCTAssertFalse(FileManager.default.fileExists(atPath: stopped.modelURL.path))
+    let resumed = try tinyTrainer(stopped, classifierPath: classifierPath, steps: 8, preset: .paper)
+    try resumed.fit(resume: true)
+    XCTAssertEqual(resumed.step, 8)
+    let a = try Safetensors.read(straight.checkpointURL).dictionary
+    let b = try Safetensors.read(stopped.checkpointURL).dictionary
+    XCTAssertEqual(Set(a.keys), Set(b.keys))
+    for (name, tensor) in a where !name.hasPrefix("rng") {
+      XCTAssertTrue(tensor.equals(b[name]!), "\(name) differs after resuming")
+    }
+    XCTAssertEqual(try metricsColumn(straight, "D_loss_real"), try metricsColumn(stopped, "D_loss_real"))
+  }
+
+  func testMismatchedClassifiersBrokenCheckpointsAndMissingRunsAreReported() throws {
+    let root = try temporaryDirectory()
+    let classifierPath = try tinyClassifier(in: root)
+    let run = RunDirectory(url: root.appendingPathComponent("inverter"))
+    try tinyTrainer(run, classifierPath: classifierPath, steps: 4, preset: .paper).fit(resume: false)
+
+    let otherClassifier = try tinyClassifier(in: root, classes: 7)
+    XCTAssertThrowsError(try Inverter.load(run.url.path, classifierOverride: otherClassifier)) {
+      XCTAssertTrue("\($0)".contains("gives 7 logits"), "\($0)")
+      XCTAssertTrue("\($0)".contains("trained on 10"), "\($0)")
+    }
+    XCTAssertThrowsError(try Inverter.load(root.appendingPathComponent("nowhere").path)) {
+      XCTAssertTrue("\($0)".contains("no inverter at"), "\($0)")
+    }
+    let data = try Data(contentsOf: run.checkpointURL)
+    try data.prefix(data.count - 100).write(to: run.checkpointURL)
+    XCTAssertThrowsError(try tinyTrainer(run, classifierPath: classifierPath, steps: 8, preset: .paper).fit(resume: true)) {
+      XCTAssertTrue("\($0)".contains("truncated"), "\($0)")
+    }
+    XCTAssertThrowsError(
+      try InverterTrainer(
+        run: run,
+        config: InverterConfig(resolution: 32, channels: 3, logitCount: 10, classifier: otherClassifier, dataset: "shapes", preset: "paper", losses: .paper, training: InverterTrainingOptions()),
+        classifier: try Classifiers.load(otherClassifier), classifierPath: otherClassifier,
+        train: try ShapesDataset(count: 32), heldOut: try ShapesDataset(split: .test, count: 8), datasetKey: "x")
+    ) { XCTAssertTrue("\($0)".contains("gives 7 logits"), "\($0)") }
+  }
+}
