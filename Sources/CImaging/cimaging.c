@@ -56,11 +56,12 @@ int ci_png_decode(const uint8_t *data, size_t size, int *width, int *height, int
                                            png_warning_handler);
   if (png == NULL) return set_error(error, error_capacity, "out of memory"), -1;
   png_infop info = png_create_info_struct(png);
-  uint8_t *pixels = NULL;
-  png_bytep *rows = NULL;
+  // volatile: these change between setjmp and a longjmp back, and must keep their values.
+  uint8_t *volatile pixels = NULL;
+  png_bytep *volatile rows = NULL;
   if (info == NULL || setjmp(png_jmpbuf(png))) {
-    free(pixels);
-    free(rows);
+    free((void *)pixels);
+    free((void *)rows);
     png_destroy_read_struct(&png, &info, NULL);
     return -1;
   }
@@ -84,9 +85,9 @@ int ci_png_decode(const uint8_t *data, size_t size, int *width, int *height, int
   rows = (png_bytep *)malloc(sizeof(png_bytep) * (size_t)h);
   if (pixels == NULL || rows == NULL) png_error(png, "out of memory");
   for (int y = 0; y < h; y++) rows[y] = pixels + row_bytes * (size_t)y;
-  png_read_image(png, rows);
+  png_read_image(png, (png_bytepp)rows);
   png_read_end(png, NULL);
-  free(rows);
+  free((void *)rows);
   png_destroy_read_struct(&png, &info, NULL);
   *width = w;
   *height = h;
@@ -203,6 +204,10 @@ int ci_gunzip(const uint8_t *data, size_t size, uint8_t **out, size_t *out_size,
   }
   size_t capacity = size * 4 + 1024;
   uint8_t *buffer = (uint8_t *)malloc(capacity);
+  if (buffer == NULL) {
+    inflateEnd(&stream);
+    return set_error(error, error_capacity, "out of memory"), -1;
+  }
   stream.next_in = (Bytef *)data;
   stream.avail_in = (uInt)size;
   int status = Z_OK;

@@ -19,6 +19,12 @@ public final class Generator {
   /// Restarts the generator's sequence from `seed`.
   public func reseed(_ seed: UInt64) { ct_generator_set_seed(handle, seed) }
 
+  /// Restores a state saved from `state`; throws when it does not fit this generator.
+  public func restore(_ saved: Tensor) throws {
+    ct_generator_set_state(handle, saved.handle)
+    if ct_last_error() != nil { throw takeShimError("restoring a generator's state") }
+  }
+
   /// The generator's full state as a uint8 tensor, for checkpoints.
   public var state: Tensor {
     get { Tensor(handle: checked(ct_generator_get_state(handle), "reading a generator's state")) }

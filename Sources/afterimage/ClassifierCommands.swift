@@ -58,6 +58,30 @@ struct ClassifierTrain: ParsableCommand {
   @Option(help: "Random seed.") var seed: UInt64 = 0
   @Option(help: "Threads (default: all cores).") var threads: Int?
   @Flag(help: "Continue the run in --out from its checkpoint (its saved options are used).") var resume = false
+  @Option(help: "Colour jitter: brightness factors drawn from [1 − s, 1 + s] (0: off).") var brightness = 0.0
+  @Option(help: "Colour jitter: contrast strength (0: off).") var contrast = 0.0
+  @Option(help: "Colour jitter: saturation strength (0: off).") var saturation = 0.0
+  @Flag(help: "Fail on an unreadable image instead of skipping it (image folders).") var strict = false
+
+  func validate() throws {
+    try require(epochs >= 1, "--epochs must be at least 1")
+    try require(batchSize >= 1, "--batch-size must be at least 1")
+    try require(learningRate > 0, "--lr must be positive")
+    try require(momentum >= 0 && momentum < 1, "--momentum must be in [0, 1)")
+    try require(weightDecay >= 0, "--weight-decay must not be negative")
+    try require(warmupSteps >= 0, "--warmup-steps must not be negative")
+    try require(labelSmoothing >= 0 && labelSmoothing < 1, "--label-smoothing must be in [0, 1)")
+    try require(cropPadding >= 0, "--crop-padding must not be negative")
+    try require(attackSteps >= 1, "--attack-steps must be at least 1")
+    try require(attackStepSize.map { $0 > 0 } ?? true, "--attack-step-size must be positive")
+    try require(checkpointEvery >= 1, "--checkpoint-every must be at least 1")
+    try require(trainCount.map { $0 >= 1 } ?? true, "--train-count must be at least 1")
+    try require(evalCount.map { $0 >= 1 } ?? true, "--eval-count must be at least 1")
+    try require(finalAttackCount >= 1, "--final-attack-count must be at least 1")
+    try require(width > 0, "--width must be positive")
+    try require(threads.map { $0 >= 1 } ?? true, "--threads must be at least 1")
+    try require([brightness, contrast, saturation].allSatisfy { $0 >= 0 && $0 < 1 }, "colour jitter strengths must be in [0, 1)")
+  }
 
   func run() throws {
     if let threads { Torch.threadCount = threads }
@@ -87,20 +111,26 @@ struct ClassifierTrain: ParsableCommand {
       options.labelSmoothing = labelSmoothing
       options.cropPadding = cropPadding
       options.horizontalFlip = !noFlip
+      options.brightness = brightness
+      options.contrast = contrast
+      options.saturation = saturation
       options.trainCount = trainCount
       options.evaluationCount = evalCount
       options.checkpointEvery = checkpointEvery
       options.seed = seed
       if let adversarial {
         let spec = try AttackSpec.parse(adversarial, steps: attackSteps)
-        options.adversarial = AttackSpec(norm: spec.norm, epsilon: spec.epsilon, steps: attackSteps, stepSize: attackStepSize ?? spec.epsilon / 4, randomStart: true)
+        // FGSM stays one full step ("fast" adversarial training); PGD uses Madry's step of ε/4.
+        options.adversarial = spec.steps == 1 && !spec.randomStart
+          ? spec
+          : AttackSpec(norm: spec.norm, epsilon: spec.epsilon, steps: attackSteps, stepSize: attackStepSize ?? spec.epsilon / 4, randomStart: true)
       }
       config = ClassifierConfig(architecture: architecture, width: width, channels: 1, resolution: resolution, classNames: [], normalization: Normalization(mean: [0], std: [1]), dataset: dataset, training: options, command: reproducibleCommandLine())
     }
     let datasetSource = resume ? try DatasetSource(config.dataset ?? dataset) : source
     let inputResolution = resume ? config.resolution : resolution
-    let trainSet = try datasetSource.open(split: .train, resolution: inputResolution).dataset
-    let testSet = try datasetSource.open(split: .test, resolution: inputResolution).dataset
+    let trainSet = try openReporting(datasetSource, split: .train, resolution: inputResolution, strict: strict)
+    let testSet = try openReporting(datasetSource, split: .test, resolution: inputResolution, strict: strict)
     if !resume {
       let statistics = try DatasetStatistics.measure(trainSet, maximumSamples: 5000)
       config.channels = trainSet.channels
@@ -156,6 +186,15 @@ struct ClassifierEval: ParsableCommand {
   @Flag(help: "Also report accuracy per class.") var perClass = false
   @Option(help: "Write the results as JSON (clean_accuracy, attack_accuracy in 0…1).") var json: String?
   @Option(help: "Random seed (PGD random starts).") var seed: UInt64 = 0
+  @Flag(help: "Targeted attack: push each image toward the next class ((label + 1) mod K) and report how often it lands there.") var targeted = false
+  @Flag(help: "Fail on an unreadable image instead of skipping it (image folders).") var strict = false
+
+  func validate() throws {
+    try require(steps >= 1, "--steps must be at least 1")
+    try require(stepSize.map { $0 > 0 } ?? true, "--step-size must be positive")
+    try require(count.map { $0 >= 1 } ?? true, "--count must be at least 1")
+    try require(attack != nil || !targeted, "--targeted needs an --attack")
+  }
 
   func run() throws {
     guard let splitValue = Split(rawValue: split) else { throw ValidationError("--split must be train or test") }
@@ -163,11 +202,12 @@ struct ClassifierEval: ParsableCommand {
     guard let name = dataset ?? model.config.dataset else {
       throw ValidationError("this classifier records no data set: pass --dataset")
     }
-    let data = try DatasetSource(name).open(split: splitValue, resolution: model.config.resolution).dataset
-    let spec = try attack.map { try AttackSpec.parse($0, steps: steps, stepSize: stepSize, randomStart: !noRandomStart) }
+    let data = try openReporting(try DatasetSource(name), split: splitValue, resolution: model.config.resolution, strict: strict)
+    let spec = try attack.map { try AttackSpec.parse($0, steps: steps, stepSize: stepSize, randomStart: !noRandomStart, targeted: targeted) }
     let result = try ClassifierEvaluation.evaluate(model, on: data, attack: spec, limit: count, perClass: perClass, seed: seed, progress: true)
     print(String(format: "%@ on %@ (%@, %d images): clean accuracy %.2f%%", model.config.architecture.rawValue, data.name, split, result.count, 100 * result.cleanAccuracy))
     if let accuracy = result.attackAccuracy { print(String(format: "under %@: %.2f%%", result.attack ?? "", 100 * accuracy)) }
+    if let success = result.targetSuccessRate { print(String(format: "targeted attack reached the next class on %.2f%% of images", 100 * success)) }
     if let perClass = result.perClass {
       for name in data.classNames where perClass[name] != nil {
         let values = perClass[name]!.map { String(format: "%6.2f%%", 100 * $0) }.joined(separator: "  ")
@@ -217,4 +257,16 @@ struct ClassifierImport: ParsableCommand {
       normalization: Normalization(mean: meanValues, std: stdValues), run: RunDirectory(out), command: reproducibleCommandLine())
     print("imported \(torchscript): \(channels)×\(dims[1])×\(dims[2]) → \(classifier.config.classCount) logits; wrote \(out)/config.json and \(out)/model.pt")
   }
+}
+
+/// Throws a validation error with `message` unless `condition` holds.
+func require(_ condition: Bool, _ message: String) throws {
+  if !condition { throw ValidationError(message) }
+}
+
+/// Opens a data set split, printing what loading noticed (skipped files) to standard error.
+func openReporting(_ source: DatasetSource, split: Split, resolution: Int?, strict: Bool = false) throws -> Dataset {
+  let (dataset, notes) = try source.open(split: split, resolution: resolution, strict: strict)
+  for note in notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
+  return dataset
 }

@@ -48,6 +48,8 @@ struct DataInfo: ParsableCommand {
   @Option(help: "Also write the numbers as JSON to this file.")
   var json: String?
 
+  func validate() throws { try require(samples >= 1, "--samples must be at least 1") }
+
   func run() throws {
     let dataset = try options.open()
     let start = Date()
@@ -98,8 +100,13 @@ struct DataPreview: ParsableCommand {
   @Option(help: "The PNG file to write.")
   var out = "preview.png"
 
+  func validate() throws {
+    try require(count >= 1, "--count must be at least 1")
+    try require(columns.map { $0 >= 1 } ?? true, "--columns must be at least 1")
+    try require(scale.map { (1...32).contains($0) } ?? true, "--scale must be 1 to 32")
+  }
+
   func run() throws {
-    guard count > 0 else { throw ValidationError("--count must be positive") }
     let dataset = try options.open()
     let shown = min(count, dataset.count)
     var indices = Array(0..<dataset.count)

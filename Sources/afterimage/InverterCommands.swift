@@ -40,6 +40,21 @@ struct InverterTrain: ParsableCommand {
   @Option(help: "Threads (default: all cores).") var threads: Int?
   @Flag(help: "Continue the run in --out from its checkpoint (its saved options are used).") var resume = false
 
+  func validate() throws {
+    try require(steps >= 1, "--steps must be at least 1")
+    try require(batchSize >= 2, "--batch-size must be at least 2 (batch norm needs two samples)")
+    try require(ch >= 1, "--ch must be at least 1")
+    try require(noiseSize >= 8, "--noise-size must be at least 8 (it is split over the blocks)")
+    try require(gLr > 0 && dLr > 0, "learning rates must be positive")
+    try require(dSteps >= 1, "--d-steps must be at least 1")
+    try require(emaDecay.map { $0 >= 0 && $0 < 1 } ?? true, "--ema-decay must be in [0, 1)")
+    try require(emaStart.map { $0 >= 0 } ?? true, "--ema-start must not be negative")
+    try require(orthogonal >= 0, "--orthogonal must not be negative")
+    try require(sampleEvery >= 1 && checkpointEvery >= 1, "--sample-every and --checkpoint-every must be at least 1")
+    try require(trainCount.map { $0 >= 2 } ?? true, "--train-count must be at least 2")
+    try require(threads.map { $0 >= 1 } ?? true, "--threads must be at least 1")
+  }
+
   func run() throws {
     if let threads { Torch.threadCount = threads }
     let run = RunDirectory(out)
@@ -115,6 +130,11 @@ struct InverterReconstruct: ParsableCommand {
   @Option(help: "Reconstructions per original (different noise).") var samples = 1
   @Option(help: "Noise seed.") var seed: UInt64 = 0
   @Option(help: "The PNG to write.") var out = "reconstructions.png"
+
+  func validate() throws {
+    try require(count >= 1, "--count must be at least 1")
+    try require((1...16).contains(samples), "--samples must be 1 to 16")
+  }
 
   func run() throws {
     let model = try Inverter.load(inverter, classifierOverride: classifier)

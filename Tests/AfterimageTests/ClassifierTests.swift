@@ -8,7 +8,7 @@ final class ClassifierTests: XCTestCase {
   func config(_ architecture: ClassifierArchitecture, width: Double = 1, channels: Int = 3, resolution: Int = 32, classes: Int = 10) -> ClassifierConfig {
     ClassifierConfig(
       architecture: architecture, width: width, channels: channels, resolution: resolution,
-      classNames: (0..<classes).map { "c\($0)" }, normalization: Normalization(mean: Array(repeating: 0.5, count: channels), std: Array(repeating: 0.25, count: channels)))
+      classNames: try! ShapesDataset(classes: classes).classNames, normalization: Normalization(mean: Array(repeating: 0.5, count: channels), std: Array(repeating: 0.25, count: channels)))
   }
 
   func testResNet20ShapesNamesAndFeatureMaps() throws {
@@ -65,7 +65,7 @@ final class ClassifierTests: XCTestCase {
   /// A small network trained briefly to tell circles from squares (16×16), trained once.
   func trainedTinyClassifier() throws -> NetworkClassifier {
     if let cached = Self.tinyClassifier { return cached }
-    let classifier = try NetworkClassifier(config: config(.evalnet, width: 0.25, resolution: 16, classes: 2), generator: Generator(seed: 3))
+    let classifier = try NetworkClassifier(config: config(.resnet20, width: 0.25, resolution: 16, classes: 2), generator: Generator(seed: 3))
     let data = try ShapesDataset(split: .train, classes: 2, resolution: 16, count: 1024, seed: 1)
     let optimizer = Adam(classifier.model.namedParameters(), learningRate: 5e-3)
     for epoch in 0..<12 {
@@ -122,6 +122,7 @@ final class ClassifierTests: XCTestCase {
       classifier, on: data, attack: try AttackSpec.parse("pgd-linf:8/255", steps: 5), perClass: true)
     XCTAssertEqual(result.count, 64)
     XCTAssertGreaterThan(result.cleanAccuracy, 0.65, "the tiny classifier learned something (chance: 0.5)")
+    print("tiny classifier: clean \(result.cleanAccuracy), under PGD-5 \(result.attackAccuracy!)")
     XCTAssertLessThan(result.attackAccuracy!, result.cleanAccuracy)
     XCTAssertEqual(result.perClass?.count, 2)
     for ((name, before), (_, after)) in zip(snapshot, classifier.model.stateDict()) {
@@ -129,6 +130,18 @@ final class ClassifierTests: XCTestCase {
     }
     XCTAssertTrue(classifier.model.parameters.allSatisfy { $0.grad == nil }, "no gradients accumulated")
     XCTAssertFalse(classifier.isTraining)
+  }
+
+  func testEvaluatingOnAnotherDataSetsClassesIsRefused() throws {
+    let classifier = try NetworkClassifier(config: config(.evalnet, width: 0.25, resolution: 16, classes: 10))
+    let forty = try ShapesDataset(split: .test, classes: 40, resolution: 16, count: 8)
+    XCTAssertThrowsError(try ClassifierEvaluation.evaluate(classifier, on: forty)) { XCTAssertTrue("\($0)".contains("10 classes"), "\($0)") }
+    let renamed = ClassifierConfig(
+      architecture: .evalnet, width: 0.25, channels: 3, resolution: 16, classNames: (0..<10).map { "digit \($0)" },
+      normalization: Normalization(mean: [0, 0, 0], std: [1, 1, 1]))
+    XCTAssertThrowsError(try ClassifierEvaluation.evaluate(try NetworkClassifier(config: renamed), on: try ShapesDataset(split: .test, resolution: 16, count: 8))) {
+      XCTAssertTrue("\($0)".contains("label 0 is 'digit 0' for the classifier, 'circle' in shapes"), "\($0)")
+    }
   }
 
   func testAttackSpecsParseAndRejectNonsense() throws {

@@ -87,7 +87,7 @@ final class InverterTests: XCTestCase {
   /// A tiny classifier run directory (untrained ResNet-20 at width 0.25) on 32×32 Shapes.
   func tinyClassifier(in root: URL, classes: Int = 10) throws -> String {
     let config = ClassifierConfig(
-      architecture: .resnet20, width: 0.25, channels: 3, resolution: 32, classNames: (0..<classes).map { "c\($0)" },
+      architecture: .resnet20, width: 0.25, channels: 3, resolution: 32, classNames: try ShapesDataset(classes: classes).classNames,
       normalization: Normalization(mean: [0.3, 0.3, 0.3], std: [0.2, 0.2, 0.2]), dataset: "shapes")
     let classifier = try NetworkClassifier(config: config, generator: Generator(seed: 7))
     let run = RunDirectory(url: root.appendingPathComponent("classifier-\(classes)"))

@@ -76,6 +76,8 @@ final class OptimizerTests: XCTestCase {
     XCTAssertThrowsError(try adam.loadState(["step": Tensor([Int64(1)]), "exp_avg.w": Tensor.zeros([3])])) {
       XCTAssertTrue("\($0)".contains("has shape [3]"), "\($0)")
     }
+    let sgdState = ["step": Tensor([Int64(1)]), "momentum_buffer.w": Tensor.zeros([2])]
+    XCTAssertThrowsError(try adam.loadState(sgdState)) { XCTAssertTrue("\($0)".contains("momentum_buffer.w"), "\($0)") }
   }
 
   func testLearningRateSchedules() {

@@ -76,6 +76,9 @@ public enum Attacks {
   public static func perturb(
     _ images: Tensor, labels: Tensor, classifier: any ImageClassifier, spec: AttackSpec, generator: Generator
   ) throws -> Tensor {
+    guard spec.steps >= 1, spec.epsilon > 0, spec.stepSize > 0 else {
+      throw RunError("an attack needs at least one step and a positive ε and step size; got \(spec.steps) steps, ε \(spec.epsilon), step \(spec.stepSize)")
+    }
     let wasTraining = classifier.isTraining
     try classifier.train(false)
     defer { try? classifier.train(wasTraining) }
@@ -87,6 +90,9 @@ public enum Attacks {
     for _ in 0..<spec.steps {
       let input = adversarial.detached().requiringGrad()
       let loss = Loss.crossEntropy(try classifier.logits(input), labels, reduction: .sum)
+      guard loss.requiresGrad else {
+        throw RunError("the classifier's output does not depend differentiably on its input (no_grad or quantised inside forward?); attacks need input gradients")
+      }
       let gradient = Autograd.gradient(of: loss, withRespectTo: input)
       // Untargeted: climb the loss of the true class. Targeted: descend the loss of the target.
       let direction = spec.targeted ? -gradient : gradient

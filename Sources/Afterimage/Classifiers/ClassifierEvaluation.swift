@@ -9,12 +9,15 @@ public enum ClassifierEvaluation {
     /// Fraction still classified correctly after the attack (nil without an attack).
     public var attackAccuracy: Double?
     public var attack: String?
+    /// For targeted attacks: the fraction of images classified as their target class.
+    public var targetSuccessRate: Double?
     public var count: Int
     /// Per-class accuracies, when asked for: class name → (clean, under attack).
     public var perClass: [String: [Double]]?
 
     enum CodingKeys: String, CodingKey {
       case cleanAccuracy = "clean_accuracy", attackAccuracy = "attack_accuracy", attack, count, perClass = "per_class"
+      case targetSuccessRate = "target_success_rate"
     }
   }
 
@@ -27,8 +30,9 @@ public enum ClassifierEvaluation {
       dataset.classCount == classifier.config.classCount
     else {
       throw RunError(
-        "the classifier takes \(classifier.config.channels)×\(classifier.config.resolution)² images in \(classifier.config.classCount) classes; \(dataset.name) has \(dataset.channels)×\(dataset.resolution)² in \(dataset.classCount) (pass --resolution?)")
+        "the classifier takes \(classifier.config.channels)×\(classifier.config.resolution)² images in \(classifier.config.classCount) classes; \(dataset.name) has \(dataset.channels)×\(dataset.resolution)² in \(dataset.classCount)")
     }
+    try checkClassNames(classifier.config.classNames, against: dataset)
     let wasTraining = classifier.isTraining
     try classifier.train(false)
     defer { try? classifier.train(wasTraining) }
@@ -37,6 +41,7 @@ public enum ClassifierEvaluation {
     var cleanHits = [Double](repeating: 0, count: dataset.classCount)
     var attackHits = [Double](repeating: 0, count: dataset.classCount)
     var totals = [Double](repeating: 0, count: dataset.classCount)
+    var targetHits = 0.0
     let loader = DataLoader(dataset, batchSize: batchSize, shuffle: false)
     let bar = progress ? ProgressBar(total: count, label: attack == nil ? "eval" : "eval+\(attack!.description)", unit: "img") : nil
     var done = 0
@@ -50,8 +55,12 @@ public enum ClassifierEvaluation {
       let cleanRight = (clean .== labels).scalars(as: UInt8.self)
       var attackRight = [UInt8](repeating: 0, count: take)
       if let attack {
-        let adversarial = try Attacks.perturb(images, labels: labels, classifier: classifier, spec: attack, generator: generator)
-        attackRight = (try withNoGrad { try classifier.logits(adversarial).argmax(dim: 1) } .== labels).scalars(as: UInt8.self)
+        // Targeted attacks aim every image at the next class, (label + 1) mod K.
+        let targets = attack.targeted ? (labels + 1).remainder(Double(dataset.classCount)) : labels
+        let adversarial = try Attacks.perturb(images, labels: targets, classifier: classifier, spec: attack, generator: generator)
+        let predicted = try withNoGrad { try classifier.logits(adversarial).argmax(dim: 1) }
+        attackRight = (predicted .== labels).scalars(as: UInt8.self)
+        if attack.targeted { targetHits += (predicted .== targets).to(.float32).sum().item() }
       }
       for i in 0..<take {
         totals[labelValues[i]] += 1
@@ -72,6 +81,19 @@ public enum ClassifierEvaluation {
     }
     return Result(
       cleanAccuracy: cleanHits.reduce(0, +) / max(n, 1), attackAccuracy: attack.map { _ in attackHits.reduce(0, +) / max(n, 1) },
-      attack: attack?.description, count: Int(n), perClass: byClass)
+      attack: attack?.description, targetSuccessRate: attack?.targeted == true ? targetHits / max(n, 1) : nil,
+      count: Int(n), perClass: byClass)
+  }
+}
+
+/// Throws when a classifier's class names differ from a data set's (the same count of classes
+/// in another order, or another data set, would give silently wrong accuracies). Generic names
+/// ("class 0", …) of imported models match anything.
+func checkClassNames(_ names: [String], against dataset: Dataset) throws {
+  let generic = names.enumerated().allSatisfy { $0.element == "class \($0.offset)" }
+  guard generic || names == dataset.classNames else {
+    let differing = zip(names, dataset.classNames).enumerated().first { $0.element.0 != $0.element.1 }
+    let example = differing.map { " (label \($0.offset) is '\($0.element.0)' for the classifier, '\($0.element.1)' in \(dataset.name))" } ?? ""
+    throw RunError("the classifier's classes are not \(dataset.name)'s\(example): evaluate it on the data set it was trained on")
   }
 }

@@ -15,6 +15,10 @@ public struct ClassifierTrainingOptions: Codable, Equatable, Sendable {
   /// Random crops with this much zero padding (0: none) and random horizontal flips.
   public var cropPadding = 4
   public var horizontalFlip = true
+  /// Colour jitter strengths (0: off).
+  public var brightness = 0.0
+  public var contrast = 0.0
+  public var saturation = 0.0
   /// Madry et al.'s adversarial training when set: each batch is replaced by its PGD examples.
   public var adversarial: AttackSpec?
   /// Train on the first `trainCount` examples only (nil: all).
@@ -25,6 +29,34 @@ public struct ClassifierTrainingOptions: Codable, Equatable, Sendable {
   public var seed: UInt64 = 0
 
   public init() {}
+
+  enum CodingKeys: String, CodingKey {
+    case epochs, batchSize, learningRate, momentum, weightDecay, warmupSteps, labelSmoothing, cropPadding,
+      horizontalFlip, brightness, contrast, saturation, adversarial, trainCount, evaluationCount, checkpointEvery, seed
+  }
+
+  /// Reads options written by any version: a missing key keeps its default.
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    let d = ClassifierTrainingOptions()
+    epochs = try c.decodeIfPresent(Int.self, forKey: .epochs) ?? d.epochs
+    batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? d.batchSize
+    learningRate = try c.decodeIfPresent(Double.self, forKey: .learningRate) ?? d.learningRate
+    momentum = try c.decodeIfPresent(Double.self, forKey: .momentum) ?? d.momentum
+    weightDecay = try c.decodeIfPresent(Double.self, forKey: .weightDecay) ?? d.weightDecay
+    warmupSteps = try c.decodeIfPresent(Int.self, forKey: .warmupSteps) ?? d.warmupSteps
+    labelSmoothing = try c.decodeIfPresent(Double.self, forKey: .labelSmoothing) ?? d.labelSmoothing
+    cropPadding = try c.decodeIfPresent(Int.self, forKey: .cropPadding) ?? d.cropPadding
+    horizontalFlip = try c.decodeIfPresent(Bool.self, forKey: .horizontalFlip) ?? d.horizontalFlip
+    brightness = try c.decodeIfPresent(Double.self, forKey: .brightness) ?? d.brightness
+    contrast = try c.decodeIfPresent(Double.self, forKey: .contrast) ?? d.contrast
+    saturation = try c.decodeIfPresent(Double.self, forKey: .saturation) ?? d.saturation
+    adversarial = try c.decodeIfPresent(AttackSpec.self, forKey: .adversarial)
+    trainCount = try c.decodeIfPresent(Int.self, forKey: .trainCount)
+    evaluationCount = try c.decodeIfPresent(Int.self, forKey: .evaluationCount)
+    checkpointEvery = try c.decodeIfPresent(Int.self, forKey: .checkpointEvery) ?? d.checkpointEvery
+    seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
+  }
 }
 
 /// What a finished (or interrupted) training run measured.
@@ -61,6 +93,7 @@ public final class ClassifierTrainer {
     guard train.classCount == config.classCount, train.channels == config.channels, train.resolution == config.resolution else {
       throw RunError("the classifier expects \(config.channels)×\(config.resolution)² images in \(config.classCount) classes; the data set has \(train.channels)×\(train.resolution)² in \(train.classCount)")
     }
+    try checkClassNames(config.classNames, against: test)
     self.run = run
     var config = config
     config.training = options  // config.json records how the weights were made
@@ -71,7 +104,7 @@ public final class ClassifierTrainer {
     classifier = try NetworkClassifier(config: config, generator: Generator(seed: options.seed))
     optimizer = SGD(
       classifier.model.namedParameters(), learningRate: options.learningRate, momentum: options.momentum,
-      weightDecay: options.weightDecay, nesterov: true)
+      weightDecay: options.weightDecay, nesterov: options.momentum > 0)
     loader = DataLoader(self.train, batchSize: options.batchSize, shuffle: true, dropLast: true, seed: options.seed)
     guard loader.batchCount > 0 else {
       throw RunError("the training set has \(self.train.count) examples, fewer than one batch of \(options.batchSize)")
@@ -114,8 +147,8 @@ public final class ClassifierTrainer {
     guard let augment = tensors["rng.augment"], let attack = tensors["rng.attack"] else {
       throw RunError("\(run.checkpointURL.path) lacks its generator states")
     }
-    augmentGenerator.state = augment
-    attackGenerator.state = attack
+    try augmentGenerator.restore(augment)
+    try attackGenerator.restore(attack)
     step = saved
   }
 
@@ -145,8 +178,7 @@ public final class ClassifierTrainer {
     training: while step < totalSteps {
       let epoch = step / perEpoch
       let skip = step % perEpoch
-      let batches = loader.epoch(epoch).makeIterator()
-      for _ in 0..<skip { _ = batches.next() }
+      let batches = loader.epoch(epoch, startingAt: skip).makeIterator()
       while let batch = batches.next() {
         optimizer.learningRate = schedule.learningRate(at: step)
         let (loss, hits) = try trainingStep(batch)
@@ -190,7 +222,9 @@ public final class ClassifierTrainer {
   /// One SGD step on `batch` (replaced by its PGD examples in adversarial training); returns the
   /// loss and the number of correct predictions.
   func trainingStep(_ batch: Batch) throws -> (loss: Double, correct: Double) {
-    let augmentation = Augmentation(cropPadding: options.cropPadding, horizontalFlip: options.horizontalFlip)
+    let augmentation = Augmentation(
+      cropPadding: options.cropPadding, horizontalFlip: options.horizontalFlip, brightness: options.brightness,
+      contrast: options.contrast, saturation: options.saturation)
     var images = augmentation(batch.images, generator: augmentGenerator)  // [B, C, H, W]
     if let attack = options.adversarial {
       images = try Attacks.perturb(images, labels: batch.labels, classifier: classifier, spec: attack, generator: attackGenerator)

@@ -202,7 +202,8 @@ public final class EvaluationNet: Module, FeatureNetwork {
   public let featureNames = ["block1", "block2", "block3", "pool"]
 
   public init(inputChannels: Int, classes: Int, widthMultiplier: Double = 1, generator: Generator? = nil) {
-    let widths = [32, 64, 128].map { max(8, Int((Double($0) * widthMultiplier).rounded())) }
+    // Multiples of 8, so that group normalisation's 8 groups divide every width.
+    let widths = [32, 64, 128].map { 8 * max(1, Int((Double($0) * widthMultiplier / 8).rounded())) }
     var input = inputChannels
     blocks = widths.map { output in
       defer { input = output }

@@ -28,10 +28,16 @@ public enum TorchScriptImport {
     guard output.dtype.isFloatingPoint, output.isFinite().to(.float32).min().item() == 1 else {
       throw RunError("\(modelPath) returned non-finite or non-float outputs for a random batch")
     }
+    guard !FileManager.default.fileExists(atPath: run.modelURL.path), !run.hasCheckpoint else {
+      throw RunError("\(run.url.path) already holds a trained run (model.safetensors or a checkpoint); import into a new folder")
+    }
     try run.create()
     let destination = run.url.appendingPathComponent("model.pt")
-    try? FileManager.default.removeItem(at: destination)
-    try FileManager.default.copyItem(at: URL(fileURLWithPath: modelPath), to: destination)
+    let source = URL(fileURLWithPath: modelPath)
+    if source.resolvingSymlinksInPath().standardized.path != destination.resolvingSymlinksInPath().standardized.path {
+      try? FileManager.default.removeItem(at: destination)
+      try FileManager.default.copyItem(at: source, to: destination)
+    }
     let config = ClassifierConfig(
       architecture: .torchscript, channels: channels, resolution: resolution, classNames: classNames,
       normalization: normalization, torchscriptFile: "model.pt", command: command)

@@ -39,14 +39,15 @@ public final class DataLoader {
     return indices
   }
 
-  /// The batches of `epoch`, each prepared one step ahead on a background queue.
-  public func epoch(_ epoch: Int) -> BatchSequence {
+  /// The batches of `epoch` from batch `start` on (a resumed run skips those it has done without
+  /// loading them), each prepared one step ahead on a background queue.
+  public func epoch(_ epoch: Int, startingAt start: Int = 0) -> BatchSequence {
     let indices = order(epoch: epoch)
     let chunks = stride(from: 0, to: indices.count, by: batchSize).compactMap { start -> [Int]? in
       let chunk = Array(indices[start..<min(start + batchSize, indices.count)])
       return dropLast && chunk.count < batchSize ? nil : chunk
     }
-    return BatchSequence(dataset: dataset, chunks: chunks)
+    return BatchSequence(dataset: dataset, chunks: Array(chunks.dropFirst(start)))
   }
 }
 

@@ -41,7 +41,10 @@ public struct DatasetSource: CustomStringConvertible, Sendable {
       }
       func integer(_ key: String) throws -> Int? {
         guard let value = options[key] else { return nil }
-        guard let number = Int(value), number > 0 else { throw DatasetError("shapes option \(key)=\(value) needs a positive integer") }
+        let smallest = key == "seed" ? 0 : 1
+        guard let number = Int(value), number >= smallest else {
+          throw DatasetError("shapes option \(key)=\(value) needs an integer of at least \(smallest)")
+        }
         return number
       }
       kind = .shapes(
@@ -75,6 +78,9 @@ public struct DatasetSource: CustomStringConvertible, Sendable {
   public func open(split: Split, resolution: Int? = nil, pad: Bool = true, strict: Bool = false) throws
     -> (dataset: Dataset, notes: [String])
   {
+    if let resolution, !(8...1024).contains(resolution) {
+      throw DatasetError("a resolution of \(resolution) pixels is outside 8…1024")
+    }
     switch kind {
     case .shapes(let classes, let seed, let trainCount, let testCount):
       let dataset = try ShapesDataset(

@@ -22,8 +22,10 @@ struct Glyph {
   /// Centres `distance` on its area centroid and scales it so that every point of the shape lies
   /// within distance 1 of the centroid (found by sampling a 240×240 grid): glyphs of the same
   /// recorded size then reach equally far, and a centred glyph never leaves the picture.
+  /// The 256×256 grid samples odd multiples of 1/160, which no vertex coordinate (multiples of
+  /// 0.01) equals: a sample on an edge would make a symmetric shape's centroid drift.
   init(_ name: String, _ distance: @escaping SignedDistance) {
-    let steps = 240
+    let steps = 256
     var inside: [Point] = []
     for i in 0..<steps {
       for j in 0..<steps {
@@ -160,5 +162,5 @@ let glyphTable: [Glyph] = [
   Glyph("droplet", union(circleDistance(radius: 0.6, centre: Point(0, -0.3)), polygonDistance(outline([(-0.55, -0.1), (0, 0.98), (0.55, -0.1)])))),
   Glyph("ring-thin", { p in abs((p.x * p.x + p.y * p.y).squareRoot() - 0.8) - 0.1 }),
   Glyph("two-dots", union(circleDistance(radius: 0.42, centre: Point(-0.5, 0)), circleDistance(radius: 0.42, centre: Point(0.5, 0)))),
-  Glyph("plus-ring", union({ p in abs((p.x * p.x + p.y * p.y).squareRoot() - 0.78) - 0.12 }, polygonDistance(box(halfWidth: 0.12, halfHeight: 0.8)))),
+  Glyph("theta", union({ p in abs((p.x * p.x + p.y * p.y).squareRoot() - 0.78) - 0.12 }, polygonDistance(box(halfWidth: 0.12, halfHeight: 0.8)))),
 ]

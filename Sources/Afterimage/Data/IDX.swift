@@ -21,7 +21,12 @@ public enum IDX {
       let offset = data.startIndex + 4 + 4 * d
       return data[offset..<(offset + 4)].reduce(0) { $0 << 8 | Int($1) }
     }
-    let expected = dimensions.reduce(1, *)
+    var expected = 1
+    for dimension in dimensions {
+      let (product, overflow) = expected.multipliedReportingOverflow(by: dimension)
+      guard !overflow else { throw DatasetError("IDX dimensions \(dimensions) are impossible (corrupt header)") }
+      expected = product
+    }
     let available = data.count - headerSize
     guard available >= expected else {
       throw DatasetError("IDX data is truncated: dimensions \(dimensions) need \(expected) bytes, \(available) follow")

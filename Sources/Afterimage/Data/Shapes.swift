@@ -14,7 +14,9 @@ public struct ShapeFactors: Codable, Equatable, Sendable {
   /// The glyph's area centroid, as fractions of the width (x, left to right) and height (y, top down).
   public var centreX: Double
   public var centreY: Double
-  /// Counter-clockwise rotation of the glyph, radians in [0, 2π).
+  /// Counter-clockwise rotation of the glyph, radians in [0, 2π). A glyph with k-fold symmetry
+  /// looks the same at rotation r and r + 2π/k, so only rotation modulo 2π/k is visible in the
+  /// pixels (and none for a circle); see `ShapesDataset.rotationSymmetry(ofClass:)`.
   public var rotation: Double
   /// Background colour: hue in [0, 1) (saturation fixed at `backgroundSaturation`) and brightness.
   public var backgroundHue: Double
@@ -88,6 +90,21 @@ public final class ShapesDataset: Dataset {
     glyphs = Array(glyphTable.prefix(classes))
     classNames = glyphs.map(\.name)
   }
+
+  /// k of a glyph's k-fold rotational symmetry (1: none; 0: every angle, e.g. a circle), so
+  /// that factor probes compare rotations modulo 2π/k.
+  public func rotationSymmetry(ofClass label: Int) -> Int {
+    Self.rotationSymmetry[classNames[label]] ?? 1
+  }
+
+  static let rotationSymmetry: [String: Int] = [
+    "circle": 0, "square": 4, "triangle": 3, "pentagon": 5, "hexagon": 6, "star": 5, "cross": 4, "ring": 0,
+    "diamond": 2, "heart": 1, "crescent": 1, "arrow": 1, "l-shape": 1, "t-shape": 1, "semicircle": 1,
+    "octagon-frame": 8, "star4": 4, "star8": 8, "rectangle": 2, "ellipse": 2, "h-shape": 2, "u-shape": 1,
+    "trapezoid": 1, "right-triangle": 1, "chevron": 1, "kite": 1, "star6": 6, "square-frame": 4,
+    "parallelogram": 2, "thin-cross": 4, "z-shape": 2, "e-shape": 1, "hourglass": 2, "house": 1,
+    "pie-quarter": 1, "pacman": 1, "droplet": 1, "ring-thin": 0, "two-dots": 2, "theta": 2,
+  ]
 
   /// The random stream of example `index`: train and test draw from disjoint streams.
   private func generator(for index: Int) -> SplitMix64 {

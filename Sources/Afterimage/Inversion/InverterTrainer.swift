@@ -125,7 +125,7 @@ public final class InverterTrainer {
       throw RunError("\(run.checkpointURL.path) does not fit this inverter: \(error.message)")
     }
     guard let noise = tensors["rng.noise"] else { throw RunError("\(run.checkpointURL.path) lacks its generator state") }
-    noiseGenerator.state = noise
+    try noiseGenerator.restore(noise)
     step = saved
   }
 
@@ -160,8 +160,7 @@ public final class InverterTrainer {
     let progress = ProgressBar(total: options.steps, label: "invert", unit: "img", startingAt: step)
     var images = 0
     training: while step < options.steps {
-      let batches = loader.epoch(step / perEpoch).makeIterator()
-      for _ in 0..<(step % perEpoch) { _ = batches.next() }
+      let batches = loader.epoch(step / perEpoch, startingAt: step % perEpoch).makeIterator()
       while let batch = batches.next() {
         let losses = try trainingStep(batch)
         step += 1

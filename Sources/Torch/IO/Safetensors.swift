@@ -176,7 +176,12 @@ public enum Safetensors {
         throw TorchError("entry '\(name)' has no valid data_offsets")
       }
       let (begin, end) = (offsets[0], offsets[1])
-      let expected = shape.reduce(1, *) * dtype.byteCount
+      var expected = dtype.byteCount
+      for dimension in shape {
+        let (product, overflow) = expected.multipliedReportingOverflow(by: dimension)
+        guard !overflow else { throw TorchError("entry '\(name)' has an impossible shape \(shape)") }
+        expected = product
+      }
       guard begin >= 0, end >= begin, end - begin == expected else {
         throw TorchError(
           "entry '\(name)' (\(dtypeName) \(shape)) needs \(expected) bytes but its data_offsets [\(begin), \(end)] span \(end - begin)")

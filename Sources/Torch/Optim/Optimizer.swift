@@ -47,27 +47,25 @@ final class SlotStore {
     slots.keys.sorted().map { ($0, slots[$0]!) } + [("step", Tensor([Int64(step)]))]
   }
 
-  /// Loads the slots for `parameters` from `tensors`; returns the saved step count.
-  func load(_ tensors: [String: Tensor], parameters: [(name: String, tensor: Tensor)], required: [String])
-    throws -> Int
-  {
+  /// Loads the slots for `parameters` from `tensors`; returns the saved step count. Every entry
+  /// must be `step` or `<prefix>.<parameter>` for this optimizer's prefixes and parameters, so
+  /// another optimizer's state (or another model's) is refused instead of half-loaded.
+  func load(_ tensors: [String: Tensor], parameters: [(name: String, tensor: Tensor)]) throws -> Int {
     guard let step = tensors["step"] else {
       throw TorchError("optimizer state has no 'step' entry: the file is not an optimizer state")
     }
+    let shapes = Dictionary(parameters.map { ($0.name, $0.tensor) }, uniquingKeysWith: { first, _ in first })
     var loaded: [String: Tensor] = [:]
-    for (name, parameter) in parameters {
-      for prefix in prefixes {
-        let key = "\(prefix).\(name)"
-        guard let saved = tensors[key] else {
-          if required.contains(prefix) { continue }
-          continue
-        }
-        guard saved.shape == parameter.shape else {
-          throw TorchError(
-            "optimizer state '\(key)' has shape \(saved.shape), the parameter has \(parameter.shape)")
-        }
-        loaded[key] = saved.to(parameter.device, dtype: parameter.dtype).clone()
+    for (key, saved) in tensors where key != "step" {
+      guard let prefix = prefixes.first(where: { key.hasPrefix($0 + ".") }),
+        let parameter = shapes[String(key.dropFirst(prefix.count + 1))]
+      else {
+        throw TorchError("optimizer state has an entry '\(key)' that fits none of this optimizer's \(prefixes.joined(separator: "/")) slots for these parameters")
       }
+      guard saved.shape == parameter.shape else {
+        throw TorchError("optimizer state '\(key)' has shape \(saved.shape), the parameter has \(parameter.shape)")
+      }
+      loaded[key] = saved.to(parameter.device, dtype: parameter.dtype).clone()
     }
     slots = loaded
     return step.itemInt()
@@ -129,7 +127,7 @@ public final class Adam: Optimizer {
   public func stateTensors() -> [(name: String, tensor: Tensor)] { state.namedTensors(step: stepCount) }
 
   public func loadState(_ tensors: [String: Tensor]) throws {
-    stepCount = try state.load(tensors, parameters: parameters, required: ["exp_avg", "exp_avg_sq"])
+    stepCount = try state.load(tensors, parameters: parameters)
   }
 }
 
@@ -195,6 +193,6 @@ public final class SGD: Optimizer {
   public func stateTensors() -> [(name: String, tensor: Tensor)] { state.namedTensors(step: stepCount) }
 
   public func loadState(_ tensors: [String: Tensor]) throws {
-    stepCount = try state.load(tensors, parameters: parameters, required: [])
+    stepCount = try state.load(tensors, parameters: parameters)
   }
 }
