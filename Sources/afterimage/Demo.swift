@@ -20,6 +20,9 @@ struct Demo: ParsableCommand {
   @Option(help: "Folder for the demo's outputs.")
   var out = "afterimage-demo"
 
+  @Option(help: "Folder of the shipped models.")
+  var models = "models"
+
   func run() throws {
     Torch.ensureInitialised()
     print("Afterimage \(Afterimage.version) on libtorch \(Torch.version), \(Torch.threadCount) threads")
@@ -51,12 +54,41 @@ struct Demo: ParsableCommand {
       try PNG.write(ImageGrid.make(preview.images, columns: 8, scale: 3), to: fashionURL)
       print("  wrote \(fashionURL.path) (Fashion-MNIST test images 0–31)")
     }
+    try showClassifiers()
     print("")
     print("Coming next, in this order:")
-    print("  classify  ResNets, standard and adversarially robust training, PGD attacks, TorchScript import")
     print("  invert    a BigGAN generator conditioned on logits, a projection discriminator, baselines")
     print("  measure   what survives in the logits: metrics, the paper's experiments, an HTML report")
     print("When those land, this command will run the key experiments on the shipped models and")
     print("write report.html; today it trains nothing beyond the self-check above.")
+  }
+
+  /// Scores the shipped classifiers: clean accuracy, and accuracy under PGD-20 at the ε their
+  /// robust sibling was trained for.
+  func showClassifiers() throws {
+    let pairs = [("shapes", 8.0 / 255), ("fashion-mnist", 0.1)]
+    let available = pairs.flatMap { data, _ in ["standard", "robust"].map { "\(models)/classifiers/\(data)-\($0)" } }
+      .filter { FileManager.default.fileExists(atPath: "\($0)/model.safetensors") }
+    print("")
+    guard !available.isEmpty else {
+      print("Classifiers: none shipped in \(models)/classifiers yet (scripts/train-classifiers trains them).")
+      return
+    }
+    print("Ready now: classifiers (ResNets, standard and PGD-trained), attacks, TorchScript import.")
+    print("The shipped classifiers on held-out images (clean: 1000 images; PGD-20: the first 200):")
+    print("  model                         clean    PGD-20 L∞ (ε)")
+    for (data, epsilon) in pairs {
+      for kind in ["standard", "robust"] {
+        let path = "\(models)/classifiers/\(data)-\(kind)"
+        guard available.contains(path) else { continue }
+        let classifier = try Classifiers.load(path)
+        let test = try DatasetSource(data).open(split: .test, resolution: classifier.config.resolution).dataset
+        let clean = try ClassifierEvaluation.evaluate(classifier, on: test, limit: 1000)
+        let attacked = try ClassifierEvaluation.evaluate(
+          classifier, on: test, attack: AttackSpec(norm: .linf, epsilon: epsilon, steps: 20), limit: 200)
+        let name = "\(data)-\(kind)".padding(toLength: 28, withPad: " ", startingAt: 0)
+        print(String(format: "  %@  %6.2f%%   %6.2f%% (%@)", name, 100 * clean.cleanAccuracy, 100 * (attacked.attackAccuracy ?? 0), AttackSpec.format(epsilon)))
+      }
+    }
   }
 }

@@ -53,7 +53,8 @@ public struct AttackSpec: Codable, Equatable, Sendable, CustomStringConvertible 
     return "\(kind) \(norm == .linf ? "L∞" : "L2") ε=\(Self.format(epsilon))\(targeted ? " targeted" : "")"
   }
 
-  static func format(_ value: Double) -> String {
+  /// ε as people write it: `8/255` for multiples of 1/255 below 1, else the plain number.
+  public static func format(_ value: Double) -> String {
     let over255 = value * 255
     if abs(over255 - over255.rounded()) < 1e-9 && value < 1 { return "\(Int(over255.rounded()))/255" }
     return String(format: "%g", value)
