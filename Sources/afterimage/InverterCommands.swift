@@ -7,7 +7,7 @@ import Torch
 struct InverterCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "inverter", abstract: "Train a feedforward inverter of a classifier's logits, and reconstruct images with it.",
-    subcommands: [InverterTrain.self, InverterReconstruct.self])
+    subcommands: [InverterTrain.self, InverterReconstruct.self, InverterOptimize.self])
 }
 
 struct InverterTrain: ParsableCommand {
@@ -17,7 +17,8 @@ struct InverterTrain: ParsableCommand {
   @Option(help: "The classifier to invert (run directory).") var classifier: String
   @Option(help: ArgumentHelp("The data set (default: the classifier's).", valueName: "name")) var dataset: String?
   @Option(help: "The run directory to write.") var out: String
-  @Option(help: "paper (adversarial loss only) or fidelity (adversarial + pixel, perceptual and logit terms).") var preset = "paper"
+  @Option(help: "Generator: biggan (the paper's) or upconv (Dosovitskiy & Brox's decoder, a baseline).") var arch = "biggan"
+  @Option(help: "Losses: paper (adversarial only), fidelity (adversarial + pixel, perceptual, logit); for --arch upconv: upconv (pixel L2, the default) or deepsim (+ feature and adversarial).") var preset: String?
   @Option(help: "Image resolution: 32, 64 or 128 (must match the classifier's input).") var resolution: Int?
   @Option(help: "Base width of G and D.") var ch = 16
   @Option(help: "Length of the noise vector z.") var noiseSize = 64
@@ -67,15 +68,20 @@ struct InverterTrain: ParsableCommand {
       if run.hasCheckpoint { throw ValidationError("\(out) already holds a run: pass --resume to continue it, or choose another --out") }
       guard let preprocessing = LogitPreprocessing(rawValue: logits) else { throw ValidationError("--logits must be raw or standardized") }
       let layers = perceptualLayers.split(separator: ",").map(String.init)
-      let losses: InversionLossWeights
-      switch preset {
-      case "paper": losses = .paper
-      case "fidelity":
-        var weights = InversionLossWeights.fidelity(layers: layers)
-        weights.perceptualNetwork = perceptualNetwork
-        losses = weights
-      default: throw ValidationError("--preset must be paper or fidelity, not '\(preset)'")
+      guard let architecture = InverterConfig.Architecture(rawValue: arch) else {
+        throw ValidationError("--arch must be biggan or upconv, not '\(arch)'")
       }
+      let presetName = preset ?? (architecture == .upconv ? "upconv" : "paper")
+      var losses: InversionLossWeights
+      switch (architecture, presetName) {
+      case (.biggan, "paper"): losses = .paper
+      case (.biggan, "fidelity"): losses = .fidelity(layers: layers)
+      case (.upconv, "upconv"): losses = .upconv
+      case (.upconv, "deepsim"): losses = .deepsim(layers: layers)
+      default:
+        throw ValidationError("--preset \(presetName) does not go with --arch \(arch): biggan takes paper or fidelity, upconv takes upconv or deepsim")
+      }
+      if losses.perceptual > 0 { losses.perceptualNetwork = perceptualNetwork }
       var options = InverterTrainingOptions()
       options.steps = steps
       options.batchSize = batchSize
@@ -92,7 +98,8 @@ struct InverterTrain: ParsableCommand {
       guard let name = dataset ?? model.config.dataset else { throw ValidationError("the classifier records no data set: pass --dataset") }
       config = InverterConfig(
         resolution: resolution ?? model.config.resolution, channels: model.config.channels, logitCount: model.config.classCount,
-        classifier: classifier, dataset: name, preset: preset, losses: losses, training: options)
+        classifier: classifier, dataset: name, preset: presetName, losses: losses, training: options)
+      config.architecture = architecture
       config.ch = ch
       config.noiseSize = noiseSize
       config.attention = !noAttention
@@ -176,5 +183,63 @@ struct InverterReconstruct: ParsableCommand {
     for i in 0..<min(n, 8) {
       print("  \(i): \(config.classNames[Int(originalClasses[i])]) → \(predicted.map { config.classNames[Int($0[i])] }.joined(separator: ", "))")
     }
+  }
+}
+
+struct InverterOptimize: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "optimize",
+    abstract: "Optimisation-based inversion: gradient descent on images to match the classifier's logits (a baseline).")
+
+  @Option(help: "The classifier whose logits are inverted.") var classifier: String
+  @Option(help: ArgumentHelp("Data set to take originals from (default: the classifier's).", valueName: "name")) var dataset: String?
+  @Option(help: "Which split.") var split = "test"
+  @Option(help: "How many originals.") var count = 8
+  @Option(parsing: .upToNextOption, help: "Image files to invert instead of a data set.") var image: [String] = []
+  @Option(help: "Gradient steps per image.") var steps = 200
+  @Option(help: "Adam learning rate on the image parameters.") var lr = 0.05
+  @Option(help: "Total-variation prior weight.") var tv = 0.5
+  @Option(help: "Norm prior weight.") var norm = 0.01
+  @Option(help: "Random jitter in pixels.") var jitter = 2
+  @Option(help: "Random seed.") var seed: UInt64 = 0
+  @Option(help: "The PNG to write.") var out = "optimized.png"
+
+  func validate() throws {
+    try require(count >= 1, "--count must be at least 1")
+    try require(steps >= 1, "--steps must be at least 1")
+    try require(lr > 0 && tv >= 0 && norm >= 0 && jitter >= 0, "--lr must be positive; --tv, --norm, --jitter not negative")
+  }
+
+  func run() throws {
+    let model = try Classifiers.load(classifier)
+    let config = model.config
+    let originals: Tensor
+    if !image.isEmpty {
+      originals = try Tensor.stack(image.map { path in
+        ImageFile.resizedAndCentreCropped(ImageFile.withChannels(try ImageFile.read(URL(fileURLWithPath: path)), config.channels), to: config.resolution)
+      })
+    } else {
+      guard let splitValue = Split(rawValue: split) else { throw ValidationError("--split must be train or test") }
+      guard let name = dataset ?? config.dataset else { throw ValidationError("this classifier records no data set: pass --dataset") }
+      let data = try DatasetSource(name).open(split: splitValue, resolution: config.resolution).dataset
+      originals = try data.batch(at: Array(0..<min(count, data.count))).images
+    }
+    let targets = try withNoGrad { try model.logits(originals) }
+    var options = OptimizationInversion.Options()
+    options.steps = steps
+    options.learningRate = lr
+    options.totalVariation = tv
+    options.norm = norm
+    options.jitter = jitter
+    options.seed = seed
+    let start = Date()
+    let (images, error) = try OptimizationInversion.invert(targets, classifier: model, options: options, progress: true)
+    let seconds = Date().timeIntervalSince(start)
+    let n = originals.shape[0]
+    let agree = try withNoGrad { (try model.logits(images).argmax(dim: 1) .== targets.argmax(dim: 1)).to(.float32).sum().item() }
+    let tiles = Tensor.stack([originals, images], dim: 1).flattened(from: 0, through: 1)
+    try PNG.write(ImageGrid.make(tiles, columns: 8, padding: 2, scale: max(1, 96 / config.resolution)), to: URL(fileURLWithPath: out))
+    print(String(format: "wrote %@: %d originals beside their optimised inversions (%d steps, %.2f s per image, %.1f images/s)", out, n, steps, seconds / Double(n), Double(n) / seconds))
+    print(String(format: "final logit MSE %.4f; top-1 agreement %d/%d", error, Int(agree), n))
   }
 }

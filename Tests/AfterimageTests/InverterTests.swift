@@ -95,7 +95,10 @@ final class InverterTests: XCTestCase {
     return run.url.path
   }
 
-  func tinyTrainer(_ run: RunDirectory, classifierPath: String, steps: Int, preset: InversionLossWeights = .fidelity(layers: ["layer1"])) throws -> InverterTrainer {
+  func tinyTrainer(
+    _ run: RunDirectory, classifierPath: String, steps: Int, preset: InversionLossWeights = .fidelity(layers: ["layer1"]),
+    architecture: InverterConfig.Architecture = .biggan
+  ) throws -> InverterTrainer {
     var options = InverterTrainingOptions()
     options.steps = steps
     options.batchSize = 16
@@ -108,6 +111,7 @@ final class InverterTests: XCTestCase {
     config.noiseSize = 16
     config.embeddingSize = 8
     config.attention = false
+    config.architecture = architecture
     let classifier = try Classifiers.load(classifierPath)
     let train = try ShapesDataset(split: .train, resolution: 32, count: 64, seed: 5)
     let test = try ShapesDataset(split: .test, resolution: 32, count: 16, seed: 5)
@@ -191,5 +195,46 @@ final class InverterTests: XCTestCase {
         classifier: try Classifiers.load(otherClassifier), classifierPath: otherClassifier,
         train: try ShapesDataset(count: 32), heldOut: try ShapesDataset(split: .test, count: 8), datasetKey: "x")
     ) { XCTAssertTrue("\($0)".contains("gives 7 logits"), "\($0)") }
+  }
+
+  // MARK: baselines
+
+  func testUpconvDecoderShapesAndDeterminism() {
+    for resolution in [32, 64] {
+      let decoder = UpconvDecoder(logitCount: 10, resolution: resolution, channels: 1, ch: 4, generator: Generator(seed: 1))
+      let logits = Tensor.randn([3, 10], generator: Generator(seed: 2))
+      let a = decoder(logits: logits, noise: Tensor.randn([3, decoder.noiseSize], generator: Generator(seed: 3)))
+      let b = decoder(logits: logits, noise: Tensor.randn([3, decoder.noiseSize], generator: Generator(seed: 4)))
+      XCTAssertEqual(a.shape, [3, 1, resolution, resolution])
+      XCTAssertTrue(a.equals(b), "the decoder ignores the noise")
+    }
+  }
+
+  func testUpconvBaselineTrainsWithPixelLossAlone() throws {
+    let root = try temporaryDirectory()
+    let classifierPath = try tinyClassifier(in: root)
+    let run = RunDirectory(url: root.appendingPathComponent("upconv"))
+    try tinyTrainer(run, classifierPath: classifierPath, steps: 30, preset: .upconv, architecture: .upconv).fit(resume: false)
+    let pixel = try metricsColumn(run, "G_loss_pixel")
+    XCTAssertLessThan(pixel.last!, pixel.first!, "L2 fell: \(pixel)")
+    XCTAssertEqual(try metricsColumn(run, "D_loss_real").allSatisfy { $0 == 0 }, true, "no discriminator training")
+    let inverter = try Inverter.load(run.url.path)
+    XCTAssertTrue(inverter.generator is UpconvDecoder)
+  }
+
+  func testOptimisationBasedInversionMatchesTheLogits() throws {
+    let root = try temporaryDirectory()
+    let classifier = try Classifiers.load(try tinyClassifier(in: root))
+    let originals = try ShapesDataset(split: .test, count: 4).batch(at: [0, 1, 2, 3]).images
+    let targets = try withNoGrad { try classifier.logits(originals) }
+    var options = OptimizationInversion.Options()
+    options.steps = 1
+    let (_, early) = try OptimizationInversion.invert(targets, classifier: classifier, options: options)
+    options.steps = 60
+    let (images, late) = try OptimizationInversion.invert(targets, classifier: classifier, options: options)
+    XCTAssertEqual(images.shape, [4, 3, 32, 32])
+    XCTAssertLessThan(late, early * 0.5, "logit error fell from \(early) to \(late)")
+    XCTAssertGreaterThanOrEqual(images.min().item(), 0)
+    XCTAssertLessThanOrEqual(images.max().item(), 1)
   }
 }

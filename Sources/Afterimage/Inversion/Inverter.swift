@@ -8,11 +8,11 @@ import Torch
 ///     let images = inverter.reconstruct(logits: logits, noise: inverter.noise(count: B, seed: 0))
 public final class Inverter {
   public let config: InverterConfig
-  public let generator: LogitGenerator
+  public let generator: any ImageGenerator
   public let classifier: any ImageClassifier
   public let run: RunDirectory
 
-  init(config: InverterConfig, generator: LogitGenerator, classifier: any ImageClassifier, run: RunDirectory) {
+  init(config: InverterConfig, generator: any ImageGenerator, classifier: any ImageClassifier, run: RunDirectory) {
     self.config = config
     self.generator = generator
     self.classifier = classifier

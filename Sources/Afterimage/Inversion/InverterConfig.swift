@@ -29,6 +29,24 @@ public struct InversionLossWeights: Codable, Equatable, Sendable {
   /// The paper's losses: adversarial only.
   public static let paper = InversionLossWeights()
 
+  /// Dosovitskiy & Brox (2016a): pixel L2 only (for the up-convolutional decoder).
+  public static var upconv: InversionLossWeights {
+    var weights = InversionLossWeights()
+    weights.adversarial = 0
+    weights.pixelL2 = 1
+    return weights
+  }
+
+  /// DeepSiM (Dosovitskiy & Brox 2016b): pixel L2 plus feature (perceptual) and adversarial terms.
+  public static func deepsim(layers: [String]) -> InversionLossWeights {
+    var weights = InversionLossWeights()
+    weights.adversarial = 0.01
+    weights.pixelL2 = 1
+    weights.perceptual = 1
+    weights.perceptualLayers = layers
+    return weights
+  }
+
   /// Adversarial plus reconstruction terms, which buy fidelity fast at CPU scale (DESIGN.md's
   /// calibration: hinge + 10·L1 took retrieval@100 from 0.15 to 0.39 in the same time).
   public static func fidelity(layers: [String]) -> InversionLossWeights {
@@ -126,11 +144,17 @@ public struct InverterConfig: Codable, Equatable {
     return (logits - mean) / std
   }
 
-  /// A freshly initialised generator.
-  public func makeGenerator(generator: Generator? = nil) throws -> LogitGenerator {
-    LogitGenerator(
-      architecture: try BigGANArchitecture.forResolution(resolution), logitCount: logitCount, noiseSize: noiseSize,
-      embeddingSize: embeddingSize, ch: ch, channels: channels, useAttention: attention, generator: generator)
+  /// A freshly initialised generator (BigGAN, or the up-convolutional baseline).
+  public func makeGenerator(generator: Generator? = nil) throws -> any ImageGenerator {
+    let architectureTable = try BigGANArchitecture.forResolution(resolution)
+    switch architecture {
+    case .biggan:
+      return LogitGenerator(
+        architecture: architectureTable, logitCount: logitCount, noiseSize: noiseSize, embeddingSize: embeddingSize, ch: ch,
+        channels: channels, useAttention: attention, generator: generator)
+    case .upconv:
+      return UpconvDecoder(logitCount: logitCount, resolution: resolution, channels: channels, ch: ch, noiseSize: noiseSize, generator: generator)
+    }
   }
 
   /// A freshly initialised discriminator.

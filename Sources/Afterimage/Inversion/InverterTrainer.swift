@@ -14,8 +14,8 @@ public final class InverterTrainer {
   let perceptualNetwork: (any ImageClassifier)?
   let train: Dataset
   let logits: Tensor  // [N, K], raw
-  let generatorNet: LogitGenerator
-  let ema: LogitGenerator
+  let generatorNet: any ImageGenerator
+  let ema: any ImageGenerator
   let discriminator: ProjectionDiscriminator
   let generatorOptimizer: Adam
   let discriminatorOptimizer: Adam
@@ -206,7 +206,9 @@ public final class InverterTrainer {
     generatorNet.train()
     discriminator.train()
 
-    for _ in 0..<config.training.discriminatorStepsPerGeneratorStep {
+    // Without an adversarial term (the up-convolutional baseline) there is no discriminator to train.
+    let discriminatorSteps = config.losses.adversarial > 0 ? config.training.discriminatorStepsPerGeneratorStep : 0
+    for _ in 0..<discriminatorSteps {
       let noise = Tensor.randn([count, generatorNet.noiseSize], generator: noiseGenerator)
       let fake = withNoGrad { generatorNet(logits: conditioning, noise: noise) }
       // One pass over real and fake together (half the kernel launches of two passes).
@@ -226,16 +228,19 @@ public final class InverterTrainer {
 
     let noise = Tensor.randn([count, generatorNet.noiseSize], generator: noiseGenerator)
     let fake = generatorNet(logits: conditioning, noise: noise)  // [B, C, R, R]
-    let adversarial = HingeLoss.generator(fake: discriminator(fake, logits: conditioning))
-    var total = adversarial * config.losses.adversarial
-    losses.generatorAdversarial = adversarial.item()
+    var total = Tensor.zeros([])
+    if config.losses.adversarial > 0 {
+      let adversarial = HingeLoss.generator(fake: discriminator(fake, logits: conditioning))
+      total = adversarial * config.losses.adversarial
+      losses.generatorAdversarial = adversarial.item()
+    }
     let fake01 = (fake + 1) / 2
     let weights = config.losses
     if weights.pixelL1 > 0 || weights.pixelL2 > 0 {
       let l1 = Loss.l1(fake01, batch.images)
       let l2 = Loss.mse(fake01, batch.images)
       total = total + l1 * weights.pixelL1 + l2 * weights.pixelL2
-      losses.pixel = l1.item()
+      losses.pixel = weights.pixelL1 > 0 ? l1.item() : l2.item()
     }
     if weights.perceptual > 0 {
       let network = perceptualNetwork ?? classifier
