@@ -56,11 +56,11 @@ struct Demo: ParsableCommand {
     }
     try showClassifiers()
     print("")
-    print("Coming next, in this order:")
-    print("  invert    a BigGAN generator conditioned on logits, a projection discriminator, baselines")
-    print("  measure   what survives in the logits: metrics, the paper's experiments, an HTML report")
-    print("When those land, this command will run the key experiments on the shipped models and")
-    print("write report.html; today it trains nothing beyond the self-check above.")
+    print("Built, not yet shipped: the inverter (BigGAN generator on logits, projection discriminator,")
+    print("up-convolutional and optimisation baselines): `afterimage inverter train --classifier DIR`.")
+    print("Coming next: shipped inverters, then what survives in the logits as numbers (metrics, the")
+    print("paper's experiments, an HTML report). This command will then run the key experiments on the")
+    print("shipped models and write report.html; today it trains nothing beyond the self-check above.")
   }
 
   /// Scores the shipped classifiers: clean accuracy, and accuracy under PGD-20 at the ε their
