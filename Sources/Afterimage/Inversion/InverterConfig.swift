@@ -21,7 +21,8 @@ public struct InversionLossWeights: Codable, Equatable, Sendable {
   public var perceptual = 0.0
   public var perceptualLayers: [String] = []
   public var perceptualNetwork: String?
-  /// Mean squared difference between Φ(G(ℓ, z)) and ℓ.
+  /// Mean squared difference between Φ(G(ℓ, z)) and ℓ, in units of the logits' standard
+  /// deviation over the training set.
   public var logitConsistency = 0.0
 
   public init() {}

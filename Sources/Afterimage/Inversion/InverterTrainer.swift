@@ -14,6 +14,10 @@ public final class InverterTrainer {
   let perceptualNetwork: (any ImageClassifier)?
   let train: Dataset
   let logits: Tensor  // [N, K], raw
+  /// The standard deviation of all cached logits: the logit-consistency term compares logits in
+  /// this unit, so its weight means the same for a confident classifier (logits of ±20) as for
+  /// a hesitant one.
+  let logitScale: Double
   let generatorNet: any ImageGenerator
   let ema: any ImageGenerator
   let discriminator: ProjectionDiscriminator
@@ -67,6 +71,7 @@ public final class InverterTrainer {
     }
     let allLogits = try LogitCache.logits(classifier: classifier, classifierPath: classifierPath, dataset: train, datasetKey: datasetKey)
     logits = allLogits.narrow(dim: 0, start: 0, length: subset.count)
+    logitScale = max(logits.standardDeviation().item(), 1e-6)
     if config.preprocessing == .standardized && config.logitMean.isEmpty {
       self.config.logitMean = logits.mean(dims: [0]).scalars(as: Double.self)
       self.config.logitStd = logits.standardDeviation(dims: [0]).scalars(as: Double.self)
@@ -256,7 +261,7 @@ public final class InverterTrainer {
       losses.perceptual = distance.item()
     }
     if weights.logitConsistency > 0 {
-      let consistency = Loss.mse(try classifier.logits(fake01), rawLogits)
+      let consistency = Loss.mse(try classifier.logits(fake01) / logitScale, rawLogits / logitScale)
       total = total + consistency * weights.logitConsistency
       losses.logit = consistency.item()
     }
