@@ -428,6 +428,10 @@ int ct_qr(ct_tensor t, ct_tensor *q, ct_tensor *r) {
   STATUS(auto result = at::linalg_qr(T(t)); *q = wrap(std::get<0>(result));
          *r = wrap(std::get<1>(result)))
 }
+int ct_eigh(ct_tensor t, ct_tensor *values, ct_tensor *vectors) {
+  STATUS(auto result = at::linalg_eigh(T(t)); *values = wrap(std::get<0>(result));
+         *vectors = wrap(std::get<1>(result)))
+}
 ct_tensor ct_outer(ct_tensor a, ct_tensor b) { TENSOR(at::outer(T(a), T(b))) }
 
 // MARK: in-place

@@ -287,6 +287,17 @@ extension Tensor {
   /// The singular values of a matrix, largest first.
   public func singularValues() -> Tensor { Tensor(handle: checked(ct_svdvals(handle), "svdvals")) }
 
+  /// Eigenvalues (ascending) and eigenvectors (columns) of a symmetric matrix.
+  public func symmetricEigen() -> (values: Tensor, vectors: Tensor) {
+    var values: ct_tensor?
+    var vectors: ct_tensor?
+    if ct_eigh(handle, &values, &vectors) < 0 {
+      reportShimFailure("eigh")
+      return (Tensor.zeros([0]), Tensor.zeros([0]))
+    }
+    return (Tensor(handle: values!), Tensor(handle: vectors!))
+  }
+
   /// The reduced QR decomposition of a matrix.
   public func qr() -> (q: Tensor, r: Tensor) {
     var q: ct_tensor?

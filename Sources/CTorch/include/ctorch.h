@@ -160,6 +160,8 @@ bool ct_equal(ct_tensor a, ct_tensor b);
 // MARK: linear algebra
 ct_tensor ct_svdvals(ct_tensor t);
 int ct_qr(ct_tensor t, ct_tensor *q, ct_tensor *r);
+// Eigenvalues (ascending) and eigenvectors of a symmetric matrix.
+int ct_eigh(ct_tensor t, ct_tensor *values, ct_tensor *vectors);
 ct_tensor ct_outer(ct_tensor a, ct_tensor b);
 
 // MARK: in-place (used under no-grad by optimizers, initialisers and running statistics)
