@@ -74,3 +74,49 @@ final class MetricsTests: XCTestCase {
     XCTAssertLessThan(Metrics.rSquared(predictions: shuffled, targets: targets).max().item(), 0.1, "shuffled predictions explain nothing")
   }
 }
+
+final class FactorProbeTests: XCTestCase {
+  static var probe: FactorProbe?
+  static var test: Batch?
+
+  /// A factor regressor trained briefly on 32×32 Shapes, shared by the tests below.
+  func trainedProbe() throws -> (FactorProbe, Batch) {
+    if let probe = Self.probe, let test = Self.test { return (probe, test) }
+    let train = try ShapesDataset(split: .train, resolution: 32, count: 3000, seed: 1)
+    let probe = try FactorProbe(dataset: train, count: 3000, epochs: 4, batchSize: 64)
+    let test = try ShapesDataset(split: .test, resolution: 32, count: 400, seed: 1).batch(at: Array(0..<400))
+    Self.probe = probe
+    Self.test = test
+    return (probe, test)
+  }
+
+  func testFactorRecoveryIsHighOnOriginalsAndNoneOnShuffledImages() throws {
+    let (probe, test) = try trainedProbe()
+    let labels = test.labels.scalars(as: Int64.self).map(Int.init)
+    let originals = probe.recovery(images: test.images, factors: test.factors!, labels: labels)
+    print("factor R² on clean test images: \(originals.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.2f", $0.value))" }.joined(separator: ", "))")
+    for name in ["object_hue", "centre_x", "centre_y", "size", "background_brightness"] {
+      XCTAssertGreaterThan(originals[name]!, 0.5, "\(name) is readable from the images themselves")
+    }
+    let shuffle = Tensor.randperm(400, generator: Generator(seed: 2))
+    let shuffled = probe.recovery(images: test.images.indexSelect(dim: 0, index: shuffle), factors: test.factors!, labels: labels)
+    for (name, value) in shuffled {
+      XCTAssertLessThan(value, 0.15, "\(name): shuffled reconstructions carry nothing (R² \(value))")
+    }
+  }
+
+  func testTheLogitProbeRecoversFactorsPresentInItsInputs() throws {
+    let (probe, test) = try trainedProbe()
+    let labels = test.labels.scalars(as: Int64.self).map(Int.init)
+    // Fake "logits" that carry the object hue and the centre exactly, nothing else.
+    func carrier(_ factors: [ShapeFactors]) -> Tensor {
+      Tensor(factors.flatMap { [cos(2 * .pi * $0.objectHue), sin(2 * .pi * $0.objectHue), $0.centreX, $0.centreY] }, shape: [factors.count, 4])
+    }
+    let r2 = probe.logitProbe(
+      trainLogits: carrier(test.factors!), trainFactors: test.factors!, trainLabels: labels,
+      testLogits: carrier(test.factors!), testFactors: test.factors!, testLabels: labels, ridge: 1e-6)
+    XCTAssertGreaterThan(r2["object_hue"]!, 0.99)
+    XCTAssertGreaterThan(r2["centre_x"]!, 0.99)
+    XCTAssertLessThan(r2["size"]!, 0.2, "size is not in the carrier")
+  }
+}
