@@ -120,3 +120,41 @@ final class FactorProbeTests: XCTestCase {
     XCTAssertLessThan(r2["size"]!, 0.2, "size is not in the carrier")
   }
 }
+
+final class ReconstructionAnalysisTests: XCTestCase {
+  func network(_ seed: UInt64) throws -> NetworkClassifier {
+    let config = ClassifierConfig(
+      architecture: .evalnet, width: 0.25, channels: 3, resolution: 32, classNames: try ShapesDataset().classNames,
+      normalization: Normalization(mean: [0.25, 0.25, 0.25], std: [0.2, 0.2, 0.2]))
+    let classifier = try NetworkClassifier(config: config, generator: Generator(seed: seed))
+    classifier.train(false)
+    return classifier
+  }
+
+  func testPerfectAndRandomReconstructionsBracketTheMetrics() throws {
+    let data = try ShapesDataset(split: .test, count: 40, seed: 3)
+    let classifier = try network(1)
+    let evaluation = try network(2)
+    let originals = try data.batch(at: Array(0..<40)).images
+    // A "perfect inverter" looks the original up by its logits; a random one draws noise.
+    let perfect = try ReconstructionAnalysis.run(dataset: data, count: 40, classifier: classifier, evaluation: evaluation, noiseSamples: 2) { logits, _ in
+      let all = try withNoGrad { try classifier.logits(originals) }
+      let index = (all.unsqueezed(0) - logits.unsqueezed(1)).abs().sum(dim: 2).argmin(dim: 1)
+      return originals.indexSelect(dim: 0, index: index)
+    }.report
+    XCTAssertEqual(perfect.retrieval, 1)
+    XCTAssertEqual(perfect.top1Agreement, 1)
+    XCTAssertEqual(perfect.ssim, 1, accuracy: 1e-6)
+    XCTAssertEqual(perfect.noiseDiversity, 0, accuracy: 1e-6)
+    XCTAssertEqual(perfect.frechetDistance, 0, accuracy: 1e-3)
+    XCTAssertEqual(perfect.evaluationAccuracy, perfect.evaluationAccuracyOnOriginals)
+    let random = try ReconstructionAnalysis.run(dataset: data, count: 40, classifier: classifier, evaluation: evaluation, noiseSamples: 2) { logits, seed in
+      Tensor.rand([logits.shape[0], 3, 32, 32], generator: Generator(seed: seed + 10))
+    }.report
+    XCTAssertLessThan(random.psnr, perfect.psnr)
+    XCTAssertLessThan(random.ssim, 0.2)
+    XCTAssertLessThan(random.retrieval, 0.5)
+    XCTAssertGreaterThan(random.noiseDiversity, 0)
+    XCTAssertGreaterThan(random.frechetDistance, perfect.frechetDistance)
+  }
+}
