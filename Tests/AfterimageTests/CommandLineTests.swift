@@ -1,0 +1,108 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// The `afterimage` commands as a user runs them: tiny runs end to end, and bad input giving a
+/// one-line error (exit status 1 or 64), never a crash with a stack trace.
+final class CommandLineTests: XCTestCase {
+  /// The `afterimage` executable built beside the test bundle.
+  var executable: URL {
+    URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("afterimage")
+  }
+
+  struct Outcome {
+    let status: Int32
+    let output: String
+  }
+
+  /// Runs `afterimage arguments…` in `directory`, returning its exit status and all its output.
+  @discardableResult
+  func afterimage(_ arguments: [String], in directory: URL, file: StaticString = #filePath, line: UInt = #line) throws -> Outcome {
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    process.currentDirectoryURL = directory
+    var environment = ProcessInfo.processInfo.environment
+    environment["AFTERIMAGE_CACHE"] = directory.appendingPathComponent("cache").path
+    process.environment = environment
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    let output = String(decoding: data, as: UTF8.self)
+    XCTAssertFalse(output.contains("Fatal error") || output.contains("Program crashed") || output.contains("Backtrac"),
+                   "afterimage \(arguments.joined(separator: " ")) crashed:\n\(output)", file: file, line: line)
+    return Outcome(status: process.terminationStatus, output: output)
+  }
+
+  func expectSuccess(_ arguments: [String], in directory: URL, file: StaticString = #filePath, line: UInt = #line) throws -> String {
+    let outcome = try afterimage(arguments, in: directory, file: file, line: line)
+    XCTAssertEqual(outcome.status, 0, "afterimage \(arguments.joined(separator: " ")):\n\(outcome.output)", file: file, line: line)
+    return outcome.output
+  }
+
+  func expectFailure(_ arguments: [String], saying message: String, in directory: URL, file: StaticString = #filePath, line: UInt = #line) throws {
+    let outcome = try afterimage(arguments, in: directory, file: file, line: line)
+    XCTAssertNotEqual(outcome.status, 0, "afterimage \(arguments.joined(separator: " ")) should fail", file: file, line: line)
+    XCTAssertTrue(outcome.output.contains(message), "expected '\(message)' in:\n\(outcome.output)", file: file, line: line)
+  }
+
+  func testTheWholePipelineRunsOnTinyModels() throws {
+    let root = try temporaryDirectory()
+    XCTAssertTrue(try expectSuccess(["doctor"], in: root).contains("libtorch"))
+    XCTAssertTrue(try expectSuccess(["data", "info", "--dataset", "shapes:train=200", "--samples", "50"], in: root).contains("200 images"))
+    _ = try expectSuccess(["data", "preview", "--dataset", "shapes", "--count", "8", "--out", "grid.png"], in: root)
+    XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent("grid.png").path))
+    let small = "shapes:train=256,test=64"
+    for (name, arch) in [("classifier", "resnet20"), ("eval", "evalnet")] {
+      _ = try expectSuccess(
+        ["classifier", "train", "--dataset", small, "--arch", arch, "--width", "0.25", "--epochs", "1", "--batch-size", "32",
+         "--warmup-steps", "2", "--out", name, "--final-attack-count", "16"], in: root)
+    }
+    let evaluated = try expectSuccess(
+      ["classifier", "eval", "--classifier", "classifier", "--attack", "pgd-linf:8/255", "--steps", "2", "--count", "32",
+       "--per-class", "--json", "eval.json"], in: root)
+    XCTAssertTrue(evaluated.contains("clean accuracy"), evaluated)
+    let json = try JSONSerialization.jsonObject(with: Data(contentsOf: root.appendingPathComponent("eval.json"))) as! [String: Any]
+    XCTAssertNotNil(json["clean_accuracy"] as? Double)
+    XCTAssertNotNil(json["attack_accuracy"] as? Double)
+    _ = try expectSuccess(
+      ["inverter", "train", "--classifier", "classifier", "--out", "inverter", "--steps", "4", "--batch-size", "8", "--ch", "4",
+       "--noise-size", "16", "--no-attention", "--preset", "fidelity", "--train-count", "64"], in: root)
+    XCTAssertTrue(try expectSuccess(["inverter", "reconstruct", "--inverter", "inverter", "--count", "4", "--samples", "2", "--out", "r.png"], in: root)
+      .contains("top-1 agreement"))
+    _ = try expectSuccess(
+      ["inverter", "train", "--classifier", "classifier", "--arch", "upconv", "--out", "upconv", "--steps", "3", "--batch-size", "8",
+       "--ch", "4", "--train-count", "32"], in: root)
+    XCTAssertTrue(try expectSuccess(["inverter", "optimize", "--classifier", "classifier", "--count", "2", "--steps", "3", "--out", "o.png"], in: root)
+      .contains("images/s"))
+    let analysis = try expectSuccess(
+      ["analyze", "reconstruct", "--inverter", "inverter", "--evaluation", "eval", "--count", "20", "--retrieval-n", "5", "--noise-samples", "2",
+       "--out", "analysis"], in: root)
+    XCTAssertTrue(analysis.contains("retrieval@5"), analysis)
+    XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent("analysis/results.json").path))
+  }
+
+  func testBadInputGivesAClearErrorNotACrash() throws {
+    let root = try temporaryDirectory()
+    try expectFailure(["data", "info", "--dataset", "imagenet"], saying: "unknown data set", in: root)
+    try expectFailure(["data", "info", "--dataset", "fashion-mnist", "--resolution", "0"], saying: "outside 8…1024", in: root)
+    try expectFailure(["data", "info", "--dataset", "folder:/nonexistent"], saying: "no such folder", in: root)
+    try expectFailure(["classifier", "train", "--out", "x", "--momentum", "-1"], saying: "--momentum", in: root)
+    try expectFailure(["classifier", "train", "--out", "x", "--batch-size", "0"], saying: "--batch-size", in: root)
+    try expectFailure(["classifier", "train", "--out", "x", "--arch", "vgg"], saying: "--arch must be", in: root)
+    try expectFailure(["classifier", "eval", "--classifier", "missing"], saying: "no classifier at missing", in: root)
+    try expectFailure(["classifier", "eval", "--classifier", "x", "--steps", "-1"], saying: "--steps", in: root)
+    try Data("not a model".utf8).write(to: root.appendingPathComponent("bad.pt"))
+    try expectFailure(
+      ["classifier", "import", "--torchscript", "bad.pt", "--input", "3x32x32", "--classes", "10", "--out", "imported"],
+      saying: "not a TorchScript module", in: root)
+    try expectFailure(["classifier", "import", "--torchscript", "bad.pt", "--input", "3x32", "--classes", "10", "--out", "i"], saying: "CxHxW", in: root)
+    try Data([0x10, 0, 0, 0, 0, 0, 0, 0]).write(to: root.appendingPathComponent("truncated.safetensors"))
+    try expectFailure(["classifier", "eval", "--classifier", "truncated.safetensors"], saying: "truncated", in: root)
+    try expectFailure(["inverter", "reconstruct", "--inverter", "nowhere"], saying: "no inverter at nowhere", in: root)
+    try expectFailure(["analyze", "reconstruct", "--inverter", "nowhere", "--out", "a"], saying: "no inverter at nowhere", in: root)
+  }
+}
