@@ -33,6 +33,11 @@ struct InverterTrain: ParsableCommand {
   @Option(help: "Step from which the EMA averages (default: a fifth of the run).") var emaStart: Int?
   @Option(help: "Orthogonal regularisation strength (0: off).") var orthogonal = 0.0
   @Option(help: "Perceptual-loss layers (fidelity preset), comma-separated.") var perceptualLayers = "layer1,layer2"
+  @Option(help: "Override the preset's adversarial-loss weight.") var adversarialWeight: Double?
+  @Option(help: "Override the preset's pixel L1 weight.") var l1Weight: Double?
+  @Option(help: "Override the preset's pixel L2 weight.") var l2Weight: Double?
+  @Option(help: "Override the preset's perceptual weight.") var perceptualWeight: Double?
+  @Option(help: "Override the preset's logit-consistency weight.") var logitWeight: Double?
   @Option(help: "Evaluation classifier whose features the perceptual loss uses (default: the inverted classifier).") var perceptualNetwork: String?
   @Option(help: "Steps between sample grids.") var sampleEvery = 250
   @Option(help: "Steps between checkpoints.") var checkpointEvery = 250
@@ -81,6 +86,17 @@ struct InverterTrain: ParsableCommand {
       default:
         throw ValidationError("--preset \(presetName) does not go with --arch \(arch): biggan takes paper or fidelity, upconv takes upconv or deepsim")
       }
+      if let adversarialWeight { losses.adversarial = adversarialWeight }
+      if let l1Weight { losses.pixelL1 = l1Weight }
+      if let l2Weight { losses.pixelL2 = l2Weight }
+      if let perceptualWeight {
+        losses.perceptual = perceptualWeight
+        if losses.perceptualLayers.isEmpty { losses.perceptualLayers = layers }
+      }
+      if let logitWeight { losses.logitConsistency = logitWeight }
+      guard [losses.adversarial, losses.pixelL1, losses.pixelL2, losses.perceptual, losses.logitConsistency].allSatisfy({ $0 >= 0 }),
+        losses.adversarial + losses.pixelL1 + losses.pixelL2 + losses.perceptual + losses.logitConsistency > 0
+      else { throw ValidationError("loss weights must be non-negative and not all zero") }
       if losses.perceptual > 0 { losses.perceptualNetwork = perceptualNetwork }
       var options = InverterTrainingOptions()
       options.steps = steps
