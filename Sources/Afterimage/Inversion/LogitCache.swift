@@ -44,8 +44,11 @@ public enum LogitCache {
     classifier: any ImageClassifier, classifierPath: String, dataset: Dataset, datasetKey: String,
     progress: Bool = true
   ) throws -> Tensor {
+    // The first images' bytes go into the key too, so that a change in how a data set is read
+    // or drawn (not only in its name) makes a new cache entry instead of reusing stale logits.
+    let fingerprint = try dataset.batch(at: Array(0..<min(8, dataset.count))).images.rawBytes()
     let key = digest([Data(try classifierDigest(classifierPath, config: classifier.config).utf8),
-                      Data("\(datasetKey)|\(dataset.count)|\(dataset.resolution)".utf8)])
+                      Data("\(datasetKey)|\(dataset.count)|\(dataset.resolution)".utf8), Data(fingerprint)])
     let url = directory.appendingPathComponent("logits-\(key).safetensors")
     if let cached = try? Safetensors.read(url), let logits = try? cached.tensor("logits"),
       logits.shape == [dataset.count, classifier.config.classCount]
