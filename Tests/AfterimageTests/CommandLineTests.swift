@@ -82,6 +82,9 @@ final class CommandLineTests: XCTestCase {
       ["analyze", "reconstruct", "--inverter", "inverter", "--evaluation", "eval", "--count", "20", "--retrieval-n", "5", "--noise-samples", "2",
        "--out", "analysis"], in: root)
     XCTAssertTrue(analysis.contains("retrieval@5"), analysis)
+    let factors = try expectSuccess(
+      ["analyze", "factors", "--inverter", "inverter", "--count", "20", "--train-count", "128", "--epochs", "1", "--out", "factors"], in: root)
+    XCTAssertTrue(factors.contains("object_hue"), factors)
     XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent("analysis/results.json").path))
   }
 
