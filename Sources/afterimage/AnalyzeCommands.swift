@@ -7,7 +7,10 @@ import Torch
 struct AnalyzeCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "analyze", abstract: "Measure what survives in the logits (experiments write figures and results.json).",
-    subcommands: [AnalyzeReconstruct.self, AnalyzeFactors.self])
+    subcommands: [
+      AnalyzeReconstruct.self, AnalyzeFactors.self, AnalyzeNoise.self, AnalyzeLogitShift.self, AnalyzeLogitScale.self,
+      AnalyzeLogitNoise.self, AnalyzeTopK.self,
+    ])
 }
 
 /// The evaluation classifier for a data set: given, or the shipped one under models/eval.
@@ -111,5 +114,101 @@ struct AnalyzeFactors: ParsableCommand {
       print("  \(name.padding(toLength: 22, withPad: " ", startingAt: 0))  \(row[0])         \(row[1])   \(row[2])")
     }
     print("wrote \(out)/results.json")
+  }
+}
+
+/// Options shared by the experiments that reconstruct a few held-out images.
+struct ExperimentOptions: ParsableArguments {
+  @Option(help: "The inverter run directory.") var inverter: String
+  @Option(help: "The independent evaluation classifier (default: models/eval/<data set>).") var evaluation: String?
+  @Option(help: "Held-out images.") var count = 64
+  @Option(help: "Images shown per row of the figure.") var shown = 8
+  @Option(help: "Noise seed.") var seed: UInt64 = 0
+  @Option(help: "Output folder (figure.png, curve.svg, results.json).") var out: String
+
+  func validate() throws { try require(count >= 2 && shown >= 1, "--count must be at least 2 and --shown at least 1") }
+
+  /// The inverter, its held-out images and labels, and the evaluation classifier.
+  func load() throws -> (Inverter, Tensor, Tensor, any ImageClassifier) {
+    let model = try Inverter.load(inverter)
+    let data = try DatasetSource(model.config.dataset).open(split: .test, resolution: model.config.resolution).dataset
+    let batch = try data.batch(at: Array(0..<min(count, data.count)))
+    return (model, batch.images, batch.labels, try evaluationClassifier(evaluation, dataset: model.config.dataset))
+  }
+
+  /// Writes a figure whose rows are `rows` (the first `shown` images of each), originals on top.
+  func writeFigure(originals: Tensor, rows: [Tensor], scale: Int) throws {
+    let n = min(shown, originals.shape[0])
+    let tiles = Tensor.cat(([originals] + rows).map { $0.narrow(dim: 0, start: 0, length: n) })
+    try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+    try PNG.write(ImageGrid.make(tiles, columns: n, padding: 2, scale: scale), to: URL(fileURLWithPath: "\(out)/figure.png"))
+  }
+}
+
+/// Runs one logit manipulation and writes its figure, curve and numbers.
+func runManipulation(_ manipulation: LogitManipulation, _ options: ExperimentOptions, magnitudes: String?) throws {
+  let values = try magnitudes.map { try parseList($0, option: "--magnitudes") } ?? manipulation.defaultMagnitudes
+  let (model, images, labels, evaluator) = try options.load()
+  let (points, rows) = try LogitExperiments.run(manipulation, magnitudes: values, images: images, labels: labels, inverter: model, evaluation: evaluator, seed: options.seed)
+  try options.writeFigure(originals: images, rows: rows, scale: max(1, 64 / model.config.resolution))
+  let sorted = points.sorted { $0.magnitude < $1.magnitude }
+  let chart = LineChart(
+    title: "logit \(manipulation.rawValue): what changes", xLabel: "magnitude", yLabel: "value",
+    series: [
+      .init(name: "perceptual change", points: sorted.map { ($0.magnitude, $0.perceptualChange) }),
+      .init(name: "top-1 kept", points: sorted.map { ($0.magnitude, $0.top1Agreement) }),
+      .init(name: "eval accuracy", points: sorted.map { ($0.magnitude, $0.evaluationAccuracy) }),
+    ])
+  try Data(chart.svg().utf8).write(to: URL(fileURLWithPath: "\(options.out)/curve.svg"))
+  try printJSONFile(["manipulation": manipulation.rawValue], to: "\(options.out)/experiment.json")
+  try printJSONFile(points, to: "\(options.out)/results.json")
+  print("logit \(manipulation.rawValue) on \(images.shape[0]) images (figure rows: originals, then magnitudes \(values.map { String(format: "%g", $0) }.joined(separator: ", "))):")
+  print("  magnitude  perceptual change  PSNR to baseline  top-1 kept  eval accuracy")
+  for point in points {
+    print(String(format: "  %9g  %17.4f  %16.2f  %9.1f%%  %12.1f%%", point.magnitude, point.perceptualChange, point.psnrToBaseline, 100 * point.top1Agreement, 100 * point.evaluationAccuracy))
+  }
+  print("wrote \(options.out)/figure.png, curve.svg, results.json")
+}
+
+struct AnalyzeLogitShift: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "logit-shift", abstract: "Add a constant to every logit (softmax-invariant) and see what changes.")
+  @OptionGroup var options: ExperimentOptions
+  @Option(help: "Comma-separated shifts.") var magnitudes: String?
+  func run() throws { try runManipulation(.shift, options, magnitudes: magnitudes) }
+}
+
+struct AnalyzeLogitScale: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "logit-scale", abstract: "Multiply the logits (temperature) and see what changes.")
+  @OptionGroup var options: ExperimentOptions
+  @Option(help: "Comma-separated factors.") var magnitudes: String?
+  func run() throws { try runManipulation(.scale, options, magnitudes: magnitudes) }
+}
+
+struct AnalyzeLogitNoise: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "logit-noise", abstract: "Add Gaussian noise to the logits (std in units of their spread).")
+  @OptionGroup var options: ExperimentOptions
+  @Option(help: "Comma-separated standard deviations.") var magnitudes: String?
+  func run() throws { try runManipulation(.noise, options, magnitudes: magnitudes) }
+}
+
+struct AnalyzeTopK: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "topk", abstract: "Keep only the k largest logits.")
+  @OptionGroup var options: ExperimentOptions
+  @Option(help: "Comma-separated k values.") var magnitudes: String?
+  func run() throws { try runManipulation(.topk, options, magnitudes: magnitudes) }
+}
+
+struct AnalyzeNoise: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "noise", abstract: "Fixed logits, resampled noise: how much does the picture change?")
+  @OptionGroup var options: ExperimentOptions
+  @Option(help: "Noise samples per image.") var samples = 4
+
+  func run() throws {
+    let (model, images, _, evaluator) = try options.load()
+    let (diversity, rows) = try LogitExperiments.noise(images: images, inverter: model, evaluation: evaluator, samples: max(2, samples))
+    try options.writeFigure(originals: images, rows: rows, scale: max(1, 64 / model.config.resolution))
+    try printJSONFile(["noise_diversity": diversity, "samples": Double(max(2, samples))], to: "\(options.out)/results.json")
+    print(String(format: "noise diversity (mean pairwise perceptual distance of reconstructions of the same logits): %.4f", diversity))
+    print("wrote \(options.out)/figure.png (rows: originals, then one row per noise sample) and results.json")
   }
 }

@@ -158,3 +158,29 @@ final class ReconstructionAnalysisTests: XCTestCase {
     XCTAssertGreaterThan(random.frechetDistance, perfect.frechetDistance)
   }
 }
+
+final class ExperimentPiecesTests: XCTestCase {
+  func testLogitManipulations() {
+    let logits = Tensor([5, 1, 3, -2] as [Float], shape: [1, 4])
+    let generator = Generator(seed: 0)
+    XCTAssertEqual(LogitManipulation.shift.apply(logits, magnitude: 2, spread: 1, generator: generator).scalars(as: Float.self), [7, 3, 5, 0])
+    XCTAssertEqual(LogitManipulation.scale.apply(logits, magnitude: 0.5, spread: 1, generator: generator).scalars(as: Float.self), [2.5, 0.5, 1.5, -1])
+    XCTAssertEqual(LogitManipulation.topk.apply(logits, magnitude: 2, spread: 1, generator: generator).scalars(as: Float.self), [5, 3, 3, 3])
+    XCTAssertEqual(LogitManipulation.topk.apply(logits, magnitude: 4, spread: 1, generator: generator).scalars(as: Float.self), [5, 1, 3, -2])
+    let noisy = LogitManipulation.noise.apply(Tensor.zeros([1000, 4]), magnitude: 0.5, spread: 2, generator: generator)
+    XCTAssertEqual(noisy.standardDeviation().item(), 1, accuracy: 0.05, "std = magnitude × spread")
+    XCTAssertTrue(LogitManipulation.noise.apply(logits, magnitude: 0, spread: 2, generator: generator).equals(logits))
+  }
+
+  func testLineChartDrawsEverySeries() {
+    let chart = LineChart(
+      title: "a < b", xLabel: "x", yLabel: "y",
+      series: [.init(name: "one", points: [(0, 1), (1, 2), (2, 4)]), .init(name: "two", points: [(0, 0), (2, .nan)])])
+    let svg = chart.svg()
+    XCTAssertTrue(svg.hasPrefix("<svg"))
+    XCTAssertTrue(svg.hasSuffix("</svg>\n"))
+    XCTAssertEqual(svg.components(separatedBy: "<polyline").count - 1, 2)
+    XCTAssertEqual(svg.components(separatedBy: "<circle").count - 1, 4, "non-finite points are left out")
+    XCTAssertTrue(svg.contains("a &lt; b"), "titles are escaped")
+  }
+}

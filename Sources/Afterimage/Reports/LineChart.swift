@@ -1,0 +1,91 @@
+import Foundation
+
+/// A small SVG line chart, drawn by our own code: one or more series over a shared x axis,
+/// with axes, ticks, a title and a legend.
+public struct LineChart {
+  public struct Series {
+    public var name: String
+    public var points: [(x: Double, y: Double)]
+    public init(name: String, points: [(x: Double, y: Double)]) {
+      self.name = name
+      self.points = points
+    }
+  }
+
+  public var title: String
+  public var xLabel: String
+  public var yLabel: String
+  public var series: [Series]
+  public var width = 480.0
+  public var height = 300.0
+
+  public init(title: String, xLabel: String, yLabel: String, series: [Series]) {
+    self.title = title
+    self.xLabel = xLabel
+    self.yLabel = yLabel
+    self.series = series
+  }
+
+  static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+
+  /// The chart as an SVG document.
+  public func svg() -> String {
+    let (left, right, top, bottom) = (60.0, 20.0, 36.0, 48.0)
+    let plotWidth = width - left - right
+    let plotHeight = height - top - bottom
+    let xs = series.flatMap { $0.points.map(\.x) }.filter(\.isFinite)
+    let ys = series.flatMap { $0.points.map(\.y) }.filter(\.isFinite)
+    var (xMin, xMax) = (xs.min() ?? 0, xs.max() ?? 1)
+    var (yMin, yMax) = (ys.min() ?? 0, ys.max() ?? 1)
+    if xMax - xMin < 1e-12 { xMin -= 0.5; xMax += 0.5 }
+    if yMax - yMin < 1e-12 { yMin -= 0.5; yMax += 0.5 }
+    let yPad = (yMax - yMin) * 0.05
+    yMin -= yPad
+    yMax += yPad
+    func px(_ x: Double) -> Double { left + (x - xMin) / (xMax - xMin) * plotWidth }
+    func py(_ y: Double) -> Double { top + (1 - (y - yMin) / (yMax - yMin)) * plotHeight }
+    var svg = """
+      <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="sans-serif" font-size="11">
+      <rect width="100%" height="100%" fill="white"/>
+      <text x="\(Int(width / 2))" y="20" text-anchor="middle" font-size="13" font-weight="bold">\(escape(title))</text>
+      <line x1="\(left)" y1="\(top + plotHeight)" x2="\(left + plotWidth)" y2="\(top + plotHeight)" stroke="black"/>
+      <line x1="\(left)" y1="\(top)" x2="\(left)" y2="\(top + plotHeight)" stroke="black"/>
+
+      """
+    for i in 0...4 {
+      let fraction = Double(i) / 4
+      let xValue = xMin + fraction * (xMax - xMin)
+      let yValue = yMin + fraction * (yMax - yMin)
+      svg += "<line x1=\"\(px(xValue))\" y1=\"\(top + plotHeight)\" x2=\"\(px(xValue))\" y2=\"\(top + plotHeight + 4)\" stroke=\"black\"/>"
+      svg += "<text x=\"\(px(xValue))\" y=\"\(top + plotHeight + 16)\" text-anchor=\"middle\">\(Self.tick(xValue))</text>\n"
+      svg += "<line x1=\"\(left - 4)\" y1=\"\(py(yValue))\" x2=\"\(left)\" y2=\"\(py(yValue))\" stroke=\"black\"/>"
+      svg += "<line x1=\"\(left)\" y1=\"\(py(yValue))\" x2=\"\(left + plotWidth)\" y2=\"\(py(yValue))\" stroke=\"#eee\"/>"
+      svg += "<text x=\"\(left - 6)\" y=\"\(py(yValue) + 4)\" text-anchor=\"end\">\(Self.tick(yValue))</text>\n"
+    }
+    svg += "<text x=\"\(left + plotWidth / 2)\" y=\"\(height - 10)\" text-anchor=\"middle\">\(escape(xLabel))</text>\n"
+    svg += "<text x=\"14\" y=\"\(top + plotHeight / 2)\" text-anchor=\"middle\" transform=\"rotate(-90 14 \(top + plotHeight / 2))\">\(escape(yLabel))</text>\n"
+    for (index, line) in series.enumerated() {
+      let colour = Self.palette[index % Self.palette.count]
+      let points = line.points.filter { $0.x.isFinite && $0.y.isFinite }
+      let path = points.map { String(format: "%.1f,%.1f", px($0.x), py($0.y)) }.joined(separator: " ")
+      svg += "<polyline fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\" points=\"\(path)\"/>\n"
+      for point in points {
+        svg += String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%@\"/>", px(point.x), py(point.y), colour)
+      }
+      let legendY = top + 14 * Double(index) + 4
+      svg += "\n<rect x=\"\(left + plotWidth - 130)\" y=\"\(legendY)\" width=\"10\" height=\"10\" fill=\"\(colour)\"/>"
+      svg += "<text x=\"\(left + plotWidth - 115)\" y=\"\(legendY + 9)\">\(escape(line.name))</text>\n"
+    }
+    return svg + "</svg>\n"
+  }
+
+  static func tick(_ value: Double) -> String {
+    let magnitude = abs(value)
+    if magnitude != 0 && (magnitude < 0.01 || magnitude >= 10_000) { return String(format: "%.1e", value) }
+    return String(format: magnitude < 1 ? "%.2f" : "%.1f", value)
+  }
+
+  func escape(_ text: String) -> String {
+    text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+  }
+}
