@@ -9,7 +9,7 @@ struct AnalyzeCommand: ParsableCommand {
     commandName: "analyze", abstract: "Measure what survives in the logits (experiments write figures and results.json).",
     subcommands: [
       AnalyzeReconstruct.self, AnalyzeFactors.self, AnalyzeNoise.self, AnalyzeLogitShift.self, AnalyzeLogitScale.self,
-      AnalyzeLogitNoise.self, AnalyzeTopK.self,
+      AnalyzeLogitNoise.self, AnalyzeTopK.self, AnalyzeInterpolate.self, AnalyzeMisclassified.self, AnalyzeAdversarial.self,
     ])
 }
 
@@ -210,5 +210,61 @@ struct AnalyzeNoise: ParsableCommand {
     try printJSONFile(["noise_diversity": diversity, "samples": Double(max(2, samples))], to: "\(options.out)/results.json")
     print(String(format: "noise diversity (mean pairwise perceptual distance of reconstructions of the same logits): %.4f", diversity))
     print("wrote \(options.out)/figure.png (rows: originals, then one row per noise sample) and results.json")
+  }
+}
+
+struct AnalyzeInterpolate: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "interpolate", abstract: "Reconstruct along the line between two images' logits.")
+  @OptionGroup var options: ExperimentOptions
+  @Option(help: "Comma-separated mixing weights α (0: image a, 1: image b).") var alphas = "0,0.25,0.5,0.75,1"
+
+  func run() throws {
+    let (model, images, labels, evaluator) = try options.load()
+    let weights = try parseList(alphas, option: "--alphas")
+    let (points, rows) = try ClassExperiments.interpolate(images: images, labels: labels, inverter: model, evaluation: evaluator, alphas: weights, seed: options.seed)
+    let half = images.shape[0] / 2
+    try options.writeFigure(originals: images.narrow(dim: 0, start: 0, length: half), rows: rows + [images.narrow(dim: 0, start: half, length: half)], scale: max(1, 64 / model.config.resolution))
+    let chart = LineChart(title: "interpolating logits from image a to image b", xLabel: "α", yLabel: "evaluation classifier's probability",
+      series: [.init(name: "class of a", points: points.map { ($0.alpha, $0.probabilityOfA) }), .init(name: "class of b", points: points.map { ($0.alpha, $0.probabilityOfB) })])
+    try Data(chart.svg().utf8).write(to: URL(fileURLWithPath: "\(options.out)/curve.svg"))
+    try printJSONFile(points, to: "\(options.out)/results.json")
+    print("interpolation over \(half) pairs (figure: image a, the α steps, image b):")
+    for point in points { print(String(format: "  α %.2f: P(class of a) %.3f  P(class of b) %.3f", point.alpha, point.probabilityOfA, point.probabilityOfB)) }
+  }
+}
+
+struct AnalyzeMisclassified: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "misclassified", abstract: "Do reconstructions of misclassified images drift toward the predicted class?")
+  @OptionGroup var options: ExperimentOptions
+
+  func run() throws {
+    let (model, images, labels, evaluator) = try options.load()
+    let result = try ClassExperiments.misclassified(images: images, labels: labels, inverter: model, evaluation: evaluator, seed: options.seed)
+    if let wrong = result.wrongImages, let reconstructions = result.wrongReconstructions {
+      try options.writeFigure(originals: wrong, rows: [reconstructions], scale: max(1, 64 / model.config.resolution))
+    }
+    try FileManager.default.createDirectory(atPath: options.out, withIntermediateDirectories: true)
+    try printJSONFile(["correct": result.correct, "misclassified": result.wrong], to: "\(options.out)/results.json")
+    for (name, verdict) in [("correctly classified", result.correct), ("misclassified", result.wrong)] {
+      guard let verdict else { print("  no \(name) images among the \(images.shape[0])"); continue }
+      print(String(format: "  %@ (%d): evaluation classifier says true class %.1f%%, the classifier's predicted class %.1f%%", name, verdict.count, 100 * verdict.trueClass, 100 * verdict.predictedClass))
+    }
+  }
+}
+
+struct AnalyzeAdversarial: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "adversarial", abstract: "Reconstruct PGD adversarial examples: does the evaluation classifier see the true or the adversarial class?")
+  @OptionGroup var options: ExperimentOptions
+  @Option(help: "Attack: pgd-linf:EPS, pgd-l2:EPS or fgsm:EPS.") var attack = "pgd-linf:8/255"
+  @Option(help: "PGD steps.") var steps = 20
+
+  func run() throws {
+    let (model, images, labels, evaluator) = try options.load()
+    let spec = try AttackSpec.parse(attack, steps: steps)
+    let result = try ClassExperiments.adversarial(images: images, labels: labels, inverter: model, evaluation: evaluator, attack: spec, seed: options.seed)
+    try options.writeFigure(originals: images, rows: [result.adversarialImages, result.reconstructions], scale: max(1, 64 / model.config.resolution))
+    try printJSONFile(result.verdict, to: "\(options.out)/results.json")
+    print(String(format: "%@ fooled the classifier on %.1f%% of %d images; on reconstructions of the adversarial logits the evaluation classifier says the true class %.1f%%, the adversarial class %.1f%%",
+                 spec.description, 100 * result.fooled, images.shape[0], 100 * result.verdict.trueClass, 100 * result.verdict.predictedClass))
   }
 }

@@ -1,0 +1,102 @@
+import Foundation
+import Torch
+
+/// Experiments about classes: interpolating between two images' logits, reconstructing
+/// misclassified images (finding 5), and reconstructing adversarial examples.
+public enum ClassExperiments {
+  /// One step of an interpolation between the logits of image a and image b.
+  public struct InterpolationPoint: Codable {
+    public var alpha: Double
+    /// The evaluation classifier's mean probability of a's and of b's true class.
+    public var probabilityOfA: Double
+    public var probabilityOfB: Double
+    enum CodingKeys: String, CodingKey { case alpha, probabilityOfA = "p_class_a", probabilityOfB = "p_class_b" }
+  }
+
+  /// Reconstructs `(1 − α) ℓ_a + α ℓ_b` for pairs (images[i], images[i + half]) of different
+  /// classes; returns the curve and one row of reconstructions per α.
+  public static func interpolate(
+    images: Tensor, labels: Tensor, inverter: Inverter, evaluation: any ImageClassifier, alphas: [Double], seed: UInt64 = 0
+  ) throws -> (points: [InterpolationPoint], rows: [Tensor]) {
+    let half = images.shape[0] / 2
+    guard half >= 1 else { throw RunError("interpolation needs at least two images") }
+    let logits = try withNoGrad { try inverter.classifier.logits(images) }
+    let a = logits.narrow(dim: 0, start: 0, length: half)
+    let b = logits.narrow(dim: 0, start: half, length: half)
+    let classA = labels.narrow(dim: 0, start: 0, length: half).unsqueezed(1)
+    let classB = labels.narrow(dim: 0, start: half, length: half).unsqueezed(1)
+    let noise = inverter.noise(count: half, seed: seed)
+    var points: [InterpolationPoint] = []
+    var rows: [Tensor] = []
+    for alpha in alphas {
+      let reconstruction = inverter.reconstruct(logits: a * (1 - alpha) + b * alpha, noise: noise)
+      rows.append(reconstruction)
+      let probabilities = try withNoGrad { try evaluation.logits(reconstruction).softmax(dim: 1) }  // [half, K]
+      points.append(InterpolationPoint(
+        alpha: alpha, probabilityOfA: probabilities.gather(dim: 1, index: classA).mean().item(),
+        probabilityOfB: probabilities.gather(dim: 1, index: classB).mean().item()))
+    }
+    return (points, rows)
+  }
+
+  /// Where a reconstruction's class lands, as judged by the evaluation classifier.
+  public struct Drift: Codable {
+    public var count: Int
+    /// Fraction of reconstructions the evaluation classifier assigns to the true class, and to
+    /// the class the inverted classifier predicted (for misclassified or adversarial inputs).
+    public var trueClass: Double
+    public var predictedClass: Double
+    enum CodingKeys: String, CodingKey { case count, trueClass = "eval_says_true_class", predictedClass = "eval_says_predicted_class" }
+  }
+
+  /// The evaluation classifier's verdict on reconstructions from `logits` of images with
+  /// true classes `labels`.
+  static func drift(logits: Tensor, labels: Tensor, inverter: Inverter, evaluation: any ImageClassifier, seed: UInt64) throws -> (Drift, Tensor) {
+    let reconstruction = inverter.reconstruct(logits: logits, noise: inverter.noise(count: logits.shape[0], seed: seed))
+    let named = try withNoGrad { try evaluation.logits(reconstruction).argmax(dim: 1) }
+    let predicted = logits.argmax(dim: 1)
+    return (Drift(
+      count: logits.shape[0], trueClass: (named .== labels).to(.float32).mean().item(),
+      predictedClass: (named .== predicted).to(.float32).mean().item()), reconstruction)
+  }
+
+  /// Finding 5: do reconstructions of misclassified images drift toward the predicted class?
+  /// Returns the verdicts for correctly and wrongly classified images (nil when there are none).
+  public static func misclassified(
+    images: Tensor, labels: Tensor, inverter: Inverter, evaluation: any ImageClassifier, seed: UInt64 = 0
+  ) throws -> (correct: Drift?, wrong: Drift?, wrongImages: Tensor?, wrongReconstructions: Tensor?) {
+    let logits = try withNoGrad { try inverter.classifier.logits(images) }
+    let right = logits.argmax(dim: 1) .== labels
+    func subset(_ mask: Tensor) -> Tensor? {
+      let indices = mask.to(.uint8).scalars(as: UInt8.self).enumerated().filter { $0.element == 1 }.map { Int64($0.offset) }
+      return indices.isEmpty ? nil : Tensor(indices)
+    }
+    var correct: Drift?
+    var wrong: Drift?
+    var wrongImages: Tensor?
+    var wrongReconstructions: Tensor?
+    if let index = subset(right) {
+      correct = try drift(logits: logits.indexSelect(dim: 0, index: index), labels: labels.indexSelect(dim: 0, index: index), inverter: inverter, evaluation: evaluation, seed: seed).0
+    }
+    if let index = subset(.!right) {
+      let (verdict, reconstructions) = try drift(
+        logits: logits.indexSelect(dim: 0, index: index), labels: labels.indexSelect(dim: 0, index: index), inverter: inverter, evaluation: evaluation, seed: seed)
+      wrong = verdict
+      wrongImages = images.indexSelect(dim: 0, index: index)
+      wrongReconstructions = reconstructions
+    }
+    return (correct, wrong, wrongImages, wrongReconstructions)
+  }
+
+  /// Reconstructions of PGD adversarial examples against the inverted classifier: does the
+  /// evaluation classifier see the true class or the adversarial one?
+  public static func adversarial(
+    images: Tensor, labels: Tensor, inverter: Inverter, evaluation: any ImageClassifier, attack: AttackSpec, seed: UInt64 = 0
+  ) throws -> (verdict: Drift, fooled: Double, adversarialImages: Tensor, reconstructions: Tensor) {
+    let adversarialImages = try Attacks.perturb(images, labels: labels, classifier: inverter.classifier, spec: attack, generator: Generator(seed: seed))
+    let logits = try withNoGrad { try inverter.classifier.logits(adversarialImages) }
+    let fooled = (logits.argmax(dim: 1) .!= labels).to(.float32).mean().item()
+    let (verdict, reconstructions) = try drift(logits: logits, labels: labels, inverter: inverter, evaluation: evaluation, seed: seed)
+    return (verdict, fooled, adversarialImages, reconstructions)
+  }
+}
