@@ -512,6 +512,12 @@ ct_tensor ct_pad(ct_tensor x, const int64_t *pads, int n, int mode, double value
 ct_tensor ct_embedding(ct_tensor weight, ct_tensor indices) {
   TENSOR(at::embedding(T(weight), T(indices)))
 }
+ct_tensor ct_affine_grid(ct_tensor theta, const int64_t *size, int ndim) {
+  TENSOR(at::affine_grid_generator(T(theta), ints(size, ndim), /*align_corners=*/false))
+}
+ct_tensor ct_grid_sample(ct_tensor x, ct_tensor grid, int mode, int padding) {
+  TENSOR(at::grid_sampler(T(x), T(grid), mode, padding, /*align_corners=*/false))
+}
 ct_tensor ct_dropout(ct_tensor x, double p, bool training) { TENSOR(at::dropout(T(x), p, training)) }
 ct_tensor ct_softmax(ct_tensor x, int64_t dim) { TENSOR(T(x).softmax(dim)) }
 ct_tensor ct_log_softmax(ct_tensor x, int64_t dim) { TENSOR(T(x).log_softmax(dim)) }

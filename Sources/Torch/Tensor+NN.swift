@@ -5,6 +5,11 @@ public enum Reduction: Int32, Sendable {
   case none = 0, mean = 1, sum = 2
 }
 
+/// What `affineWarped` samples outside the image.
+public enum GridPadding: Int32, Sendable {
+  case zeros = 0, border, reflection
+}
+
 /// How `padded` fills the border.
 public enum PaddingMode: Int32, Sendable {
   case constant = 0, reflect, replicate, circular
@@ -135,6 +140,14 @@ extension Tensor {
   /// Rows of this `[num, dim]` table picked by the int64 `indices`.
   public func embedding(_ indices: Tensor) -> Tensor {
     Tensor(handle: checked(ct_embedding(handle, indices.handle), "embedding"))
+  }
+
+  /// Warps `[N, C, H, W]` images by the affine maps `theta [N, 2, 3]` (PyTorch's `affine_grid` +
+  /// `grid_sample`, bilinear, normalised coordinates, `align_corners` false); outside is `padding`.
+  public func affineWarped(_ theta: Tensor, padding: GridPadding = .zeros) -> Tensor {
+    let size = shape
+    let grid = size.asInt64 { Tensor(handle: checked(ct_affine_grid(theta.handle, $0, $1), "affine_grid")) }
+    return Tensor(handle: checked(ct_grid_sample(handle, grid.handle, 0, padding.rawValue), "grid_sample"))
   }
 
   /// Zeroes each element with probability `p` and rescales the rest by 1/(1-p), in training only.

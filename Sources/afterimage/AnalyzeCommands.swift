@@ -10,6 +10,7 @@ struct AnalyzeCommand: ParsableCommand {
     subcommands: [
       AnalyzeReconstruct.self, AnalyzeFactors.self, AnalyzeNoise.self, AnalyzeLogitShift.self, AnalyzeLogitScale.self,
       AnalyzeLogitNoise.self, AnalyzeTopK.self, AnalyzeInterpolate.self, AnalyzeMisclassified.self, AnalyzeAdversarial.self,
+      AnalyzeTransforms.self,
     ])
 }
 
@@ -266,5 +267,33 @@ struct AnalyzeAdversarial: ParsableCommand {
     try printJSONFile(result.verdict, to: "\(options.out)/results.json")
     print(String(format: "%@ fooled the classifier on %.1f%% of %d images; on reconstructions of the adversarial logits the evaluation classifier says the true class %.1f%%, the adversarial class %.1f%%",
                  spec.description, 100 * result.fooled, images.shape[0], 100 * result.verdict.trueClass, 100 * result.verdict.predictedClass))
+  }
+}
+
+struct AnalyzeTransforms: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "transforms",
+    abstract: "Hue shift, brightness, translation, rotation, flip, blur, noise, occlusion: does the reconstruction follow (equivariance) or ignore (invariance) each?")
+  @OptionGroup var options: ExperimentOptions
+  @Option(help: "Comma-separated transformations (default: all).") var only: String?
+
+  func run() throws {
+    let (model, images, _, evaluator) = try options.load()
+    let chosen = try only.map { list in
+      try list.split(separator: ",").map { name -> ImageTransform in
+        guard let transform = ImageTransform(rawValue: String(name)) else {
+          throw ValidationError("unknown transformation '\(name)': use \(ImageTransform.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return transform
+      }
+    } ?? ImageTransform.allCases
+    let (points, rows) = try TransformExperiments.run(chosen, images: images, inverter: model, evaluation: evaluator, seed: options.seed)
+    try options.writeFigure(originals: images, rows: rows, scale: max(1, 64 / model.config.resolution))
+    try printJSONFile(points, to: "\(options.out)/results.json")
+    print("perceptual distances (figure rows: original, then per transformation at its largest magnitude: T(x), G(Φ(T(x)))):")
+    print("  transformation  magnitude  equivariance error  change")
+    for point in points {
+      print(String(format: "  %-14@  %9g  %18.4f  %6.4f", point.transform as NSString, point.magnitude, point.equivarianceError, point.change))
+    }
   }
 }

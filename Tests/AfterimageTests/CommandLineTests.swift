@@ -85,7 +85,7 @@ final class CommandLineTests: XCTestCase {
     let factors = try expectSuccess(
       ["analyze", "factors", "--inverter", "inverter", "--count", "20", "--train-count", "128", "--epochs", "1", "--out", "factors"], in: root)
     XCTAssertTrue(factors.contains("object_hue"), factors)
-    for experiment in ["noise", "logit-shift", "logit-scale", "logit-noise", "topk", "interpolate", "misclassified", "adversarial"] {
+    for experiment in ["noise", "logit-shift", "logit-scale", "logit-noise", "topk", "interpolate", "misclassified", "adversarial", "transforms"] {
       let text = try expectSuccess(
         ["analyze", experiment, "--inverter", "inverter", "--evaluation", "eval", "--count", "6", "--out", "analysis-\(experiment)"], in: root)
       XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent("analysis-\(experiment)/figure.png").path), text)

@@ -184,3 +184,30 @@ final class ExperimentPiecesTests: XCTestCase {
     XCTAssertTrue(svg.contains("a &lt; b"), "titles are escaped")
   }
 }
+
+final class ImageTransformTests: XCTestCase {
+  func testTransformsDoWhatTheySay() {
+    let generator = Generator(seed: 1)
+    let images = Tensor.rand([2, 3, 16, 16], generator: generator)
+    for transform in ImageTransform.allCases {
+      for magnitude in transform.defaultMagnitudes {
+        let out = transform.apply(images, magnitude: magnitude, generator: generator)
+        XCTAssertEqual(out.shape, images.shape, "\(transform)")
+        XCTAssertGreaterThanOrEqual(out.min().item(), -1e-6, "\(transform)")
+        XCTAssertLessThanOrEqual(out.max().item(), 1 + 1e-6, "\(transform)")
+        XCTAssertFalse(out.allClose(images, atol: 1e-4), "\(transform) \(magnitude) changes the image")
+      }
+    }
+    // Exact cases: a full turn of hue is the identity; rotation by 90° of a centred pattern.
+    XCTAssertTrue(ImageTransform.hueShift.apply(images, magnitude: 1, generator: generator).allClose(images.clamped(min: 0, max: 1), atol: 1e-4))
+    XCTAssertTrue(ImageTransform.rotation.apply(images, magnitude: 0, generator: generator).allClose(images, atol: 1e-5))
+    XCTAssertTrue(ImageTransform.translation.apply(images, magnitude: 0, generator: generator).allClose(images, atol: 1e-5))
+    let gray = Tensor.full([1, 3, 4, 4], 0.5)
+    XCTAssertTrue(ImageTransform.hueShift.apply(gray, magnitude: 0.3, generator: generator).allClose(gray, atol: 1e-3), "grays have no hue")
+    let ramp = Tensor.arange(0, 16, dtype: .float32).reshaped([1, 1, 4, 4]) / 16
+    let rotated = ImageTransform.rotation.apply(ramp, magnitude: 90, generator: generator)
+    XCTAssertTrue(rotated.allClose(ramp.transposed(2, 3).flipped([2]), atol: 1e-4) || rotated.allClose(ramp.transposed(2, 3).flipped([3]), atol: 1e-4))
+    let shifted = ImageTransform.translation.apply(ramp, magnitude: 0.25, generator: generator)  // one pixel right
+    XCTAssertTrue(shifted.narrow(dim: 3, start: 1, length: 3).allClose(ramp.narrow(dim: 3, start: 0, length: 3), atol: 1e-4))
+  }
+}

@@ -207,6 +207,10 @@ ct_tensor ct_upsample_bilinear2d_aa(ct_tensor x, const int64_t *size);
 // mode: 0 constant, 1 reflect, 2 replicate, 3 circular
 ct_tensor ct_pad(ct_tensor x, const int64_t *pads, int n, int mode, double value);
 ct_tensor ct_embedding(ct_tensor weight, ct_tensor indices);
+// Sampling grids for affine warps: theta [N, 2, 3] → grid [N, H, W, 2] (align_corners false).
+ct_tensor ct_affine_grid(ct_tensor theta, const int64_t *size, int ndim);
+// Bilinear sampling of x at grid positions; mode 0 bilinear, 1 nearest; padding 0 zeros, 1 border, 2 reflection.
+ct_tensor ct_grid_sample(ct_tensor x, ct_tensor grid, int mode, int padding);
 ct_tensor ct_dropout(ct_tensor x, double p, bool training);
 ct_tensor ct_softmax(ct_tensor x, int64_t dim);
 ct_tensor ct_log_softmax(ct_tensor x, int64_t dim);
