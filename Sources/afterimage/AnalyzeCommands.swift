@@ -14,6 +14,12 @@ struct AnalyzeCommand: ParsableCommand {
     ])
 }
 
+/// Records which experiment wrote a folder, for `afterimage report`.
+func recordExperiment(_ kind: String, inverter: String, in folder: String) throws {
+  try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+  try printJSONFile(["experiment": kind, "inverter": inverter], to: "\(folder)/experiment.json")
+}
+
 /// The evaluation classifier for a data set: given, or the shipped one under models/eval.
 func evaluationClassifier(_ path: String?, dataset: String) throws -> any ImageClassifier {
   if let path { return try Classifiers.load(path) }
@@ -58,6 +64,7 @@ struct AnalyzeReconstruct: ParsableCommand {
     let pairs = Tensor.stack([originals[0..<shown], reconstructions[0..<shown]], dim: 1).flattened(from: 0, through: 1)
     try PNG.write(ImageGrid.make(pairs, columns: 8, padding: 2, scale: max(1, 64 / model.config.resolution)), to: folder.appendingPathComponent("gallery.png"))
     try printJSONFile(report, to: folder.appendingPathComponent("results.json").path)
+    try recordExperiment("reconstruct", inverter: inverter, in: out)
     print("\(inverter) on \(report.count) held-out \(data.name) images:")
     print(String(format: "  PSNR %.2f dB   SSIM %.3f   perceptual distance %.3f   Fréchet distance %.2f", report.psnr, report.ssim, report.perceptualDistance, report.frechetDistance))
     print(String(format: "  top-1 agreement %.1f%%   logit cosine %.3f", 100 * report.top1Agreement, report.logitCosine))
@@ -108,6 +115,7 @@ struct AnalyzeFactors: ParsableCommand {
     ]
     try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
     try printJSONFile(results, to: "\(out)/results.json")
+    try recordExperiment("factors", inverter: inverter, in: out)
     print("R² per factor (1: fully recovered, 0: nothing):")
     print("  factor                  reconstructions  originals  logit probe")
     for name in ShapeFactors.names {
@@ -161,7 +169,7 @@ func runManipulation(_ manipulation: LogitManipulation, _ options: ExperimentOpt
       .init(name: "eval accuracy", points: sorted.map { ($0.magnitude, $0.evaluationAccuracy) }),
     ])
   try Data(chart.svg().utf8).write(to: URL(fileURLWithPath: "\(options.out)/curve.svg"))
-  try printJSONFile(["manipulation": manipulation.rawValue], to: "\(options.out)/experiment.json")
+  try recordExperiment("logit-\(manipulation.rawValue)", inverter: options.inverter, in: options.out)
   try printJSONFile(points, to: "\(options.out)/results.json")
   print("logit \(manipulation.rawValue) on \(images.shape[0]) images (figure rows: originals, then magnitudes \(values.map { String(format: "%g", $0) }.joined(separator: ", "))):")
   print("  magnitude  perceptual change  PSNR to baseline  top-1 kept  eval accuracy")
@@ -209,6 +217,7 @@ struct AnalyzeNoise: ParsableCommand {
     let (diversity, rows) = try LogitExperiments.noise(images: images, inverter: model, evaluation: evaluator, samples: max(2, samples))
     try options.writeFigure(originals: images, rows: rows, scale: max(1, 64 / model.config.resolution))
     try printJSONFile(["noise_diversity": diversity, "samples": Double(max(2, samples))], to: "\(options.out)/results.json")
+    try recordExperiment("noise", inverter: options.inverter, in: options.out)
     print(String(format: "noise diversity (mean pairwise perceptual distance of reconstructions of the same logits): %.4f", diversity))
     print("wrote \(options.out)/figure.png (rows: originals, then one row per noise sample) and results.json")
   }
@@ -229,6 +238,7 @@ struct AnalyzeInterpolate: ParsableCommand {
       series: [.init(name: "class of a", points: points.map { ($0.alpha, $0.probabilityOfA) }), .init(name: "class of b", points: points.map { ($0.alpha, $0.probabilityOfB) })])
     try Data(chart.svg().utf8).write(to: URL(fileURLWithPath: "\(options.out)/curve.svg"))
     try printJSONFile(points, to: "\(options.out)/results.json")
+    try recordExperiment("interpolate", inverter: options.inverter, in: options.out)
     print("interpolation over \(half) pairs (figure: image a, the α steps, image b):")
     for point in points { print(String(format: "  α %.2f: P(class of a) %.3f  P(class of b) %.3f", point.alpha, point.probabilityOfA, point.probabilityOfB)) }
   }
@@ -246,6 +256,7 @@ struct AnalyzeMisclassified: ParsableCommand {
     }
     try FileManager.default.createDirectory(atPath: options.out, withIntermediateDirectories: true)
     try printJSONFile(["correct": result.correct, "misclassified": result.wrong], to: "\(options.out)/results.json")
+    try recordExperiment("misclassified", inverter: options.inverter, in: options.out)
     for (name, verdict) in [("correctly classified", result.correct), ("misclassified", result.wrong)] {
       guard let verdict else { print("  no \(name) images among the \(images.shape[0])"); continue }
       print(String(format: "  %@ (%d): evaluation classifier says true class %.1f%%, the classifier's predicted class %.1f%%", name, verdict.count, 100 * verdict.trueClass, 100 * verdict.predictedClass))
@@ -265,6 +276,7 @@ struct AnalyzeAdversarial: ParsableCommand {
     let result = try ClassExperiments.adversarial(images: images, labels: labels, inverter: model, evaluation: evaluator, attack: spec, seed: options.seed)
     try options.writeFigure(originals: images, rows: [result.adversarialImages, result.reconstructions], scale: max(1, 64 / model.config.resolution))
     try printJSONFile(result.verdict, to: "\(options.out)/results.json")
+    try recordExperiment("adversarial", inverter: options.inverter, in: options.out)
     print(String(format: "%@ fooled the classifier on %.1f%% of %d images; on reconstructions of the adversarial logits the evaluation classifier says the true class %.1f%%, the adversarial class %.1f%%",
                  spec.description, 100 * result.fooled, images.shape[0], 100 * result.verdict.trueClass, 100 * result.verdict.predictedClass))
   }
@@ -290,6 +302,7 @@ struct AnalyzeTransforms: ParsableCommand {
     let (points, rows) = try TransformExperiments.run(chosen, images: images, inverter: model, evaluation: evaluator, seed: options.seed)
     try options.writeFigure(originals: images, rows: rows, scale: max(1, 64 / model.config.resolution))
     try printJSONFile(points, to: "\(options.out)/results.json")
+    try recordExperiment("transforms", inverter: options.inverter, in: options.out)
     print("perceptual distances (figure rows: original, then per transformation at its largest magnitude: T(x), G(Φ(T(x)))):")
     print("  transformation  magnitude  equivariance error  change")
     for point in points {

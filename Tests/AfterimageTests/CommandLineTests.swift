@@ -91,6 +91,14 @@ final class CommandLineTests: XCTestCase {
       XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent("analysis-\(experiment)/figure.png").path), text)
       XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent("analysis-\(experiment)/results.json").path), text)
     }
+    let experiments = ["noise", "logit-shift", "logit-scale", "logit-noise", "topk", "interpolate", "misclassified", "adversarial", "transforms"]
+    _ = try expectSuccess(["report", "--from", "analysis", "factors"] + experiments.map { "analysis-\($0)" } + ["--out", "report.html"], in: root)
+    let page = try String(contentsOf: root.appendingPathComponent("report.html"), encoding: .utf8)
+    XCTAssertTrue(page.contains("Reconstruction fidelity") && page.contains("What survives in the logits"), "sections have titles")
+    XCTAssertTrue(page.contains("data:image/png;base64,"), "images are embedded")
+    XCTAssertTrue(page.contains("<svg"), "curves are inline")
+    XCTAssertEqual(page.components(separatedBy: "<section>").count - 1, 2 + experiments.count)
+    try expectFailure(["report", "--from", "grid.png"], saying: "experiment.json", in: root)
     XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent("analysis/results.json").path))
   }
 
