@@ -10,7 +10,7 @@ struct AnalyzeCommand: ParsableCommand {
     subcommands: [
       AnalyzeReconstruct.self, AnalyzeFactors.self, AnalyzeNoise.self, AnalyzeLogitShift.self, AnalyzeLogitScale.self,
       AnalyzeLogitNoise.self, AnalyzeTopK.self, AnalyzeInterpolate.self, AnalyzeMisclassified.self, AnalyzeAdversarial.self,
-      AnalyzeTransforms.self,
+      AnalyzeTransforms.self, AnalyzeCompare.self,
     ])
 }
 
@@ -308,5 +308,89 @@ struct AnalyzeTransforms: ParsableCommand {
     for point in points {
       print(String(format: "  %-14@  %9g  %18.4f  %6.4f", point.transform as NSString, point.magnitude, point.equivarianceError, point.change))
     }
+  }
+}
+
+struct AnalyzeCompare: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "compare",
+    abstract: "Several inverters (standard vs robust, paper vs fidelity, BigGAN vs baselines) on the same held-out images, in one table.")
+
+  @Option(parsing: .upToNextOption, help: "Inverter run directories (same data set and resolution).") var inverters: [String]
+  @Option(help: "Also score optimisation-based inversion of this classifier (slow: hundreds of passes per image).") var optimize: String?
+  @Option(help: "Gradient steps of the optimisation baseline.") var optimizeSteps = 200
+  @Option(help: "The independent evaluation classifier (default: models/eval/<data set>).") var evaluation: String?
+  @Option(help: "Held-out images scored.") var count = 200
+  @Option(help: "Candidates per retrieval.") var retrievalN = 10
+  @Option(help: "Output folder (results.json, figure.png).") var out: String
+
+  func validate() throws {
+    try require(!inverters.isEmpty || optimize != nil, "give --inverters and/or --optimize")
+    try require(count >= retrievalN && retrievalN >= 2, "--count must be at least --retrieval-n (≥ 2)")
+  }
+
+  func run() throws {
+    let models = try inverters.map { try Inverter.load($0) }
+    // The data set and resolution come from the first inverter, else from the classifier.
+    let (datasetName, resolution): (String, Int)
+    if let model = models.first {
+      (datasetName, resolution) = (model.config.dataset, model.config.resolution)
+    } else {
+      let classifier = try Classifiers.load(optimize!)
+      guard let name = classifier.config.dataset else { throw ValidationError("\(optimize!) records no data set") }
+      (datasetName, resolution) = (name, classifier.config.resolution)
+    }
+    for (path, model) in zip(inverters, models) where model.config.dataset != datasetName || model.config.resolution != resolution {
+      throw ValidationError("\(path) inverts \(model.config.dataset) at \(model.config.resolution) px, the first one \(datasetName) at \(resolution) px: compare like with like")
+    }
+    let data = try DatasetSource(datasetName).open(split: .test, resolution: resolution).dataset
+    let evaluator = try evaluationClassifier(evaluation, dataset: datasetName)
+    var rows: [[String: Any]] = []
+    var figureRows: [Tensor] = []
+    var originals: Tensor?
+    let encoder = JSONEncoder()
+    func add(_ name: String, _ report: ReconstructionReport, seconds: Double) throws {
+      var row = try JSONSerialization.jsonObject(with: encoder.encode(report)) as! [String: Any]
+      row["name"] = name
+      row["images_per_second"] = Double(report.count) / max(seconds, 1e-9)
+      rows.append(row)
+      print(String(format: "  %-40@ PSNR %6.2f  SSIM %.3f  eval acc %5.1f%%  retrieval@%d %.3f  top-1 %5.1f%%  %.1f img/s", name as NSString, report.psnr, report.ssim,
+                   100 * report.evaluationAccuracy, report.retrievalGroupSize, report.retrieval, 100 * report.top1Agreement, Double(report.count) / max(seconds, 1e-9)))
+    }
+    print("\(count) held-out \(data.name) images:")
+    for (path, model) in zip(inverters, models) {
+      let start = Date()
+      let (report, x, xHat) = try ReconstructionAnalysis.run(
+        dataset: data, count: count, classifier: model.classifier, evaluation: evaluator, retrievalGroupSize: retrievalN, noiseSamples: 2
+      ) { logits, seed in model.reconstruct(logits: logits, noise: model.noise(count: logits.shape[0], seed: seed)) }
+      try add(path, report, seconds: Date().timeIntervalSince(start) / 3)  // three passes: two noise samples and scoring
+      originals = originals ?? x
+      figureRows.append(xHat)
+    }
+    if let optimize {
+      let classifier = try Classifiers.load(optimize)
+      var options = OptimizationInversion.Options()
+      options.steps = optimizeSteps
+      let start = Date()
+      let (report, x, xHat) = try ReconstructionAnalysis.run(
+        dataset: data, count: count, classifier: classifier, evaluation: evaluator, retrievalGroupSize: retrievalN, noiseSamples: 1
+      ) { logits, seed in
+        options.seed = seed
+        return try OptimizationInversion.invert(logits, classifier: classifier, options: options).images
+      }
+      try add("optimisation (\(optimizeSteps) steps) of \(optimize)", report, seconds: Date().timeIntervalSince(start))
+      originals = originals ?? x
+      figureRows.append(xHat)
+    }
+    try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+    let resultData = try JSONSerialization.data(withJSONObject: rows, options: [.prettyPrinted, .sortedKeys])
+    try resultData.write(to: URL(fileURLWithPath: "\(out)/results.json"))
+    if let originals {
+      let shown = min(8, originals.shape[0])
+      let tiles = Tensor.cat(([originals] + figureRows).map { $0.narrow(dim: 0, start: 0, length: shown) })
+      try PNG.write(ImageGrid.make(tiles, columns: shown, padding: 2, scale: max(1, 64 / resolution)), to: URL(fileURLWithPath: "\(out)/figure.png"))
+    }
+    try recordExperiment("compare", inverter: inverters.joined(separator: ", "), in: out)
+    print("wrote \(out)/results.json and figure.png (rows: originals, then each method)")
   }
 }

@@ -91,7 +91,11 @@ final class CommandLineTests: XCTestCase {
       XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent("analysis-\(experiment)/figure.png").path), text)
       XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent("analysis-\(experiment)/results.json").path), text)
     }
-    let experiments = ["noise", "logit-shift", "logit-scale", "logit-noise", "topk", "interpolate", "misclassified", "adversarial", "transforms"]
+    let compared = try expectSuccess(
+      ["analyze", "compare", "--inverters", "inverter", "upconv", "--optimize", "classifier", "--optimize-steps", "2", "--evaluation", "eval",
+       "--count", "10", "--retrieval-n", "5", "--out", "analysis-compare"], in: root)
+    XCTAssertTrue(compared.contains("optimisation (2 steps)"), compared)
+    let experiments = ["compare", "noise", "logit-shift", "logit-scale", "logit-noise", "topk", "interpolate", "misclassified", "adversarial", "transforms"]
     _ = try expectSuccess(["report", "--from", "analysis", "factors"] + experiments.map { "analysis-\($0)" } + ["--out", "report.html"], in: root)
     let page = try String(contentsOf: root.appendingPathComponent("report.html"), encoding: .utf8)
     XCTAssertTrue(page.contains("Reconstruction fidelity") && page.contains("What survives in the logits"), "sections have titles")

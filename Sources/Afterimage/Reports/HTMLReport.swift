@@ -16,6 +16,7 @@ public enum HTMLReport {
     "interpolate": ("Interpolating between two images' logits", "Reconstructions along the line between two images' logits, and the independent classifier's belief in either class along the way."),
     "misclassified": ("Misclassified images", "For images the classifier gets wrong, does the independent classifier see the true class or the wrongly predicted one in the reconstruction?"),
     "adversarial": ("Adversarial examples", "Reconstructions from the logits of PGD adversarial examples: does the independent classifier see the true class or the adversarial one?"),
+    "compare": ("Side by side", "The same held-out images reconstructed by several inverters (and optimisation-based inversion), scored with the same metrics; rows of the figure follow the table's order."),
     "transforms": ("Image transformations", "For each transformation T, the equivariance error d(G(Φ(Tx)), T·G(Φ(x))) is small when the logits carry T; the change d(G(Φ(Tx)), G(Φ(x))) is small when the classifier ignores it."),
   ]
 
