@@ -135,9 +135,7 @@ public final class ClassifierTrainer {
       throw RunError("\(run.checkpointURL.path) is not a classifier checkpoint")
     }
     let tensors = file.dictionary
-    func section(_ prefix: String) -> [String: Tensor] {
-      Dictionary(uniqueKeysWithValues: tensors.filter { $0.key.hasPrefix(prefix) }.map { (String($0.key.dropFirst(prefix.count)), $0.value) })
-    }
+    let section = file.section
     do {
       try classifier.model.loadStateDict(section("model."))
       try optimizer.loadState(section("optimizer."))

@@ -117,9 +117,7 @@ public final class InverterTrainer {
       throw RunError("\(run.checkpointURL.path) is not an inverter checkpoint")
     }
     let tensors = file.dictionary
-    func section(_ prefix: String) -> [String: Tensor] {
-      Dictionary(uniqueKeysWithValues: tensors.filter { $0.key.hasPrefix(prefix) }.map { (String($0.key.dropFirst(prefix.count)), $0.value) })
-    }
+    let section = file.section
     do {
       try generatorNet.loadStateDict(section("G."))
       try ema.loadStateDict(section("G_ema."))

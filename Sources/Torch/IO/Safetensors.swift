@@ -18,6 +18,14 @@ public enum Safetensors {
       Dictionary(tensors.map { ($0.name, $0.tensor) }, uniquingKeysWith: { first, _ in first })
     }
 
+    /// The tensors whose names start with `prefix`, keyed by the rest of the name (one part of
+    /// a checkpoint that holds several models: `section("G.")`).
+    public func section(_ prefix: String) -> [String: Tensor] {
+      Dictionary(
+        tensors.filter { $0.name.hasPrefix(prefix) }.map { (String($0.name.dropFirst(prefix.count)), $0.tensor) },
+        uniquingKeysWith: { first, _ in first })
+    }
+
     /// The tensor named `name`, or an error naming the file's contents.
     public func tensor(_ name: String) throws -> Tensor {
       guard let found = tensors.first(where: { $0.name == name }) else {
