@@ -138,7 +138,7 @@ final class ReconstructionAnalysisTests: XCTestCase {
     let originals = try data.batch(at: Array(0..<40)).images
     // A "perfect inverter" looks the original up by its logits; a random one draws noise.
     let perfect = try ReconstructionAnalysis.run(dataset: data, count: 40, classifier: classifier, evaluation: evaluation, noiseSamples: 2) { logits, _ in
-      let all = try withNoGrad { try classifier.logits(originals) }
+      let all = withNoGrad { classifier.logits(originals) }
       let index = (all.unsqueezed(0) - logits.unsqueezed(1)).abs().sum(dim: 2).argmin(dim: 1)
       return originals.indexSelect(dim: 0, index: index)
     }.report

@@ -31,7 +31,7 @@ public enum LogitCache {
   static func classifierDigest(_ classifierPath: String, config: ClassifierConfig) throws -> String {
     let root = URL(fileURLWithPath: classifierPath)
     var isDirectory: ObjCBool = false
-    FileManager.default.fileExists(atPath: root.path, isDirectory: &isDirectory)
+    _ = FileManager.default.fileExists(atPath: root.path, isDirectory: &isDirectory)
     let weights = isDirectory.boolValue
       ? root.appendingPathComponent(config.torchscriptFile ?? "model.safetensors") : root
     let data = try Data(contentsOf: weights, options: .alwaysMapped)
