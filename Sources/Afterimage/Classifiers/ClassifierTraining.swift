@@ -130,10 +130,7 @@ public final class ClassifierTrainer {
 
   /// Restores the state saved by `saveCheckpoint`.
   public func loadCheckpoint() throws {
-    let file = try Safetensors.read(run.checkpointURL)
-    guard file.metadata["format"] == "afterimage-classifier-checkpoint", let saved = file.metadata["step"].flatMap(Int.init) else {
-      throw RunError("\(run.checkpointURL.path) is not a classifier checkpoint")
-    }
+    let (file, saved) = try run.readCheckpoint(kind: "classifier")
     let tensors = file.dictionary
     let section = file.section
     do {

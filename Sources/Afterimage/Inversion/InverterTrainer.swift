@@ -112,10 +112,7 @@ public final class InverterTrainer {
   }
 
   public func loadCheckpoint() throws {
-    let file = try Safetensors.read(run.checkpointURL)
-    guard file.metadata["format"] == "afterimage-inverter-checkpoint", let saved = file.metadata["step"].flatMap(Int.init) else {
-      throw RunError("\(run.checkpointURL.path) is not an inverter checkpoint")
-    }
+    let (file, saved) = try run.readCheckpoint(kind: "inverter")
     let tensors = file.dictionary
     let section = file.section
     do {

@@ -48,6 +48,16 @@ public struct RunDirectory {
     }
   }
 
+  /// Reads `checkpoint.safetensors`, checking that it is a `kind` checkpoint ("classifier",
+  /// "inverter"); returns the file and the step it was saved at.
+  public func readCheckpoint(kind: String) throws -> (file: Safetensors.File, step: Int) {
+    let file = try Safetensors.read(checkpointURL)
+    guard file.metadata["format"] == "afterimage-\(kind)-checkpoint", let step = file.metadata["step"].flatMap(Int.init) else {
+      throw RunError("\(checkpointURL.path) is not \(kind == "inverter" ? "an" : "a") \(kind) checkpoint")
+    }
+    return (file, step)
+  }
+
   /// Appends one JSON object as a line of metrics.jsonl.
   public func appendMetrics(_ values: [String: Double], step: Int, extra: [String: String] = [:]) throws {
     var object: [String: Any] = values.filter { $0.value.isFinite }
