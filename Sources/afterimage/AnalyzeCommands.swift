@@ -275,7 +275,10 @@ struct AnalyzeAdversarial: ParsableCommand {
     let spec = try AttackSpec.parse(attack, steps: steps)
     let result = try ClassExperiments.adversarial(images: images, labels: labels, inverter: model, evaluation: evaluator, attack: spec, seed: options.seed)
     try options.writeFigure(originals: images, rows: [result.adversarialImages, result.reconstructions], scale: max(1, 64 / model.config.resolution))
-    try printJSONFile(result.verdict, to: "\(options.out)/results.json")
+    try printJSONFile(
+      ["count": Double(result.verdict.count), "eval_says_true_class": result.verdict.trueClass, "eval_says_predicted_class": result.verdict.predictedClass,
+       "attack_success": result.fooled],
+      to: "\(options.out)/results.json")
     try recordExperiment("adversarial", inverter: options.inverter, in: options.out)
     print(String(format: "%@ fooled the classifier on %.1f%% of %d images; on reconstructions of the adversarial logits the evaluation classifier says the true class %.1f%%, the adversarial class %.1f%%",
                  spec.description, 100 * result.fooled, images.shape[0], 100 * result.verdict.trueClass, 100 * result.verdict.predictedClass))
@@ -306,7 +309,7 @@ struct AnalyzeTransforms: ParsableCommand {
     print("perceptual distances (figure rows: original, then per transformation at its largest magnitude: T(x), G(Φ(T(x)))):")
     print("  transformation  magnitude  equivariance error  change")
     for point in points {
-      print(String(format: "  %-14@  %9g  %18.4f  %6.4f", point.transform as NSString, point.magnitude, point.equivarianceError, point.change))
+      print("  " + point.transform.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: "  %9g  %18.4f  %6.4f", point.magnitude, point.equivarianceError, point.change))
     }
   }
 }
@@ -354,7 +357,7 @@ struct AnalyzeCompare: ParsableCommand {
       row["name"] = name
       row["images_per_second"] = Double(report.count) / max(seconds, 1e-9)
       rows.append(row)
-      print(String(format: "  %-40@ PSNR %6.2f  SSIM %.3f  eval acc %5.1f%%  retrieval@%d %.3f  top-1 %5.1f%%  %.1f img/s", name as NSString, report.psnr, report.ssim,
+      print("  " + name.padding(toLength: max(40, name.count), withPad: " ", startingAt: 0) + String(format: "  PSNR %6.2f  SSIM %.3f  eval acc %5.1f%%  retrieval@%d %.3f  top-1 %5.1f%%  %.1f img/s", report.psnr, report.ssim,
                    100 * report.evaluationAccuracy, report.retrievalGroupSize, report.retrieval, 100 * report.top1Agreement, Double(report.count) / max(seconds, 1e-9)))
     }
     print("\(count) held-out \(data.name) images:")

@@ -3,92 +3,254 @@ import ArgumentParser
 import Foundation
 import Torch
 
-/// `afterimage demo`: the first command a new user runs.
-///
-/// The inversion pipeline is not built yet, so the demo says plainly what works today, proves
-/// it with a short training run, and lists what is coming.
+/// `afterimage demo`: the first command a new user runs. With the shipped classifiers and
+/// inverters it runs the key experiments of the paper as numbers, writes one HTML report and
+/// one results.json, and prints the headline table.
 struct Demo: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Show what Afterimage can do on this machine (the full demo arrives with the inverter).")
+    abstract: "Run the key experiments on the shipped models: writes OUT/report.html and OUT/results.json and prints the headline table (a few minutes on 2 cores).")
 
-  @Option(help: "Training steps of the self-check network.")
-  var steps = 60
-
-  @Option(help: "Random seed.")
-  var seed: UInt64 = 0
-
-  @Option(help: "Folder for the demo's outputs.")
+  @Option(help: "Folder for the report, results.json and each experiment's figures.")
   var out = "afterimage-demo"
-
-  @Option(help: "Folder of the shipped models.")
+  @Option(help: "Folder of the shipped models (ignored with --train).")
   var models = "models"
+  @Flag(help: "First retrain every shipped model from scratch into OUT/models with its recorded command (about 3½ hours on 2 cores), then run the demo on those.")
+  var train = false
+  @Option(help: "Data sets, comma-separated: shapes, fashion-mnist.")
+  var datasets = "shapes,fashion-mnist"
+  @Option(help: "Held-out images per data set for the side-by-side table (the other experiments scale with it).")
+  var count = 200
+  @Option(help: "Gradient steps of the optimisation-based inversion baseline (0: leave it out).")
+  var optimizeSteps = 200
+  @Option(help: "Threads (default: all cores).")
+  var threads: Int?
+
+  func validate() throws {
+    try require(count >= 20, "--count must be at least 20 (retrieval is scored among 10)")
+    try require(optimizeSteps >= 0, "--optimize-steps must be 0 or more")
+    try require(threads.map { $0 >= 1 } ?? true, "--threads must be at least 1")
+    for name in chosenDatasets where !["shapes", "fashion-mnist"].contains(name) {
+      throw ValidationError("the demo runs on shapes and fashion-mnist (the data sets models are shipped for), not '\(name)'")
+    }
+  }
+
+  var chosenDatasets: [String] { datasets.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
 
   func run() throws {
     Torch.ensureInitialised()
+    if let threads { Torch.threadCount = threads }
+    let start = Date()
     print("Afterimage \(Afterimage.version) on libtorch \(Torch.version), \(Torch.threadCount) threads")
-    print("")
-    print("Ready now: the Torch layer (tensors, autograd, layers with spectral norm and self-attention,")
-    print("Adam/AdamW/SGD, learning-rate schedules, safetensors files, TorchScript import).")
-    print("Proving it: training a small conv net (spectral norm, batch norm, Adam) on synthetic images…")
-    let result = SelfCheck.run(steps: steps, seed: seed)
-    print(
-      String(
-        format: "  loss %.3f → %.3f over %d steps, held-out accuracy %.1f%%, %.1f ms per step",
-        result.initialLoss, result.finalLoss, result.steps, result.accuracy * 100,
-        result.secondsPerStep * 1000))
-    print("")
-    print("Ready now: data sets (Shapes with ground-truth factors, Fashion-MNIST, CIFAR, image folders),")
-    print("PNG/JPEG codecs, sample grids, augmentations. Drawing 64 Shapes images…")
-    let outFolder = URL(fileURLWithPath: out)
-    let shapes = try ShapesDataset(split: .test, count: 64, seed: seed)
-    let batch = try shapes.batch(at: Array(0..<64))
-    let grid = ImageGrid.make(batch.images, columns: 8, scale: 3)
-    let gridURL = outFolder.appendingPathComponent("shapes.png")
-    try PNG.write(grid, to: gridURL)
-    let first = batch.factors![0]
-    print(String(format: "  wrote %@; image 0 is a %@ of hue %.2f, size %.2f, centred at (%.2f, %.2f)",
-                 gridURL.path, shapes.classNames[0], first.objectHue, first.size, first.centreX, first.centreY))
-    if let fashion = try? FashionMNIST.load(split: .test) {
-      let preview = try fashion.batch(at: Array(0..<32))
-      let fashionURL = outFolder.appendingPathComponent("fashion-mnist.png")
-      try PNG.write(ImageGrid.make(preview.images, columns: 8, scale: 3), to: fashionURL)
-      print("  wrote \(fashionURL.path) (Fashion-MNIST test images 0–31)")
+    let modelsFolder = train ? "\(out)/models" : models
+    if train {
+      print("Retraining every shipped model into \(modelsFolder) (about 3½ hours on 2 cores)…")
+      for (recipe, seconds) in try Recipes.train(Recipes.all, models: modelsFolder, threads: threads) {
+        print("  \(recipe.name): \(ProgressBar.clock(seconds))")
+      }
     }
-    try showClassifiers()
+    try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+    var plan = DemoPlan(models: modelsFolder, out: out, count: count, optimizeSteps: optimizeSteps)
+    for data in chosenDatasets { try plan.add(dataset: data) }
+    for step in plan.steps {
+      print("\n== \(step.title)")
+      var command = try AfterimageCommand.parseAsRoot(step.arguments)
+      try command.run()
+    }
+    let headline = try DemoHeadline(plan: plan)
+    let page = try HTMLReport.build(
+      from: plan.steps.map { URL(fileURLWithPath: $0.folder) }, title: "Afterimage demo",
+      preface: headline.html)
+    let reportURL = URL(fileURLWithPath: "\(out)/report.html")
+    try Safetensors.writeAtomically(Data(page.utf8), to: reportURL)
+    try headline.writeResults(to: URL(fileURLWithPath: "\(out)/results.json"))
     print("")
-    print("Built, not yet shipped: the inverter (BigGAN generator on logits, projection discriminator,")
-    print("up-convolutional and optimisation baselines): `afterimage inverter train --classifier DIR`.")
-    print("Coming next: shipped inverters, then what survives in the logits as numbers (metrics, the")
-    print("paper's experiments, an HTML report). This command will then run the key experiments on the")
-    print("shipped models and write report.html; today it trains nothing beyond the self-check above.")
+    print(headline.text)
+    print(String(format: "Wrote %@/report.html (%d KiB) and %@/results.json in %@.", out, page.utf8.count / 1024, out, ProgressBar.clock(Date().timeIntervalSince(start))))
+  }
+}
+
+/// The experiments the demo runs, in order, each an `afterimage analyze …` command line.
+struct DemoPlan {
+  struct Step {
+    let title: String
+    /// The experiment (`compare`, `factors`, …), the data set, and what it ran on.
+    let experiment: String
+    let dataset: String
+    let subject: String
+    let folder: String
+    let arguments: [String]
   }
 
-  /// Scores the shipped classifiers: clean accuracy, and accuracy under PGD-20 at the ε their
-  /// robust sibling was trained for.
-  func showClassifiers() throws {
-    let pairs = [("shapes", 8.0 / 255), ("fashion-mnist", 0.1)]
-    let available = pairs.flatMap { data, _ in ["standard", "robust"].map { "\(models)/classifiers/\(data)-\($0)" } }
-      .filter { FileManager.default.fileExists(atPath: "\($0)/model.safetensors") }
-    print("")
-    guard !available.isEmpty else {
-      print("Classifiers: none shipped in \(models)/classifiers yet (scripts/train-classifiers trains them).")
-      return
+  let models: String
+  let out: String
+  let count: Int
+  let optimizeSteps: Int
+  var steps: [Step] = []
+
+  /// The inverters compared, in the headline's order: standard vs robust, fidelity vs the
+  /// paper's preset, then the baselines.
+  static let inverterKinds = ["standard-fidelity", "robust-fidelity", "standard-paper", "robust-paper", "standard-upconv", "standard-deepsim"]
+
+  func inverter(_ data: String, _ kind: String) -> String { "\(models)/inverters/\(data)-\(kind)" }
+
+  mutating func add(dataset data: String) throws {
+    let required = ["classifiers/\(data)-standard", "classifiers/\(data)-robust", "eval/\(data)", "inverters/\(data)-standard-fidelity", "inverters/\(data)-robust-fidelity"]
+    let missing = required.filter { !FileManager.default.fileExists(atPath: "\(models)/\($0)/model.safetensors") }
+    guard missing.isEmpty else {
+      throw ValidationError("the demo needs the shipped models; missing in \(models): \(missing.joined(separator: ", ")). Run it from the repository's root, pass --models DIR, retrain one with `afterimage models train NAME`, or everything with `afterimage demo --train`")
     }
-    print("Ready now: classifiers (ResNets, standard and PGD-trained), attacks, TorchScript import.")
-    print("The shipped classifiers on held-out images (clean: 1000 images; PGD-20: the first 200):")
-    print("  model                         clean    PGD-20 L∞ (ε)")
-    for (data, epsilon) in pairs {
-      for kind in ["standard", "robust"] {
-        let path = "\(models)/classifiers/\(data)-\(kind)"
-        guard available.contains(path) else { continue }
-        let classifier = try Classifiers.load(path)
-        let test = try DatasetSource(data).open(split: .test, resolution: classifier.config.resolution).dataset
-        let clean = try ClassifierEvaluation.evaluate(classifier, on: test, limit: 1000)
-        let attacked = try ClassifierEvaluation.evaluate(
-          classifier, on: test, attack: AttackSpec(norm: .linf, epsilon: epsilon, steps: 20), limit: 200)
-        let name = "\(data)-\(kind)".padding(toLength: 28, withPad: " ", startingAt: 0)
-        print(String(format: "  %@  %6.2f%%   %6.2f%% (%@)", name, 100 * clean.cleanAccuracy, 100 * (attacked.attackAccuracy ?? 0), AttackSpec.format(epsilon)))
+    let evaluation = ["--evaluation", "\(models)/eval/\(data)"]
+    let present = Self.inverterKinds.filter { FileManager.default.fileExists(atPath: "\(inverter(data, $0))/model.safetensors") }
+    for kind in Self.inverterKinds where !present.contains(kind) {
+      print("note: \(inverter(data, kind)) is not there; the demo leaves it out (`afterimage models train \(data)-\(kind)` trains it)")
+    }
+    var compare = ["analyze", "compare", "--inverters"] + present.map { inverter(data, $0) } + evaluation
+    compare += ["--count", String(count), "--out", "\(out)/\(data)-compare"]
+    if optimizeSteps > 0 { compare += ["--optimize", "\(models)/classifiers/\(data)-standard", "--optimize-steps", String(optimizeSteps)] }
+    steps.append(Step(title: "\(data): every inverter on the same \(count) held-out images", experiment: "compare", dataset: data, subject: "all", folder: "\(out)/\(data)-compare", arguments: compare))
+    for kind in ["standard", "robust"] {
+      let model = inverter(data, "\(kind)-fidelity")
+      func step(_ experiment: String, _ title: String, _ extra: [String]) {
+        let folder = "\(out)/\(data)-\(experiment)-\(kind)"
+        steps.append(Step(title: "\(data), \(kind) classifier: \(title)", experiment: experiment, dataset: data, subject: kind, folder: folder,
+                          arguments: ["analyze", experiment, "--inverter", model] + (experiment == "factors" ? [] : evaluation) + extra + ["--out", folder]))
+      }
+      if data == "shapes" {
+        step("factors", "which nuisance factors survive in the logits", ["--count", String(count * 5 / 2), "--train-count", String(count * 25), "--epochs", "3"])
+      }
+      let epsilon = data == "shapes" ? "8/255" : "0.1"
+      step("adversarial", "reconstructions of PGD adversarial examples (ε \(epsilon))", ["--count", String(count / 2), "--attack", "pgd-linf:\(epsilon)"])
+      if data == "fashion-mnist" {  // the Shapes classifiers get (nearly) every test image right
+        step("misclassified", "reconstructions of misclassified images", ["--count", String(count * 5 / 2)])
+      }
+      let few = String(min(64, count))  // the curve experiments reconstruct each image many times
+      step("logit-noise", "noise added to the logits", ["--count", few])
+      step("logit-shift", "a constant added to every logit", ["--count", few])
+      step("transforms", "image transformations: followed or ignored", ["--count", few])
+    }
+  }
+}
+
+/// The headline: the side-by-side table per data set, and standard vs robust on the findings
+/// that have one number each; as terminal text, as HTML, and as results.json.
+struct DemoHeadline {
+  struct Row {
+    let dataset: String
+    let method: String
+    let values: [String: Double]
+  }
+
+  var rows: [Row] = []
+  /// Per data set and classifier kind: the finding's number.
+  var findings: [(dataset: String, finding: String, standard: Double?, robust: Double?)] = []
+  var sections: [String: Any] = [:]
+
+  static let columns: [(key: String, title: String, format: String)] = [
+    ("psnr", "PSNR dB", "%.2f"), ("ssim", "SSIM", "%.3f"), ("perceptual_distance", "perc. dist", "%.3f"),
+    ("eval_accuracy", "eval acc", "%.1f%%"), ("retrieval", "retr@10", "%.3f"), ("top1_agreement", "top-1 agr", "%.1f%%"),
+    ("noise_diversity", "noise div", "%.3f"), ("frechet_distance", "Fréchet", "%.2f"),
+  ]
+
+  init(plan: DemoPlan) throws {
+    for step in plan.steps {
+      let data = try Data(contentsOf: URL(fileURLWithPath: "\(step.folder)/results.json"))
+      let results = try JSONSerialization.jsonObject(with: data)
+      sections[URL(fileURLWithPath: step.folder).lastPathComponent] = ["experiment": step.experiment, "dataset": step.dataset, "classifier": step.subject, "results": results]
+      if step.experiment == "compare", let table = results as? [[String: Any]] {
+        for entry in table {
+          let name = entry["name"] as? String ?? "?"
+          let method = name.hasPrefix("optimisation") ? "optimisation (standard)" : URL(fileURLWithPath: name).lastPathComponent.replacingOccurrences(of: "\(step.dataset)-", with: "")
+          rows.append(Row(dataset: step.dataset, method: method, values: entry.compactMapValues { $0 as? Double }))
+        }
+      }
+    }
+    for data in Set(plan.steps.map(\.dataset)).sorted() {
+      func value(_ experiment: String, _ kind: String, _ read: (Any) -> Double?) -> Double? {
+        guard let section = sections["\(data)-\(experiment)-\(kind)"] as? [String: Any], let results = section["results"] else { return nil }
+        return read(results)
+      }
+      func both(_ finding: String, _ experiment: String, _ read: @escaping (Any) -> Double?) {
+        let standard = value(experiment, "standard", read), robust = value(experiment, "robust", read)
+        if standard != nil || robust != nil { findings.append((data, finding, standard, robust)) }
+      }
+      func classifierAccuracy(_ kind: String) -> Double? {
+        let url = URL(fileURLWithPath: "\(plan.models)/classifiers/\(data)-\(kind)/results.json")
+        let object = (try? Data(contentsOf: url)).flatMap { try? JSONSerialization.jsonObject(with: $0) } as? [String: Any]
+        return (object?["evaluation"] as? [String: Any])?["clean_accuracy"] as? Double
+      }
+      findings.append((data, "classifier test accuracy", classifierAccuracy("standard"), classifierAccuracy("robust")))
+      both("PGD-20 fools the classifier", "adversarial") { ($0 as? [String: Any])?["attack_success"] as? Double }
+      func fidelity(_ kind: String, _ key: String) -> Double? { rows.first { $0.dataset == data && $0.method == "\(kind)-fidelity" }?.values[key] }
+      findings.append((data, "eval classifier names the class of reconstructions", fidelity("standard", "eval_accuracy"), fidelity("robust", "eval_accuracy")))
+      findings.append((data, "retrieval@10 (chance 0.1)", fidelity("standard", "retrieval"), fidelity("robust", "retrieval")))
+      findings.append((data, "noise diversity (same logits, new z)", fidelity("standard", "noise_diversity"), fidelity("robust", "noise_diversity")))
+      for factor in ["object_hue", "centre_x", "size", "background_brightness"] {
+        both("factor R² from reconstructions: \(factor)", "factors") { (($0 as? [String: Any])?["reconstructions"] as? [String: Double])?[factor] }
+      }
+      both("adversarial: eval sees the true class", "adversarial") { ($0 as? [String: Any])?["eval_says_true_class"] as? Double }
+      both("adversarial: eval sees the adversarial class", "adversarial") { ($0 as? [String: Any])?["eval_says_predicted_class"] as? Double }
+      both("misclassified: eval sees the predicted class", "misclassified") { (($0 as? [String: Any])?["misclassified"] as? [String: Any])?["eval_says_predicted_class"] as? Double }
+      both("logit noise σ=1: top-1 kept", "logit-noise") { results in
+        ((results as? [[String: Any]])?.first { ($0["magnitude"] as? Double) == 1 })?["top1_agreement"] as? Double
       }
     }
   }
+
+  static func format(_ value: Double?, _ spec: String) -> String {
+    guard let value else { return "–" }
+    return spec.hasSuffix("%%") ? String(format: spec, 100 * value) : String(format: spec, value)
+  }
+
+  var text: String {
+    var lines: [String] = []
+    for data in Set(rows.map(\.dataset)).sorted() {
+      lines.append("\(data): every inverter on the same held-out images (eval acc: an independent classifier names the true class)")
+      lines.append("  " + "method".padding(toLength: 24, withPad: " ", startingAt: 0) + Self.columns.map { $0.title.leftPadded(10) }.joined())
+      for row in rows where row.dataset == data {
+        lines.append("  " + row.method.padding(toLength: 24, withPad: " ", startingAt: 0) + Self.columns.map { Self.format(row.values[$0.key], $0.format).leftPadded(10) }.joined())
+      }
+      lines.append("")
+    }
+    lines.append("standard vs robust classifier (fidelity inverters):")
+    lines.append("  " + "finding".padding(toLength: 62, withPad: " ", startingAt: 0) + "standard".leftPadded(10) + "robust".leftPadded(10))
+    for finding in findings {
+      let spec = finding.finding.contains("R²") || finding.finding.contains("diversity") || finding.finding.contains("retrieval") ? "%.3f" : "%.1f%%"
+      lines.append("  " + "\(finding.dataset): \(finding.finding)".padding(toLength: 62, withPad: " ", startingAt: 0)
+                   + Self.format(finding.standard, spec).leftPadded(10) + Self.format(finding.robust, spec).leftPadded(10))
+    }
+    return lines.joined(separator: "\n")
+  }
+
+  var html: String {
+    func escape(_ text: String) -> String { text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;") }
+    var page = "<section><h2>Headline</h2>\n<p class=\"what\">Each data set's held-out images reconstructed by every shipped inverter and scored the same way. PSNR/SSIM: pixel fidelity; perc. dist: distance in an independent network's features (lower is closer); eval acc: an independently trained classifier names the true class of the reconstruction; retr@10: the reconstruction picks out its own original among 10; top-1 agr: the inverted classifier gives the reconstruction the original's class; noise div: how much the picture changes when only the generator's noise changes; Fréchet: distance between the feature statistics of reconstructions and originals.</p>\n"
+    for data in Set(rows.map(\.dataset)).sorted() {
+      page += "<h3>\(escape(data))</h3><table><tr><th>method</th>" + Self.columns.map { "<th>\(escape($0.title))</th>" }.joined() + "</tr>\n"
+      for row in rows where row.dataset == data {
+        page += "<tr><td>\(escape(row.method))</td>" + Self.columns.map { "<td>\(Self.format(row.values[$0.key], $0.format))</td>" }.joined() + "</tr>\n"
+      }
+      page += "</table>\n"
+    }
+    page += "<h3>Standard vs robust classifier</h3><table><tr><th>finding</th><th>standard</th><th>robust</th></tr>\n"
+    for finding in findings {
+      let spec = finding.finding.contains("R²") || finding.finding.contains("diversity") || finding.finding.contains("retrieval") ? "%.3f" : "%.1f%%"
+      page += "<tr><td>\(escape(finding.dataset)): \(escape(finding.finding))</td><td>\(Self.format(finding.standard, spec))</td><td>\(Self.format(finding.robust, spec))</td></tr>\n"
+    }
+    return page + "</table></section>\n"
+  }
+
+  /// results.json: the headline tables and every experiment's own results, by folder name.
+  func writeResults(to url: URL) throws {
+    let object: [String: Any] = [
+      "headline": rows.map { ["dataset": $0.dataset, "method": $0.method].merging($0.values.mapValues { $0 as Any }) { a, _ in a } },
+      "standard_vs_robust": findings.map { ["dataset": $0.dataset, "finding": $0.finding, "standard": $0.standard.map { $0 as Any } ?? NSNull(), "robust": $0.robust.map { $0 as Any } ?? NSNull()] },
+      "experiments": sections,
+    ]
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+    try Safetensors.writeAtomically(data, to: url)
+  }
+}
+
+extension String {
+  func leftPadded(_ width: Int) -> String { count >= width ? " " + self : String(repeating: " ", count: width - count) + self }
 }

@@ -5,7 +5,7 @@ struct AfterimageCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "afterimage",
     abstract: "Invert image classifiers and measure what their logits remember.",
-    subcommands: [Demo.self, Doctor.self, DataCommand.self, ClassifierCommand.self, InverterCommand.self, AnalyzeCommand.self, ReportCommand.self],
+    subcommands: [Demo.self, Doctor.self, DataCommand.self, ClassifierCommand.self, InverterCommand.self, AnalyzeCommand.self, ReportCommand.self, ModelsCommand.self],
     defaultSubcommand: nil)
 }
 

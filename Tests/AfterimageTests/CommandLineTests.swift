@@ -104,6 +104,30 @@ final class CommandLineTests: XCTestCase {
     XCTAssertEqual(page.components(separatedBy: "<section>").count - 1, 2 + experiments.count)
     try expectFailure(["report", "--from", "grid.png"], saying: "experiment.json", in: root)
     XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent("analysis/results.json").path))
+
+    // The demo on a models folder laid out like the shipped one (the tiny models stand in for
+    // both the standard and the robust ones).
+    let files = FileManager.default
+    for (source, destination) in [
+      ("classifier", "classifiers/shapes-standard"), ("classifier", "classifiers/shapes-robust"), ("eval", "eval/shapes"),
+      ("inverter", "inverters/shapes-standard-fidelity"), ("inverter", "inverters/shapes-robust-fidelity"), ("upconv", "inverters/shapes-standard-upconv"),
+    ] {
+      let target = root.appendingPathComponent("models/\(destination)")
+      try files.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+      try files.copyItem(at: root.appendingPathComponent(source), to: target)
+    }
+    let demo = try expectSuccess(
+      ["demo", "--models", "models", "--datasets", "shapes", "--count", "20", "--optimize-steps", "2", "--out", "demo"], in: root)
+    XCTAssertTrue(demo.contains("standard vs robust"), demo)
+    XCTAssertTrue(demo.contains("shapes-standard-paper is not there"), "missing optional inverters are named")
+    let demoPage = try String(contentsOf: root.appendingPathComponent("demo/report.html"), encoding: .utf8)
+    XCTAssertTrue(demoPage.contains("Headline") && demoPage.contains("Image transformations"), "the report has the headline and the sections")
+    let demoResults = try JSONSerialization.jsonObject(with: Data(contentsOf: root.appendingPathComponent("demo/results.json"))) as! [String: Any]
+    let methods = (demoResults["headline"] as! [[String: Any]]).map { $0["method"] as! String }
+    XCTAssertEqual(methods, ["standard-fidelity", "robust-fidelity", "standard-upconv", "optimisation (standard)"])
+    let experimentsRun = (demoResults["experiments"] as! [String: Any]).keys.sorted()
+    XCTAssertTrue(experimentsRun.contains("shapes-factors-robust") && experimentsRun.contains("shapes-adversarial-standard"), "\(experimentsRun)")
+    XCTAssertTrue(try expectSuccess(["models", "list", "--models", "models"], in: root).contains("afterimage inverter train --out models/inverters/shapes-robust-paper"))
   }
 
   func testBadInputGivesAClearErrorNotACrash() throws {
@@ -125,5 +149,8 @@ final class CommandLineTests: XCTestCase {
     try expectFailure(["classifier", "eval", "--classifier", "truncated.safetensors"], saying: "truncated", in: root)
     try expectFailure(["inverter", "reconstruct", "--inverter", "nowhere"], saying: "no inverter at nowhere", in: root)
     try expectFailure(["analyze", "reconstruct", "--inverter", "nowhere", "--out", "a"], saying: "no inverter at nowhere", in: root)
+    try expectFailure(["demo", "--models", "nowhere", "--out", "d"], saying: "missing in nowhere: classifiers/shapes-standard", in: root)
+    try expectFailure(["demo", "--datasets", "cifar10"], saying: "not 'cifar10'", in: root)
+    try expectFailure(["models", "train", "nope"], saying: "no shipped model called 'nope'", in: root)
   }
 }

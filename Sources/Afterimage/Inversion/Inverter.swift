@@ -43,11 +43,23 @@ public final class Inverter {
     return Inverter(config: config, generator: generator, classifier: classifier, run: run)
   }
 
+  /// The classifier path recorded in an inverter's config.json, found from the working
+  /// directory or from the run directory and each folder above it (a shipped inverter records
+  /// `models/classifiers/…`, relative to the repository it was trained in).
   static func resolveClassifier(_ path: String, relativeTo run: RunDirectory) throws -> String {
     if FileManager.default.fileExists(atPath: path) { return path }
-    let beside = run.url.appendingPathComponent(path).standardized.path
-    if FileManager.default.fileExists(atPath: beside) { return beside }
-    throw RunError("the inverter's classifier \(path) was not found (from \(FileManager.default.currentDirectoryPath) or \(run.url.path)); pass --classifier")
+    guard !path.hasPrefix("/") else {
+      throw RunError("the inverter's classifier \(path) was not found; pass --classifier")
+    }
+    var folder = run.url.standardized
+    while true {
+      let candidate = folder.appendingPathComponent(path).standardized.path
+      if FileManager.default.fileExists(atPath: candidate) { return candidate }
+      let parent = folder.deletingLastPathComponent()
+      if parent.path == folder.path { break }
+      folder = parent
+    }
+    throw RunError("the inverter's classifier \(path) was not found (from \(FileManager.default.currentDirectoryPath), nor from \(run.url.path) or any folder above it); pass --classifier")
   }
 
   /// Standard normal noise `[count, noiseSize]` from `seed`.

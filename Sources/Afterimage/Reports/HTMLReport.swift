@@ -21,7 +21,8 @@ public enum HTMLReport {
   ]
 
   /// The page for `folders`, each holding `experiment.json`, `results.json` and figures.
-  public static func build(from folders: [URL], title: String = "Afterimage report") throws -> String {
+  /// `preface` is HTML placed before the sections (the demo's headline tables).
+  public static func build(from folders: [URL], title: String = "Afterimage report", preface: String = "") throws -> String {
     var sections = ""
     for folder in folders {
       let record = try json(folder.appendingPathComponent("experiment.json")) as? [String: Any] ?? [:]
@@ -61,6 +62,7 @@ public enum HTMLReport {
       <h1>\(escape(title))</h1>
       <p>Afterimage inverts a classifier: a generator turns the classifier's logits back into an image. Whatever the
       reconstruction shows beyond the class must have survived in the logits. Each section below is one experiment.</p>
+      \(preface)
       \(sections)
       </body></html>
 
@@ -88,7 +90,8 @@ public enum HTMLReport {
       return String(format: "Reconstructions of the same logits differ by a mean perceptual distance of %.3f.", diversity)
     case "adversarial":
       guard let truth = number("eval_says_true_class"), let predicted = number("eval_says_predicted_class") else { return nil }
-      return String(format: "On reconstructions of adversarial logits the independent classifier sees the true class %.0f%% of the time and the adversarial class %.0f%%.", 100 * truth, 100 * predicted)
+      let fooled = number("attack_success").map { String(format: "The attack fooled the classifier on %.0f%% of the images. ", 100 * $0) } ?? ""
+      return fooled + String(format: "On reconstructions of adversarial logits the independent classifier sees the true class %.0f%% of the time and the adversarial class %.0f%%.", 100 * truth, 100 * predicted)
     case "misclassified":
       guard let wrong = object?["misclassified"] as? [String: Any], let truth = wrong["eval_says_true_class"] as? Double,
         let predicted = wrong["eval_says_predicted_class"] as? Double
@@ -116,7 +119,9 @@ public enum HTMLReport {
       }
     }
     if let rows = value as? [[String: Any]], let first = rows.first {
-      let columns = first.keys.sorted()
+      // A row's name (or the transformation) leads; the numbers follow alphabetically.
+      let leading = ["name", "transform"].filter { first[$0] != nil }
+      let columns = leading + first.keys.filter { !leading.contains($0) }.sorted()
       var html = "<table><tr>" + columns.map { "<th>\(escape($0))</th>" }.joined() + "</tr>\n"
       for row in rows { html += "<tr>" + columns.map { "<td>\(cell(row[$0]))</td>" }.joined() + "</tr>\n" }
       return html + "</table>\n"

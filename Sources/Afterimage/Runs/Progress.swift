@@ -48,7 +48,7 @@ public final class ProgressBar {
   }
 
   /// `h:mm:ss` or `m:ss`.
-  static func clock(_ seconds: Double) -> String {
+  public static func clock(_ seconds: Double) -> String {
     let s = Int(seconds.rounded())
     return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
   }

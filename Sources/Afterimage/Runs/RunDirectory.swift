@@ -94,9 +94,13 @@ public struct RunError: Error, CustomStringConvertible {
   public var description: String { message }
 }
 
+/// The command line a run records instead of the process's own, when one command runs another
+/// in-process (`afterimage models train` running `afterimage classifier train …`).
+nonisolated(unsafe) public var recordedCommandLine: [String]?
+
 /// The command line that started this process, quoted so it can be pasted back into a shell.
 public func reproducibleCommandLine() -> String {
-  CommandLine.arguments.enumerated().map { index, argument in
+  (recordedCommandLine ?? CommandLine.arguments).enumerated().map { index, argument in
     let shown = index == 0 ? "afterimage" : argument
     let plain = shown.allSatisfy { $0.isLetter || $0.isNumber || "-_./:=,+".contains($0) }
     return plain ? shown : "'" + shown.replacingOccurrences(of: "'", with: "'\\''") + "'"

@@ -1,0 +1,155 @@
+import Afterimage
+import ArgumentParser
+import Foundation
+import Torch
+
+/// One shipped model: where it lives under the models folder and the command that trains it.
+/// This table is the single record of how every shipped weight file was made; `afterimage
+/// models train`, `afterimage demo --train` and scripts/train-* all run it.
+struct Recipe {
+  enum Kind: String { case classifier, evaluation = "evaluation classifier", inverter }
+
+  let name: String
+  let kind: Kind
+  /// The run directory, relative to the models folder.
+  let folder: String
+  /// The sub-command's arguments after `--out DIR`; `{models}` stands for the models folder.
+  let arguments: [String]
+
+  /// The words of the command line, e.g. `["classifier", "train", "--out", …]`.
+  func commandLine(models: String) -> [String] {
+    let subcommand = kind == .inverter ? ["inverter", "train"] : ["classifier", "train"]
+    return subcommand + ["--out", "\(models)/\(folder)"] + arguments.map { $0.replacingOccurrences(of: "{models}", with: models) }
+  }
+}
+
+enum Recipes {
+  static let all: [Recipe] = classifiers + inverters
+
+  /// ResNet-20 at half width; the robust ones are Madry PGD-7 trained at the ε the demo attacks with.
+  static let classifiers: [Recipe] = [
+    Recipe(name: "shapes-standard", kind: .classifier, folder: "classifiers/shapes-standard",
+           arguments: "--dataset shapes --arch resnet20 --width 0.5 --epochs 6 --warmup-steps 100"),
+    Recipe(name: "shapes-robust", kind: .classifier, folder: "classifiers/shapes-robust",
+           arguments: "--dataset shapes --arch resnet20 --width 0.5 --epochs 6 --train-count 30000 --warmup-steps 100 --adversarial linf:8/255"),
+    Recipe(name: "fashion-mnist-standard", kind: .classifier, folder: "classifiers/fashion-mnist-standard",
+           arguments: "--dataset fashion-mnist --arch resnet20 --width 0.5 --epochs 8 --warmup-steps 100"),
+    Recipe(name: "fashion-mnist-robust", kind: .classifier, folder: "classifiers/fashion-mnist-robust",
+           arguments: "--dataset fashion-mnist --arch resnet20 --width 0.5 --epochs 4 --train-count 40000 --warmup-steps 100 --adversarial linf:0.1"),
+    Recipe(name: "eval-shapes", kind: .evaluation, folder: "eval/shapes",
+           arguments: "--dataset shapes --arch evalnet --width 0.5 --epochs 4 --warmup-steps 100 --seed 1"),
+    Recipe(name: "eval-fashion-mnist", kind: .evaluation, folder: "eval/fashion-mnist",
+           arguments: "--dataset fashion-mnist --arch evalnet --width 0.5 --epochs 6 --warmup-steps 100 --seed 1"),
+  ]
+
+  /// BigGAN inverters (fidelity and the paper's preset) of every shipped classifier, and the
+  /// up-convolutional baselines of the standard ones. ch 16, batch 64, 32×32. The perceptual
+  /// terms use the inverted classifier's own features, so the evaluation classifier stays
+  /// independent.
+  static let inverters: [Recipe] = {
+    var recipes: [Recipe] = []
+    for data in ["fashion-mnist", "shapes"] {
+      for kind in ["standard", "robust"] {
+        recipes.append(Recipe(name: "\(data)-\(kind)-fidelity", kind: .inverter, folder: "inverters/\(data)-\(kind)-fidelity",
+                              arguments: "--classifier {models}/classifiers/\(data)-\(kind) --preset fidelity --steps 1500"))
+      }
+    }
+    for data in ["fashion-mnist", "shapes"] {
+      recipes.append(Recipe(name: "\(data)-standard-upconv", kind: .inverter, folder: "inverters/\(data)-standard-upconv",
+                            arguments: "--classifier {models}/classifiers/\(data)-standard --arch upconv --preset upconv --steps 1500"))
+    }
+    for data in ["fashion-mnist", "shapes"] {
+      for kind in ["standard", "robust"] {
+        recipes.append(Recipe(name: "\(data)-\(kind)-paper", kind: .inverter, folder: "inverters/\(data)-\(kind)-paper",
+                              arguments: "--classifier {models}/classifiers/\(data)-\(kind) --preset paper --steps 2000"))
+      }
+    }
+    for data in ["fashion-mnist", "shapes"] {
+      recipes.append(Recipe(name: "\(data)-standard-deepsim", kind: .inverter, folder: "inverters/\(data)-standard-deepsim",
+                            arguments: "--classifier {models}/classifiers/\(data)-standard --arch upconv --preset deepsim --steps 1500"))
+    }
+    return recipes
+  }()
+
+  /// The recipes called `names` (all when empty), or an error naming the unknown ones.
+  static func select(_ names: [String]) throws -> [Recipe] {
+    guard !names.isEmpty else { return all }
+    let groups: [String: [Recipe]] = ["classifiers": classifiers, "inverters": inverters]
+    var chosen: [Recipe] = []
+    for name in names {
+      if let group = groups[name] { chosen += group; continue }
+      guard let recipe = all.first(where: { $0.name == name }) else {
+        throw ValidationError("no shipped model called '\(name)'; `afterimage models list` names them (or use 'classifiers', 'inverters')")
+      }
+      chosen.append(recipe)
+    }
+    return chosen
+  }
+
+  /// Trains `recipes` into `models`, in order, each through its own command (so each run's
+  /// config.json records the command that made it). Returns the seconds each took.
+  @discardableResult
+  static func train(_ recipes: [Recipe], models: String, threads: Int? = nil) throws -> [(Recipe, Double)] {
+    var times: [(Recipe, Double)] = []
+    for recipe in recipes {
+      var words = recipe.commandLine(models: models)
+      if let threads { words += ["--threads", String(threads)] }
+      let folder = "\(models)/\(recipe.folder)"
+      try? FileManager.default.removeItem(atPath: folder)
+      print("== \(recipe.name): afterimage \(words.joined(separator: " "))")
+      let start = Date()
+      var command = try AfterimageCommand.parseAsRoot(words)
+      recordedCommandLine = ["afterimage"] + words
+      defer { recordedCommandLine = nil }
+      try command.run()
+      // The shipped run keeps its weights and its record; the optimizer state stays out
+      // (resuming a finished shipped model is not a use case, and it doubles the size).
+      if recipe.kind == .inverter { try? FileManager.default.removeItem(atPath: "\(folder)/checkpoint.safetensors") }
+      times.append((recipe, Date().timeIntervalSince(start)))
+    }
+    return times
+  }
+}
+
+private extension Recipe {
+  init(name: String, kind: Kind, folder: String, arguments: String) {
+    self.init(name: name, kind: kind, folder: folder, arguments: arguments.split(separator: " ").map(String.init))
+  }
+}
+
+/// `afterimage models …`: the shipped models and the commands that made them.
+struct ModelsCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "models", abstract: "List the shipped models (with the command that trained each) or retrain them.",
+    subcommands: [ModelsList.self, ModelsTrain.self])
+}
+
+struct ModelsList: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "list", abstract: "Each shipped model: present or not, size, and the command that trains it.")
+  @Option(help: "The models folder.") var models = "models"
+
+  func run() throws {
+    for recipe in Recipes.all {
+      let weights = "\(models)/\(recipe.folder)/model.safetensors"
+      let size = (try? FileManager.default.attributesOfItem(atPath: weights)[.size] as? Int) ?? nil
+      let state = size.map { String(format: "%7.2f MB", Double($0) / 1e6) } ?? "  missing "
+      print("\(recipe.name.padding(toLength: 32, withPad: " ", startingAt: 0)) \(state)  afterimage \(recipe.commandLine(models: models).joined(separator: " "))")
+    }
+  }
+}
+
+struct ModelsTrain: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "train",
+    abstract: "Retrain shipped models from scratch with their recorded commands (all: about 3½ hours on 2 cores).")
+  @Argument(help: "Models to train (names from `models list`, or 'classifiers', 'inverters'; default: all).") var names: [String] = []
+  @Option(help: "The models folder to write (inverters read their classifiers from it).") var models = "models"
+  @Option(help: "Threads (default: all cores).") var threads: Int?
+
+  func run() throws {
+    let chosen = try Recipes.select(names)
+    for (recipe, seconds) in try Recipes.train(chosen, models: models, threads: threads) {
+      print(String(format: "%@ took %@", recipe.name, ProgressBar.clock(seconds)))
+    }
+  }
+}
