@@ -63,7 +63,7 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
-    .executableTarget(name: "afterimage-bench", dependencies: ["Torch"], path: "benchmarks/swift"),
+    .executableTarget(name: "afterimage-bench", dependencies: ["Afterimage", "Torch"], path: "benchmarks/swift"),
     .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport"),
     .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"]),
     .testTarget(name: "AfterimageTests", dependencies: ["Afterimage", "Torch", "TestSupport"]),

@@ -134,9 +134,16 @@ struct InverterTrain: ParsableCommand {
       train: train, heldOut: heldOut, datasetKey: "\(config.dataset)|train")
     print("training a \(config.resolution)×\(config.resolution) inverter (\(config.preset)) of \(classifier) on \(train.name) for \(config.training.steps) steps")
     let start = Date()
+    let firstStep = resume ? (try? run.readCheckpoint(kind: "inverter").step) ?? 0 : 0
     try trainer.fit(resume: resume)
     guard trainer.step >= config.training.steps else { throw ExitCode(130) }
-    print(String(format: "done in %@; wrote %@ and samples in %@", ProgressBarClock.format(Date().timeIntervalSince(start)), run.modelURL.path, run.samplesURL.path))
+    let seconds = Date().timeIntervalSince(start)
+    // How long this invocation took (a resumed run counts only the steps it ran).
+    try printJSONFile(
+      ["seconds": Double(seconds), "steps": Double(trainer.step), "steps_this_run": Double(trainer.step - firstStep), "threads": Double(Torch.threadCount),
+       "images_per_second": Double((trainer.step - firstStep) * config.training.batchSize) / max(seconds, 1e-9)],
+      to: run.resultsURL.path)
+    print(String(format: "done in %@; wrote %@ and samples in %@", ProgressBarClock.format(seconds), run.modelURL.path, run.samplesURL.path))
   }
 }
 

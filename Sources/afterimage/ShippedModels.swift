@@ -61,7 +61,7 @@ enum Recipes {
     for data in ["fashion-mnist", "shapes"] {
       for kind in ["standard", "robust"] {
         recipes.append(Recipe(name: "\(data)-\(kind)-paper", kind: .inverter, folder: "inverters/\(data)-\(kind)-paper",
-                              arguments: "--classifier {models}/classifiers/\(data)-\(kind) --preset paper --steps 2000"))
+                              arguments: "--classifier {models}/classifiers/\(data)-\(kind) --preset paper --steps 1500"))
       }
     }
     for data in ["fashion-mnist", "shapes"] {

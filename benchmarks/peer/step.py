@@ -11,6 +11,7 @@ Run it with /usr/bin/python3 (Debian's python3-torch, on the same libtorch as th
 import argparse
 import json
 import os
+import resource
 import sys
 import time
 
@@ -104,6 +105,7 @@ def measure_steps(repeats, warmup, seed):
         params=sum(p.numel() for p in model.parameters()),
         step_times_s=times,
         first_loss=first_loss,
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux reports KiB
     )
     print(json.dumps(fields, sort_keys=True))
 

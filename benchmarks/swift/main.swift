@@ -149,6 +149,7 @@ func measureSteps(repeats: Int, warmup: Int, seed: Int) {
   fields["params"] = model.parameterCount
   fields["step_times_s"] = times
   fields["first_loss"] = firstLoss ?? Double.nan
+  fields["peak_rss_mb"] = peakMemoryMB()
   printJSON(fields)
 }
 
@@ -170,6 +171,10 @@ func measureOverhead(count: Int) {
 let usage = """
   usage: afterimage-bench step [--repeats N] [--warmup W] [--threads T] [--seed S]
          afterimage-bench overhead [--count N] [--threads T]
+         afterimage-bench inverter-first-step --weights FILE --batch FILE [--threads T]
+         afterimage-bench inverter [--resolution R] [--channels C] [--batch-size B] [--ch CH] [--repeats N] [--warmup W]
+         afterimage-bench reconstruct [--resolution R] [--channels C] [--batch-size B] [--ch CH] [--optimize-steps S]
+         afterimage-bench classifier-standard|classifier-adversarial [--resolution R] [--channels C] [--batch-size B]
   """
 
 let command = CommandLine.arguments.dropFirst().first ?? ""
@@ -179,6 +184,26 @@ case "step":
   measureSteps(repeats: option("repeats", 10), warmup: option("warmup", 3), seed: option("seed", 0))
 case "overhead":
   measureOverhead(count: option("count", 200_000))
+case "inverter-first-step":
+  reportingErrors { try inverterFirstStep(weightsPath: stringOption("weights", ""), batchPath: stringOption("batch", "")) }
+case "inverter":
+  reportingErrors {
+    try measureInverterTraining(
+      resolution: option("resolution", 32), channels: option("channels", 1), batchSize: option("batch-size", 64), ch: option("ch", 16),
+      repeats: option("repeats", 10), warmup: option("warmup", 3))
+  }
+case "reconstruct":
+  reportingErrors {
+    try measureReconstruction(
+      resolution: option("resolution", 32), channels: option("channels", 1), batchSize: option("batch-size", 64), ch: option("ch", 16),
+      repeats: option("repeats", 10), warmup: option("warmup", 3), optimizeSteps: option("optimize-steps", 200))
+  }
+case "classifier-standard", "classifier-adversarial":
+  reportingErrors {
+    try measureClassifierStep(
+      adversarial: command == "classifier-adversarial", resolution: option("resolution", 32), channels: option("channels", 1),
+      batchSize: option("batch-size", 128), repeats: option("repeats", 10), warmup: option("warmup", 3))
+  }
 default:
   FileHandle.standardError.write(Data((usage + "\n").utf8))
   exit(2)

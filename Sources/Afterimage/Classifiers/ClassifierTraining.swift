@@ -216,7 +216,7 @@ public final class ClassifierTrainer {
 
   /// One SGD step on `batch` (replaced by its PGD examples in adversarial training); returns the
   /// loss and the number of correct predictions.
-  func trainingStep(_ batch: Batch) throws -> (loss: Double, correct: Double) {
+  public func trainingStep(_ batch: Batch) throws -> (loss: Double, correct: Double) {
     let augmentation = Augmentation(
       cropPadding: options.cropPadding, horizontalFlip: options.horizontalFlip, brightness: options.brightness,
       contrast: options.contrast, saturation: options.saturation)

@@ -162,10 +162,11 @@ public final class InverterTrainer {
     training: while step < options.steps {
       let batches = loader.epoch(step / perEpoch, startingAt: step % perEpoch).makeIterator()
       while let batch = batches.next() {
-        let losses = try trainingStep(batch)
+        let logged = (step + 1) % 10 == 0 || step + 1 == options.steps
+        let losses = try trainingStep(batch, measureGradients: logged)
         step += 1
         images += batch.labels.count
-        if step % 10 == 0 || step == options.steps {
+        if logged {
           var values = losses.values
           values["G_lr"] = generatorOptimizer.learningRate
           values["D_lr"] = discriminatorOptimizer.learningRate
@@ -195,8 +196,24 @@ public final class InverterTrainer {
     try ema.saveWeights(to: run.modelURL, metadata: ["config": try config.jsonString(), "format": "pt", "weights": "G_ema"])
   }
 
-  /// One discriminator phase and one generator update.
-  func trainingStep(_ batch: Batch) throws -> StepLosses {
+  /// The noise of one step, when the caller supplies it (the benchmark's equal-work check
+  /// against the PyTorch peer); otherwise it is drawn from the run's seeded generator.
+  public struct StepNoise {
+    /// `[B, noiseSize]` for the discriminator phase's fakes and for the generator update.
+    public var discriminator: Tensor
+    public var generator: Tensor
+    public init(discriminator: Tensor, generator: Tensor) {
+      self.discriminator = discriminator
+      self.generator = generator
+    }
+  }
+
+  /// The networks being trained, for loading given weights (the benchmark's equal-work check).
+  public var networks: (generator: any ImageGenerator, discriminator: ProjectionDiscriminator, ema: any ImageGenerator) { (generatorNet, discriminator, ema) }
+
+  /// One discriminator phase and one generator update. Gradient norms cost a pass over every
+  /// parameter, so they are measured only when `measureGradients` (the steps that are logged).
+  public func trainingStep(_ batch: Batch, noise given: StepNoise? = nil, measureGradients: Bool = true) throws -> StepLosses {
     var losses = StepLosses()
     let indices = Tensor(batch.indices.map(Int64.init))
     let rawLogits = logits.indexSelect(dim: 0, index: indices)  // [B, K]
@@ -209,7 +226,7 @@ public final class InverterTrainer {
     // Without an adversarial term (the up-convolutional baseline) there is no discriminator to train.
     let discriminatorSteps = config.losses.adversarial > 0 ? config.training.discriminatorStepsPerGeneratorStep : 0
     for _ in 0..<discriminatorSteps {
-      let noise = Tensor.randn([count, generatorNet.noiseSize], generator: noiseGenerator)
+      let noise = given?.discriminator ?? Tensor.randn([count, generatorNet.noiseSize], generator: noiseGenerator)
       let fake = withNoGrad { generatorNet(logits: conditioning, noise: noise) }
       // One pass over real and fake together (half the kernel launches of two passes).
       let scores = discriminator(Tensor.cat([real, fake], dim: 0), logits: Tensor.cat([conditioning, conditioning], dim: 0))
@@ -218,7 +235,7 @@ public final class InverterTrainer {
       let (lossReal, lossFake) = HingeLoss.discriminator(real: realScores, fake: fakeScores)
       discriminatorOptimizer.zeroGrad()
       (lossReal + lossFake).backward()
-      losses.discriminatorGradientNorm = gradientNorm(discriminator)
+      if measureGradients { losses.discriminatorGradientNorm = gradientNorm(discriminator) }
       discriminatorOptimizer.step()
       losses.discriminatorReal = lossReal.item()
       losses.discriminatorFake = lossFake.item()
@@ -226,7 +243,11 @@ public final class InverterTrainer {
       losses.scoreFake = fakeScores.mean().item()
     }
 
-    let noise = Tensor.randn([count, generatorNet.noiseSize], generator: noiseGenerator)
+    // D's weights get no gradients from the generator update (BigGAN-PyTorch's toggle_grad):
+    // the backward pass then skips D's weight gradients, which nothing would use.
+    for parameter in discriminator.parameters { parameter.requiresGrad = false }
+    defer { for parameter in discriminator.parameters { parameter.requiresGrad = true } }
+    let noise = given?.generator ?? Tensor.randn([count, generatorNet.noiseSize], generator: noiseGenerator)
     let fake = generatorNet(logits: conditioning, noise: noise)  // [B, C, R, R]
     var total = Tensor.zeros([])
     if config.losses.adversarial > 0 {
@@ -242,11 +263,14 @@ public final class InverterTrainer {
       total = total + l1 * weights.pixelL1 + l2 * weights.pixelL2
       losses.pixel = weights.pixelL1 > 0 ? l1.item() : l2.item()
     }
+    // The classifier's logits of the fakes, when the perceptual pass already computed them.
+    var fakeLogits: Tensor?
     if weights.perceptual > 0 {
       let network = perceptualNetwork ?? classifier
       let layers = weights.perceptualLayers
       let target = try withNoGrad { try network.features(batch.images, names: layers).features }
-      let produced = try network.features(fake01, names: layers).features
+      let (logitsOfFake, produced) = try network.features(fake01, names: layers)
+      if perceptualNetwork == nil { fakeLogits = logitsOfFake }
       var distance = Tensor.zeros([])
       for layer in layers {
         // Mean squared difference of unit-normalised feature vectors per position.
@@ -256,7 +280,8 @@ public final class InverterTrainer {
       losses.perceptual = distance.item()
     }
     if weights.logitConsistency > 0 {
-      let consistency = Loss.mse(try classifier.logits(fake01) / logitScale, rawLogits / logitScale)
+      let produced = try fakeLogits ?? classifier.logits(fake01)
+      let consistency = Loss.mse(produced / logitScale, rawLogits / logitScale)
       total = total + consistency * weights.logitConsistency
       losses.logit = consistency.item()
     }
@@ -264,9 +289,8 @@ public final class InverterTrainer {
       total = total + orthogonalPenalty(generatorNet) * config.training.orthogonalRegularization
     }
     generatorOptimizer.zeroGrad()
-    discriminator.zeroGrad()
     total.backward()
-    losses.generatorGradientNorm = gradientNorm(generatorNet)
+    if measureGradients { losses.generatorGradientNorm = gradientNorm(generatorNet) }
     generatorOptimizer.step()
     average.update(step: step)
 

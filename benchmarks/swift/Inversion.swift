@@ -1,0 +1,171 @@
+// The inverter, classifier and reconstruction measurements of afterimage-bench; the peer is
+// benchmarks/peer/inverter.py. Every measurement prints one JSON line.
+import Afterimage
+import Foundation
+import Torch
+
+/// The value after `--name`, or `fallback`.
+func stringOption(_ name: String, _ fallback: String) -> String {
+  let arguments = CommandLine.arguments
+  guard let index = arguments.firstIndex(of: "--\(name)"), index + 1 < arguments.count else { return fallback }
+  return arguments[index + 1]
+}
+
+/// Peak resident memory of this process so far, in MB (Linux reports KiB).
+func peakMemoryMB() -> Double {
+  var usage = rusage()
+  getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+  return Double(usage.ru_maxrss) / 1024
+}
+
+/// A fresh scratch folder for the classifier, the run directory and the logit cache.
+func scratchFolder() -> URL {
+  let url = FileManager.default.temporaryDirectory.appendingPathComponent("afterimage-bench-\(UUID().uuidString)")
+  try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+  return url
+}
+
+/// Runs `body`, printing a one-line error (not a stack trace) if it throws.
+func reportingErrors(_ body: () throws -> Void) {
+  do { try body() } catch {
+    FileHandle.standardError.write(Data("afterimage-bench: error: \(error)\n".utf8))
+    exit(1)
+  }
+}
+
+func benchmarkFields(_ mode: String, _ extra: [String: Any]) -> [String: Any] {
+  var fields = environmentFields()
+  fields["impl"] = "swift"
+  fields["mode"] = mode
+  fields["peak_rss_mb"] = peakMemoryMB()
+  return fields.merging(extra) { _, new in new }
+}
+
+/// The equal-work check: the peer's initial weights and batch, one training iteration with the
+/// peer's noise, the losses and parameter counts as JSON.
+func inverterFirstStep(weightsPath: String, batchPath: String) throws {
+  let weights = try Safetensors.read(URL(fileURLWithPath: weightsPath))
+  let batchFile = try Safetensors.read(URL(fileURLWithPath: batchPath))
+  let images = try batchFile.tensor("images")
+  let folder = scratchFolder()
+  defer { try? FileManager.default.removeItem(at: folder) }
+  // The peer records the models' shape as JSON in the metadata.
+  let shape = weights.metadata["config"].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: Any]
+  let benchmark = try InverterBenchmark(images: images, batchSize: images.shape[0], ch: shape?["ch"] as? Int ?? 16, weights: weights, folder: folder)
+  if ProcessInfo.processInfo.environment["BENCH_DEBUG"] != nil, let peerLogits = try? batchFile.tensor("logits") {
+    let ours = try withNoGrad { try benchmark.classifier.logits(images) }
+    print("logit difference", (ours - peerLogits).abs().max().item(), ours.narrow(dim: 0, start: 0, length: 1).scalars(as: Float.self))
+    let d = benchmark.trainer.networks.discriminator
+    let scores = withNoGrad { d(images * 2 - 1, logits: peerLogits) }
+    print("D scores (train mode)", scores.narrow(dim: 0, start: 0, length: 4).scalars(as: Float.self))
+  }
+  let noise = InverterTrainer.StepNoise(discriminator: try batchFile.tensor("d_noise"), generator: try batchFile.tensor("g_noise"))
+  let losses = try benchmark.step(try benchmark.firstBatch(), noise: noise)
+  let counts = benchmark.parameterCounts
+  printJSON(benchmarkFields("first-step", [
+    "d_loss_real": losses.discriminatorReal, "d_loss_fake": losses.discriminatorFake, "g_loss_adv": losses.generatorAdversarial,
+    "g_loss_pixel": losses.pixel, "g_loss_perceptual": losses.perceptual, "g_loss_logit": losses.logit,
+    "g_params": counts.generator, "d_params": counts.discriminator, "classifier_params": counts.classifier,
+  ]))
+}
+
+/// Times training iterations as `afterimage inverter train` runs them: a batch from the loader,
+/// its cached logits, one D and one G update, the EMA.
+func measureInverterTraining(resolution: Int, channels: Int, batchSize: Int, ch: Int, repeats: Int, warmup: Int) throws {
+  let folder = scratchFolder()
+  defer { try? FileManager.default.removeItem(at: folder) }
+  Torch.manualSeed(0)
+  let images = Tensor.rand([batchSize * 4, channels, resolution, resolution])  // the training set
+  let benchmark = try InverterBenchmark(images: images, batchSize: batchSize, ch: ch, folder: folder)
+  var epoch = 0
+  var batches = benchmark.batches(epoch: 0).makeIterator()
+  func step() throws {
+    guard let batch = batches.next() else {
+      epoch += 1
+      batches = benchmark.batches(epoch: epoch).makeIterator()
+      return try step()
+    }
+    try benchmark.step(batch)
+  }
+  for _ in 0..<warmup { try step() }
+  var times: [Double] = []
+  for _ in 0..<repeats {
+    var failure: Error?
+    times.append(seconds { do { try step() } catch { failure = error } })
+    if let failure { throw failure }
+  }
+  let counts = benchmark.parameterCounts
+  printJSON(benchmarkFields("train", [
+    "step_times_s": times, "resolution": resolution, "channels": channels, "batch_size": batchSize, "ch": ch,
+    "g_params": counts.generator, "d_params": counts.discriminator,
+  ]))
+}
+
+/// Feedforward reconstruction (the EMA generator, evaluation mode, no gradients) against
+/// optimisation-based inversion of the same logits, in images per second.
+func measureReconstruction(resolution: Int, channels: Int, batchSize: Int, ch: Int, repeats: Int, warmup: Int, optimizeSteps: Int) throws {
+  let folder = scratchFolder()
+  defer { try? FileManager.default.removeItem(at: folder) }
+  Torch.manualSeed(0)
+  let images = Tensor.rand([batchSize, channels, resolution, resolution])
+  let benchmark = try InverterBenchmark(images: images, batchSize: batchSize, ch: ch, folder: folder)
+  let generator = benchmark.trainer.networks.ema
+  generator.eval()
+  let logits = try withNoGrad { try benchmark.classifier.logits(images) }
+  let noise = Tensor.randn([batchSize, generator.noiseSize])
+  func reconstruct() { _ = withNoGrad { generator(logits: logits, noise: noise) } }
+  for _ in 0..<warmup { reconstruct() }
+  let times = (0..<repeats).map { _ in seconds(reconstruct) }
+  var fields: [String: Any] = ["step_times_s": times, "resolution": resolution, "channels": channels, "batch_size": batchSize, "ch": ch]
+  if optimizeSteps > 0 {
+    var options = OptimizationInversion.Options()
+    options.steps = optimizeSteps
+    var failure: Error?
+    let elapsed = seconds { do { _ = try OptimizationInversion.invert(logits, classifier: benchmark.classifier, options: options) } catch { failure = error } }
+    if let failure { throw failure }
+    fields["optimize_s"] = elapsed
+    fields["optimize_steps"] = optimizeSteps
+  }
+  printJSON(benchmarkFields("reconstruct", fields))
+}
+
+/// Times classifier training steps (ResNet-20 ½, batch 128, SGD with Nesterov momentum):
+/// standard, or Madry PGD-7 (L∞ 8/255, steps ε/4) adversarial training.
+func measureClassifierStep(adversarial: Bool, resolution: Int, channels: Int, batchSize: Int, repeats: Int, warmup: Int) throws {
+  let folder = scratchFolder()
+  defer { try? FileManager.default.removeItem(at: folder) }
+  Torch.manualSeed(0)
+  let count = batchSize * 4
+  let images = (Tensor.rand([count, channels, resolution, resolution]) * 255).round().to(.uint8)  // 8-bit pixels
+  let labels = (0..<count).map { Int64($0 % 10) }
+  let data = InMemoryDataset(name: "synthetic", classNames: (0..<10).map { "class \($0)" }, pixels: images, labels: labels)
+  let config = ClassifierConfig(
+    architecture: .resnet20, width: 0.5, channels: channels, resolution: resolution, classNames: data.classNames,
+    normalization: Normalization(mean: Array(repeating: 0.5, count: channels), std: Array(repeating: 0.25, count: channels)))
+  var options = ClassifierTrainingOptions()
+  options.batchSize = batchSize
+  options.epochs = 1000
+  if adversarial { options.adversarial = AttackSpec(norm: .linf, epsilon: 8.0 / 255, steps: 7, stepSize: 2.0 / 255) }
+  let trainer = try ClassifierTrainer(run: RunDirectory(url: folder), config: config, options: options, train: data, test: data)
+  let loader = DataLoader(data, batchSize: batchSize, shuffle: true, dropLast: true, seed: 0)
+  var epoch = 0
+  var batches = loader.epoch(0).makeIterator()
+  func step() throws {
+    guard let batch = batches.next() else {
+      epoch += 1
+      batches = loader.epoch(epoch).makeIterator()
+      return try step()
+    }
+    _ = try trainer.trainingStep(batch)
+  }
+  for _ in 0..<warmup { try step() }
+  var times: [Double] = []
+  for _ in 0..<repeats {
+    var failure: Error?
+    times.append(seconds { do { try step() } catch { failure = error } })
+    if let failure { throw failure }
+  }
+  printJSON(benchmarkFields(adversarial ? "classifier-adversarial" : "classifier-standard", [
+    "step_times_s": times, "resolution": resolution, "channels": channels, "batch_size": batchSize,
+  ]))
+}
