@@ -237,4 +237,42 @@ final class InverterTests: XCTestCase {
     XCTAssertGreaterThanOrEqual(images.min().item(), 0)
     XCTAssertLessThanOrEqual(images.max().item(), 1)
   }
+
+  /// Equal work with the PyTorch peer (benchmarks/peer/inverter.py): from its initial weights
+  /// and batch, our training iteration has the same parameter counts and the same first-step
+  /// losses, at 32×32 gray and 64×64 colour.
+  func testFirstTrainingStepMatchesThePyTorchPeer() throws {
+    let root = try temporaryDirectory()
+    for (resolution, channels) in [(32, 1), (64, 3)] {
+      let weights = root.appendingPathComponent("weights-\(resolution).safetensors").path
+      let batch = root.appendingPathComponent("batch-\(resolution).safetensors").path
+      let peerScript = "../../benchmarks/peer/inverter.py"
+      _ = try runPython(peerScript, ["--resolution", String(resolution), "--channels", String(channels), "--batch-size", "8", "--threads", "1",
+                                     "--write-init", weights, "--write-batch", batch])
+      let peerOutput = try runPython(peerScript, ["--first-step", weights, "--batch", batch, "--threads", "1"])
+      let peer = try JSONSerialization.jsonObject(with: Data(peerOutput.utf8)) as! [String: Any]
+
+      let batchFile = try Safetensors.read(URL(fileURLWithPath: batch))
+      let benchmark = try InverterBenchmark(
+        images: try batchFile.tensor("images"), batchSize: 8, weights: try Safetensors.read(URL(fileURLWithPath: weights)),
+        folder: root.appendingPathComponent("run-\(resolution)"))
+      let counts = benchmark.parameterCounts
+      XCTAssertEqual(counts.generator, peer["g_params"] as? Int)
+      XCTAssertEqual(counts.discriminator, peer["d_params"] as? Int)
+      XCTAssertEqual(counts.classifier, peer["classifier_params"] as? Int)
+      let losses = try benchmark.step(
+        try benchmark.firstBatch(),
+        noise: .init(discriminator: try batchFile.tensor("d_noise"), generator: try batchFile.tensor("g_noise")))
+      let ours = [
+        "d_loss_real": losses.discriminatorReal, "d_loss_fake": losses.discriminatorFake, "g_loss_adv": losses.generatorAdversarial,
+        "g_loss_pixel": losses.pixel, "g_loss_perceptual": losses.perceptual, "g_loss_logit": losses.logit,
+      ]
+      for (name, value) in ours {
+        let reference = try XCTUnwrap(peer[name] as? Double, name)
+        // Relative: at initialisation the discriminator's scores are in the hundreds.
+        XCTAssertEqual(value, reference, accuracy: 1e-4 * max(1, abs(reference)), "\(name) at \(resolution)×\(resolution)×\(channels)")
+      }
+      XCTAssertGreaterThan(losses.perceptual, 0, "the perceptual term ran")
+    }
+  }
 }

@@ -48,7 +48,11 @@ public final class InverterBenchmark {
       preset: "fidelity", losses: .fidelity(layers: ["layer1", "layer2"]), training: options)
     config.ch = ch
     self.config = config
+    // The logit cache goes to the scratch folder, not the user's cache, for as long as the
+    // trainer computes it.
+    let userCache = ProcessInfo.processInfo.environment["AFTERIMAGE_CACHE"]
     setenv("AFTERIMAGE_CACHE", folder.appendingPathComponent("cache").path, 1)
+    defer { if let userCache { setenv("AFTERIMAGE_CACHE", userCache, 1) } else { unsetenv("AFTERIMAGE_CACHE") } }
     trainer = try InverterTrainer(
       run: RunDirectory(url: folder.appendingPathComponent("run")), config: config, classifier: classifier,
       classifierPath: classifierRun.url.path, train: dataset, heldOut: dataset, datasetKey: "synthetic")

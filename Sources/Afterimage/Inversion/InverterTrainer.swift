@@ -83,6 +83,12 @@ public final class InverterTrainer {
     ema = try config.makeGenerator(generator: initGenerator)
     average = try ExponentialMovingAverage(
       source: generatorNet, target: ema, decay: options.effectiveEMADecay, startStep: options.effectiveEMAStart)
+    // Channels-last convolution weights and images: oneDNN's CPU convolutions then skip their
+    // layout conversions (benchmarks/README.md). The EMA generator, which reconstructs and is
+    // saved, keeps the standard layout; files are written in standard order either way.
+    for network in [generatorNet, discriminator] as [Module] + [classifier.network, perceptualNetwork?.network].compactMap({ $0 }) {
+      network.convertToChannelsLast()
+    }
     generatorOptimizer = Adam(generatorNet.namedParameters(), learningRate: options.generatorLearningRate, beta1: options.beta1, beta2: options.beta2)
     discriminatorOptimizer = Adam(discriminator.namedParameters(), learningRate: options.discriminatorLearningRate, beta1: options.beta1, beta2: options.beta2)
     loader = DataLoader(subset, batchSize: options.batchSize, shuffle: true, dropLast: true, seed: options.seed)
@@ -218,7 +224,8 @@ public final class InverterTrainer {
     let indices = Tensor(batch.indices.map(Int64.init))
     let rawLogits = logits.indexSelect(dim: 0, index: indices)  // [B, K]
     let conditioning = config.preprocess(rawLogits)
-    let real = batch.images * 2 - 1  // [B, C, R, R] in [−1, 1]
+    let images = batch.images.channelsLast()  // [B, C, R, R] in [0, 1]
+    let real = images * 2 - 1  // in [−1, 1]
     let count = batch.labels.count
     generatorNet.train()
     discriminator.train()
@@ -257,18 +264,23 @@ public final class InverterTrainer {
     }
     let fake01 = (fake + 1) / 2
     let weights = config.losses
-    if weights.pixelL1 > 0 || weights.pixelL2 > 0 {
-      let l1 = Loss.l1(fake01, batch.images)
-      let l2 = Loss.mse(fake01, batch.images)
-      total = total + l1 * weights.pixelL1 + l2 * weights.pixelL2
-      losses.pixel = weights.pixelL1 > 0 ? l1.item() : l2.item()
+    // Pixel terms, each only when weighted (the logged "pixel" value is L1 when it is on).
+    if weights.pixelL2 > 0 {
+      let l2 = Loss.mse(fake01, images)
+      total = total + l2 * weights.pixelL2
+      losses.pixel = l2.item()
+    }
+    if weights.pixelL1 > 0 {
+      let l1 = Loss.l1(fake01, images)
+      total = total + l1 * weights.pixelL1
+      losses.pixel = l1.item()
     }
     // The classifier's logits of the fakes, when the perceptual pass already computed them.
     var fakeLogits: Tensor?
     if weights.perceptual > 0 {
       let network = perceptualNetwork ?? classifier
       let layers = weights.perceptualLayers
-      let target = try withNoGrad { try network.features(batch.images, names: layers).features }
+      let target = try withNoGrad { try network.features(images, names: layers).features }
       let (logitsOfFake, produced) = try network.features(fake01, names: layers)
       if perceptualNetwork == nil { fakeLogits = logitsOfFake }
       var distance = Tensor.zeros([])

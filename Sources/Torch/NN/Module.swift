@@ -121,6 +121,18 @@ open class Module {
     }
   }
 
+  /// Stores every 4-d parameter and buffer (convolution weights) channels-last, in place, as
+  /// `module.to(memory_format=torch.channels_last)`: with channels-last inputs, oneDNN's CPU
+  /// convolutions then skip their layout conversions (25–30% off a GAN step, benchmarks/).
+  /// Values, names and saved files are unchanged (files are always written in standard order).
+  public func convertToChannelsLast() {
+    withNoGrad {
+      for (_, tensor) in stateDict() where tensor.rank == 4 {
+        tensor.replaceData(with: tensor.channelsLast())
+      }
+    }
+  }
+
   /// Drops every parameter's accumulated gradient.
   public func zeroGrad() {
     for parameter in parameters { parameter.zeroGrad() }
