@@ -121,6 +121,7 @@ def measure_overhead(count):
     elapsed = time.perf_counter() - start
     fields = environment_fields()
     fields.update(impl="python", count=count, op_overhead_us=elapsed / count * 1e6)
+    fields["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(fields, sort_keys=True))
 
 

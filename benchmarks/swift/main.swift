@@ -165,6 +165,7 @@ func measureOverhead(count: Int) {
   fields["impl"] = "swift"
   fields["count"] = count
   fields["op_overhead_us"] = elapsed / Double(count) * 1e6
+  fields["peak_rss_mb"] = peakMemoryMB()
   printJSON(fields)
 }
 
