@@ -9,13 +9,19 @@ import XCTest
 public let parityScripts = URL(fileURLWithPath: #filePath)
   .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("parity")
 
-/// A fresh temporary folder for one test.
-public func temporaryDirectory(_ name: String = #function) throws -> URL {
-  let clean = name.filter { $0.isLetter || $0.isNumber }
-  let url = FileManager.default.temporaryDirectory
-    .appendingPathComponent("afterimage-tests-\(clean)-\(UUID().uuidString.prefix(8))")
-  try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-  return url
+extension XCTestCase {
+  /// A fresh temporary folder for one test, removed when the test ends (set
+  /// AFTERIMAGE_KEEP_TEST_FILES=1 to keep it for a look).
+  public func temporaryDirectory(_ name: String = #function) throws -> URL {
+    let clean = name.filter { $0.isLetter || $0.isNumber }
+    let url = FileManager.default.temporaryDirectory
+      .appendingPathComponent("afterimage-tests-\(clean)-\(UUID().uuidString.prefix(8))")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    if ProcessInfo.processInfo.environment["AFTERIMAGE_KEEP_TEST_FILES"] == nil {
+      addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+    }
+    return url
+  }
 }
 
 /// Runs a reference script with Debian's Python (the interpreter that has python3-torch) and
