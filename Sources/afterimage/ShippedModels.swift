@@ -145,9 +145,18 @@ struct ModelsTrain: ParsableCommand {
   @Argument(help: "Models to train (names from `models list`, or 'classifiers', 'inverters'; default: all).") var names: [String] = []
   @Option(help: "The models folder to write (inverters read their classifiers from it).") var models = "models"
   @Option(help: "Threads (default: all cores).") var threads: Int?
+  @Flag(help: "Check and print each command without training anything.") var dryRun = false
 
   func run() throws {
     let chosen = try Recipes.select(names)
+    if dryRun {
+      for recipe in chosen {
+        let words = recipe.commandLine(models: models)
+        _ = try AfterimageCommand.parseAsRoot(words)  // the options parse and validate
+        print("afterimage \(words.joined(separator: " "))")
+      }
+      return
+    }
     for (recipe, seconds) in try Recipes.train(chosen, models: models, threads: threads) {
       print(String(format: "%@ took %@", recipe.name, ProgressBar.clock(seconds)))
     }

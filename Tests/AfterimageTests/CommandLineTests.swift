@@ -152,5 +152,9 @@ final class CommandLineTests: XCTestCase {
     try expectFailure(["demo", "--models", "nowhere", "--out", "d"], saying: "missing in nowhere: classifiers/shapes-standard", in: root)
     try expectFailure(["demo", "--datasets", "cifar10"], saying: "not 'cifar10'", in: root)
     try expectFailure(["models", "train", "nope"], saying: "no shipped model called 'nope'", in: root)
+    // Every recipe of a shipped model is a valid command line.
+    let recipes = try expectSuccess(["models", "train", "--dry-run"], in: root)
+    XCTAssertEqual(recipes.split(separator: "\n").filter { $0.hasPrefix("afterimage ") }.count, 18, recipes)
+    XCTAssertTrue(recipes.contains("afterimage inverter train --out models/inverters/shapes-robust-paper --classifier models/classifiers/shapes-robust --preset paper"))
   }
 }
