@@ -142,7 +142,18 @@ struct DemoHeadline {
 
   var rows: [Row] = []
   /// Per data set and classifier kind: the finding's number.
-  var findings: [(dataset: String, finding: String, standard: Double?, robust: Double?)] = []
+  /// One finding's number for the standard and the robust classifier; a fraction shows as a
+  /// percentage, any other number with three decimals.
+  struct Finding {
+    let dataset: String
+    let finding: String
+    let standard: Double?
+    let robust: Double?
+    var isFraction = true
+    var format: String { isFraction ? "%.1f%%" : "%.3f" }
+  }
+
+  var findings: [Finding] = []
   var sections: [String: Any] = [:]
 
   static let columns: [(key: String, title: String, format: String)] = [
@@ -169,23 +180,28 @@ struct DemoHeadline {
         guard let section = sections["\(data)-\(experiment)-\(kind)"] as? [String: Any], let results = section["results"] else { return nil }
         return read(results)
       }
-      func both(_ finding: String, _ experiment: String, _ read: @escaping (Any) -> Double?) {
+      func both(_ finding: String, _ experiment: String, isFraction: Bool = true, _ read: @escaping (Any) -> Double?) {
         let standard = value(experiment, "standard", read), robust = value(experiment, "robust", read)
-        if standard != nil || robust != nil { findings.append((data, finding, standard, robust)) }
+        if standard != nil || robust != nil {
+          findings.append(Finding(dataset: data, finding: finding, standard: standard, robust: robust, isFraction: isFraction))
+        }
       }
       func classifierAccuracy(_ kind: String) -> Double? {
         let url = URL(fileURLWithPath: "\(plan.models)/classifiers/\(data)-\(kind)/results.json")
         let object = (try? Data(contentsOf: url)).flatMap { try? JSONSerialization.jsonObject(with: $0) } as? [String: Any]
         return (object?["evaluation"] as? [String: Any])?["clean_accuracy"] as? Double
       }
-      findings.append((data, "classifier test accuracy", classifierAccuracy("standard"), classifierAccuracy("robust")))
+      findings.append(Finding(dataset: data, finding: "classifier test accuracy", standard: classifierAccuracy("standard"), robust: classifierAccuracy("robust")))
       both("PGD-20 fools the classifier", "adversarial") { ($0 as? [String: Any])?["attack_success"] as? Double }
       func fidelity(_ kind: String, _ key: String) -> Double? { rows.first { $0.dataset == data && $0.method == "\(kind)-fidelity" }?.values[key] }
-      findings.append((data, "eval classifier names the class of reconstructions", fidelity("standard", "eval_accuracy"), fidelity("robust", "eval_accuracy")))
-      findings.append((data, "retrieval@10 (chance 0.1)", fidelity("standard", "retrieval"), fidelity("robust", "retrieval")))
-      findings.append((data, "noise diversity (same logits, new z)", fidelity("standard", "noise_diversity"), fidelity("robust", "noise_diversity")))
+      findings.append(Finding(dataset: data, finding: "eval classifier names the class of reconstructions", standard: fidelity("standard", "eval_accuracy"), robust: fidelity("robust", "eval_accuracy")))
+      findings.append(Finding(dataset: data, finding: "retrieval@10 (chance 0.1)", standard: fidelity("standard", "retrieval"), robust: fidelity("robust", "retrieval"), isFraction: false))
+      findings.append(Finding(dataset: data, finding: "noise diversity (same logits, new z)", standard: fidelity("standard", "noise_diversity"), robust: fidelity("robust", "noise_diversity"), isFraction: false))
       for factor in ["object_hue", "centre_x", "size", "background_brightness"] {
-        both("factor R² from reconstructions: \(factor)", "factors") { (($0 as? [String: Any])?["reconstructions"] as? [String: Double])?[factor] }
+        both("factor R² from reconstructions: \(factor)", "factors", isFraction: false) { (($0 as? [String: Any])?["reconstructions"] as? [String: Double])?[factor] }
+      }
+      for factor in ["object_hue", "size"] {  // the upper bound: a linear probe on the logits themselves
+        both("factor R² of a linear probe on the logits: \(factor)", "factors", isFraction: false) { (($0 as? [String: Any])?["logit_probe"] as? [String: Double])?[factor] }
       }
       both("adversarial: eval sees the true class", "adversarial") { ($0 as? [String: Any])?["eval_says_true_class"] as? Double }
       both("adversarial: eval sees the adversarial class", "adversarial") { ($0 as? [String: Any])?["eval_says_predicted_class"] as? Double }
@@ -212,10 +228,10 @@ struct DemoHeadline {
       lines.append("")
     }
     lines.append("standard vs robust classifier (fidelity inverters):")
-    lines.append("  " + "finding".padding(toLength: 62, withPad: " ", startingAt: 0) + "standard".leftPadded(10) + "robust".leftPadded(10))
+    lines.append("  " + "finding".padding(toLength: 68, withPad: " ", startingAt: 0) + "standard".leftPadded(10) + "robust".leftPadded(10))
     for finding in findings {
-      let spec = finding.finding.contains("R²") || finding.finding.contains("diversity") || finding.finding.contains("retrieval") ? "%.3f" : "%.1f%%"
-      lines.append("  " + "\(finding.dataset): \(finding.finding)".padding(toLength: 62, withPad: " ", startingAt: 0)
+      let spec = finding.format
+      lines.append("  " + "\(finding.dataset): \(finding.finding)".padding(toLength: 68, withPad: " ", startingAt: 0)
                    + Self.format(finding.standard, spec).leftPadded(10) + Self.format(finding.robust, spec).leftPadded(10))
     }
     return lines.joined(separator: "\n")
@@ -233,7 +249,7 @@ struct DemoHeadline {
     }
     page += "<h3>Standard vs robust classifier</h3><table><tr><th>finding</th><th>standard</th><th>robust</th></tr>\n"
     for finding in findings {
-      let spec = finding.finding.contains("R²") || finding.finding.contains("diversity") || finding.finding.contains("retrieval") ? "%.3f" : "%.1f%%"
+      let spec = finding.format
       page += "<tr><td>\(escape(finding.dataset)): \(escape(finding.finding))</td><td>\(Self.format(finding.standard, spec))</td><td>\(Self.format(finding.robust, spec))</td></tr>\n"
     }
     return page + "</table></section>\n"
