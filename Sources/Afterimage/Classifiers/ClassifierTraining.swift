@@ -102,6 +102,9 @@ public final class ClassifierTrainer {
     self.train = try options.trainCount.map { try Subset(train, count: $0) } ?? train
     self.test = test
     classifier = try NetworkClassifier(config: config, generator: Generator(seed: options.seed))
+    // Channels-last convolution weights and images: oneDNN's CPU convolutions skip their layout
+    // conversions (benchmarks/README.md). Saved weights are in standard order regardless.
+    classifier.model.convertToChannelsLast()
     optimizer = SGD(
       classifier.model.namedParameters(), learningRate: options.learningRate, momentum: options.momentum,
       weightDecay: options.weightDecay, nesterov: options.momentum > 0)
@@ -220,7 +223,7 @@ public final class ClassifierTrainer {
     let augmentation = Augmentation(
       cropPadding: options.cropPadding, horizontalFlip: options.horizontalFlip, brightness: options.brightness,
       contrast: options.contrast, saturation: options.saturation)
-    var images = augmentation(batch.images, generator: augmentGenerator)  // [B, C, H, W]
+    var images = augmentation(batch.images, generator: augmentGenerator).channelsLast()  // [B, C, H, W]
     if let attack = options.adversarial {
       images = try Attacks.perturb(images, labels: batch.labels, classifier: classifier, spec: attack, generator: attackGenerator)
     }
