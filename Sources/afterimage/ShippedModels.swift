@@ -141,7 +141,7 @@ struct ModelsList: ParsableCommand {
 struct ModelsTrain: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "train",
-    abstract: "Retrain shipped models from scratch with their recorded commands (all: about 3½ hours on 2 cores).")
+    abstract: "Retrain shipped models from scratch with their recorded commands (all: about 2½ hours on 2 cores).")
   @Argument(help: "Models to train (names from `models list`, or 'classifiers', 'inverters'; default: all).") var names: [String] = []
   @Option(help: "The models folder to write (inverters read their classifiers from it).") var models = "models"
   @Option(help: "Threads (default: all cores).") var threads: Int?
