@@ -31,7 +31,8 @@ public enum HTMLReport {
       }
       let results = try json(folder.appendingPathComponent("results.json"))
       let (heading, measures) = explanations[kind] ?? (kind, "")
-      sections += "<section>\n<h2>\(escape(heading))</h2>\n"
+      // The folder's name tells apart sections of one kind (standard vs robust, data sets).
+      sections += "<section>\n<h2>\(escape(heading)) <small>\(escape(folder.lastPathComponent))</small></h2>\n"
       sections += "<p class=\"what\">\(escape(measures))</p>\n"
       if let summary = summary(kind: kind, results: results) { sections += "<p class=\"says\"><b>What the numbers say:</b> \(escape(summary))</p>\n" }
       sections += "<p class=\"source\">inverter: <code>\(escape(record["inverter"] as? String ?? "?"))</code>, folder <code>\(escape(folder.lastPathComponent))</code></p>\n"
@@ -52,7 +53,7 @@ public enum HTMLReport {
       <html lang="en"><head><meta charset="utf-8"><title>\(escape(title))</title>
       <style>
       body { font-family: -apple-system, "Segoe UI", sans-serif; max-width: 980px; margin: 2em auto; color: #222; line-height: 1.45; }
-      h1 { border-bottom: 2px solid #333; } h2 { margin-top: 2em; border-bottom: 1px solid #ccc; }
+      h1 { border-bottom: 2px solid #333; } h2 { margin-top: 2em; border-bottom: 1px solid #ccc; } h2 small { color: #777; font-weight: normal; }
       table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.92em; }
       td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: right; } th { background: #f3f3f3; }
       td:first-child, th:first-child { text-align: left; }
