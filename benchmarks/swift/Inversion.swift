@@ -33,6 +33,18 @@ func reportingErrors(_ body: () throws -> Void) {
   }
 }
 
+/// Seconds of each of `repeats` calls of `step`, after `warmup` untimed ones.
+func timedSteps(repeats: Int, warmup: Int, _ step: () throws -> Void) throws -> [Double] {
+  for _ in 0..<warmup { try step() }
+  var times: [Double] = []
+  for _ in 0..<repeats {
+    var failure: Error?
+    times.append(seconds { do { try step() } catch { failure = error } })
+    if let failure { throw failure }
+  }
+  return times
+}
+
 func benchmarkFields(_ mode: String, _ extra: [String: Any]) -> [String: Any] {
   var fields = environmentFields()
   fields["impl"] = "swift"
@@ -52,13 +64,6 @@ func inverterFirstStep(weightsPath: String, batchPath: String) throws {
   // The peer records the models' shape as JSON in the metadata.
   let shape = weights.metadata["config"].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: Any]
   let benchmark = try InverterBenchmark(images: images, batchSize: images.shape[0], ch: shape?["ch"] as? Int ?? 16, weights: weights, folder: folder)
-  if ProcessInfo.processInfo.environment["BENCH_DEBUG"] != nil, let peerLogits = try? batchFile.tensor("logits") {
-    let ours = try withNoGrad { try benchmark.classifier.logits(images) }
-    print("logit difference", (ours - peerLogits).abs().max().item(), ours.narrow(dim: 0, start: 0, length: 1).scalars(as: Float.self))
-    let d = benchmark.trainer.networks.discriminator
-    let scores = withNoGrad { d(images * 2 - 1, logits: peerLogits) }
-    print("D scores (train mode)", scores.narrow(dim: 0, start: 0, length: 4).scalars(as: Float.self))
-  }
   let noise = InverterTrainer.StepNoise(discriminator: try batchFile.tensor("d_noise"), generator: try batchFile.tensor("g_noise"))
   let losses = try benchmark.step(try benchmark.firstBatch(), noise: noise)
   let counts = benchmark.parameterCounts
@@ -87,13 +92,7 @@ func measureInverterTraining(resolution: Int, channels: Int, batchSize: Int, ch:
     }
     try benchmark.step(batch)
   }
-  for _ in 0..<warmup { try step() }
-  var times: [Double] = []
-  for _ in 0..<repeats {
-    var failure: Error?
-    times.append(seconds { do { try step() } catch { failure = error } })
-    if let failure { throw failure }
-  }
+  let times = try timedSteps(repeats: repeats, warmup: warmup, step)
   let counts = benchmark.parameterCounts
   printJSON(benchmarkFields("train", [
     "step_times_s": times, "resolution": resolution, "channels": channels, "batch_size": batchSize, "ch": ch,
@@ -158,13 +157,7 @@ func measureClassifierStep(adversarial: Bool, resolution: Int, channels: Int, ba
     }
     _ = try trainer.trainingStep(batch)
   }
-  for _ in 0..<warmup { try step() }
-  var times: [Double] = []
-  for _ in 0..<repeats {
-    var failure: Error?
-    times.append(seconds { do { try step() } catch { failure = error } })
-    if let failure { throw failure }
-  }
+  let times = try timedSteps(repeats: repeats, warmup: warmup, step)
   printJSON(benchmarkFields(adversarial ? "classifier-adversarial" : "classifier-standard", [
     "step_times_s": times, "resolution": resolution, "channels": channels, "batch_size": batchSize,
   ]))
