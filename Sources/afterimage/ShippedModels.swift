@@ -47,28 +47,20 @@ enum Recipes {
   /// terms use the inverted classifier's own features, so the evaluation classifier stays
   /// independent.
   static let inverters: [Recipe] = {
-    var recipes: [Recipe] = []
-    for data in ["fashion-mnist", "shapes"] {
-      for kind in ["standard", "robust"] {
-        recipes.append(Recipe(name: "\(data)-\(kind)-fidelity", kind: .inverter, folder: "inverters/\(data)-\(kind)-fidelity",
-                              arguments: "--classifier {models}/classifiers/\(data)-\(kind) --preset fidelity --steps 1500"))
-      }
+    /// The inverter of `data`'s `kind` classifier trained with `preset` (the decoder for the
+    /// up-convolutional presets).
+    func inverter(_ data: String, _ kind: String, _ preset: String) -> Recipe {
+      let arch = ["upconv", "deepsim"].contains(preset) ? " --arch upconv" : ""
+      return Recipe(name: "\(data)-\(kind)-\(preset)", kind: .inverter, folder: "inverters/\(data)-\(kind)-\(preset)",
+                    arguments: "--classifier {models}/classifiers/\(data)-\(kind)\(arch) --preset \(preset) --steps 1500")
     }
-    for data in ["fashion-mnist", "shapes"] {
-      recipes.append(Recipe(name: "\(data)-standard-upconv", kind: .inverter, folder: "inverters/\(data)-standard-upconv",
-                            arguments: "--classifier {models}/classifiers/\(data)-standard --arch upconv --preset upconv --steps 1500"))
-    }
-    for data in ["fashion-mnist", "shapes"] {
-      for kind in ["standard", "robust"] {
-        recipes.append(Recipe(name: "\(data)-\(kind)-paper", kind: .inverter, folder: "inverters/\(data)-\(kind)-paper",
-                              arguments: "--classifier {models}/classifiers/\(data)-\(kind) --preset paper --steps 1500"))
-      }
-    }
-    for data in ["fashion-mnist", "shapes"] {
-      recipes.append(Recipe(name: "\(data)-standard-deepsim", kind: .inverter, folder: "inverters/\(data)-standard-deepsim",
-                            arguments: "--classifier {models}/classifiers/\(data)-standard --arch upconv --preset deepsim --steps 1500"))
-    }
-    return recipes
+    let datasets = ["fashion-mnist", "shapes"]
+    // In training order: the fidelity inverters first (the demo's main comparison), then the
+    // quick pixel-loss baseline, the paper's preset, and DeePSiM.
+    return datasets.flatMap { data in ["standard", "robust"].map { inverter(data, $0, "fidelity") } }
+      + datasets.map { inverter($0, "standard", "upconv") }
+      + datasets.flatMap { data in ["standard", "robust"].map { inverter(data, $0, "paper") } }
+      + datasets.map { inverter($0, "standard", "deepsim") }
   }()
 
   /// The recipes called `names` (all when empty), or an error naming the unknown ones.
