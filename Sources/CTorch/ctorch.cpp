@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include <cstring>
+#include <dlfcn.h>
 #include <string>
 #include <vector>
 
@@ -95,6 +96,13 @@ const char *ct_version(void) { return TORCH_VERSION; }
 char *ct_build_config(void) { PROTECT(return copy_string(at::show_config());, nullptr) }
 void ct_set_num_threads(int n) { at::set_num_threads(n); }
 int ct_get_num_threads(void) { return at::get_num_threads(); }
+void ct_use_one_thread_here(void) {
+  // libtorch sizes a thread's OpenMP team on that thread's first parallel region (from the
+  // process-wide count); trigger that now, then shrink this thread's team to itself.
+  (void)at::get_num_threads();
+  auto set = (void (*)(int))dlsym(RTLD_DEFAULT, "omp_set_num_threads");
+  if (set != nullptr) set(1);
+}
 void ct_manual_seed(uint64_t seed) { torch::manual_seed(seed); }
 bool ct_cuda_is_available(void) { return torch::cuda::is_available(); }
 int ct_cuda_device_count(void) { return (int)torch::cuda::device_count(); }

@@ -28,6 +28,16 @@ public enum Torch {
     set { ensureInitialised(); ct_set_num_threads(Int32(max(1, newValue))) }
   }
 
+  /// Makes libtorch's operations on the calling thread run on that thread alone, for helper
+  /// threads (a data loader's) that work beside the main one. Each thread that starts a parallel
+  /// region gets its own OpenMP team; once the process holds more OpenMP threads than cores,
+  /// libgomp stops spinning between regions and puts its threads to sleep, and every region then
+  /// pays a wake-up (measured: a 32×32 inverter step took 298 ms instead of 257 ms).
+  public static func useOneThreadOnThisThread() {
+    ensureInitialised()
+    ct_use_one_thread_here()
+  }
+
   /// Seeds libtorch's global generator (used by dropout and by creation calls given no generator).
   public static func manualSeed(_ seed: UInt64) {
     ensureInitialised()

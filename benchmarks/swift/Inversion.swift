@@ -110,6 +110,7 @@ func measureReconstruction(resolution: Int, channels: Int, batchSize: Int, ch: I
   let benchmark = try InverterBenchmark(images: images, batchSize: batchSize, ch: ch, folder: folder)
   let generator = benchmark.trainer.networks.ema
   generator.eval()
+  generator.convertToChannelsLast()  // as Inverter.load prepares it for reconstruction
   let logits = try withNoGrad { try benchmark.classifier.logits(images) }
   let noise = Tensor.randn([batchSize, generator.noiseSize])
   func reconstruct() { _ = withNoGrad { generator(logits: logits, noise: noise) } }
@@ -120,9 +121,13 @@ func measureReconstruction(resolution: Int, channels: Int, batchSize: Int, ch: I
     var options = OptimizationInversion.Options()
     options.steps = optimizeSteps
     var failure: Error?
-    let elapsed = seconds { do { _ = try OptimizationInversion.invert(logits, classifier: benchmark.classifier, options: options) } catch { failure = error } }
+    var logitError = Double.nan
+    let elapsed = seconds {
+      do { logitError = try OptimizationInversion.invert(logits, classifier: benchmark.classifier, options: options).logitError } catch { failure = error }
+    }
     if let failure { throw failure }
     fields["optimize_s"] = elapsed
+    fields["optimize_logit_mse"] = logitError  // how far the optimisation got: it is still falling at 2000 steps
     fields["optimize_steps"] = optimizeSteps
   }
   printJSON(benchmarkFields("reconstruct", fields))

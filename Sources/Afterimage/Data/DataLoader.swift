@@ -89,7 +89,10 @@ public final class PrefetchingIterator: IteratorProtocol {
     let box = ResultBox()
     let chunk = chunks[index]
     let dataset = self.dataset
-    queue.async(group: group) { box.result = Result { try dataset.batch(at: chunk) } }
+    queue.async(group: group) {
+      Torch.useOneThreadOnThisThread()  // the training thread keeps the cores' OpenMP team to itself
+      box.result = Result { try dataset.batch(at: chunk) }
+    }
     pending = (group, box)
   }
 

@@ -32,6 +32,7 @@ const char *ct_version(void);
 char *ct_build_config(void);
 void ct_set_num_threads(int n);
 int ct_get_num_threads(void);
+void ct_use_one_thread_here(void);
 void ct_manual_seed(uint64_t seed);
 bool ct_cuda_is_available(void);
 int ct_cuda_device_count(void);
