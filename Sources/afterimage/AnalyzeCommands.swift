@@ -77,7 +77,7 @@ struct AnalyzeReconstruct: ParsableCommand {
 struct AnalyzeFactors: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "factors",
-    abstract: "Shapes factor recovery: R² per nuisance factor read off reconstructions, off the originals (ceiling) and off the logits by a linear probe (upper bound).")
+    abstract: "Shapes factor recovery: R² per nuisance factor read off reconstructions, off the originals (ceiling), and off the logits by a linear and an MLP probe (what the logits hold).")
 
   @Option(help: "The inverter run directory (its data set must be shapes).") var inverter: String
   @Option(help: "Held-out images scored.") var count = 1000
@@ -106,21 +106,25 @@ struct AnalyzeFactors: ParsableCommand {
     })
     let trainBatch = try train.batch(at: Array(0..<min(trainCount, train.count)))
     let trainLogits = try withNoGrad { Tensor.cat(try trainBatch.images.split(size: 250).map { try model.classifier.logits($0) }) }
+    let trainLabels = trainBatch.labels.scalars(as: Int64.self).map(Int.init)
     let results: [String: [String: Double]] = [
       "reconstructions": probe.recovery(images: reconstructions, factors: scored.factors!, labels: labels),
       "originals": probe.recovery(images: scored.images, factors: scored.factors!, labels: labels),
       "logit_probe": probe.logitProbe(
-        trainLogits: trainLogits, trainFactors: trainBatch.factors!, trainLabels: trainBatch.labels.scalars(as: Int64.self).map(Int.init),
+        trainLogits: trainLogits, trainFactors: trainBatch.factors!, trainLabels: trainLabels,
+        testLogits: logits, testFactors: scored.factors!, testLabels: labels),
+      "logit_probe_mlp": probe.mlpLogitProbe(
+        trainLogits: trainLogits, trainFactors: trainBatch.factors!, trainLabels: trainLabels,
         testLogits: logits, testFactors: scored.factors!, testLabels: labels),
     ]
     try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
     try printJSONFile(results, to: "\(out)/results.json")
     try recordExperiment("factors", inverter: inverter, in: out)
     print("R² per factor (1: fully recovered, 0: nothing):")
-    print("  factor                  reconstructions  originals  logit probe")
+    print("  factor                  reconstructions  originals  logit probe: linear      MLP")
     for name in ShapeFactors.names {
-      let row = ["reconstructions", "originals", "logit_probe"].map { results[$0]?[name].map { String(format: "%8.3f", $0) } ?? "     n/a" }
-      print("  \(name.padding(toLength: 22, withPad: " ", startingAt: 0))  \(row[0])         \(row[1])   \(row[2])")
+      let row = ["reconstructions", "originals", "logit_probe", "logit_probe_mlp"].map { results[$0]?[name].map { String(format: "%8.3f", $0) } ?? "     n/a" }
+      print("  \(name.padding(toLength: 22, withPad: " ", startingAt: 0))  \(row[0])         \(row[1])           \(row[2]) \(row[3])")
     }
     print("wrote \(out)/results.json")
   }

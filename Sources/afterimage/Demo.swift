@@ -200,8 +200,12 @@ struct DemoHeadline {
       for factor in ["object_hue", "centre_x", "size", "background_brightness"] {
         both("factor R² from reconstructions: \(factor)", "factors", isFraction: false) { (($0 as? [String: Any])?["reconstructions"] as? [String: Double])?[factor] }
       }
-      for factor in ["object_hue", "size"] {  // the upper bound: a linear probe on the logits themselves
+      // What the logits themselves hold, the ceiling for any inverter: linearly, and to an MLP.
+      for factor in ["object_hue", "size"] {
         both("factor R² of a linear probe on the logits: \(factor)", "factors", isFraction: false) { (($0 as? [String: Any])?["logit_probe"] as? [String: Double])?[factor] }
+      }
+      for factor in ["object_hue", "centre_x", "size"] {
+        both("factor R² of an MLP probe on the logits: \(factor)", "factors", isFraction: false) { (($0 as? [String: Any])?["logit_probe_mlp"] as? [String: Double])?[factor] }
       }
       both("adversarial: eval sees the true class", "adversarial") { ($0 as? [String: Any])?["eval_says_true_class"] as? Double }
       both("adversarial: eval sees the adversarial class", "adversarial") { ($0 as? [String: Any])?["eval_says_predicted_class"] as? Double }

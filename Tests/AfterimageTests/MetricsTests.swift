@@ -119,6 +119,24 @@ final class FactorProbeTests: XCTestCase {
     XCTAssertGreaterThan(r2["centre_x"]!, 0.99)
     XCTAssertLessThan(r2["size"]!, 0.2, "size is not in the carrier")
   }
+
+  func testTheMLPProbeFindsWhatTheLogitsHoldNonlinearly() throws {
+    let (probe, test) = try trainedProbe()
+    let labels = test.labels.scalars(as: Int64.self).map(Int.init)
+    // A carrier holding the hue as a plain number h in [0, 1): the target (cos 2πh, sin 2πh) is
+    // a smooth function of it, which a linear map cannot follow round the circle.
+    let carrier = Tensor(test.factors!.map { $0.objectHue }, shape: [400, 1])
+    let factors = test.factors!
+    let linear = probe.logitProbe(
+      trainLogits: carrier, trainFactors: factors, trainLabels: labels, testLogits: carrier, testFactors: factors, testLabels: labels)
+    let mlp = probe.mlpLogitProbe(
+      trainLogits: carrier, trainFactors: factors, trainLabels: labels, testLogits: carrier, testFactors: factors, testLabels: labels,
+      epochs: 150)
+    print("hue R² from a plain hue number: linear \(linear["object_hue"]!), MLP \(mlp["object_hue"]!)")
+    XCTAssertLessThan(linear["object_hue"]!, 0.5)
+    XCTAssertGreaterThan(mlp["object_hue"]!, 0.9)
+    XCTAssertLessThan(mlp["size"]!, 0.2, "size is not in the carrier")
+  }
 }
 
 final class ReconstructionAnalysisTests: XCTestCase {

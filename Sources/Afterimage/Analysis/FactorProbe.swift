@@ -76,8 +76,9 @@ public struct FactorEncoding {
   }
 }
 
-/// Reads Shapes factors off images (a CNN regressor trained on clean images) or off logits (a
-/// ridge-regression probe: the upper bound on what any decoder of the logits could recover).
+/// Reads Shapes factors off images (a CNN regressor trained on clean images) or off logits: a
+/// ridge-regression probe (what the logits hold linearly) and a small MLP probe (what they hold
+/// nonlinearly; an inverter is nonlinear, so this is the tighter ceiling on what it can recover).
 public final class FactorProbe {
   public let encoding: FactorEncoding
   let regressor: NetworkClassifier
@@ -152,5 +153,67 @@ public final class FactorProbe {
     let weights = inverse.matmul(x.t.matmul(y))
     let predictions = design(testLogits).matmul(weights)
     return encoding.rSquared(predictions: predictions, targets: targets(testFactors, labels: testLabels), rotationMask: rotationMask(labels: testLabels))
+  }
+
+  /// R² per factor of a small MLP from the logits (`MLPRegression`), fit on the training logits
+  /// and scored on the test ones, like `logitProbe`.
+  public func mlpLogitProbe(
+    trainLogits: Tensor, trainFactors: [ShapeFactors], trainLabels: [Int], testLogits: Tensor, testFactors: [ShapeFactors],
+    testLabels: [Int], epochs: Int = 40, seed: UInt64 = 0
+  ) -> [String: Double] {
+    let predictions = MLPRegression.fit(
+      inputs: trainLogits, targets: targets(trainFactors, labels: trainLabels), predicting: testLogits, epochs: epochs, seed: seed)
+    return encoding.rSquared(predictions: predictions, targets: targets(testFactors, labels: testLabels), rotationMask: rotationMask(labels: testLabels))
+  }
+}
+
+/// Nonlinear regression for probes: inputs standardised with the training rows' statistics, two
+/// hidden ReLU layers, Adam on the mean squared error. The last tenth of the training rows is
+/// held out to choose the epoch (early stopping), so the probe does not score its own overfit.
+public enum MLPRegression {
+  /// Predictions `[Q, T]` for `queries [Q, D]` of a network fit on `inputs [N, D]` → `targets [N, T]`.
+  public static func fit(
+    inputs: Tensor, targets: Tensor, predicting queries: Tensor, hidden: Int = 128, epochs: Int = 40, batchSize: Int = 128,
+    learningRate: Double = 1e-3, seed: UInt64 = 0
+  ) -> Tensor {
+    let mean = inputs.to(.float32).mean(dims: [0], keepDim: true)
+    let std = inputs.to(.float32).variance(dims: [0], keepDim: true).sqrt() + 1e-6
+    func standardized(_ x: Tensor) -> Tensor { (x.to(.float32) - mean) / std }
+    let x = standardized(inputs)
+    let y = targets.to(.float32)
+    let queries = standardized(queries)
+    let count = x.shape[0]
+    let heldOut = max(1, count / 10)
+    let fitting = count - heldOut
+    let (fitX, fitY) = (x.narrow(dim: 0, start: 0, length: fitting), y.narrow(dim: 0, start: 0, length: fitting))
+    let (heldX, heldY) = (x.narrow(dim: 0, start: fitting, length: heldOut), y.narrow(dim: 0, start: fitting, length: heldOut))
+
+    let generator = Generator(seed: seed)
+    let layers = [
+      Linear(x.shape[1], hidden, generator: generator), Linear(hidden, hidden, generator: generator),
+      Linear(hidden, y.shape[1], generator: generator),
+    ]
+    func predict(_ input: Tensor) -> Tensor { layers[2](layers[1](layers[0](input).relu()).relu()) }
+    let parameters = layers.enumerated().flatMap { index, layer in layer.namedParameters(prefix: "\(index).") }
+    let optimizer = Adam(parameters, learningRate: learningRate)
+
+    var bestLoss = Double.infinity
+    var best = withNoGrad { predict(queries) }
+    for _ in 0..<max(1, epochs) {
+      let order = Tensor.randperm(fitting, generator: generator)
+      for start in stride(from: 0, to: fitting, by: batchSize) {
+        let rows = order.narrow(dim: 0, start: start, length: min(batchSize, fitting - start))
+        let loss = Loss.mse(predict(fitX.indexSelect(dim: 0, index: rows)), fitY.indexSelect(dim: 0, index: rows))
+        optimizer.zeroGrad()
+        loss.backward()
+        optimizer.step()
+      }
+      let heldLoss = withNoGrad { Loss.mse(predict(heldX), heldY).item() }
+      if heldLoss < bestLoss {
+        bestLoss = heldLoss
+        best = withNoGrad { predict(queries) }
+      }
+    }
+    return best
   }
 }
