@@ -14,7 +14,7 @@ struct Demo: ParsableCommand {
   var out = "afterimage-demo"
   @Option(help: "Folder of the shipped models (ignored with --train).")
   var models = "models"
-  @Flag(help: "First retrain every shipped model from scratch into OUT/models with its recorded command (about 2½ hours on 2 cores), then run the demo on those.")
+  @Flag(help: "First retrain every shipped model from scratch into OUT/models with its recorded command (about 3 hours on 2 cores), then run the demo on those.")
   var train = false
   @Option(help: "Data sets, comma-separated: shapes, fashion-mnist.")
   var datasets = "shapes,fashion-mnist"
@@ -43,7 +43,7 @@ struct Demo: ParsableCommand {
     print("Afterimage \(Afterimage.version) on libtorch \(Torch.version), \(Torch.threadCount) threads")
     let modelsFolder = train ? "\(out)/models" : models
     if train {
-      print("Retraining every shipped model into \(modelsFolder) (about 2½ hours on 2 cores)…")
+      print("Retraining every shipped model into \(modelsFolder) (about 3 hours on 2 cores)…")
       for (recipe, seconds) in try Recipes.train(Recipes.all, models: modelsFolder, threads: threads) {
         print("  \(recipe.name): \(ProgressBar.clock(seconds))")
       }

@@ -7,7 +7,7 @@ public enum HTMLReport {
   /// What each experiment measures, in one sentence.
   static let explanations: [String: (title: String, measures: String)] = [
     "reconstruct": ("Reconstruction fidelity", "Held-out images are turned into logits by the classifier and back into images by the inverter; the numbers say how much of each original comes back (PSNR and SSIM on pixels, a perceptual distance, whether the classifier and an independent classifier still see the class, and whether a reconstruction picks out its own original among N)."),
-    "factors": ("What survives in the logits (Shapes factors)", "Every Shapes image was drawn with known nuisance factors; a regressor trained on clean images reads each factor off the reconstructions (R² 1: fully recovered, 0: lost), beside the same regressor on the originals (the ceiling) and a linear probe on the logits themselves."),
+    "factors": ("What survives in the logits (Shapes factors)", "Every Shapes image was drawn with known nuisance factors; a regressor trained on clean images reads each factor off the reconstructions (R² 1: fully recovered, 0: lost), beside the same regressor on the originals (the ceiling) and two probes on the logits themselves: linear, and a small MLP (what any decoder of the logits could at most recover)."),
     "noise": ("Noise resampling", "The logits are held fixed and the generator's noise is resampled; the distance between the resulting pictures is what the logits leave undetermined."),
     "logit-shift": ("Adding a constant to the logits", "Adding the same number to every logit leaves the softmax unchanged; any change in the picture shows the inverter reads the logits' absolute values."),
     "logit-scale": ("Scaling the logits", "Multiplying the logits (a temperature change) and reconstructing shows what the logits' magnitude encodes."),
@@ -84,8 +84,13 @@ public enum HTMLReport {
     case "factors":
       guard let recovered = object?["reconstructions"] as? [String: Double], let probe = object?["logit_probe"] as? [String: Double] else { return nil }
       let best = recovered.max { $0.value < $1.value }
-      let present = probe.filter { $0.value > 0.3 }.keys.sorted()
-      return "Best-recovered factor: \(best?.key ?? "none") (R² \(String(format: "%.2f", best?.value ?? 0))). Linearly present in the logits (R² > 0.3): \(present.isEmpty ? "none" : present.joined(separator: ", "))."
+      func present(_ probe: [String: Double]) -> String {
+        let names = probe.filter { $0.value > 0.3 }.keys.sorted()
+        return names.isEmpty ? "none" : names.joined(separator: ", ")
+      }
+      var text = "Best-recovered factor: \(best?.key ?? "none") (R² \(String(format: "%.2f", best?.value ?? 0))). Linearly present in the logits (R² > 0.3): \(present(probe))."
+      if let mlp = object?["logit_probe_mlp"] as? [String: Double] { text += " Present to an MLP probe: \(present(mlp))." }
+      return text
     case "noise":
       guard let diversity = number("noise_diversity") else { return nil }
       return String(format: "Reconstructions of the same logits differ by a mean perceptual distance of %.3f.", diversity)
