@@ -78,7 +78,7 @@ public struct FactorEncoding {
 
 /// Reads Shapes factors off images (a CNN regressor trained on clean images) or off logits: a
 /// ridge-regression probe (what the logits hold linearly) and a small MLP probe (what they hold
-/// nonlinearly; an inverter is nonlinear, so this is the tighter ceiling on what it can recover).
+/// nonlinearly, as an inverter can; the closer of the two to what any decoder of the logits could recover).
 public final class FactorProbe {
   public let encoding: FactorEncoding
   let regressor: NetworkClassifier
