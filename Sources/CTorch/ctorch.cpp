@@ -100,7 +100,7 @@ void ct_use_one_thread_here(void) {
   // libtorch sizes a thread's OpenMP team on that thread's first parallel region (from the
   // process-wide count); trigger that now, then shrink this thread's team to itself.
   (void)at::get_num_threads();
-  auto set = (void (*)(int))dlsym(RTLD_DEFAULT, "omp_set_num_threads");
+  static const auto set = (void (*)(int))dlsym(RTLD_DEFAULT, "omp_set_num_threads");  // looked up once
   if (set != nullptr) set(1);
 }
 void ct_manual_seed(uint64_t seed) { torch::manual_seed(seed); }
