@@ -1,27 +1,43 @@
 // swift-tools-version: 6.0
 // Afterimage: feedforward inversion of image classifiers, in Swift over libtorch.
 //
-// libtorch comes from Debian's libtorch-dev by default. To build against another libtorch
-// (a CUDA build, or the one inside a PyTorch wheel), point LIBTORCH at the folder holding its
-// include/ and lib/:   LIBTORCH=/opt/libtorch swift build
+// libtorch comes from the PyTorch 2.x wheel that scripts/setup installs into .venv (its
+// torch/include and torch/lib). To build against another libtorch 2.x (a CUDA wheel, a libtorch
+// zip), point LIBTORCH at the folder holding its include/ and lib/:
+//   LIBTORCH=/opt/libtorch swift build
+// The binary finds the libraries through its run-time search path (rpath), set to that lib/.
 import Foundation
 import PackageDescription
 
-let libtorch = ProcessInfo.processInfo.environment["LIBTORCH"]
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path
 
-/// Header folders: Debian puts the C++ API under /usr/include/torch/csrc/api/include.
-let torchHeaders: [String] = {
-  if let root = libtorch {
-    return ["-I\(root)/include", "-I\(root)/include/torch/csrc/api/include"]
+/// The libtorch root: LIBTORCH, else the torch package inside .venv/lib/python3.*/site-packages.
+let libtorch: String = {
+  if let root = ProcessInfo.processInfo.environment["LIBTORCH"], !root.isEmpty { return root }
+  let lib = "\(packageRoot)/.venv/lib"
+  let pythons = (try? FileManager.default.contentsOfDirectory(atPath: lib)) ?? []
+  for python in pythons.sorted() where python.hasPrefix("python3") {
+    let torch = "\(lib)/\(python)/site-packages/torch"
+    if FileManager.default.fileExists(atPath: "\(torch)/include/torch/script.h") { return torch }
   }
-  return ["-I/usr/include/torch/csrc/api/include"]
+  // Not set up yet: the shim's first line then says to run scripts/setup.
+  return "\(lib)/python3/site-packages/torch"
 }()
 
-/// Library folder and run-time search path for a libtorch outside the system's.
-let torchLibraryFlags: [String] = {
-  guard let root = libtorch else { return [] }
-  return ["-L\(root)/lib", "-Xlinker", "-rpath", "-Xlinker", "\(root)/lib"]
-}()
+let torchHeaders = ["-I\(libtorch)/include", "-I\(libtorch)/include/torch/csrc/api/include"]
+
+/// A CUDA libtorch (a CUDA wheel) also ships libtorch_cuda and libc10_cuda; linking them
+/// registers the CUDA backend.
+let hasCUDA = FileManager.default.fileExists(atPath: "\(libtorch)/lib/libtorch_cuda.so")
+let torchLibraries: [LinkerSetting] =
+  ["torch", "torch_cpu", "c10"].map { .linkedLibrary($0) }
+  + (hasCUDA ? ["torch_cuda", "c10_cuda"].map { .linkedLibrary($0) } : [])
+
+/// Library folder and run-time search path. --no-as-needed keeps libtorch_cuda, whose symbols
+/// the shim never names, among the libraries loaded at start-up.
+let torchLibraryFlags = [
+  "-L\(libtorch)/lib", "-Xlinker", "-rpath", "-Xlinker", "\(libtorch)/lib", "-Xlinker", "--no-as-needed",
+]
 
 let package = Package(
   name: "Afterimage",
@@ -42,13 +58,7 @@ let package = Package(
         .define("_GLIBCXX_USE_CXX11_ABI", to: "1"),
         .unsafeFlags(torchHeaders + ["-O2", "-Wno-deprecated-declarations"]),
       ],
-      linkerSettings: [
-        .unsafeFlags(torchLibraryFlags),
-        .linkedLibrary("torch"),
-        .linkedLibrary("torch_cpu"),
-        .linkedLibrary("c10"),
-        .linkedLibrary("dl"),
-      ]
+      linkerSettings: [.unsafeFlags(torchLibraryFlags)] + torchLibraries + [.linkedLibrary("dl")]
     ),
     .target(name: "Torch", dependencies: ["CTorch"]),
     .target(

@@ -4,11 +4,25 @@
 // message and a failure return value. No logic lives here beyond argument marshalling.
 #include "ctorch.h"
 
+#if !__has_include(<torch/torch.h>)
+#error "libtorch's headers are not where Package.swift looked: run scripts/setup (it installs PyTorch 2.x into .venv), or set LIBTORCH to a libtorch 2.x folder"
+#endif
+#include <ATen/autocast_mode.h>
+#include <torch/csrc/inductor/aoti_package/model_package_loader.h>
+#include <torch/csrc/jit/api/function_impl.h>
+#include <torch/csrc/jit/ir/ir.h>
+#include <torch/cuda.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#if TORCH_VERSION_MAJOR < 2
+#error "Afterimage needs libtorch 2.x; LIBTORCH points at an older one"
+#endif
+
 #include <cstring>
 #include <dlfcn.h>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,6 +34,11 @@ struct ct_generator_s {
 };
 struct ct_module_s {
   torch::jit::Module module;
+  // forward, rewritten to also return named submodules' outputs; one per list of names.
+  std::map<std::vector<std::string>, std::unique_ptr<torch::jit::GraphFunction>> with_features;
+};
+struct ct_package_s {
+  std::unique_ptr<torch::inductor::AOTIModelPackageLoader> loader;
 };
 
 static thread_local std::string last_error;
@@ -104,6 +123,19 @@ void ct_use_one_thread_here(void) {
   if (set != nullptr) set(1);
 }
 void ct_manual_seed(uint64_t seed) { torch::manual_seed(seed); }
+void ct_cuda_synchronize(void) {
+  if (torch::cuda::is_available()) torch::cuda::synchronize();
+}
+void ct_set_autocast(int device, int dtype, bool enabled) {
+  at::DeviceType type = device < 0 ? at::kCPU : at::kCUDA;
+  at::autocast::set_autocast_dtype(type, (at::ScalarType)dtype);
+  at::autocast::set_autocast_enabled(type, enabled);
+  // Casts are cached per autocast region; a region that ends must drop them.
+  if (!enabled) at::autocast::clear_cache();
+}
+bool ct_autocast_enabled(int device) {
+  return at::autocast::is_autocast_enabled(device < 0 ? at::kCPU : at::kCUDA);
+}
 bool ct_cuda_is_available(void) { return torch::cuda::is_available(); }
 int ct_cuda_device_count(void) { return (int)torch::cuda::device_count(); }
 bool ct_is_grad_enabled(void) { return at::GradMode::is_enabled(); }
@@ -589,6 +621,7 @@ ct_module ct_jit_load(const char *path, int device) {
 }
 void ct_jit_free(ct_module m) { delete m; }
 int ct_jit_set_training(ct_module m, bool training) { STATUS(m->module.train(training)) }
+int ct_jit_to(ct_module m, int device) { STATUS(m->module.to(device_of(device))) }
 ct_tensor ct_jit_forward(ct_module m, const ct_tensor *inputs, int n) {
   PROTECT(
       std::vector<torch::jit::IValue> args;
@@ -601,6 +634,137 @@ ct_tensor ct_jit_forward(ct_module m, const ct_tensor *inputs, int n) {
 int ct_jit_parameter_count(ct_module m, int64_t *count) {
   STATUS(int64_t total = 0; for (const auto &p : m->module.parameters()) total += p.numel();
          *count = total)
+}
+
+// MARK: TorchScript: submodules' outputs
+// A module's `forward` graph calls its children with prim::CallMethod on a prim::GetAttr of
+// `self`. Inlining those calls one level at a time (copying the callee's graph in place of the
+// call) exposes the grandchildren's calls the same way, so every submodule called from the top-level block (not inside an if or a loop) gets a
+// Value in one graph: its output, which can then be returned beside the logits.
+namespace {
+using torch::jit::Graph;
+using torch::jit::Node;
+using torch::jit::Value;
+
+struct SubmoduleCall {
+  std::string path;  // "features.3", as named_modules() names it
+  Value *output;
+};
+
+// The dotted path of the submodule that `value` holds, when it is `self` or a GetAttr chain from it.
+bool submodule_path(Value *value, Value *self, std::string &path) {
+  if (value == self) {
+    path.clear();
+    return true;
+  }
+  Node *node = value->node();
+  if (node->kind() != c10::prim::GetAttr) return false;
+  std::string parent;
+  if (!submodule_path(node->input(0), self, parent)) return false;
+  const std::string &name = node->s(c10::attr::name);
+  path = parent.empty() ? name : parent + "." + name;
+  return true;
+}
+
+// Inlines every submodule call in `graph`'s top-level block, recursively, and returns each
+// call's single tensor output in call order (the first call when a submodule is called twice).
+std::vector<SubmoduleCall> inline_submodule_calls(const torch::jit::Module &module, Graph &graph) {
+  std::map<std::string, torch::jit::Module> modules;
+  for (const auto &named : module.named_modules()) modules.emplace(named.name, named.value);
+  std::vector<SubmoduleCall> calls;
+  Value *self = graph.inputs()[0];
+  Node *node = graph.block()->nodes().front();
+  while (node != graph.block()->return_node()) {
+    Node *next = node->next();
+    std::string path;
+    if (node->kind() == c10::prim::CallMethod && node->s(c10::attr::name) == "forward" &&
+        submodule_path(node->input(0), self, path) && !path.empty() && modules.count(path) != 0) {
+      Node *before = node->prev();
+      auto &callee = torch::jit::toGraphFunction(modules.at(path).get_method("forward").function());
+      // One level only: inlineCallTo would inline the callee's own calls too, hiding them.
+      std::vector<Value *> outputs;
+      {
+        torch::jit::WithInsertPoint here(node);
+        outputs = torch::jit::insertGraph(graph, *callee.graph(), node->inputs());
+      }
+      for (size_t i = 0; i < outputs.size(); i++) {
+        Value *replaced = node->outputs()[i];
+        replaced->replaceAllUsesWith(outputs[i]);
+        // An enclosing module's recorded output may be this call's (its last child's): follow it.
+        for (auto &call : calls)
+          if (call.output == replaced) call.output = outputs[i];
+      }
+      node->destroy();
+      bool seen = false;
+      for (const auto &call : calls) seen = seen || call.path == path;
+      if (outputs.size() == 1 && outputs[0]->type()->kind() == c10::TypeKind::TensorType && !seen)
+        calls.push_back({path, outputs[0]});
+      next = before->next();  // walk into the inlined body
+    }
+    node = next;
+  }
+  return calls;
+}
+}  // namespace
+
+char *ct_jit_submodule_calls(ct_module m) {
+  PROTECT(
+      auto graph = m->module.get_method("forward").graph()->copy();
+      std::string names; for (const auto &call : inline_submodule_calls(m->module, *graph)) {
+        if (!names.empty()) names += "\n";
+        names += call.path;
+      } return copy_string(names);, nullptr)
+}
+
+int ct_jit_forward_with_features(ct_module m, const ct_tensor *inputs, int n_inputs,
+                                 const char *const *names, int n_names, ct_tensor *out) {
+  PROTECT(
+      std::vector<std::string> wanted(names, names + n_names);
+      auto &function = m->with_features[wanted];
+      if (!function) {
+        auto graph = m->module.get_method("forward").graph()->copy();
+        auto calls = inline_submodule_calls(m->module, *graph);
+        // A function returns one value: the tuple (output, feature maps…).
+        std::vector<Value *> returned{graph->outputs()[0]};
+        for (const auto &name : wanted) {
+          Value *found = nullptr;
+          for (const auto &call : calls)
+            if (call.path == name) found = call.output;
+          TORCH_CHECK(found != nullptr, "forward calls no submodule named '", name, "'");
+          returned.push_back(found);
+        }
+        Node *tuple = graph->appendNode(graph->createTuple(returned));
+        graph->eraseOutput(0);
+        graph->registerOutput(tuple->output());
+        function = std::make_unique<torch::jit::GraphFunction>("forward_with_features", graph, nullptr);
+      } torch::jit::Stack stack;
+      stack.emplace_back(m->module._ivalue());
+      for (int i = 0; i < n_inputs; i++) stack.emplace_back(T(inputs[i]));
+      function->run(stack);
+      TORCH_CHECK(stack.size() == 1 && stack[0].isTuple(), "the rewritten forward returned no tuple");
+      const auto &values = stack[0].toTupleRef().elements();
+      TORCH_CHECK(values[0].isTensor(), "the TorchScript module returned ", values[0].tagKind(), ", not a single tensor");
+      for (int i = 0; i <= n_names; i++) out[i] = wrap(values[(size_t)i].toTensor());
+      return 0;, -1)
+}
+
+// MARK: AOTInductor packages (torch.export + aoti_compile_and_package, .pt2)
+ct_package ct_package_load(const char *path, int device) {
+  PROTECT(auto loader = std::make_unique<torch::inductor::AOTIModelPackageLoader>(
+              path, "model", false, 1, (c10::DeviceIndex)(device < 0 ? -1 : device));
+          return new ct_package_s{std::move(loader)};, nullptr)
+}
+void ct_package_free(ct_package p) { delete p; }
+char *ct_package_metadata(ct_package p) {
+  PROTECT(std::string text; for (const auto &entry : p->loader->get_metadata()) {
+    text += entry.first + "=" + entry.second + "\n";
+  } return copy_string(text);, nullptr)
+}
+int ct_package_run(ct_package p, const ct_tensor *inputs, int n, ct_tensor *out, int capacity) {
+  PROTECT(std::vector<at::Tensor> args = tensor_list(inputs, n);
+          // The compiled kernels assume contiguous inputs of the traced dtype.
+          for (auto &arg : args) arg = arg.contiguous();
+          return write_list(p->loader->run(args), out, capacity);, -1)
 }
 
 }  // extern "C"

@@ -79,6 +79,18 @@ public enum Device: Equatable, Hashable, Sendable, CustomStringConvertible {
     }
   }
 
+  /// The device a `--device` value names: "cpu", "cuda", "cuda:N", or "auto" (the first CUDA
+  /// device when this libtorch has CUDA and a GPU is visible, else the CPU). Throws, saying what
+  /// to do, for a device this build or machine cannot use.
+  public static func resolve(_ text: String) throws -> Device {
+    if text == "auto" { return Torch.cudaIsAvailable ? .cuda(0) : .cpu }
+    guard let device = Device(text) else {
+      throw TorchError("'\(text)' is not a device: use cpu, cuda, cuda:N or auto")
+    }
+    try device.checkAvailable()
+    return device
+  }
+
   /// Parses "cpu", "cuda" or "cuda:N".
   public init?(_ text: String) {
     if text == "cpu" { self = .cpu; return }

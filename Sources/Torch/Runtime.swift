@@ -44,6 +44,55 @@ public enum Torch {
     ct_manual_seed(seed)
   }
 
+  /// Waits until the GPU has finished its queued work (nothing to wait for on the CPU).
+  public static func synchronize() { ct_cuda_synchronize() }
+
+  /// What the linked libtorch was built with, read from its build configuration.
+  public struct BuildInfo: Equatable, Sendable {
+    /// e.g. "Intel(R) oneAPI Math Kernel Library Version 2024.2", or the BLAS named in BLAS_INFO.
+    public var blas: String?
+    /// oneDNN (MKL-DNN) version, e.g. "v3.12.0".
+    public var oneDNN: String?
+    /// The CUDA runtime it was built for, e.g. "13.0", or nil for a CPU-only build.
+    public var cuda: String?
+    public var cuDNN: String?
+    public var cpuCapability: String?
+  }
+
+  /// The BLAS, oneDNN, CUDA and CPU kernels of the linked libtorch (`torch.__config__.show()`).
+  public static var buildInfo: BuildInfo { parseBuildConfiguration(buildConfiguration) }
+
+  /// Parses the text of `torch.__config__.show()`.
+  public static func parseBuildConfiguration(_ text: String) -> BuildInfo {
+    var info = BuildInfo()
+    func after(_ marker: String, in line: Substring) -> String? {
+      guard let range = line.range(of: marker) else { return nil }
+      return line[range.upperBound...].trimmingCharacters(in: .whitespaces)
+    }
+    var blasInfo: String?
+    var usesCUDA = false
+    for line in text.split(separator: "\n") {
+      let trimmed = line.trimmingCharacters(in: .whitespaces)
+      if trimmed.contains("Math Kernel Library Version") {
+        info.blas = trimmed.replacingOccurrences(of: "- ", with: "").components(separatedBy: "-Product").first
+      }
+      if let version = after("MKL-DNN ", in: line) ?? after("oneDNN ", in: line) {
+        info.oneDNN = version.split(separator: " ").first.map(String.init)
+      }
+      if let version = after("CUDA Runtime ", in: line) { info.cuda = version }
+      if let version = after("CuDNN ", in: line) { info.cuDNN = version }
+      if let capability = after("CPU capability usage: ", in: line) { info.cpuCapability = capability }
+      for setting in line.split(separator: ",") {
+        let pair = setting.trimmingCharacters(in: .whitespaces)
+        if pair.hasPrefix("BLAS_INFO=") { blasInfo = String(pair.dropFirst("BLAS_INFO=".count)) }
+        if pair == "USE_CUDA=ON" || pair == "USE_CUDA=1" { usesCUDA = true }
+      }
+    }
+    if info.blas == nil { info.blas = blasInfo }
+    if info.cuda == nil && usesCUDA { info.cuda = "yes (version not stated)" }
+    return info
+  }
+
   /// Whether a CUDA device can be used by this libtorch build.
   public static var cudaIsAvailable: Bool { ct_cuda_is_available() }
   /// The number of CUDA devices visible (0 without CUDA).
@@ -55,6 +104,18 @@ public enum Torch {
     guard let path = ct_loaded_blas() else { return nil }
     defer { free(path) }
     return String(cString: path)
+  }
+
+  /// The folder of the libtorch libraries this process runs on (read from /proc/self/maps).
+  public static var libraryFolder: String? {
+    ensureInitialised()
+    guard let maps = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return nil }
+    for line in maps.split(separator: "\n") {
+      guard let slash = line.firstIndex(of: "/") else { continue }
+      let path = String(line[slash...])
+      if path.hasSuffix("/libtorch_cpu.so") { return (path as NSString).deletingLastPathComponent }
+    }
+    return nil
   }
 
   /// Whether OpenBLAS was found and limited to one thread at start-up.
@@ -76,6 +137,27 @@ public enum Torch {
     let threads = environment["AFTERIMAGE_THREADS"].flatMap(Int.init)
       ?? ProcessInfo.processInfo.activeProcessorCount
     ct_set_num_threads(Int32(max(1, threads)))
+  }
+}
+
+// MARK: - Mixed precision
+
+/// Mixed precision: run the ops that autocast lists (convolutions, matrix products) in a lower
+/// precision while weights, reductions and losses stay in float32.
+public enum Precision: String, Codable, CaseIterable, Sendable {
+  /// Everything in float32 (the default; the only mode whose numbers tests pin down).
+  case float32
+  /// bfloat16 autocast: fast on CUDA (tensor cores); on the CPU only where it has AMX/AVX-512 BF16.
+  case bf16
+
+  /// Runs `body` with autocast on for `device` when the precision asks for it.
+  public func run<Result>(on device: Device, _ body: () throws -> Result) rethrows -> Result {
+    guard self == .bf16 else { return try body() }
+    let code = device.code
+    let wasEnabled = ct_autocast_enabled(code)
+    ct_set_autocast(code, DType.bfloat16.code, true)
+    defer { ct_set_autocast(code, DType.bfloat16.code, wasEnabled) }
+    return try body()
   }
 }
 

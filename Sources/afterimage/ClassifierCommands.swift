@@ -223,9 +223,10 @@ struct ClassifierEval: ParsableCommand {
 
 struct ClassifierImport: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "import", abstract: "Wrap your PyTorch classifier (TorchScript) as a run directory Afterimage can invert.")
+    commandName: "import", abstract: "Wrap your PyTorch classifier (TorchScript or a .pt2 package) as a run directory Afterimage can invert.")
 
-  @Option(help: "The TorchScript file (torch.jit.save of a scripted or traced model).") var torchscript: String
+  @Option(help: "The TorchScript file (torch.jit.save of a scripted or traced model).") var torchscript: String?
+  @Option(help: ArgumentHelp("Instead: an AOTInductor package from torch.export (torch._inductor.aoti_compile_and_package); forward only, so the paper preset inverts it.", valueName: "file.pt2")) var pt2: String?
   @Option(help: "Input shape CxHxW, e.g. 3x32x32 (square images).") var input: String
   @Option(help: "Number of classes (the logits' size).") var classes: Int?
   @Option(help: "Class names, comma-separated (instead of --classes).") var classNames: String?
@@ -234,6 +235,12 @@ struct ClassifierImport: ParsableCommand {
   @Option(help: "The run directory to write.") var out: String
 
   func run() throws {
+    let (modelPath, format): (String, ImportedModelFormat)
+    switch (torchscript, pt2) {
+    case (let file?, nil): (modelPath, format) = (file, .torchscript)
+    case (nil, let file?): (modelPath, format) = (file, .pt2)
+    default: throw ValidationError("give exactly one of --torchscript FILE and --pt2 FILE")
+    }
     let dims = input.lowercased().split(separator: "x").compactMap { Int($0) }
     guard dims.count == 3, dims[1] == dims[2], dims.allSatisfy({ $0 > 0 }) else {
       throw ValidationError("--input must be CxHxW with H = W, e.g. 3x32x32; got '\(input)'")
@@ -253,9 +260,13 @@ struct ClassifierImport: ParsableCommand {
       throw ValidationError("--mean and --std need \(channels) values, one per channel")
     }
     let classifier = try TorchScriptImport.importModel(
-      modelPath: torchscript, channels: channels, resolution: dims[1], classNames: names,
+      modelPath: modelPath, format: format, channels: channels, resolution: dims[1], classNames: names,
       normalization: Normalization(mean: meanValues, std: stdValues), run: RunDirectory(out), command: reproducibleCommandLine())
-    print("imported \(torchscript): \(channels)×\(dims[1])×\(dims[2]) → \(classifier.config.classCount) logits; wrote \(out)/config.json and \(out)/model.pt")
+    print("imported \(modelPath): \(channels)×\(dims[1])×\(dims[2]) → \(classifier.config.classCount) logits; wrote \(out)/config.json and \(out)/\(classifier.config.torchscriptFile ?? "")")
+    if format == .torchscript {
+      let layers = classifier.defaultFeatureLayers
+      print("feature maps: \(classifier.featureNames.count) submodule outputs; default perceptual layers: \(layers.isEmpty ? "none" : layers.joined(separator: ", "))")
+    }
   }
 }
 

@@ -11,16 +11,24 @@ struct Doctor: ParsableCommand {
   func run() throws {
     Torch.ensureInitialised()
     print("afterimage \(Afterimage.version)")
-    print("libtorch    \(Torch.version)")
+    let build = Torch.buildInfo
+    print("libtorch    \(Torch.version) from \(Torch.libraryFolder ?? "an unknown folder")")
     print("threads     \(Torch.threadCount) (of \(ProcessInfo.processInfo.activeProcessorCount) cores; AFTERIMAGE_THREADS overrides)")
-    let blas = Torch.loadedBLAS ?? "none mapped"
-    let limited = Torch.blasLimitedToOneThread ? ", limited to 1 thread" : ""
-    print("BLAS        \(blas)\(limited)")
-    if blas.contains("libblas.so") && !blas.contains("openblas") {
-      print("            warning: the reference BLAS is slow; install libopenblas-dev (scripts/setup does)")
+    if let blas = Torch.loadedBLAS {
+      let limited = Torch.blasLimitedToOneThread ? ", limited to 1 thread" : ""
+      print("BLAS        \(blas)\(limited)")
+    } else {
+      print("BLAS        \(build.blas ?? "not stated") (inside libtorch)")
     }
-    let cuda = Torch.cudaIsAvailable ? "available, \(Torch.cudaDeviceCount) device(s)" : "not available"
+    print("oneDNN      \(build.oneDNN ?? "not built in")")
+    print("CPU kernels \(build.cpuCapability ?? "not stated")")
+    var cuda = build.cuda.map { "built for CUDA \($0)" } ?? "not built in (a CPU-only libtorch)"
+    if build.cuda != nil {
+      cuda += Torch.cudaIsAvailable ? ", \(Torch.cudaDeviceCount) device(s) visible" : ", but no GPU is visible"
+      if let cuDNN = build.cuDNN { cuda += "; cuDNN \(cuDNN)" }
+    }
     print("CUDA        \(cuda)")
+    print("devices     --device auto picks \(Torch.cudaIsAvailable ? "cuda:0" : "cpu")")
     print("data sets")
     print("  shapes          built in: procedural, \(ShapesDataset.maximumClassCount) glyph classes available, nothing to download")
     for dataset in Environment.datasets() {

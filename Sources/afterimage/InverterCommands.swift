@@ -32,7 +32,7 @@ struct InverterTrain: ParsableCommand {
   @Option(help: "EMA decay of G's weights (default: from the run length).") var emaDecay: Double?
   @Option(help: "Step from which the EMA averages (default: a fifth of the run).") var emaStart: Int?
   @Option(help: "Orthogonal regularisation strength (0: off).") var orthogonal = 0.0
-  @Option(help: "Perceptual-loss layers (fidelity preset), comma-separated.") var perceptualLayers = "layer1,layer2"
+  @Option(help: "Perceptual-loss layers (fidelity and deepsim presets), comma-separated (default: the network's, layer1,layer2 for the ResNets; an imported model's are chosen from its submodules' outputs).") var perceptualLayers: String?
   @Option(help: "Override the preset's adversarial-loss weight.") var adversarialWeight: Double?
   @Option(help: "Override the preset's pixel L1 weight.") var l1Weight: Double?
   @Option(help: "Override the preset's pixel L2 weight.") var l2Weight: Double?
@@ -72,7 +72,8 @@ struct InverterTrain: ParsableCommand {
     } else {
       if run.hasCheckpoint { throw ValidationError("\(out) already holds a run: pass --resume to continue it, or choose another --out") }
       guard let preprocessing = LogitPreprocessing(rawValue: logits) else { throw ValidationError("--logits must be raw or standardized") }
-      let layers = perceptualLayers.split(separator: ",").map(String.init)
+      let featureSource = try perceptualNetwork.map { try Classifiers.load($0) } ?? model
+      let layers = perceptualLayers.map { $0.split(separator: ",").map(String.init) } ?? featureSource.defaultFeatureLayers
       guard let architecture = InverterConfig.Architecture(rawValue: arch) else {
         throw ValidationError("--arch must be biggan or upconv, not '\(arch)'")
       }

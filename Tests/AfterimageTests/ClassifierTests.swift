@@ -44,9 +44,9 @@ final class ClassifierTests: XCTestCase {
     XCTAssertFalse(evaluation.model.stateDict().contains { $0.name.contains("layer") }, "a different architecture")
   }
 
-  func testResNet50LoadsTorchvisionWeightsAndGivesItsLogits() throws {
+  func testResNet50LoadsTorchvisionLayoutWeightsAndGivesItsLogits() throws {
     let url = try temporaryDirectory().appendingPathComponent("resnet50.safetensors")
-    try runPython("torchvision_resnet50.py", [url.path])
+    try runPython("resnet50_reference.py", [url.path])
     let file = try Safetensors.read(url)
     let weights = Dictionary(uniqueKeysWithValues: file.tensors.filter { $0.name.hasPrefix("weights.") }.map { (String($0.name.dropFirst(8)), $0.tensor) })
     let model = ResNet50(classes: 7)
@@ -188,7 +188,7 @@ final class ClassifierTests: XCTestCase {
     XCTAssertThrowsError(try TorchScriptImport.importModel(
       modelPath: notScript.path, channels: 3, resolution: 16, classNames: ["a"],
       normalization: Normalization(mean: [0, 0, 0], std: [1, 1, 1]), run: RunDirectory(url: directory.appendingPathComponent("x")))) { error in
-      XCTAssertTrue("\(error)".contains("not a TorchScript module"), "\(error)")
+      XCTAssertTrue("\(error)".contains("not a TorchScript archive"), "\(error)")
     }
   }
 

@@ -143,7 +143,7 @@ final class CommandLineTests: XCTestCase {
     try Data("not a model".utf8).write(to: root.appendingPathComponent("bad.pt"))
     try expectFailure(
       ["classifier", "import", "--torchscript", "bad.pt", "--input", "3x32x32", "--classes", "10", "--out", "imported"],
-      saying: "not a TorchScript module", in: root)
+      saying: "not a TorchScript archive", in: root)
     try expectFailure(["classifier", "import", "--torchscript", "bad.pt", "--input", "3x32", "--classes", "10", "--out", "i"], saying: "CxHxW", in: root)
     try Data([0x10, 0, 0, 0, 0, 0, 0, 0]).write(to: root.appendingPathComponent("truncated.safetensors"))
     try expectFailure(["classifier", "eval", "--classifier", "truncated.safetensors"], saying: "truncated", in: root)

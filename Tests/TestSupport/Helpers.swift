@@ -24,12 +24,17 @@ extension XCTestCase {
   }
 }
 
-/// Runs a reference script with Debian's Python (the interpreter that has python3-torch) and
-/// returns its standard output; fails the test with the script's stderr when it fails.
+/// The project's Python (.venv, made by scripts/setup): its torch is the libtorch the Swift side
+/// links, so references are computed by the same kernels. AFTERIMAGE_PYTHON overrides it.
+public let pythonInterpreter: String = ProcessInfo.processInfo.environment["AFTERIMAGE_PYTHON"]
+  ?? parityScripts.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(".venv/bin/python").path
+
+/// Runs a reference script with the project's Python and returns its standard output; fails
+/// the test with the script's stderr when it fails.
 @discardableResult
 public func runPython(_ script: String, _ arguments: [String]) throws -> String {
   let process = Process()
-  process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+  process.executableURL = URL(fileURLWithPath: pythonInterpreter)
   process.arguments = [parityScripts.appendingPathComponent(script).path] + arguments
   var environment = ProcessInfo.processInfo.environment
   environment["OMP_NUM_THREADS"] = "1"
@@ -46,8 +51,8 @@ public func runPython(_ script: String, _ arguments: [String]) throws -> String 
   let stdout = String(decoding: outData, as: UTF8.self)
   guard process.terminationStatus == 0 else {
     throw TorchError(
-      "/usr/bin/python3 \(script) failed (\(process.terminationStatus)); is python3-torch installed "
-        + "(scripts/setup)?\n\(String(decoding: errData, as: UTF8.self))")
+      "\(pythonInterpreter) \(script) failed (\(process.terminationStatus)); is the project's Python "
+        + "environment set up (scripts/setup)?\n\(String(decoding: errData, as: UTF8.self))")
   }
   return stdout
 }

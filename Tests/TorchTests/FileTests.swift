@@ -172,7 +172,7 @@ final class FileTests: XCTestCase {
     let path = directory.appendingPathComponent("not-a-model.pt").path
     try Data("hello".utf8).write(to: URL(fileURLWithPath: path))
     XCTAssertThrowsError(try TorchScriptModule(contentsOf: path)) { error in
-      XCTAssertTrue("\(error)".contains("is not a TorchScript module"), "\(error)")
+      XCTAssertTrue("\(error)".contains("is not a TorchScript archive"), "\(error)")
     }
     XCTAssertThrowsError(try TorchScriptModule(contentsOf: "/nonexistent.pt")) { error in
       XCTAssertTrue("\(error)".contains("no such file"), "\(error)")

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """The Python PyTorch peer of Afterimage's inverter-training step, written the BigGAN-PyTorch way.
 
 The same generator G(logits, z), projection discriminator D(x, logits), frozen CIFAR ResNet-20
@@ -13,8 +13,8 @@ ones, so one safetensors file of weights loads on both sides.
     inverter.py --reconstruct --steps N --warmup W   # EMA generator forward (eval, no_grad)
     inverter.py --classifier-step {standard,adversarial} --steps N --warmup W
 
-Each prints one JSON line with "impl": "python". Run it with /usr/bin/python3 (Debian's
-python3-torch, on the same libtorch as the Swift side).
+Each prints one JSON line with "impl": "python". Run it with .venv/bin/python (scripts/setup makes it), the
+torch whose libtorch the Swift side links.
 
 Weights files hold `G.`, `G_ema.`, `D.` (the inverter checkpoint's prefixes) and `classifier.`
 (the frozen ResNet-20), each followed by the module's state-dict name, u/v and BN buffers included.

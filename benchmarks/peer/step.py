@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """The Python PyTorch peer of afterimage-bench (benchmarks/swift/main.swift).
 
 Same model, same training step, same CLI, same JSON lines, with "impl": "python":
@@ -6,7 +6,7 @@ Same model, same training step, same CLI, same JSON lines, with "impl": "python"
     step.py step --repeats N --warmup W [--threads T] [--seed S]
     step.py overhead --count N [--threads T]
 
-Run it with /usr/bin/python3 (Debian's python3-torch, on the same libtorch as the Swift side).
+Run it with .venv/bin/python (the torch whose libtorch the Swift side links).
 """
 import argparse
 import json

@@ -30,22 +30,22 @@ public enum ImageTransform: String, CaseIterable, Codable, Sendable {
       return (images * magnitude).clamped(min: 0, max: 1)
     case .translation:
       // Normalised coordinates span 2 units across the image.
-      let theta = Tensor([1, 0, Float(-2 * magnitude), 0, 1, 0], shape: [1, 2, 3]).expanded([batch, 2, 3]).contiguous()
+      let theta = Tensor([1, 0, Float(-2 * magnitude), 0, 1, 0], shape: [1, 2, 3]).to(images.device).expanded([batch, 2, 3]).contiguous()
       return images.affineWarped(theta, padding: .border)
     case .rotation:
       let angle = magnitude * Double.pi / 180
       let (c, s) = (Float(Foundation.cos(angle)), Float(Foundation.sin(angle)))
-      let theta = Tensor([c, -s, 0, s, c, 0], shape: [1, 2, 3]).expanded([batch, 2, 3]).contiguous()
+      let theta = Tensor([c, -s, 0, s, c, 0], shape: [1, 2, 3]).to(images.device).expanded([batch, 2, 3]).contiguous()
       return images.affineWarped(theta, padding: .border)
     case .flip:
       return images.flipped([3])
     case .blur:
       let channels = images.shape[1]
       let radius = max(1, Int((3 * magnitude).rounded(.up)))
-      let kernel = Metrics.gaussianWindow(sigma: magnitude, radius: radius, dtype: images.dtype).expanded([channels, 1, 2 * radius + 1, 2 * radius + 1]).contiguous()
+      let kernel = Metrics.gaussianWindow(sigma: magnitude, radius: radius, dtype: images.dtype).to(images.device).expanded([channels, 1, 2 * radius + 1, 2 * radius + 1]).contiguous()
       return images.padded([radius, radius, radius, radius], mode: .reflect).conv2d(weight: kernel, groups: channels)
     case .noise:
-      return (images + Tensor.randn(images.shape, generator: generator, dtype: images.dtype) * magnitude).clamped(min: 0, max: 1)
+      return (images + Tensor.randn(images.shape, generator: generator, dtype: images.dtype).to(images.device) * magnitude).clamped(min: 0, max: 1)
     case .occlusion:
       let side = images.shape[3]
       let size = max(1, Int(Double(side) * magnitude))

@@ -29,7 +29,7 @@ public enum LogitManipulation: String, CaseIterable, Codable, Sendable {
     switch self {
     case .shift: return logits + magnitude
     case .scale: return logits * magnitude
-    case .noise: return logits + Tensor.randn(logits.shape, generator: generator, dtype: logits.dtype) * (magnitude * spread)
+    case .noise: return logits + Tensor.randn(logits.shape, generator: generator, dtype: logits.dtype).to(logits.device) * (magnitude * spread)
     case .topk:
       let k = max(1, min(Int(magnitude), logits.shape[1]))
       let kept = logits.topk(k, dim: 1)  // values, indices: [B, k]

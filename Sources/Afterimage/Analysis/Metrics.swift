@@ -51,7 +51,7 @@ public enum Metrics {
   public static func perceptualDistance(_ a: Tensor, _ b: Tensor, network: any ImageClassifier, layers: [String]) throws -> Tensor {
     let fa = try withNoGrad { try network.features(a, names: layers).features }
     let fb = try withNoGrad { try network.features(b, names: layers).features }
-    var total = Tensor.zeros([a.shape[0]])
+    var total = Tensor.zeros([a.shape[0]], device: network.device)
     for layer in layers {
       let difference = (unitChannels(fa[layer]!) - unitChannels(fb[layer]!)).pow(2).sum(dim: 1)  // [B, …]
       total = total + (difference.rank > 1 ? difference.flattened(from: 1).mean(dims: [1]) : difference)
@@ -68,7 +68,7 @@ public enum Metrics {
   public static func perceptualDistanceMatrix(_ a: Tensor, _ b: Tensor, network: any ImageClassifier, layers: [String]) throws -> Tensor {
     let fa = try withNoGrad { try network.features(a, names: layers).features }
     let fb = try withNoGrad { try network.features(b, names: layers).features }
-    var total = Tensor.zeros([a.shape[0], b.shape[0]])
+    var total = Tensor.zeros([a.shape[0], b.shape[0]], device: network.device)
     for layer in layers {
       let x = unitChannels(fa[layer]!).flattened(from: 1)  // [A, D]: unit channel vectors, all positions
       let y = unitChannels(fb[layer]!).flattened(from: 1)  // [B, D]
@@ -113,7 +113,7 @@ public enum Metrics {
   /// the same B logit vectors under different noise): how much the noise changes, per image `[B]`.
   public static func noiseDiversity(_ samples: [Tensor], network: any ImageClassifier, layers: [String]) throws -> Tensor {
     precondition(samples.count >= 2, "diversity needs at least two samples per logit vector")
-    var total = Tensor.zeros([samples[0].shape[0]])
+    var total = Tensor.zeros([samples[0].shape[0]], device: network.device)
     var pairs = 0.0
     for i in 0..<samples.count {
       for j in (i + 1)..<samples.count {

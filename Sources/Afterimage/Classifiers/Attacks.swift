@@ -133,10 +133,10 @@ public enum Attacks {
   static func randomPoint(in spec: AttackSpec, like x: Tensor, generator: Generator) -> Tensor {
     switch spec.norm {
     case .linf:
-      return (Tensor.rand(x.shape, generator: generator, dtype: x.dtype) * 2 - 1) * spec.epsilon
+      return (Tensor.rand(x.shape, generator: generator, dtype: x.dtype).to(x.device) * 2 - 1) * spec.epsilon
     case .l2:
-      let direction = unitL2(Tensor.randn(x.shape, generator: generator, dtype: x.dtype))
-      let radii = Tensor.rand([x.shape[0]], generator: generator, dtype: x.dtype) * spec.epsilon
+      let direction = unitL2(Tensor.randn(x.shape, generator: generator, dtype: x.dtype).to(x.device))
+      let radii = Tensor.rand([x.shape[0]], generator: generator, dtype: x.dtype).to(x.device) * spec.epsilon
       return direction * radii.view([-1] + Array(repeating: 1, count: x.rank - 1))
     }
   }

@@ -1,9 +1,13 @@
 import Foundation
 import Torch
 
-/// The architectures Afterimage builds, and TorchScript for a user's own model.
+/// The architectures Afterimage builds, and the two ways in for a user's own PyTorch model:
+/// TorchScript (`torch.jit.trace`/`script`) and an AOTInductor package (`torch.export`, `.pt2`).
 public enum ClassifierArchitecture: String, Codable, CaseIterable, Sendable {
-  case resnet20, resnet18, resnet50, evalnet, torchscript
+  case resnet20, resnet18, resnet50, evalnet, torchscript, pt2
+
+  /// Whether the model is a user's file rather than one of Afterimage's architectures.
+  public var isImported: Bool { self == .torchscript || self == .pt2 }
 }
 
 /// Everything needed to rebuild a classifier (config.json, and the weights file's metadata).
@@ -19,7 +23,7 @@ public struct ClassifierConfig: Codable, Equatable {
   public var normalization: Normalization
   /// The data set it was trained on, as named on the command line.
   public var dataset: String?
-  /// For TorchScript classifiers: the module file, relative to the run directory.
+  /// For imported classifiers: the TorchScript or .pt2 file, relative to the run directory.
   public var torchscriptFile: String?
   /// How it was trained (nil for imported models).
   public var training: ClassifierTrainingOptions?
@@ -56,8 +60,8 @@ public struct ClassifierConfig: Codable, Equatable {
       return ResNet50(inputChannels: channels, classes: classCount, widthMultiplier: width, generator: generator)
     case .evalnet:
       return EvaluationNet(inputChannels: channels, classes: classCount, widthMultiplier: width, generator: generator)
-    case .torchscript:
-      throw RunError("a TorchScript classifier is loaded from its file, not built")
+    case .torchscript, .pt2:
+      throw RunError("an imported classifier is loaded from its file, not built")
     }
   }
 
@@ -74,8 +78,19 @@ public protocol ImageClassifier: AnyObject {
   var config: ClassifierConfig { get }
   /// Logits `[B, K]`. Throws only for user-supplied models (TorchScript) that fail.
   func logits(_ images: Tensor) throws -> Tensor
-  /// Feature maps this classifier can return by name (empty for TorchScript models).
+  /// Feature maps this classifier can return by name: its layers', or for an imported model its
+  /// submodules' outputs, named as PyTorch's `named_modules()` names them.
   var featureNames: [String] { get }
+  /// The two feature maps a perceptual loss uses when none are named: one early and one a scale
+  /// deeper (`layer1`, `layer2` for the ResNets).
+  var defaultFeatureLayers: [String] { get }
+  /// Whether gradients flow through the classifier to its input (false for compiled packages),
+  /// which the logit-consistency and perceptual losses need.
+  var isDifferentiable: Bool { get }
+  /// Where its weights live; `logits` and `features` move their input there and answer there.
+  var device: Device { get }
+  /// Moves the weights to `device`.
+  func move(to device: Device) throws
   /// Logits and the feature maps named in `names`.
   func features(_ images: Tensor, names: [String]) throws -> (logits: Tensor, features: [String: Tensor])
   /// Training or evaluation mode.
@@ -103,10 +118,22 @@ public final class NetworkClassifier: ImageClassifier {
   }
 
   public var featureNames: [String] { model.featureNames }
+  public var defaultFeatureLayers: [String] {
+    let names = model.featureNames
+    if names.contains("layer1") && names.contains("layer2") { return ["layer1", "layer2"] }
+    return Array(names.filter { $0 != "stem" && $0 != "pool" }.prefix(2))
+  }
+  public var isDifferentiable: Bool { true }
   public var isTraining: Bool { model.isTraining }
+  public private(set) var device: Device = .cpu
+
+  public func move(to device: Device) {
+    model.move(to: device)
+    self.device = device
+  }
 
   public func logits(_ images: Tensor) -> Tensor {
-    model.forward(config.normalization(images), keeping: []).logits
+    model.forward(config.normalization(images.to(device)), keeping: []).logits
   }
 
   public func features(_ images: Tensor, names: [String]) throws -> (logits: Tensor, features: [String: Tensor]) {
@@ -114,19 +141,20 @@ public final class NetworkClassifier: ImageClassifier {
     guard unknown.isEmpty else {
       throw RunError("\(config.architecture.rawValue) has no feature map named \(unknown.joined(separator: ", ")); it has \(model.featureNames.joined(separator: ", "))")
     }
-    return model.forward(config.normalization(images), keeping: Set(names))
+    return model.forward(config.normalization(images.to(device)), keeping: Set(names))
   }
 
   public func train(_ training: Bool) { model.train(training) }
 }
 
 /// A user's PyTorch classifier saved as TorchScript, frozen (evaluation mode, no training).
+/// Its submodules' outputs are its feature maps.
 public final class TorchScriptClassifier: ImageClassifier {
   public let config: ClassifierConfig
   let module: TorchScriptModule
   public var network: (any FeatureNetwork)? { nil }
-  public let featureNames: [String] = []
   public var isTraining: Bool { false }
+  public var isDifferentiable: Bool { true }
 
   public init(config: ClassifierConfig, module: TorchScriptModule) throws {
     self.config = config
@@ -134,19 +162,109 @@ public final class TorchScriptClassifier: ImageClassifier {
     try module.train(false)
   }
 
+  public var featureNames: [String] { module.submoduleNames }
+  public private(set) var device: Device = .cpu
+
+  public func move(to device: Device) throws {
+    try module.move(to: device)
+    self.device = device
+  }
+
   public func logits(_ images: Tensor) throws -> Tensor {
-    try module(config.normalization(images))
+    try module(config.normalization(images.to(device)))
+  }
+
+  public func features(_ images: Tensor, names: [String]) throws -> (logits: Tensor, features: [String: Tensor]) {
+    guard !names.isEmpty else { return (try logits(images), [:]) }
+    let unknown = names.filter { !featureNames.contains($0) }
+    guard unknown.isEmpty else {
+      let known = featureNames.isEmpty ? "none (a frozen or fully inlined module)" : featureNames.joined(separator: ", ")
+      throw RunError("\(module.path) has no submodule output named \(unknown.joined(separator: ", ")); it has \(known)")
+    }
+    let result = try module.forward([config.normalization(images.to(device))], returning: names)
+    return (result.output, result.features)
+  }
+
+  /// Chosen once from the shapes of every submodule's output on a probe batch: see `FeatureLayerChoice`.
+  public lazy var defaultFeatureLayers: [String] = {
+    let probe = Tensor.full([1, config.channels, config.resolution, config.resolution], 0.5, device: device)
+    guard let shapes = try? withNoGrad({ try features(probe, names: featureNames).features.mapValues(\.shape) }) else { return [] }
+    return FeatureLayerChoice.choose(calls: featureNames, shapes: shapes)
+  }()
+
+  public func train(_ training: Bool) throws {
+    if training { throw RunError("an imported TorchScript classifier is frozen and cannot be trained") }
+  }
+}
+
+/// How an imported model's default perceptual layers are picked from its submodules' outputs.
+public enum FeatureLayerChoice {
+  /// Feature maps `[B, C, H, W]` group by their size H×W; the two largest sizes below the one
+  /// where the maps are 1×1 give an early and a deeper scale. At each size the outermost module
+  /// (fewest dots in its name) called last wins: the end of a block rather than one of its
+  /// convolutions. A model with one spatial size (a vision transformer after its patch
+  /// embedding) adds its first outermost token block `[B, T, D]` after that map.
+  public static func choose(calls: [String], shapes: [String: [Int]]) -> [String] {
+    let maps = calls.filter { shapes[$0]?.count == 4 && (shapes[$0]![2] > 1 || shapes[$0]![3] > 1) }
+    let sizes = Array(Set(maps.map { shapes[$0]![2] * shapes[$0]![3] })).sorted(by: >)
+    func outermostLast(_ names: [String]) -> String? {
+      let depth = names.map { $0.split(separator: ".").count }.min()
+      return names.last { $0.split(separator: ".").count == depth }
+    }
+    var chosen = sizes.prefix(2).compactMap { size in outermostLast(maps.filter { shapes[$0]![2] * shapes[$0]![3] == size }) }
+    if chosen.count == 1, let first = calls.firstIndex(of: chosen[0]) {
+      let tokens = calls[(first + 1)...].filter { shapes[$0]?.count == 3 }
+      let depth = tokens.map { $0.split(separator: ".").count }.min()
+      if let block = tokens.first(where: { $0.split(separator: ".").count == depth }) { chosen.append(block) }
+    }
+    return chosen
+  }
+}
+
+/// A user's PyTorch 2.x classifier compiled ahead of time (torch.export + AOTInductor, a `.pt2`
+/// package): logits only, no gradients, no feature maps. Good for probing, logit caches,
+/// reconstruction and the paper preset, whose losses need only the logits of real images.
+public final class CompiledPackageClassifier: ImageClassifier {
+  public let config: ClassifierConfig
+  private(set) var package: CompiledPackage
+  public var network: (any FeatureNetwork)? { nil }
+  public var isTraining: Bool { false }
+  public var featureNames: [String] { [] }
+  public var defaultFeatureLayers: [String] { [] }
+  public var isDifferentiable: Bool { false }
+
+  public init(config: ClassifierConfig, package: CompiledPackage) {
+    self.config = config
+    self.package = package
+  }
+
+  public private(set) var device: Device = .cpu
+
+  /// A package holds kernels for the device it was compiled for: moving reloads it there, and
+  /// libtorch refuses a device the package was not compiled for.
+  public func move(to device: Device) throws {
+    guard device != self.device else { return }
+    do {
+      package = try CompiledPackage(contentsOf: package.path, device: device)
+    } catch let error as TorchError {
+      throw RunError("\(error.message) (compile the package for \(device) with torch._inductor.aoti_compile_and_package on a model and input moved there)")
+    }
+    self.device = device
+  }
+
+  public func logits(_ images: Tensor) throws -> Tensor {
+    try package(config.normalization(images.to(device)).detached())
   }
 
   public func features(_ images: Tensor, names: [String]) throws -> (logits: Tensor, features: [String: Tensor]) {
     guard names.isEmpty else {
-      throw RunError("a TorchScript classifier exposes only its logits; feature maps (\(names.joined(separator: ", "))) need a classifier built by Afterimage")
+      throw RunError("\(package.path) is a compiled .pt2 package, which returns only its logits; feature maps (\(names.joined(separator: ", "))) need the model as TorchScript")
     }
     return (try logits(images), [:])
   }
 
   public func train(_ training: Bool) throws {
-    if training { throw RunError("an imported TorchScript classifier is frozen and cannot be trained") }
+    if training { throw RunError("an imported .pt2 classifier is frozen and cannot be trained") }
   }
 }
 
@@ -158,6 +276,14 @@ public enum Classifiers {
     try run.create()
     try run.writeJSON(classifier.config, to: run.configURL)
     try classifier.model.saveWeights(to: run.modelURL, metadata: ["config": try classifier.config.jsonString(), "format": "pt"])
+  }
+
+  /// Loads a classifier from a run directory or a `model.safetensors` file, in evaluation mode,
+  /// onto `device`.
+  public static func load(_ path: String, device: Device) throws -> any ImageClassifier {
+    let classifier = try load(path)
+    try classifier.move(to: device)
+    return classifier
   }
 
   /// Loads a classifier from a run directory or a `model.safetensors` file, in evaluation mode.
@@ -173,10 +299,17 @@ public enum Classifiers {
         throw RunError("\(path) has no config.json: it is not a classifier run directory")
       }
       let config = try run.readJSON(ClassifierConfig.self, from: run.configURL)
-      if config.architecture == .torchscript {
+      if config.architecture.isImported {
         guard let file = config.torchscriptFile else { throw RunError("\(run.configURL.path) names no torchscriptFile") }
-        let module = try TorchScriptModule(contentsOf: url.appendingPathComponent(file).path)
-        return try TorchScriptClassifier(config: config, module: module)
+        let modelPath = url.appendingPathComponent(file).path
+        do {
+          if config.architecture == .pt2 {
+            return CompiledPackageClassifier(config: config, package: try CompiledPackage(contentsOf: modelPath))
+          }
+          return try TorchScriptClassifier(config: config, module: try TorchScriptModule(contentsOf: modelPath))
+        } catch let error as TorchError {
+          throw RunError(error.message)
+        }
       }
       return try loadWeights(run.modelURL, config: config)
     }

@@ -48,8 +48,8 @@ public enum ClassifierEvaluation {
     let batches = loader.epoch(0).makeIterator()
     while done < count, let full = batches.next() {
       let take = min(full.labels.count, count - done)
-      let images = full.images.narrow(dim: 0, start: 0, length: take)
-      let labels = full.labels.narrow(dim: 0, start: 0, length: take)
+      let images = full.images.narrow(dim: 0, start: 0, length: take).to(classifier.device)
+      let labels = full.labels.narrow(dim: 0, start: 0, length: take).to(classifier.device)
       let labelValues = labels.scalars(as: Int64.self).map(Int.init)
       let clean = try withNoGrad { try classifier.logits(images).argmax(dim: 1) }
       let cleanRight = (clean .== labels).scalars(as: UInt8.self)

@@ -27,6 +27,8 @@ public struct ClassifierTrainingOptions: Codable, Equatable, Sendable {
   public var evaluationCount: Int?
   public var checkpointEvery = 500
   public var seed: UInt64 = 0
+  /// Mixed precision of the forward passes (nil: float32). bf16 autocast is meant for CUDA.
+  public var precision: Precision?
 
   public init() {}
 
@@ -83,13 +85,21 @@ public final class ClassifierTrainer {
   let augmentGenerator: Generator
   let attackGenerator: Generator
   let schedule: LinearWarmup<CosineSchedule>
+  /// Where the network, batches and losses live (`--device`); augmentation and attack noise are
+  /// drawn on the CPU and moved, so a seed gives the same draws on every device.
+  public let device: Device
   public private(set) var step = 0
   /// Where progress lines go (standard error by default); set to nil for silence in tests.
   public var log: ((String) -> Void)? = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
   public var showProgress = true
 
   /// Prepares a run; `config` describes the network (its classes and input come from `train`).
-  public init(run: RunDirectory, config: ClassifierConfig, options: ClassifierTrainingOptions, train: Dataset, test: Dataset) throws {
+  public init(
+    run: RunDirectory, config: ClassifierConfig, options: ClassifierTrainingOptions, train: Dataset, test: Dataset,
+    device: Device = .cpu
+  ) throws {
+    try device.checkAvailable()
+    self.device = device
     guard train.classCount == config.classCount, train.channels == config.channels, train.resolution == config.resolution else {
       throw RunError("the classifier expects \(config.channels)×\(config.resolution)² images in \(config.classCount) classes; the data set has \(train.channels)×\(train.resolution)² in \(train.classCount)")
     }
@@ -102,6 +112,7 @@ public final class ClassifierTrainer {
     self.train = try options.trainCount.map { try Subset(train, count: $0) } ?? train
     self.test = test
     classifier = try NetworkClassifier(config: config, generator: Generator(seed: options.seed))
+    classifier.move(to: device)
     // Channels-last convolution weights and images: oneDNN's CPU convolutions skip their layout
     // conversions (benchmarks/README.md). Saved weights are in standard order regardless.
     classifier.model.convertToChannelsLast()
@@ -223,13 +234,14 @@ public final class ClassifierTrainer {
     let augmentation = Augmentation(
       cropPadding: options.cropPadding, horizontalFlip: options.horizontalFlip, brightness: options.brightness,
       contrast: options.contrast, saturation: options.saturation)
-    var images = augmentation(batch.images, generator: augmentGenerator).channelsLast()  // [B, C, H, W]
+    let labels = batch.labels.to(device)
+    var images = augmentation(batch.images.to(device), generator: augmentGenerator).channelsLast()  // [B, C, H, W]
     if let attack = options.adversarial {
-      images = try Attacks.perturb(images, labels: batch.labels, classifier: classifier, spec: attack, generator: attackGenerator)
+      images = try Attacks.perturb(images, labels: labels, classifier: classifier, spec: attack, generator: attackGenerator)
     }
     classifier.train(true)
-    let logits = classifier.logits(images)  // [B, K]
-    let loss = Loss.crossEntropy(logits, batch.labels, labelSmoothing: options.labelSmoothing)
+    let logits = (options.precision ?? .float32).run(on: device) { classifier.logits(images) }.to(.float32)  // [B, K]
+    let loss = Loss.crossEntropy(logits, labels, labelSmoothing: options.labelSmoothing)
     optimizer.zeroGrad()
     loss.backward()
     optimizer.step()
@@ -237,7 +249,7 @@ public final class ClassifierTrainer {
     guard value.isFinite else {
       throw RunError("the loss became \(value) at step \(step + 1); the last checkpoint is kept. Lower --lr and --resume, or start again")
     }
-    let correct = withNoGrad { (logits.argmax(dim: 1) .== batch.labels).to(.float32).sum().item() }
+    let correct = withNoGrad { (logits.argmax(dim: 1) .== labels).to(.float32).sum().item() }
     return (value, correct)
   }
 }

@@ -1,24 +1,42 @@
 import Foundation
 import Torch
 
-/// Wraps a user's TorchScript classifier as a run directory that every command accepting a
+/// The two file formats a user's PyTorch 2.x classifier can come in.
+public enum ImportedModelFormat: String, Sendable {
+  /// `torch.jit.trace` or `torch.jit.script`, then `torch.jit.save`: differentiable, with its
+  /// submodules' outputs as feature maps.
+  case torchscript
+  /// `torch.export.export`, then `torch._inductor.aoti_compile_and_package`: a compiled `.pt2`
+  /// package, for models TorchScript cannot hold; forward only.
+  case pt2
+
+  var architecture: ClassifierArchitecture { self == .pt2 ? .pt2 : .torchscript }
+  var fileName: String { self == .pt2 ? "model.pt2" : "model.pt" }
+}
+
+/// Wraps a user's PyTorch classifier as a run directory that every command accepting a
 /// classifier accepts. The model is probed before anything is written.
 public enum TorchScriptImport {
   /// Copies `modelPath` into `run` with a config describing its input and classes, after
   /// checking that a batch `[2, C, H, W]` gives logits `[2, classes]`.
   public static func importModel(
-    modelPath: String, channels: Int, resolution: Int, classNames: [String], normalization: Normalization,
-    run: RunDirectory, command: String? = nil
-  ) throws -> TorchScriptClassifier {
+    modelPath: String, format: ImportedModelFormat = .torchscript, channels: Int, resolution: Int, classNames: [String],
+    normalization: Normalization, run: RunDirectory, command: String? = nil
+  ) throws -> any ImageClassifier {
     guard normalization.mean.count == channels else {
       throw RunError("--mean and --std need \(channels) values (one per input channel), got \(normalization.mean.count)")
     }
-    let module = try TorchScriptModule(contentsOf: modelPath)
-    try module.train(false)
+    guard !FileManager.default.fileExists(atPath: run.modelURL.path), !run.hasCheckpoint else {
+      throw RunError("\(run.url.path) already holds a trained run (model.safetensors or a checkpoint); import into a new folder")
+    }
+    var config = ClassifierConfig(
+      architecture: format.architecture, channels: channels, resolution: resolution, classNames: classNames,
+      normalization: normalization, torchscriptFile: format.fileName, command: command)
+    let probed = try open(modelPath, format: format, config: config)
     let probe = Tensor.rand([2, channels, resolution, resolution], generator: Generator(seed: 0))
     let output: Tensor
     do {
-      output = try withNoGrad { try module(normalization(probe)) }
+      output = try withNoGrad { try probed.logits(probe) }
     } catch {
       throw RunError("\(modelPath) refused a batch of shape [2, \(channels), \(resolution), \(resolution)] (--input \(channels)x\(resolution)x\(resolution)): \(error)")
     }
@@ -28,20 +46,26 @@ public enum TorchScriptImport {
     guard output.dtype.isFloatingPoint, output.isFinite().to(.float32).min().item() == 1 else {
       throw RunError("\(modelPath) returned non-finite or non-float outputs for a random batch")
     }
-    guard !FileManager.default.fileExists(atPath: run.modelURL.path), !run.hasCheckpoint else {
-      throw RunError("\(run.url.path) already holds a trained run (model.safetensors or a checkpoint); import into a new folder")
-    }
     try run.create()
-    let destination = run.url.appendingPathComponent("model.pt")
+    let destination = run.url.appendingPathComponent(format.fileName)
     let source = URL(fileURLWithPath: modelPath)
     if source.resolvingSymlinksInPath().standardized.path != destination.resolvingSymlinksInPath().standardized.path {
       try? FileManager.default.removeItem(at: destination)
       try FileManager.default.copyItem(at: source, to: destination)
     }
-    let config = ClassifierConfig(
-      architecture: .torchscript, channels: channels, resolution: resolution, classNames: classNames,
-      normalization: normalization, torchscriptFile: "model.pt", command: command)
+    config.torchscriptFile = format.fileName
     try run.writeJSON(config, to: run.configURL)
-    return try TorchScriptClassifier(config: config, module: try TorchScriptModule(contentsOf: destination.path))
+    return try open(destination.path, format: format, config: config)
+  }
+
+  static func open(_ path: String, format: ImportedModelFormat, config: ClassifierConfig) throws -> any ImageClassifier {
+    do {
+      switch format {
+      case .torchscript: return try TorchScriptClassifier(config: config, module: TorchScriptModule(contentsOf: path))
+      case .pt2: return CompiledPackageClassifier(config: config, package: try CompiledPackage(contentsOf: path))
+      }
+    } catch let error as TorchError {
+      throw RunError(error.message)
+    }
   }
 }

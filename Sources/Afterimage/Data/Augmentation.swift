@@ -53,7 +53,7 @@ public struct Augmentation {
   /// Mirrors each image left–right with probability one half.
   public static func randomHorizontalFlip(_ images: Tensor, generator: Generator) -> Tensor {
     let batch = images.shape[0]
-    let flip = (Tensor.rand([batch, 1, 1, 1], generator: generator) .< 0.5)
+    let flip = (Tensor.rand([batch, 1, 1, 1], generator: generator).to(images.device) .< 0.5)
     return Tensor.where(flip, images.flipped([3]), images)
   }
 
@@ -64,7 +64,7 @@ public struct Augmentation {
   ) -> Tensor {
     let batch = images.shape[0]
     func factors(_ strength: Double) -> Tensor {
-      Tensor.rand([batch, 1, 1, 1], generator: generator) * (2 * strength) + (1 - strength)
+      Tensor.rand([batch, 1, 1, 1], generator: generator).to(images.device) * (2 * strength) + (1 - strength)
     }
     var x = images
     if brightness > 0 { x = (x * factors(brightness)).clamped(min: 0, max: 1) }
@@ -84,7 +84,7 @@ public struct Augmentation {
   /// Luma of `[B, 3, H, W]` (BT.601 weights), or the image itself when it has one channel.
   static func grayscale(_ images: Tensor) -> Tensor {
     guard images.shape[1] == 3 else { return images }
-    let weights = Tensor([0.299, 0.587, 0.114] as [Float], shape: [1, 3, 1, 1]).to(images.dtype)
+    let weights = Tensor([0.299, 0.587, 0.114] as [Float], shape: [1, 3, 1, 1]).to(images.device, dtype: images.dtype)
     return (images * weights).sum(dim: 1, keepDim: true)
   }
 }
@@ -103,16 +103,16 @@ public struct Normalization: Codable, Equatable, Sendable {
   /// Normalises `[B, C, H, W]`.
   public func callAsFunction(_ images: Tensor) -> Tensor {
     let c = mean.count
-    let m = Tensor(mean.map(Float.init), shape: [1, c, 1, 1]).to(images.dtype)
-    let s = Tensor(std.map(Float.init), shape: [1, c, 1, 1]).to(images.dtype)
+    let m = Tensor(mean.map(Float.init), shape: [1, c, 1, 1]).to(images.device, dtype: images.dtype)
+    let s = Tensor(std.map(Float.init), shape: [1, c, 1, 1]).to(images.device, dtype: images.dtype)
     return (images - m) / s
   }
 
   /// Undoes the normalisation.
   public func inverse(_ images: Tensor) -> Tensor {
     let c = mean.count
-    let m = Tensor(mean.map(Float.init), shape: [1, c, 1, 1]).to(images.dtype)
-    let s = Tensor(std.map(Float.init), shape: [1, c, 1, 1]).to(images.dtype)
+    let m = Tensor(mean.map(Float.init), shape: [1, c, 1, 1]).to(images.device, dtype: images.dtype)
+    let s = Tensor(std.map(Float.init), shape: [1, c, 1, 1]).to(images.device, dtype: images.dtype)
     return images * s + m
   }
 }

@@ -18,7 +18,7 @@ public enum ImageGrid {
     let count = shape[0]
     let columnCount = max(1, min(columns ?? Int(Double(count).squareRoot().rounded(.up)), max(count, 1)))
     let rowCount = (count + columnCount - 1) / columnCount
-    var tiles = withNoGrad { images.detached().to(.float32).clamped(min: 0, max: 1) }
+    var tiles = withNoGrad { images.detached().to(.cpu, dtype: .float32).clamped(min: 0, max: 1) }  // pictures are made on the CPU
     if shape[1] == 1 { tiles = tiles.expanded([-1, 3, -1, -1]) }
     if scale > 1 { tiles = tiles.upsampleNearest(scale: scale) }
     let (tileHeight, tileWidth) = (tiles.shape[2], tiles.shape[3])

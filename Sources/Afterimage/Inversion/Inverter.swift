@@ -21,14 +21,14 @@ public final class Inverter {
 
   /// Loads the inverter in `path` (a run directory) and its classifier. The classifier is found
   /// at the path recorded in config.json, taken relative to the current folder, then to the run's.
-  public static func load(_ path: String, classifierOverride: String? = nil) throws -> Inverter {
+  public static func load(_ path: String, classifierOverride: String? = nil, device: Device = .cpu) throws -> Inverter {
     let run = RunDirectory(path)
     guard run.exists else {
       throw RunError("no inverter at \(path): expected a run directory with config.json (from afterimage inverter train)")
     }
     let config = try run.readJSON(InverterConfig.self, from: run.configURL)
     let classifierPath = try resolveClassifier(classifierOverride ?? config.classifier, relativeTo: run)
-    let classifier = try Classifiers.load(classifierPath)
+    let classifier = try Classifiers.load(classifierPath, device: device)
     guard classifier.config.classCount == config.logitCount else {
       throw RunError("the classifier at \(classifierPath) gives \(classifier.config.classCount) logits but the inverter in \(path) was trained on \(config.logitCount)")
     }
@@ -40,6 +40,7 @@ public final class Inverter {
       throw RunError("\(run.modelURL.path): \(error.message)")
     }
     generator.eval()
+    generator.move(to: device)
     // Channels-last convolution weights: oneDNN then runs the generator without layout
     // conversions (reconstruction 1.5× faster at 32×32, benchmarks/README.md). The images it
     // returns hold the same values in channels-last order.
@@ -66,15 +67,20 @@ public final class Inverter {
     throw RunError("the inverter's classifier \(path) was not found (from \(FileManager.default.currentDirectoryPath), nor from \(run.url.path) or any folder above it); pass --classifier")
   }
 
-  /// Standard normal noise `[count, noiseSize]` from `seed`.
+  /// Where the generator and the classifier run.
+  public var device: Device { classifier.device }
+
+  /// Standard normal noise `[count, noiseSize]` from `seed`, drawn on the CPU (the same on every
+  /// device), on the inverter's device.
   public func noise(count: Int, seed: UInt64) -> Tensor {
-    Tensor.randn([count, generator.noiseSize], generator: Generator(seed: seed))
+    Tensor.randn([count, generator.noiseSize], generator: Generator(seed: seed)).to(device)
   }
 
-  /// Images `[B, C, R, R]` in [0, 1] reconstructed from raw classifier `logits [B, K]`.
+  /// Images `[B, C, R, R]` in [0, 1] reconstructed from raw classifier `logits [B, K]`, on the
+  /// inverter's device.
   public func reconstruct(logits: Tensor, noise: Tensor) -> Tensor {
     withNoGrad {
-      let images = generator(logits: config.preprocess(logits), noise: noise)  // (−1, 1)
+      let images = generator(logits: config.preprocess(logits.to(device)), noise: noise.to(device))  // (−1, 1)
       return (images + 1) / 2
     }
   }

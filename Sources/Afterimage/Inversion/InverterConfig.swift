@@ -80,6 +80,8 @@ public struct InverterTrainingOptions: Codable, Equatable, Sendable {
   public var checkpointEvery = 250
   public var trainCount: Int?
   public var seed: UInt64 = 0
+  /// Mixed precision of the forward passes (nil: float32). bf16 autocast is meant for CUDA.
+  public var precision: Precision?
 
   public init() {}
 
@@ -140,8 +142,8 @@ public struct InverterConfig: Codable, Equatable {
   /// Logits as the generator and discriminator take them.
   public func preprocess(_ logits: Tensor) -> Tensor {
     guard preprocessing == .standardized, logitMean.count == logitCount else { return logits }
-    let mean = Tensor(logitMean.map(Float.init), shape: [1, logitCount]).to(logits.dtype)
-    let std = Tensor(logitStd.map { Float(max($0, 1e-6)) }, shape: [1, logitCount]).to(logits.dtype)
+    let mean = Tensor(logitMean.map(Float.init), shape: [1, logitCount]).to(logits.device, dtype: logits.dtype)
+    let std = Tensor(logitStd.map { Float(max($0, 1e-6)) }, shape: [1, logitCount]).to(logits.device, dtype: logits.dtype)
     return (logits - mean) / std
   }
 

@@ -29,6 +29,9 @@ public final class InverterTrainer {
   let sampleImages: Tensor  // fixed held-out originals [S, C, R, R]
   let sampleLogits: Tensor
   let sampleNoise: Tensor
+  /// Where the networks, batches and losses live (`--device`). Noise and shuffling are drawn on
+  /// the CPU and moved, so a seed gives the same draws on every device.
+  public let device: Device
   public private(set) var step = 0
   public var log: ((String) -> Void)? = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
   public var showProgress = true
@@ -36,9 +39,11 @@ public final class InverterTrainer {
   /// - Parameters:
   ///   - classifierPath: recorded in config.json so the run can find its classifier again.
   ///   - perceptualNetwork: the evaluation classifier, when the losses name one.
+  ///   - device: where to train; the classifiers are moved there.
   public init(
     run: RunDirectory, config: InverterConfig, classifier: any ImageClassifier, classifierPath: String,
-    perceptualNetwork: (any ImageClassifier)? = nil, train: Dataset, heldOut: Dataset, datasetKey: String
+    perceptualNetwork: (any ImageClassifier)? = nil, train: Dataset, heldOut: Dataset, datasetKey: String,
+    device: Device = .cpu
   ) throws {
     guard classifier.config.classCount == config.logitCount else {
       throw RunError("the classifier gives \(classifier.config.classCount) logits; the inverter config says \(config.logitCount)")
@@ -50,6 +55,9 @@ public final class InverterTrainer {
       throw RunError("the classifier takes \(classifier.config.channels)×\(classifier.config.resolution)² images; the data set has \(train.channels)×\(train.resolution)²")
     }
     let usesFeatures = config.losses.perceptual > 0
+    if !classifier.isDifferentiable && (config.losses.logitConsistency > 0 || (usesFeatures && perceptualNetwork == nil)) {
+      throw RunError("the \(config.preset) preset's logit-consistency and perceptual losses need gradients through the classifier, and \(classifier.config.architecture.rawValue) models compute logits only: use --preset paper (adversarial loss only), or import the model as TorchScript")
+    }
     if usesFeatures {
       let network = perceptualNetwork ?? classifier
       let missing = config.losses.perceptualLayers.filter { !network.featureNames.contains($0) }
@@ -57,6 +65,11 @@ public final class InverterTrainer {
         throw RunError("the perceptual loss needs feature maps the network has (\(network.featureNames.joined(separator: ", "))); asked for \(config.losses.perceptualLayers.joined(separator: ", "))")
       }
     }
+    try device.checkAvailable()
+    if config.training.precision == .bf16 && device == .cpu {
+      FileHandle.standardError.write(Data("note: bf16 autocast on the CPU is slow without AMX or AVX-512 BF16 (mixed precision is for CUDA)\n".utf8))
+    }
+    self.device = device
     self.run = run
     self.config = config
     self.classifier = classifier
@@ -69,6 +82,8 @@ public final class InverterTrainer {
       network.eval()
       for parameter in network.parameters { parameter.requiresGrad = false }
     }
+    try classifier.move(to: device)
+    try perceptualNetwork?.move(to: device)
     let allLogits = try LogitCache.logits(classifier: classifier, classifierPath: classifierPath, dataset: train, datasetKey: datasetKey)
     logits = allLogits.narrow(dim: 0, start: 0, length: subset.count)
     logitScale = max(logits.standardDeviation().item(), 1e-6)
@@ -81,6 +96,7 @@ public final class InverterTrainer {
     generatorNet = try config.makeGenerator(generator: initGenerator)
     discriminator = try config.makeDiscriminator(generator: initGenerator)
     ema = try config.makeGenerator(generator: initGenerator)
+    for network in [generatorNet, discriminator, ema] as [Module] { network.move(to: device) }
     average = try ExponentialMovingAverage(
       source: generatorNet, target: ema, decay: options.effectiveEMADecay, startStep: options.effectiveEMAStart)
     // Channels-last convolution weights and images: oneDNN's CPU convolutions then skip their
@@ -99,9 +115,10 @@ public final class InverterTrainer {
     // Fixed held-out originals and noise for the sample grids.
     let sampleCount = min(16, heldOut.count)
     let samples = try heldOut.batch(at: Array(0..<sampleCount))
-    sampleImages = samples.images
-    sampleLogits = try withNoGrad { try classifier.logits(samples.images) }
-    sampleNoise = Tensor.randn([sampleCount, generatorNet.noiseSize], generator: Generator(seed: options.seed &+ 2))
+    let heldOutImages = samples.images.to(device)
+    sampleImages = heldOutImages
+    sampleLogits = try withNoGrad { try classifier.logits(heldOutImages) }
+    sampleNoise = Tensor.randn([sampleCount, generatorNet.noiseSize], generator: Generator(seed: options.seed &+ 2)).to(device)
   }
 
   // MARK: checkpoints
@@ -222,9 +239,10 @@ public final class InverterTrainer {
   public func trainingStep(_ batch: Batch, noise given: StepNoise? = nil, measureGradients: Bool = true) throws -> StepLosses {
     var losses = StepLosses()
     let indices = Tensor(batch.indices.map(Int64.init))
-    let rawLogits = logits.indexSelect(dim: 0, index: indices)  // [B, K]
+    let rawLogits = logits.indexSelect(dim: 0, index: indices).to(device)  // [B, K]
     let conditioning = config.preprocess(rawLogits)
-    let images = batch.images.channelsLast()  // [B, C, R, R] in [0, 1]
+    let images = batch.images.to(device).channelsLast()  // [B, C, R, R] in [0, 1]
+    let precision = config.training.precision ?? .float32
     let real = images * 2 - 1  // in [−1, 1]
     let count = batch.labels.count
     generatorNet.train()
@@ -233,10 +251,13 @@ public final class InverterTrainer {
     // Without an adversarial term (the up-convolutional baseline) there is no discriminator to train.
     let discriminatorSteps = config.losses.adversarial > 0 ? config.training.discriminatorStepsPerGeneratorStep : 0
     for _ in 0..<discriminatorSteps {
-      let noise = given?.discriminator ?? Tensor.randn([count, generatorNet.noiseSize], generator: noiseGenerator)
-      let fake = withNoGrad { generatorNet(logits: conditioning, noise: noise) }
-      // One pass over real and fake together (half the kernel launches of two passes).
-      let scores = discriminator(Tensor.cat([real, fake], dim: 0), logits: Tensor.cat([conditioning, conditioning], dim: 0))
+      let noise = (given?.discriminator ?? Tensor.randn([count, generatorNet.noiseSize], generator: noiseGenerator)).to(device)
+      // One pass over real and fake together (half the kernel launches of two passes); losses
+      // in float32 whatever the autocast precision of the passes.
+      let scores = precision.run(on: device) {
+        let fake = withNoGrad { generatorNet(logits: conditioning, noise: noise) }
+        return discriminator(Tensor.cat([real, fake.to(real.dtype)], dim: 0), logits: Tensor.cat([conditioning, conditioning], dim: 0))
+      }.to(.float32)
       let realScores = scores.narrow(dim: 0, start: 0, length: count)
       let fakeScores = scores.narrow(dim: 0, start: count, length: count)
       let (lossReal, lossFake) = HingeLoss.discriminator(real: realScores, fake: fakeScores)
@@ -254,11 +275,11 @@ public final class InverterTrainer {
     // the backward pass then skips D's weight gradients, which nothing would use.
     for parameter in discriminator.parameters { parameter.requiresGrad = false }
     defer { for parameter in discriminator.parameters { parameter.requiresGrad = true } }
-    let noise = given?.generator ?? Tensor.randn([count, generatorNet.noiseSize], generator: noiseGenerator)
-    let fake = generatorNet(logits: conditioning, noise: noise)  // [B, C, R, R]
-    var total = Tensor.zeros([])
+    let noise = (given?.generator ?? Tensor.randn([count, generatorNet.noiseSize], generator: noiseGenerator)).to(device)
+    let fake = precision.run(on: device) { generatorNet(logits: conditioning, noise: noise) }.to(.float32)  // [B, C, R, R]
+    var total = Tensor.zeros([], device: device)
     if config.losses.adversarial > 0 {
-      let adversarial = HingeLoss.generator(fake: discriminator(fake, logits: conditioning))
+      let adversarial = HingeLoss.generator(fake: precision.run(on: device) { discriminator(fake, logits: conditioning) }.to(.float32))
       total = adversarial * config.losses.adversarial
       losses.generatorAdversarial = adversarial.item()
     }
@@ -280,19 +301,19 @@ public final class InverterTrainer {
     if weights.perceptual > 0 {
       let network = perceptualNetwork ?? classifier
       let layers = weights.perceptualLayers
-      let target = try withNoGrad { try network.features(images, names: layers).features }
-      let (logitsOfFake, produced) = try network.features(fake01, names: layers)
+      let target = try withNoGrad { try precision.run(on: device) { try network.features(images, names: layers).features } }
+      let (logitsOfFake, produced) = try precision.run(on: device) { try network.features(fake01, names: layers) }
       if perceptualNetwork == nil { fakeLogits = logitsOfFake }
-      var distance = Tensor.zeros([])
+      var distance = Tensor.zeros([], device: device)
       for layer in layers {
         // Mean squared difference of unit-normalised feature vectors per position.
-        distance = distance + Loss.mse(normalizedChannels(produced[layer]!), normalizedChannels(target[layer]!))
+        distance = distance + Loss.mse(normalizedChannels(produced[layer]!.to(.float32)), normalizedChannels(target[layer]!.to(.float32)))
       }
       total = total + distance * weights.perceptual
       losses.perceptual = distance.item()
     }
     if weights.logitConsistency > 0 {
-      let produced = try fakeLogits ?? classifier.logits(fake01)
+      let produced = try (fakeLogits ?? precision.run(on: device) { try classifier.logits(fake01) }).to(.float32)
       let consistency = Loss.mse(produced / logitScale, rawLogits / logitScale)
       total = total + consistency * weights.logitConsistency
       losses.logit = consistency.item()
@@ -329,17 +350,19 @@ public final class InverterTrainer {
   }
 
   /// Feature maps `[B, C, H, W]` (or `[B, C]`) scaled to unit length along channels.
+  /// Token outputs `[B, T, D]` (a transformer's) are scaled along D, their channels.
   func normalizedChannels(_ x: Tensor) -> Tensor {
-    x / (x.pow(2).sum(dim: 1, keepDim: true) + 1e-10).sqrt()
+    let channels = x.rank == 3 ? 2 : 1
+    return x / (x.pow(2).sum(dim: channels, keepDim: true) + 1e-10).sqrt()
   }
 
   /// BigGAN's orthogonal regularisation: ‖W Wᵀ ⊙ (1 − I)‖² over G's matrix-shaped weights.
   func orthogonalPenalty(_ module: Module) -> Tensor {
-    var penalty = Tensor.zeros([])
+    var penalty = Tensor.zeros([], device: device)
     for (name, weight) in module.namedParameters() where weight.rank >= 2 && !name.hasPrefix("shared") {
       let w = weight.reshaped([weight.size(0), -1])
       let gram = w.matmul(w.t)
-      let offDiagonal = gram * (1 - Tensor.eye(gram.size(0)))
+      let offDiagonal = gram * (1 - Tensor.eye(gram.size(0), device: device))
       penalty = penalty + offDiagonal.pow(2).sum()
     }
     return penalty

@@ -63,7 +63,8 @@ public enum LogitCache {
     let batches = DataLoader(dataset, batchSize: 500, shuffle: false).epoch(0).makeIterator()
     var done = 0
     while let batch = batches.next() {
-      pieces.append(try withNoGrad { try classifier.logits(batch.images).to(.float32) })
+      // Cached on the CPU (the file), whatever the classifier's device.
+      pieces.append(try withNoGrad { try classifier.logits(batch.images).to(.cpu, dtype: .float32) })
       done += batch.labels.count
       bar?.update(done)
     }

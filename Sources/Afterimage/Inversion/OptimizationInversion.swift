@@ -30,8 +30,11 @@ public enum OptimizationInversion {
     for parameter in classifier.network?.parameters ?? [] { parameter.requiresGrad = false }
     let generator = Generator(seed: options.seed)
     let batch = targets.shape[0]
-    // Pixels are sigmoid(θ): always in (0, 1), no clipping needed.
-    let theta = (Tensor.randn([batch, config.channels, config.resolution, config.resolution], generator: generator) * 0.1).requiringGrad()
+    let targets = targets.to(classifier.device)
+    // Pixels are sigmoid(θ): always in (0, 1), no clipping needed. Drawn on the CPU, optimised
+    // on the classifier's device.
+    let theta = (Tensor.randn([batch, config.channels, config.resolution, config.resolution], generator: generator) * 0.1)
+      .to(classifier.device).requiringGrad()
     let optimizer = Adam([("theta", theta)], learningRate: options.learningRate)
     let bar = progress ? ProgressBar(total: options.steps, label: "optimise", unit: "step") : nil
     var logitError = 0.0

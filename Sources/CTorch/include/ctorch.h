@@ -20,6 +20,7 @@ extern "C" {
 typedef struct ct_tensor_s *ct_tensor;
 typedef struct ct_generator_s *ct_generator;
 typedef struct ct_module_s *ct_module;
+typedef struct ct_package_s *ct_package;
 
 // MARK: errors and memory
 const char *ct_last_error(void);
@@ -34,6 +35,11 @@ void ct_set_num_threads(int n);
 int ct_get_num_threads(void);
 void ct_use_one_thread_here(void);
 void ct_manual_seed(uint64_t seed);
+// Waits for the GPU's queued work (no-op without CUDA): for timing and before reading clocks.
+void ct_cuda_synchronize(void);
+// Autocast (mixed precision) on the CPU (device -1) or CUDA: ops that autocast lists run in dtype.
+void ct_set_autocast(int device, int dtype, bool enabled);
+bool ct_autocast_enabled(int device);
 bool ct_cuda_is_available(void);
 int ct_cuda_device_count(void);
 bool ct_is_grad_enabled(void);
@@ -242,8 +248,23 @@ int ct_autograd_grad(const ct_tensor *outputs, int n_outputs, const ct_tensor *g
 ct_module ct_jit_load(const char *path, int device);
 void ct_jit_free(ct_module m);
 int ct_jit_set_training(ct_module m, bool training);
+int ct_jit_to(ct_module m, int device);
 ct_tensor ct_jit_forward(ct_module m, const ct_tensor *inputs, int n);
 int ct_jit_parameter_count(ct_module m, int64_t *count);
+// The submodules (dotted names) whose outputs `forward` can return beside its own, in call
+// order, one per line; the caller frees the string.
+char *ct_jit_submodule_calls(ct_module m);
+// Runs forward and writes its output to out[0] and the named submodules' outputs to out[1...].
+int ct_jit_forward_with_features(ct_module m, const ct_tensor *inputs, int n_inputs,
+                                 const char *const *names, int n_names, ct_tensor *out);
+
+// MARK: AOTInductor packages (.pt2 from torch._inductor.aoti_compile_and_package)
+ct_package ct_package_load(const char *path, int device);
+void ct_package_free(ct_package p);
+// The package's metadata as "key=value" lines; the caller frees the string.
+char *ct_package_metadata(ct_package p);
+// Runs the compiled model; writes at most `capacity` outputs, returns how many there are.
+int ct_package_run(ct_package p, const ct_tensor *inputs, int n, ct_tensor *out, int capacity);
 
 #ifdef __cplusplus
 }
