@@ -21,14 +21,14 @@ func recordExperiment(_ kind: String, inverter: String, in folder: String) throw
 }
 
 /// The evaluation classifier for a data set: given, or the shipped one under models/eval.
-func evaluationClassifier(_ path: String?, dataset: String) throws -> any ImageClassifier {
-  if let path { return try Classifiers.load(path) }
+func evaluationClassifier(_ path: String?, dataset: String, device: Device) throws -> any ImageClassifier {
+  if let path { return try Classifiers.load(path, device: device) }
   let base = dataset.split(separator: ":").first.map(String.init) ?? dataset
   let shipped = "models/eval/\(base)"
   guard FileManager.default.fileExists(atPath: shipped) else {
     throw ValidationError("no evaluation classifier for \(dataset): pass --evaluation DIR (train one with `afterimage classifier train --arch evalnet`)")
   }
-  return try Classifiers.load(shipped)
+  return try Classifiers.load(shipped, device: device)
 }
 
 struct AnalyzeReconstruct: ParsableCommand {
@@ -42,6 +42,7 @@ struct AnalyzeReconstruct: ParsableCommand {
   @Option(help: "Candidates per retrieval (chance 1/N).") var retrievalN = 10
   @Option(help: "Reconstructions per logit vector for the diversity measure.") var noiseSamples = 3
   @Option(help: "Output folder (gallery.png, results.json).") var out: String
+  @OptionGroup var compute: DeviceOptions
 
   func validate() throws {
     try require(count >= 2, "--count must be at least 2")
@@ -50,10 +51,11 @@ struct AnalyzeReconstruct: ParsableCommand {
   }
 
   func run() throws {
-    let model = try Inverter.load(inverter)
+    let device = try compute.resolved()
+    let model = try Inverter.load(inverter, device: device)
     let name = dataset ?? model.config.dataset
     let data = try DatasetSource(name).open(split: .test, resolution: model.config.resolution).dataset
-    let evaluator = try evaluationClassifier(evaluation, dataset: name)
+    let evaluator = try evaluationClassifier(evaluation, dataset: name, device: device)
     let (report, originals, reconstructions) = try ReconstructionAnalysis.run(
       dataset: data, count: count, classifier: model.classifier, evaluation: evaluator, retrievalGroupSize: retrievalN,
       noiseSamples: noiseSamples
@@ -84,13 +86,14 @@ struct AnalyzeFactors: ParsableCommand {
   @Option(help: "Clean training images for the factor regressor and the logit probe.") var trainCount = 10_000
   @Option(help: "Epochs of the factor regressor.") var epochs = 4
   @Option(help: "Output folder (results.json).") var out: String
+  @OptionGroup var compute: DeviceOptions
 
   func validate() throws {
     try require(count >= 10 && trainCount >= 100 && epochs >= 1, "--count ≥ 10, --train-count ≥ 100, --epochs ≥ 1")
   }
 
   func run() throws {
-    let model = try Inverter.load(inverter)
+    let model = try Inverter.load(inverter, device: try compute.resolved())
     let source = try DatasetSource(model.config.dataset)
     guard case .shapes = source.kind else {
       throw ValidationError("factor recovery needs the Shapes data set (its factors are known); \(inverter) was trained on \(model.config.dataset)")
@@ -138,15 +141,17 @@ struct ExperimentOptions: ParsableArguments {
   @Option(help: "Images shown per row of the figure.") var shown = 8
   @Option(help: "Noise seed.") var seed: UInt64 = 0
   @Option(help: "Output folder (figure.png, curve.svg, results.json).") var out: String
+  @OptionGroup var compute: DeviceOptions
 
   func validate() throws { try require(count >= 2 && shown >= 1, "--count must be at least 2 and --shown at least 1") }
 
   /// The inverter, its held-out images and labels, and the evaluation classifier.
   func load() throws -> (Inverter, Tensor, Tensor, any ImageClassifier) {
-    let model = try Inverter.load(inverter)
+    let device = try compute.resolved()
+    let model = try Inverter.load(inverter, device: device)
     let data = try DatasetSource(model.config.dataset).open(split: .test, resolution: model.config.resolution).dataset
     let batch = try data.batch(at: Array(0..<min(count, data.count)))
-    return (model, batch.images, batch.labels, try evaluationClassifier(evaluation, dataset: model.config.dataset))
+    return (model, batch.images.to(device), batch.labels.to(device), try evaluationClassifier(evaluation, dataset: model.config.dataset, device: device))
   }
 
   /// Writes a figure whose rows are `rows` (the first `shown` images of each), originals on top.
@@ -330,6 +335,7 @@ struct AnalyzeCompare: ParsableCommand {
   @Option(help: "Held-out images scored.") var count = 200
   @Option(help: "Candidates per retrieval.") var retrievalN = 10
   @Option(help: "Output folder (results.json, figure.png).") var out: String
+  @OptionGroup var compute: DeviceOptions
 
   func validate() throws {
     try require(!inverters.isEmpty || optimize != nil, "give --inverters and/or --optimize")
@@ -337,13 +343,14 @@ struct AnalyzeCompare: ParsableCommand {
   }
 
   func run() throws {
-    let models = try inverters.map { try Inverter.load($0) }
+    let device = try compute.resolved()
+    let models = try inverters.map { try Inverter.load($0, device: device) }
     // The data set and resolution come from the first inverter, else from the classifier.
     let (datasetName, resolution): (String, Int)
     if let model = models.first {
       (datasetName, resolution) = (model.config.dataset, model.config.resolution)
     } else {
-      let classifier = try Classifiers.load(optimize!)
+      let classifier = try Classifiers.load(optimize!, device: device)
       guard let name = classifier.config.dataset else { throw ValidationError("\(optimize!) records no data set") }
       (datasetName, resolution) = (name, classifier.config.resolution)
     }
@@ -351,7 +358,7 @@ struct AnalyzeCompare: ParsableCommand {
       throw ValidationError("\(path) inverts \(model.config.dataset) at \(model.config.resolution) px, the first one \(datasetName) at \(resolution) px: compare like with like")
     }
     let data = try DatasetSource(datasetName).open(split: .test, resolution: resolution).dataset
-    let evaluator = try evaluationClassifier(evaluation, dataset: datasetName)
+    let evaluator = try evaluationClassifier(evaluation, dataset: datasetName, device: device)
     var rows: [[String: Any]] = []
     var figureRows: [Tensor] = []
     var originals: Tensor?
@@ -375,7 +382,7 @@ struct AnalyzeCompare: ParsableCommand {
       figureRows.append(xHat)
     }
     if let optimize {
-      let classifier = try Classifiers.load(optimize)
+      let classifier = try Classifiers.load(optimize, device: device)
       var options = OptimizationInversion.Options()
       options.steps = optimizeSteps
       let start = Date()

@@ -58,6 +58,8 @@ struct ClassifierTrain: ParsableCommand {
   @Option(help: "Random seed.") var seed: UInt64 = 0
   @Option(help: "Threads (default: all cores).") var threads: Int?
   @Flag(help: "Continue the run in --out from its checkpoint (its saved options are used).") var resume = false
+  @OptionGroup var compute: DeviceOptions
+  @OptionGroup var mixed: PrecisionOptions
   @Option(help: "Colour jitter: brightness factors drawn from [1 − s, 1 + s] (0: off).") var brightness = 0.0
   @Option(help: "Colour jitter: contrast strength (0: off).") var contrast = 0.0
   @Option(help: "Colour jitter: saturation strength (0: off).") var saturation = 0.0
@@ -118,6 +120,8 @@ struct ClassifierTrain: ParsableCommand {
       options.evaluationCount = evalCount
       options.checkpointEvery = checkpointEvery
       options.seed = seed
+      let precision = try mixed.resolved()
+      options.precision = precision == .float32 ? nil : precision
       if let adversarial {
         let spec = try AttackSpec.parse(adversarial, steps: attackSteps)
         // FGSM stays one full step ("fast" adversarial training); PGD uses Madry's step of ε/4.
@@ -138,11 +142,12 @@ struct ClassifierTrain: ParsableCommand {
       config.classNames = trainSet.classNames
       config.normalization = Normalization(mean: statistics.channelMeans, std: statistics.channelStds.map { max($0, 1e-3) })
     }
-    let trainer = try ClassifierTrainer(run: run, config: config, options: options, train: trainSet, test: testSet)
+    let device = try compute.resolved()
+    let trainer = try ClassifierTrainer(run: run, config: config, options: options, train: trainSet, test: testSet, device: device)
     print("training \(config.architecture.rawValue) (width \(config.width), \(try NetworkClassifier(config: config).model.parameterCount) parameters) on \(trainSet.name): \(options.trainCount ?? trainSet.count) images, \(options.epochs) epochs of \(trainer.totalSteps / max(options.epochs, 1)) steps\(options.adversarial.map { ", adversarial \($0)" } ?? "")")
     let summary = try trainer.fit(resume: resume)
     guard !summary.interrupted else { throw ExitCode(130) }
-    let classifier = try Classifiers.load(out)
+    let classifier = try Classifiers.load(out, device: device)
     var results = try ClassifierEvaluation.evaluate(classifier, on: testSet, progress: true)
     if let attack = options.adversarial {
       let final = AttackSpec(norm: attack.norm, epsilon: attack.epsilon, steps: 20)
@@ -188,6 +193,7 @@ struct ClassifierEval: ParsableCommand {
   @Option(help: "Random seed (PGD random starts).") var seed: UInt64 = 0
   @Flag(help: "Targeted attack: push each image toward the next class ((label + 1) mod K) and report how often it lands there.") var targeted = false
   @Flag(help: "Fail on an unreadable image instead of skipping it (image folders).") var strict = false
+  @OptionGroup var compute: DeviceOptions
 
   func validate() throws {
     try require(steps >= 1, "--steps must be at least 1")
@@ -198,7 +204,7 @@ struct ClassifierEval: ParsableCommand {
 
   func run() throws {
     guard let splitValue = Split(rawValue: split) else { throw ValidationError("--split must be train or test") }
-    let model = try Classifiers.load(classifier)
+    let model = try Classifiers.load(classifier, device: try compute.resolved())
     guard let name = dataset ?? model.config.dataset else {
       throw ValidationError("this classifier records no data set: pass --dataset")
     }

@@ -24,6 +24,7 @@ struct Demo: ParsableCommand {
   var optimizeSteps = 200
   @Option(help: "Threads (default: all cores).")
   var threads: Int?
+  @OptionGroup var compute: DeviceOptions
 
   func validate() throws {
     try require(count >= 20, "--count must be at least 20 (retrieval is scored among 10)")
@@ -40,7 +41,8 @@ struct Demo: ParsableCommand {
     Torch.ensureInitialised()
     if let threads { Torch.threadCount = threads }
     let start = Date()
-    print("Afterimage \(Afterimage.version) on libtorch \(Torch.version), \(Torch.threadCount) threads")
+    let device = try compute.resolved()
+    print("Afterimage \(Afterimage.version) on libtorch \(Torch.version), \(Torch.threadCount) threads, device \(device)")
     let modelsFolder = train ? "\(out)/models" : models
     if train {
       print("Retraining every shipped model into \(modelsFolder) (about 3 hours on 2 cores)…")
@@ -53,7 +55,7 @@ struct Demo: ParsableCommand {
     for data in chosenDatasets { try plan.add(dataset: data) }
     for step in plan.steps {
       print("\n== \(step.title)")
-      var command = try AfterimageCommand.parseAsRoot(step.arguments)
+      var command = try AfterimageCommand.parseAsRoot(step.arguments + ["--device", compute.device])
       try command.run()
     }
     let headline = try DemoHeadline(plan: plan)

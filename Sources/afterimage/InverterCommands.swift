@@ -45,6 +45,8 @@ struct InverterTrain: ParsableCommand {
   @Option(help: "Random seed.") var seed: UInt64 = 0
   @Option(help: "Threads (default: all cores).") var threads: Int?
   @Flag(help: "Continue the run in --out from its checkpoint (its saved options are used).") var resume = false
+  @OptionGroup var compute: DeviceOptions
+  @OptionGroup var mixed: PrecisionOptions
 
   func validate() throws {
     try require(steps >= 1, "--steps must be at least 1")
@@ -112,6 +114,8 @@ struct InverterTrain: ParsableCommand {
       options.checkpointEvery = checkpointEvery
       options.trainCount = trainCount
       options.seed = seed
+      let precision = try mixed.resolved()
+      options.precision = precision == .float32 ? nil : precision
       guard let name = dataset ?? model.config.dataset else { throw ValidationError("the classifier records no data set: pass --dataset") }
       config = InverterConfig(
         resolution: resolution ?? model.config.resolution, channels: model.config.channels, logitCount: model.config.classCount,
@@ -132,7 +136,7 @@ struct InverterTrain: ParsableCommand {
     let perceptual = try config.losses.perceptualNetwork.map { try Classifiers.load($0) }
     let trainer = try InverterTrainer(
       run: run, config: config, classifier: model, classifierPath: classifier, perceptualNetwork: perceptual,
-      train: train, heldOut: heldOut, datasetKey: "\(config.dataset)|train")
+      train: train, heldOut: heldOut, datasetKey: "\(config.dataset)|train", device: try compute.resolved())
     print("training a \(config.resolution)×\(config.resolution) inverter (\(config.preset)) of \(classifier) on \(train.name) for \(config.training.steps) steps")
     let start = Date()
     let firstStep = resume ? (try? run.readCheckpoint(kind: "inverter").step) ?? 0 : 0
@@ -161,6 +165,7 @@ struct InverterReconstruct: ParsableCommand {
   @Option(help: "Reconstructions per original (different noise).") var samples = 1
   @Option(help: "Noise seed.") var seed: UInt64 = 0
   @Option(help: "The PNG to write.") var out = "reconstructions.png"
+  @OptionGroup var compute: DeviceOptions
 
   func validate() throws {
     try require(count >= 1, "--count must be at least 1")
@@ -168,7 +173,7 @@ struct InverterReconstruct: ParsableCommand {
   }
 
   func run() throws {
-    let model = try Inverter.load(inverter, classifierOverride: classifier)
+    let model = try Inverter.load(inverter, classifierOverride: classifier, device: try compute.resolved())
     let config = model.classifier.config
     let originals: Tensor
     if !image.isEmpty {
@@ -183,7 +188,7 @@ struct InverterReconstruct: ParsableCommand {
     }
     let n = originals.shape[0]
     let logits = try withNoGrad { try model.classifier.logits(originals) }  // [n, K]
-    var columns = [originals]
+    var columns = [originals.to(model.device)]
     var predicted: [[Int64]] = []
     for k in 0..<max(1, samples) {
       let reconstruction = model.reconstruct(logits: logits, noise: model.noise(count: n, seed: seed &+ UInt64(k)))
@@ -227,6 +232,7 @@ struct InverterOptimize: ParsableCommand {
   @Option(help: "Random jitter in pixels.") var jitter = 2
   @Option(help: "Random seed.") var seed: UInt64 = 0
   @Option(help: "The PNG to write.") var out = "optimized.png"
+  @OptionGroup var compute: DeviceOptions
 
   func validate() throws {
     try require(count >= 1, "--count must be at least 1")
@@ -235,7 +241,7 @@ struct InverterOptimize: ParsableCommand {
   }
 
   func run() throws {
-    let model = try Classifiers.load(classifier)
+    let model = try Classifiers.load(classifier, device: try compute.resolved())
     let config = model.config
     let originals: Tensor
     if !image.isEmpty {
@@ -261,7 +267,7 @@ struct InverterOptimize: ParsableCommand {
     let seconds = Date().timeIntervalSince(start)
     let n = originals.shape[0]
     let agree = try withNoGrad { (try model.logits(images).argmax(dim: 1) .== targets.argmax(dim: 1)).to(.float32).sum().item() }
-    let tiles = Tensor.stack([originals, images], dim: 1).flattened(from: 0, through: 1)
+    let tiles = Tensor.stack([originals.to(images.device), images], dim: 1).flattened(from: 0, through: 1)
     try PNG.write(ImageGrid.make(tiles, columns: 8, padding: 2, scale: max(1, 96 / config.resolution)), to: URL(fileURLWithPath: out))
     print(String(format: "wrote %@: %d originals beside their optimised inversions (%d steps, %.2f s per image, %.1f images/s)", out, n, steps, seconds / Double(n), Double(n) / seconds))
     print(String(format: "final logit MSE %.4f; top-1 agreement %d/%d", error, Int(agree), n))

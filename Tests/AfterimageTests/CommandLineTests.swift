@@ -157,4 +157,33 @@ final class CommandLineTests: XCTestCase {
     XCTAssertEqual(recipes.split(separator: "\n").filter { $0.hasPrefix("afterimage ") }.count, 18, recipes)
     XCTAssertTrue(recipes.contains("afterimage inverter train --out models/inverters/shapes-robust-paper --classifier models/classifiers/shapes-robust --preset paper"))
   }
+
+  /// --device and --precision as a user meets them on a CPU-only machine, and a PyTorch 2.x
+  /// model imported and inverted with the default recipe (its perceptual layers chosen for it).
+  func testDevicesPrecisionAndAnImportedModelFromTheCommandLine() throws {
+    let root = try temporaryDirectory()
+    let doctor = try expectSuccess(["doctor"], in: root)
+    for line in ["libtorch    2.", "oneDNN      v", "CPU kernels", "CUDA        not built in", "--device auto picks cpu"] {
+      XCTAssertTrue(doctor.contains(line), "doctor names '\(line)':\n\(doctor)")
+    }
+    let small = "shapes:train=64,test=32"
+    let train = ["classifier", "train", "--dataset", small, "--width", "0.25", "--epochs", "1", "--batch-size", "32", "--out", "c"]
+    try expectFailure(train + ["--device", "cuda"], saying: "has no usable CUDA", in: root)
+    try expectFailure(train + ["--device", "tpu"], saying: "'tpu' is not a device", in: root)
+    try expectFailure(train + ["--precision", "fp8"], saying: "--precision must be float32 or bf16", in: root)
+    XCTAssertTrue(try expectSuccess(train + ["--device", "cpu", "--precision", "bf16"], in: root).contains("test accuracy"))
+    try runPython("pytorch2_models.py", [root.appendingPathComponent("exported").path])
+    let imported = try expectSuccess(
+      ["classifier", "import", "--torchscript", "exported/mobilenet.pt", "--input", "3x32x32", "--classes", "10",
+       "--mean", "0.5,0.5,0.5", "--std", "0.25,0.25,0.25", "--out", "mobilenet"], in: root)
+    XCTAssertTrue(imported.contains("default perceptual layers: features.1, features"), imported)
+    _ = try expectSuccess(
+      ["inverter", "train", "--classifier", "mobilenet", "--dataset", small, "--preset", "fidelity", "--steps", "2",
+       "--batch-size", "16", "--ch", "4", "--device", "auto", "--precision", "bf16", "--out", "inverter"], in: root)
+    let config = try String(contentsOf: root.appendingPathComponent("inverter/config.json"), encoding: .utf8)
+    XCTAssertTrue(config.contains("features.1"), "the chosen layers are recorded: \(config)")
+    XCTAssertTrue(try expectSuccess(["inverter", "reconstruct", "--inverter", "inverter", "--count", "4", "--device", "cpu", "--out", "r.png"], in: root)
+      .contains("top-1 agreement"))
+    try expectFailure(["inverter", "reconstruct", "--inverter", "inverter", "--device", "cuda:3"], saying: "--device cuda:3", in: root)
+  }
 }

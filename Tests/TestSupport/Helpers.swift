@@ -33,9 +33,18 @@ public let pythonInterpreter: String = ProcessInfo.processInfo.environment["AFTE
 /// the test with the script's stderr when it fails.
 @discardableResult
 public func runPython(_ script: String, _ arguments: [String]) throws -> String {
+  try runInterpreter([parityScripts.appendingPathComponent(script).path] + arguments, describing: script)
+}
+
+/// Runs `code` (`python -c`) with the project's Python and returns its standard output.
+public func runPythonCode(_ code: String) throws -> String {
+  try runInterpreter(["-c", code], describing: "-c \(code)")
+}
+
+private func runInterpreter(_ arguments: [String], describing what: String) throws -> String {
   let process = Process()
   process.executableURL = URL(fileURLWithPath: pythonInterpreter)
-  process.arguments = [parityScripts.appendingPathComponent(script).path] + arguments
+  process.arguments = arguments
   var environment = ProcessInfo.processInfo.environment
   environment["OMP_NUM_THREADS"] = "1"
   environment["OPENBLAS_NUM_THREADS"] = "1"
@@ -48,13 +57,12 @@ public func runPython(_ script: String, _ arguments: [String]) throws -> String 
   let outData = output.fileHandleForReading.readDataToEndOfFile()
   let errData = errors.fileHandleForReading.readDataToEndOfFile()
   process.waitUntilExit()
-  let stdout = String(decoding: outData, as: UTF8.self)
   guard process.terminationStatus == 0 else {
     throw TorchError(
-      "\(pythonInterpreter) \(script) failed (\(process.terminationStatus)); is the project's Python "
+      "\(pythonInterpreter) \(what) failed (\(process.terminationStatus)); is the project's Python "
         + "environment set up (scripts/setup)?\n\(String(decoding: errData, as: UTF8.self))")
   }
-  return stdout
+  return String(decoding: outData, as: UTF8.self)
 }
 
 /// The largest absolute elementwise difference between two tensors of the same shape.

@@ -33,13 +33,18 @@ func reportingErrors(_ body: () throws -> Void) {
   }
 }
 
-/// Seconds of each of `repeats` calls of `step`, after `warmup` untimed ones.
+/// The device named by `--device` (cpu by default, as the peer runs).
+func deviceOption() throws -> Device { try Device.resolve(stringOption("device", "cpu")) }
+
+/// Seconds of each of `repeats` calls of `step`, after `warmup` untimed ones. Each call ends
+/// when the GPU has finished its queued work (a no-op on the CPU).
 func timedSteps(repeats: Int, warmup: Int, _ step: () throws -> Void) throws -> [Double] {
   for _ in 0..<warmup { try step() }
+  Torch.synchronize()
   var times: [Double] = []
   for _ in 0..<repeats {
     var failure: Error?
-    times.append(seconds { do { try step() } catch { failure = error } })
+    times.append(seconds { do { try step(); Torch.synchronize() } catch { failure = error } })
     if let failure { throw failure }
   }
   return times
@@ -49,6 +54,7 @@ func benchmarkFields(_ mode: String, _ extra: [String: Any]) -> [String: Any] {
   var fields = environmentFields()
   fields["impl"] = "swift"
   fields["mode"] = mode
+  fields["device"] = stringOption("device", "cpu")
   fields["peak_rss_mb"] = peakMemoryMB()
   return fields.merging(extra) { _, new in new }
 }
@@ -81,7 +87,7 @@ func measureInverterTraining(resolution: Int, channels: Int, batchSize: Int, ch:
   defer { try? FileManager.default.removeItem(at: folder) }
   Torch.manualSeed(0)
   let images = Tensor.rand([batchSize * 4, channels, resolution, resolution])  // the training set
-  let benchmark = try InverterBenchmark(images: images, batchSize: batchSize, ch: ch, folder: folder)
+  let benchmark = try InverterBenchmark(images: images, batchSize: batchSize, ch: ch, folder: folder, device: try deviceOption())
   var epoch = 0
   var batches = benchmark.batches(epoch: 0).makeIterator()
   func step() throws {
@@ -107,13 +113,17 @@ func measureReconstruction(resolution: Int, channels: Int, batchSize: Int, ch: I
   defer { try? FileManager.default.removeItem(at: folder) }
   Torch.manualSeed(0)
   let images = Tensor.rand([batchSize, channels, resolution, resolution])
-  let benchmark = try InverterBenchmark(images: images, batchSize: batchSize, ch: ch, folder: folder)
+  let device = try deviceOption()
+  let benchmark = try InverterBenchmark(images: images, batchSize: batchSize, ch: ch, folder: folder, device: device)
   let generator = benchmark.trainer.networks.ema
   generator.eval()
   generator.convertToChannelsLast()  // as Inverter.load prepares it for reconstruction
   let logits = try withNoGrad { try benchmark.classifier.logits(images) }
-  let noise = Tensor.randn([batchSize, generator.noiseSize])
-  func reconstruct() { _ = withNoGrad { generator(logits: logits, noise: noise) } }
+  let noise = Tensor.randn([batchSize, generator.noiseSize]).to(device)
+  func reconstruct() {
+    _ = withNoGrad { generator(logits: logits, noise: noise) }
+    Torch.synchronize()
+  }
   for _ in 0..<warmup { reconstruct() }
   let times = (0..<repeats).map { _ in seconds(reconstruct) }
   var fields: [String: Any] = ["step_times_s": times, "resolution": resolution, "channels": channels, "batch_size": batchSize, "ch": ch]
@@ -150,7 +160,7 @@ func measureClassifierStep(adversarial: Bool, resolution: Int, channels: Int, ba
   options.batchSize = batchSize
   options.epochs = 1000
   if adversarial { options.adversarial = AttackSpec(norm: .linf, epsilon: 8.0 / 255, steps: 7, stepSize: 2.0 / 255) }
-  let trainer = try ClassifierTrainer(run: RunDirectory(url: folder), config: config, options: options, train: data, test: data)
+  let trainer = try ClassifierTrainer(run: RunDirectory(url: folder), config: config, options: options, train: data, test: data, device: try deviceOption())
   let loader = DataLoader(data, batchSize: batchSize, shuffle: true, dropLast: true, seed: 0)
   var epoch = 0
   var batches = loader.epoch(0).makeIterator()

@@ -176,6 +176,7 @@ let usage = """
          afterimage-bench inverter [--resolution R] [--channels C] [--batch-size B] [--ch CH] [--repeats N] [--warmup W]
          afterimage-bench reconstruct [--resolution R] [--channels C] [--batch-size B] [--ch CH] [--optimize-steps S]
          afterimage-bench classifier-standard|classifier-adversarial [--resolution R] [--channels C] [--batch-size B]
+  The inverter, reconstruct and classifier measurements take --device cpu|cuda[:N] (default cpu).
   """
 
 let command = CommandLine.arguments.dropFirst().first ?? ""

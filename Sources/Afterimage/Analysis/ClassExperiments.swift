@@ -66,10 +66,11 @@ public enum ClassExperiments {
     images: Tensor, labels: Tensor, inverter: Inverter, evaluation: any ImageClassifier, seed: UInt64 = 0
   ) throws -> (correct: Drift?, wrong: Drift?, wrongImages: Tensor?, wrongReconstructions: Tensor?) {
     let logits = try withNoGrad { try inverter.classifier.logits(images) }
+    let labels = labels.to(logits.device)
     let right = logits.argmax(dim: 1) .== labels
     func subset(_ mask: Tensor) -> Tensor? {
       let indices = mask.to(.uint8).scalars(as: UInt8.self).enumerated().filter { $0.element == 1 }.map { Int64($0.offset) }
-      return indices.isEmpty ? nil : Tensor(indices)
+      return indices.isEmpty ? nil : Tensor(indices).to(logits.device)
     }
     var correct: Drift?
     var wrong: Drift?

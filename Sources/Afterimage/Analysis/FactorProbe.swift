@@ -130,7 +130,8 @@ public final class FactorProbe {
 
   /// R² per factor of the regressor reading `images` against the true `factors`.
   public func recovery(images: Tensor, factors: [ShapeFactors], labels: [Int]) -> [String: Double] {
-    let predictions = withNoGrad { Tensor.cat(images.split(size: 256).map { regressor.logits($0) }, dim: 0) }
+    // The probe is small and fitted on the CPU; images from any device come to it.
+    let predictions = withNoGrad { Tensor.cat(images.to(.cpu).split(size: 256).map { regressor.logits($0) }, dim: 0) }
     return encoding.rSquared(predictions: predictions, targets: targets(factors, labels: labels), rotationMask: rotationMask(labels: labels))
   }
 
@@ -141,7 +142,7 @@ public final class FactorProbe {
     testLabels: [Int], ridge: Double = 1e-2
   ) -> [String: Double] {
     func design(_ logits: Tensor) -> Tensor {
-      let x = logits.to(.float64)
+      let x = logits.to(.cpu, dtype: .float64)
       return Tensor.cat([x, Tensor.ones([x.shape[0], 1], dtype: .float64)], dim: 1)  // bias column
     }
     let x = design(trainLogits)
@@ -162,7 +163,7 @@ public final class FactorProbe {
     testLabels: [Int], epochs: Int = 40, seed: UInt64 = 0
   ) -> [String: Double] {
     let predictions = MLPRegression.fit(
-      inputs: trainLogits, targets: targets(trainFactors, labels: trainLabels), predicting: testLogits, epochs: epochs, seed: seed)
+      inputs: trainLogits.to(.cpu), targets: targets(trainFactors, labels: trainLabels), predicting: testLogits.to(.cpu), epochs: epochs, seed: seed)
     return encoding.rSquared(predictions: predictions, targets: targets(testFactors, labels: testLabels), rotationMask: rotationMask(labels: testLabels))
   }
 }

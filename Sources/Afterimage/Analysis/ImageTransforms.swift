@@ -68,7 +68,7 @@ public enum ImageTransform: String, CaseIterable, Codable, Sendable {
       (0..<3).map { i in (0..<3).map { j in (0..<3).reduce(0) { $0 + a[i][$1] * b[$1][j] } } }
     }
     let matrix = multiply(fromYIQ, multiply(rotate, toYIQ))
-    let weights = Tensor(matrix.flatMap { $0.map(Float.init) }, shape: [3, 3, 1, 1]).to(images.dtype)
+    let weights = Tensor(matrix.flatMap { $0.map(Float.init) }, shape: [3, 3, 1, 1]).to(images.device, dtype: images.dtype)
     return images.conv2d(weight: weights).clamped(min: 0, max: 1)
   }
 }

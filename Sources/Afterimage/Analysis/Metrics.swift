@@ -20,7 +20,7 @@ public enum Metrics {
   /// data_range=1)`.
   public static func ssim(_ a: Tensor, _ b: Tensor) -> Tensor {
     let channels = a.shape[1]
-    let window = gaussianWindow(sigma: 1.5, radius: 5, dtype: a.dtype).expanded([channels, 1, 11, 11]).contiguous()
+    let window = gaussianWindow(sigma: 1.5, radius: 5, dtype: a.dtype).to(a.device).expanded([channels, 1, 11, 11]).contiguous()
     func blur(_ x: Tensor) -> Tensor { x.conv2d(weight: window, groups: channels) }  // 'valid': [B, C, H−10, W−10]
     let (c1, c2) = (0.01 * 0.01, 0.03 * 0.03)
     let muA = blur(a)

@@ -59,10 +59,10 @@ public enum ReconstructionAnalysis {
     var labels: [Tensor] = []
     for start in stride(from: 0, to: n, by: batchSize) {
       let batch = try dataset.batch(at: Array(start..<min(start + batchSize, n)))
-      let logits = try withNoGrad { try classifier.logits(batch.images) }
-      originals.append(batch.images)
+      let logits = try withNoGrad { try classifier.logits(batch.images) }  // on the classifier's device
+      originals.append(batch.images.to(logits.device))
       originalLogits.append(logits)
-      labels.append(batch.labels)
+      labels.append(batch.labels.to(logits.device))
       for k in 0..<noiseSamples {
         let images = try reconstruct(logits, UInt64(k))
         samples[k].append(images)

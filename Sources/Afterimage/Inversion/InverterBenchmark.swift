@@ -23,7 +23,10 @@ public final class InverterBenchmark {
   ///   - weights: the peer's initial weights (`classifier.`, `G.`, `D.` prefixes), or nil to
   ///     initialise from `seed`. The EMA generator starts as a copy of G either way.
   ///   - folder: scratch space for the classifier and the run directory (a temporary folder).
-  public init(images: Tensor, batchSize: Int, ch: Int = 16, weights: Safetensors.File? = nil, seed: UInt64 = 0, folder: URL) throws {
+  public init(
+    images: Tensor, batchSize: Int, ch: Int = 16, weights: Safetensors.File? = nil, seed: UInt64 = 0, folder: URL,
+    device: Device = .cpu
+  ) throws {
     let (channels, resolution) = (images.shape[1], images.shape[3])
     self.folder = folder
     let classifierConfig = ClassifierConfig(
@@ -55,7 +58,7 @@ public final class InverterBenchmark {
     defer { if let userCache { setenv("AFTERIMAGE_CACHE", userCache, 1) } else { unsetenv("AFTERIMAGE_CACHE") } }
     trainer = try InverterTrainer(
       run: RunDirectory(url: folder.appendingPathComponent("run")), config: config, classifier: classifier,
-      classifierPath: classifierRun.url.path, train: dataset, heldOut: dataset, datasetKey: "synthetic")
+      classifierPath: classifierRun.url.path, train: dataset, heldOut: dataset, datasetKey: "synthetic", device: device)
     trainer.showProgress = false
     trainer.log = nil
     let networks = trainer.networks

@@ -1,0 +1,32 @@
+import ArgumentParser
+import Torch
+
+/// `--device`, taken by every command that computes.
+struct DeviceOptions: ParsableArguments {
+  @Option(help: ArgumentHelp(
+    "Where to compute: cpu, cuda, cuda:N, or auto (the first GPU when this libtorch has CUDA and one is visible, else cpu).",
+    valueName: "device"))
+  var device = "auto"
+
+  /// The device named, checked against this build and machine.
+  func resolved() throws -> Device {
+    do {
+      return try Device.resolve(device)
+    } catch let error as TorchError {
+      throw ValidationError("--device \(device): \(error.message)")
+    }
+  }
+}
+
+/// `--precision`, taken by the trainers.
+struct PrecisionOptions: ParsableArguments {
+  @Option(help: ArgumentHelp("Forward passes in float32, or bf16 autocast (mixed precision: for CUDA; slow on most CPUs).", valueName: "float32|bf16"))
+  var precision = "float32"
+
+  func resolved() throws -> Precision {
+    guard let value = Precision(rawValue: precision) else {
+      throw ValidationError("--precision must be float32 or bf16, not '\(precision)'")
+    }
+    return value
+  }
+}
