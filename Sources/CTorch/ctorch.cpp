@@ -133,6 +133,10 @@ void ct_set_autocast(int device, int dtype, bool enabled) {
   // Casts are cached per autocast region; a region that ends must drop them.
   if (!enabled) at::autocast::clear_cache();
 }
+void ct_set_allow_tf32(bool allowed) {
+  at::globalContext().setAllowTF32CuBLAS(allowed);
+  at::globalContext().setAllowTF32CuDNN(allowed);
+}
 bool ct_autocast_enabled(int device) {
   return at::autocast::is_autocast_enabled(device < 0 ? at::kCPU : at::kCUDA);
 }

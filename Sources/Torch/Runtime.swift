@@ -44,6 +44,10 @@ public enum Torch {
     ct_manual_seed(seed)
   }
 
+  /// Allows or forbids TensorFloat-32 (10-bit mantissa) in CUDA matrix products and
+  /// convolutions: fast on tensor cores, but not float32 arithmetic. No effect on the CPU.
+  public static func allowTF32(_ allowed: Bool) { ct_set_allow_tf32(allowed) }
+
   /// Waits until the GPU has finished its queued work (nothing to wait for on the CPU).
   public static func synchronize() { ct_cuda_synchronize() }
 

@@ -177,3 +177,37 @@ func measureClassifierStep(adversarial: Bool, resolution: Int, channels: Int, ba
     "step_times_s": times, "resolution": resolution, "channels": channels, "batch_size": batchSize,
   ]))
 }
+
+/// The same work on the CPU and on `--device`: one inverter training iteration at 32×32 and at
+/// 64×64 from the same seeded weights, batch and noise (TF32 off, so both sides compute in
+/// float32), and classifier logits; prints the losses of each side and their largest relative
+/// difference as JSON.
+func deviceParity() throws {
+  let device = try deviceOption()
+  Torch.allowTF32(false)
+  defer { Torch.allowTF32(true) }
+  var rows: [[String: Any]] = []
+  for (resolution, channels) in [(32, 1), (64, 3)] {
+    Torch.manualSeed(0)
+    let images = Tensor.rand([32, channels, resolution, resolution])
+    let noise = InverterTrainer.StepNoise(
+      discriminator: Tensor.randn([16, 64], generator: Generator(seed: 5)), generator: Tensor.randn([16, 64], generator: Generator(seed: 6)))
+    var losses: [[Double]] = []
+    var logits: [Tensor] = []
+    for side in [Device.cpu, device] {
+      let folder = scratchFolder()
+      defer { try? FileManager.default.removeItem(at: folder) }
+      let benchmark = try InverterBenchmark(images: images, batchSize: 16, ch: 8, folder: folder, device: side)
+      let step = try benchmark.step(try benchmark.firstBatch(), noise: noise)
+      losses.append([step.discriminatorReal, step.discriminatorFake, step.generatorAdversarial, step.pixel, step.perceptual, step.logit])
+      logits.append(try withNoGrad { try benchmark.classifier.logits(images) }.to(.cpu))
+    }
+    let relative = zip(losses[0], losses[1]).map { abs($0 - $1) / max(abs($0), 1e-6) }.max() ?? 0
+    let logitDifference = (logits[0] - logits[1]).abs().max().item()
+    rows.append([
+      "resolution": resolution, "channels": channels, "cpu_losses": losses[0], "device_losses": losses[1],
+      "largest_relative_loss_difference": relative, "largest_logit_difference": logitDifference,
+    ])
+  }
+  printJSON(benchmarkFields("device-parity", ["rows": rows]))
+}

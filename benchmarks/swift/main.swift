@@ -176,6 +176,7 @@ let usage = """
          afterimage-bench inverter [--resolution R] [--channels C] [--batch-size B] [--ch CH] [--repeats N] [--warmup W]
          afterimage-bench reconstruct [--resolution R] [--channels C] [--batch-size B] [--ch CH] [--optimize-steps S]
          afterimage-bench classifier-standard|classifier-adversarial [--resolution R] [--channels C] [--batch-size B]
+         afterimage-bench device-parity --device cuda[:N]
   The inverter, reconstruct and classifier measurements take --device cpu|cuda[:N] (default cpu).
   """
 
@@ -200,6 +201,8 @@ case "reconstruct":
       resolution: option("resolution", 32), channels: option("channels", 1), batchSize: option("batch-size", 64), ch: option("ch", 16),
       repeats: option("repeats", 10), warmup: option("warmup", 3), optimizeSteps: option("optimize-steps", 200))
   }
+case "device-parity":
+  reportingErrors { try deviceParity() }
 case "classifier-standard", "classifier-adversarial":
   reportingErrors {
     try measureClassifierStep(
