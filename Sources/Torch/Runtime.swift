@@ -88,7 +88,7 @@ public enum Torch {
       if let capability = after("CPU capability usage: ", in: line) { info.cpuCapability = capability }
       for setting in line.split(separator: ",") {
         let pair = setting.trimmingCharacters(in: .whitespaces)
-        if pair.hasPrefix("BLAS_INFO=") { blasInfo = String(pair.dropFirst("BLAS_INFO=".count)) }
+        if let range = pair.range(of: "BLAS_INFO=") { blasInfo = String(pair[range.upperBound...]) }
         if pair == "USE_CUDA=ON" || pair == "USE_CUDA=1" { usesCUDA = true }
       }
     }
@@ -113,8 +113,9 @@ public enum Torch {
   /// The folder of the libtorch libraries this process runs on (read from /proc/self/maps).
   public static var libraryFolder: String? {
     ensureInitialised()
-    guard let maps = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return nil }
-    for line in maps.split(separator: "\n") {
+    // Read through a file handle: String(contentsOfFile:) stops after the first page of /proc files.
+    guard let file = FileHandle(forReadingAtPath: "/proc/self/maps"), let bytes = try? file.readToEnd() else { return nil }
+    for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
       guard let slash = line.firstIndex(of: "/") else { continue }
       let path = String(line[slash...])
       if path.hasSuffix("/libtorch_cpu.so") { return (path as NSString).deletingLastPathComponent }

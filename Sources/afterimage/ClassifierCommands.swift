@@ -239,8 +239,10 @@ struct ClassifierImport: ParsableCommand {
   @Option(help: "Per-channel mean the model expects subtracted, e.g. 0.4914,0.4822,0.4465 (default 0).") var mean: String?
   @Option(help: "Per-channel std the model expects divided by (default 1).") var std: String?
   @Option(help: "The run directory to write.") var out: String
+  @OptionGroup var compute: DeviceOptions
 
   func run() throws {
+    let device = try compute.resolved()
     let (modelPath, format): (String, ImportedModelFormat)
     switch (torchscript, pt2) {
     case (let file?, nil): (modelPath, format) = (file, .torchscript)
@@ -267,7 +269,8 @@ struct ClassifierImport: ParsableCommand {
     }
     let classifier = try TorchScriptImport.importModel(
       modelPath: modelPath, format: format, channels: channels, resolution: dims[1], classNames: names,
-      normalization: Normalization(mean: meanValues, std: stdValues), run: RunDirectory(out), command: reproducibleCommandLine())
+      normalization: Normalization(mean: meanValues, std: stdValues), run: RunDirectory(out), command: reproducibleCommandLine(),
+      device: device)
     print("imported \(modelPath): \(channels)×\(dims[1])×\(dims[2]) → \(classifier.config.classCount) logits; wrote \(out)/config.json and \(out)/\(classifier.config.torchscriptFile ?? "")")
     if format == .torchscript {
       let layers = classifier.defaultFeatureLayers

@@ -46,7 +46,7 @@ struct Demo: ParsableCommand {
     let modelsFolder = train ? "\(out)/models" : models
     if train {
       print("Retraining every shipped model into \(modelsFolder) (about 3 hours on 2 cores)…")
-      for (recipe, seconds) in try Recipes.train(Recipes.all, models: modelsFolder, threads: threads) {
+      for (recipe, seconds) in try Recipes.train(Recipes.all, models: modelsFolder, threads: threads, device: compute.device) {
         print("  \(recipe.name): \(ProgressBar.clock(seconds))")
       }
     }

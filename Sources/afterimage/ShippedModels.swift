@@ -91,11 +91,12 @@ enum Recipes {
   /// Trains `recipes` into `models`, in order, each through its own command (so each run's
   /// config.json records the command that made it). Returns the seconds each took.
   @discardableResult
-  static func train(_ recipes: [Recipe], models: String, threads: Int? = nil) throws -> [(Recipe, Double)] {
+  static func train(_ recipes: [Recipe], models: String, threads: Int? = nil, device: String? = nil) throws -> [(Recipe, Double)] {
     var times: [(Recipe, Double)] = []
     for recipe in recipes {
       var words = recipe.commandLine(models: models)
       if let threads { words += ["--threads", String(threads)] }
+      if let device { words += ["--device", device] }
       let folder = "\(models)/\(recipe.folder)"
       try? FileManager.default.removeItem(atPath: folder)
       print("== \(recipe.name): afterimage \(words.joined(separator: " "))")
@@ -148,6 +149,7 @@ struct ModelsTrain: ParsableCommand {
   @Option(help: "The models folder to write (inverters read their classifiers from it).") var models = "models"
   @Option(help: "Threads (default: all cores).") var threads: Int?
   @Flag(help: "Check and print each command without training anything.") var dryRun = false
+  @OptionGroup var compute: DeviceOptions
 
   func run() throws {
     let chosen = try Recipes.select(names)
@@ -159,7 +161,8 @@ struct ModelsTrain: ParsableCommand {
       }
       return
     }
-    for (recipe, seconds) in try Recipes.train(chosen, models: models, threads: threads) {
+    _ = try compute.resolved()  // refused before the first recipe starts
+    for (recipe, seconds) in try Recipes.train(chosen, models: models, threads: threads, device: compute.device) {
       print(String(format: "%@ took %@", recipe.name, ProgressBar.clock(seconds)))
     }
   }

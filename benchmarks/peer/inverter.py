@@ -499,22 +499,38 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
+DEVICE = torch.device("cpu")  # --device; random draws stay on CPU generators and are moved, as ours
+
+
+def synchronize():
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
+
+
 def timed(step, steps, warmup):
     for _ in range(warmup):
         step()
+    synchronize()
     times = []
     for _ in range(steps):
         start = time.perf_counter()
         step()
+        synchronize()
         times.append(time.perf_counter() - start)
     return times
 
 
+def on_device(nets):
+    for net in nets:
+        net.to(DEVICE)
+    return nets
+
+
 def time_training(args):
-    nets = build(args)
+    nets = on_device(build(args))
     G, _, D, classifier = nets
     optimizers = make_optimizers(G, D)
-    images = torch.rand(args.batch_size, args.channels, args.resolution, args.resolution)  # one fixed batch
+    images = torch.rand(args.batch_size, args.channels, args.resolution, args.resolution).to(DEVICE)  # one fixed batch
     with torch.no_grad():
         logit_scale = max(classifier(images).std().item(), 1e-6)
     noise = torch.Generator().manual_seed(args.seed + 1)
@@ -522,8 +538,8 @@ def time_training(args):
 
     def step():
         nonlocal step_index
-        d_noise = torch.randn(args.batch_size, G.noise_size, generator=noise)
-        g_noise = torch.randn(args.batch_size, G.noise_size, generator=noise)
+        d_noise = torch.randn(args.batch_size, G.noise_size, generator=noise).to(DEVICE)
+        g_noise = torch.randn(args.batch_size, G.noise_size, generator=noise).to(DEVICE)
         training_step(nets, optimizers, images, d_noise, g_noise, logit_scale, step_index)
         step_index += 1
 
@@ -531,13 +547,13 @@ def time_training(args):
 
 
 def time_reconstruction(args):
-    nets = build(args)
+    nets = on_device(build(args))
     G_ema, classifier = nets[1], nets[3]
     G_ema.eval()
-    images = torch.rand(args.batch_size, args.channels, args.resolution, args.resolution)
+    images = torch.rand(args.batch_size, args.channels, args.resolution, args.resolution).to(DEVICE)
     with torch.no_grad():
         logits = classifier(images)
-    z = torch.randn(args.batch_size, G_ema.noise_size, generator=torch.Generator().manual_seed(args.seed))
+    z = torch.randn(args.batch_size, G_ema.noise_size, generator=torch.Generator().manual_seed(args.seed)).to(DEVICE)
 
     def step():
         with torch.no_grad():
@@ -553,7 +569,7 @@ def augment(images, generator, padding=4):
         padded = F.pad(images, [padding] * 4)
         offsets = torch.randint(0, 2 * padding + 1, (B, 2), generator=generator).tolist()
         x = torch.stack([padded[i, :, dy:dy + H, dx:dx + W] for i, (dy, dx) in enumerate(offsets)])
-        flip = torch.rand(B, 1, 1, 1, generator=generator) < 0.5
+        flip = torch.rand(B, 1, 1, 1, generator=generator).to(images.device) < 0.5
         return torch.where(flip, x.flip(3), x)
 
 
@@ -562,7 +578,7 @@ def pgd_linf(net, images, labels, epsilon, steps, step_size, generator):
     was_training = net.training
     net.eval()
     clean = images.detach()
-    x = (clean + (torch.rand(clean.shape, generator=generator) * 2 - 1) * epsilon).clamp(0, 1)
+    x = (clean + (torch.rand(clean.shape, generator=generator).to(clean.device) * 2 - 1) * epsilon).clamp(0, 1)
     for _ in range(steps):
         x = x.detach().requires_grad_(True)
         loss = F.cross_entropy(net(x), labels, reduction="sum")
@@ -578,10 +594,10 @@ def time_classifier_step(args):
     """ClassifierTrainer.trainingStep: augmentation, optional PGD-7, one SGD (Nesterov) step."""
     torch.manual_seed(args.seed)
     mean, std = NORMALIZATION[args.channels]
-    net = ResNet20(args.channels, mean, std)
+    net = ResNet20(args.channels, mean, std).to(DEVICE)
     optimizer = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=True)
-    images = torch.rand(args.batch_size, args.channels, args.resolution, args.resolution)
-    labels = torch.randint(0, CLASSES, (args.batch_size,))
+    images = torch.rand(args.batch_size, args.channels, args.resolution, args.resolution).to(DEVICE)
+    labels = torch.randint(0, CLASSES, (args.batch_size,)).to(DEVICE)
     augment_generator = torch.Generator().manual_seed(args.seed + 1)
     attack_generator = torch.Generator().manual_seed(args.seed + 2)
     epsilon = 8 / 255
@@ -621,7 +637,12 @@ def main(argv):
     parser.add_argument("--classifier-step", choices=["standard", "adversarial"])
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N], for the timing modes")
     args = parser.parse_args(argv)
+    global DEVICE
+    DEVICE = torch.device(args.device)
+    if DEVICE.type == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: this torch has no usable CUDA")
     if args.batch_size is None:
         args.batch_size = 128 if args.classifier_step else 64
     torch.set_num_threads(args.threads)
@@ -644,7 +665,7 @@ def main(argv):
         parser.error("give one of --write-init, --first-step, --time, --reconstruct, --classifier-step")
     fields = {"impl": "python", "mode": mode, "resolution": args.resolution, "channels": args.channels,
               "ch": args.ch, "batch_size": args.batch_size, "step_times_s": times, "peak_rss_mb": peak_rss_mb(),
-              **counts, **environment_fields()}
+              "device": str(DEVICE), **counts, **environment_fields()}
     if mode == "reconstruct":
         fields["images_per_s"] = args.batch_size / sorted(times)[len(times) // 2]
     print(json.dumps(fields, sort_keys=True))

@@ -11,6 +11,7 @@ Run it with .venv/bin/python (the torch whose libtorch the Swift side links).
 import argparse
 import json
 import os
+import re
 import resource
 import sys
 import time
@@ -69,8 +70,15 @@ def environment_fields():
         "threads": torch.get_num_threads(),
         "libtorch": torch.__version__,
         "libtorch_path": loaded_library("libtorch_cpu.so"),
-        "blas": loaded_library("blas"),
+        "blas": torch_blas(),
     }
+
+
+def torch_blas():
+    """The BLAS torch computes with: its build's BLAS_INFO (MKL is linked into the wheel's
+    libtorch_cpu), not whatever else is mapped (numpy brings an OpenBLAS of its own)."""
+    found = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
+    return f"{found.group(1)} (libtorch's)" if found else loaded_library("blas")
 
 
 def measure_steps(repeats, warmup, seed):

@@ -116,7 +116,7 @@ func environmentFields() -> [String: Any] {
     "threads": Torch.threadCount,
     "libtorch": Torch.version,
     "libtorch_path": loadedLibtorchPath(),
-    "blas": Torch.loadedBLAS ?? "",
+    "blas": Torch.loadedBLAS ?? Torch.buildInfo.blas.map { "\($0) (libtorch's)" } ?? "",
     "blas_one_thread": Torch.blasLimitedToOneThread,
   ]
 }

@@ -18,10 +18,10 @@ public enum ImportedModelFormat: String, Sendable {
 /// classifier accepts. The model is probed before anything is written.
 public enum TorchScriptImport {
   /// Copies `modelPath` into `run` with a config describing its input and classes, after
-  /// checking that a batch `[2, C, H, W]` gives logits `[2, classes]`.
+  /// checking on `device` that a batch `[2, C, H, W]` gives logits `[2, classes]`.
   public static func importModel(
     modelPath: String, format: ImportedModelFormat = .torchscript, channels: Int, resolution: Int, classNames: [String],
-    normalization: Normalization, run: RunDirectory, command: String? = nil
+    normalization: Normalization, run: RunDirectory, command: String? = nil, device: Device = .cpu
   ) throws -> any ImageClassifier {
     guard normalization.mean.count == channels else {
       throw RunError("--mean and --std need \(channels) values (one per input channel), got \(normalization.mean.count)")
@@ -33,6 +33,7 @@ public enum TorchScriptImport {
       architecture: format.architecture, channels: channels, resolution: resolution, classNames: classNames,
       normalization: normalization, torchscriptFile: format.fileName, command: command)
     let probed = try open(modelPath, format: format, config: config)
+    do { try probed.move(to: device) } catch let error as TorchError { throw RunError(error.message) }
     let probe = Tensor.rand([2, channels, resolution, resolution], generator: Generator(seed: 0))
     let output: Tensor
     do {
@@ -55,7 +56,9 @@ public enum TorchScriptImport {
     }
     config.torchscriptFile = format.fileName
     try run.writeJSON(config, to: run.configURL)
-    return try open(destination.path, format: format, config: config)
+    let imported = try open(destination.path, format: format, config: config)
+    do { try imported.move(to: device) } catch let error as TorchError { throw RunError(error.message) }
+    return imported
   }
 
   static func open(_ path: String, format: ImportedModelFormat, config: ClassifierConfig) throws -> any ImageClassifier {
