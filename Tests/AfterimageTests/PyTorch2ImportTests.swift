@@ -47,6 +47,7 @@ final class PyTorch2ImportTests: XCTestCase {
       let (classifier, _) = try importModel(name, format: .torchscript)
       XCTAssertEqual(classifier.config.architecture, .torchscript)
       let logits = try withNoGrad { try classifier.logits(images) }
+      print("\(name) TorchScript: largest logit difference from eager PyTorch \(maxDifference(logits, try reference.tensor("\(name)_logits")))")
       assertClose(logits, try reference.tensor("\(name)_logits"), atol: 1e-5, name)
     }
   }
@@ -59,9 +60,10 @@ final class PyTorch2ImportTests: XCTestCase {
       XCTAssertEqual(classifier.config.architecture, .pt2)
       XCTAssertFalse(classifier.isDifferentiable)
       // Compiled kernels fuse and reorder float sums, so agreement is to float rounding, not bits.
-      assertClose(try classifier.logits(images), try reference.tensor("\(name)_logits"), atol: 1e-4, name)
+      print("\(name) .pt2: largest logit difference from eager PyTorch \(maxDifference(try classifier.logits(images), try reference.tensor("\(name)_logits")))")
+      assertClose(try classifier.logits(images), try reference.tensor("\(name)_logits"), atol: 1e-5, name)
       assertClose(try classifier.logits(images.narrow(dim: 0, start: 0, length: 1)),
-                   try reference.tensor("\(name)_logits").narrow(dim: 0, start: 0, length: 1), atol: 1e-4, "\(name), batch of 1 (dynamic batch)")
+                   try reference.tensor("\(name)_logits").narrow(dim: 0, start: 0, length: 1), atol: 1e-5, "\(name), batch of 1 (dynamic batch)")
       XCTAssertThrowsError(try classifier.features(images, names: ["layer1"])) { XCTAssertTrue("\($0)".contains("need the model as TorchScript"), "\($0)") }
     }
   }
