@@ -13,21 +13,12 @@ public final class CompiledPackage {
 
   /// Loads the package at `path` for `device` (a package compiled for CPU runs on the CPU only).
   public init(contentsOf path: String, device: Device = .cpu) throws {
-    Torch.ensureInitialised()
-    let url = URL(fileURLWithPath: path)
-    guard FileManager.default.isReadableFile(atPath: path) else {
-      throw TorchError("cannot read \(path): \(describeReadFailure(url))")
-    }
-    guard let handle = ct_package_load(path, device.code) else {
-      let reason = ct_last_error().map { String(cString: $0) } ?? "unknown libtorch failure"
-      ct_clear_error()
+    handle = try loadUserFile(path, { ct_package_load(path, device.code) }) { reason in
       let first = reason.split(separator: "\n").first { !$0.hasPrefix("Exception raised from") }.map(String.init) ?? reason
-      throw TorchError(
-        "\(path) could not be loaded as an AOTInductor package (.pt2) by libtorch \(Torch.version): \(first). "
-          + "Make one with torch._inductor.aoti_compile_and_package(torch.export.export(model, (example,))) "
-          + "using PyTorch \(Torch.version); a package from another PyTorch version needs that libtorch")
+      return "\(path) could not be loaded as an AOTInductor package (.pt2) by libtorch \(Torch.version): \(first). "
+        + "Make one with torch._inductor.aoti_compile_and_package(torch.export.export(model, (example,))) "
+        + "using PyTorch \(Torch.version); a package from another PyTorch version needs that libtorch"
     }
-    self.handle = handle
     self.path = path
   }
 

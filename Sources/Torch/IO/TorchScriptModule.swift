@@ -11,17 +11,7 @@ public final class TorchScriptModule {
 
   /// Loads the module at `path` onto `device`.
   public init(contentsOf path: String, device: Device = .cpu) throws {
-    Torch.ensureInitialised()
-    let url = URL(fileURLWithPath: path)
-    guard FileManager.default.isReadableFile(atPath: path) else {
-      throw TorchError("cannot read \(path): \(describeReadFailure(url))")
-    }
-    guard let handle = ct_jit_load(path, device.code) else {
-      let reason = ct_last_error().map { String(cString: $0) } ?? "unknown libtorch failure"
-      ct_clear_error()
-      throw TorchError(Self.explainLoadFailure(path: path, libtorchMessage: reason))
-    }
-    self.handle = handle
+    handle = try loadUserFile(path, { ct_jit_load(path, device.code) }) { Self.explainLoadFailure(path: path, libtorchMessage: $0) }
     self.path = path
   }
 
@@ -141,6 +131,21 @@ public final class TorchScriptModule {
     }
     return lines.prefix(3).joined(separator: " ")
   }
+}
+
+/// Loads a file a user supplied with `load` (a shim call), after checking it can be read; on
+/// failure throws `explain(libtorch's message)`.
+func loadUserFile<Handle>(_ path: String, _ load: () -> Handle?, explain: (String) -> String) throws -> Handle {
+  Torch.ensureInitialised()
+  guard FileManager.default.isReadableFile(atPath: path) else {
+    throw TorchError("cannot read \(path): \(describeReadFailure(URL(fileURLWithPath: path)))")
+  }
+  guard let handle = load() else {
+    let reason = ct_last_error().map { String(cString: $0) } ?? "unknown libtorch failure"
+    ct_clear_error()
+    throw TorchError(explain(reason))
+  }
+  return handle
 }
 
 /// Calls `body` with the strings as a C array of NUL-terminated strings, valid during the call.
