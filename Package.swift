@@ -48,7 +48,10 @@ let package = Package(
     .library(name: "Afterimage", targets: ["Afterimage"]),
   ],
   dependencies: [
-    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+    .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
   ],
   targets: [
     .target(
@@ -66,17 +69,24 @@ let package = Package(
       linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("turbojpeg"), .linkedLibrary("z")]
     ),
     .target(name: "Afterimage", dependencies: ["Torch", "CImaging"]),
+    .target(
+      name: "AfterimageServer",
+      dependencies: [
+        "Afterimage", "Torch", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "HTTPTypes", package: "swift-http-types"),
+      ]),
     .executableTarget(
       name: "afterimage",
       dependencies: [
-        "Afterimage", "Torch",
+        "Afterimage", "AfterimageServer", "Torch",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
-    .executableTarget(name: "afterimage-bench", dependencies: ["Afterimage", "Torch"], path: "benchmarks/swift"),
+    .executableTarget(name: "afterimage-bench", dependencies: ["Afterimage", "AfterimageServer", "Torch"], path: "benchmarks/swift"),
     .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport"),
     .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"]),
     .testTarget(name: "AfterimageTests", dependencies: ["Afterimage", "Torch", "TestSupport"]),
+    .testTarget(name: "AfterimageServerTests", dependencies: ["AfterimageServer", "Afterimage", "Torch", "TestSupport"]),
   ],
   swiftLanguageModes: [.v5],
   cxxLanguageStandard: .cxx17

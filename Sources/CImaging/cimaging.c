@@ -44,6 +44,10 @@ static void png_read_from_memory(png_structp png, png_bytep out, png_size_t leng
   source->offset += length;
 }
 
+// Decoded images are refused beyond this many pixels (8192 × 8192): a small file can claim a
+// huge size, and decoding it would take gigabytes.
+#define CI_MAX_PIXELS (1 << 26)
+
 int ci_png_decode(const uint8_t *data, size_t size, int *width, int *height, int *channels,
                   int *bit_depth, uint8_t **out, char *error, size_t error_capacity) {
   *out = NULL;
@@ -80,6 +84,12 @@ int ci_png_decode(const uint8_t *data, size_t size, int *width, int *height, int
   int h = (int)png_get_image_height(png, info);
   int c = png_get_channels(png, info);
   int d = png_get_bit_depth(png, info);
+  if ((size_t)w * (size_t)h > CI_MAX_PIXELS) {
+    snprintf(error, error_capacity, "it claims %d×%d pixels, more than the %d million Afterimage decodes", w, h,
+             CI_MAX_PIXELS / 1000000);
+    png_destroy_read_struct(&png, &info, NULL);
+    return -1;
+  }
   size_t row_bytes = png_get_rowbytes(png, info);
   pixels = (uint8_t *)malloc(row_bytes * (size_t)h);
   rows = (png_bytep *)malloc(sizeof(png_bytep) * (size_t)h);
@@ -164,6 +174,12 @@ int ci_jpeg_decode(const uint8_t *data, size_t size, int *width, int *height, in
   int w = 0, h = 0, subsampling = 0, colorspace = 0;
   if (tjDecompressHeader3(handle, data, (unsigned long)size, &w, &h, &subsampling, &colorspace) != 0) {
     set_error(error, error_capacity, tjGetErrorStr2(handle));
+    tjDestroy(handle);
+    return -1;
+  }
+  if ((size_t)w * (size_t)h > CI_MAX_PIXELS) {
+    snprintf(error, error_capacity, "it claims %d×%d pixels, more than the %d million Afterimage decodes", w, h,
+             CI_MAX_PIXELS / 1000000);
     tjDestroy(handle);
     return -1;
   }

@@ -113,13 +113,18 @@ public enum ImageFile {
     } catch {
       throw ImageError("cannot read \(url.path): \(FileManager.default.fileExists(atPath: url.path) ? "permission denied or not a file" : "no such file")")
     }
+    return try decode(data, name: url.path)
+  }
+
+  /// Decodes PNG or JPEG bytes (`name` says where they came from, in errors).
+  public static func decode(_ data: Data, name: String) throws -> Tensor {
     do {
       if data.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return try PNG.decode(data) }
       if data.starts(with: [0xFF, 0xD8]) { return try JPEG.decode(data) }
     } catch let error as ImageError {
-      throw ImageError("\(url.path) is corrupt: \(error.message)")
+      throw ImageError("\(name) is corrupt: \(error.message)")
     }
-    throw ImageError("\(url.path) is neither PNG nor JPEG (its first bytes say otherwise)")
+    throw ImageError("\(name) is neither PNG nor JPEG (its first bytes say otherwise)")
   }
 
   /// Whether a file name has an extension Afterimage reads.
