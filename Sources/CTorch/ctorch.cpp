@@ -23,6 +23,7 @@
 #include <dlfcn.h>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,7 @@ struct ct_module_s {
   torch::jit::Module module;
   // forward, rewritten to also return named submodules' outputs; one per list of names.
   std::map<std::vector<std::string>, std::unique_ptr<torch::jit::GraphFunction>> with_features;
+  std::mutex with_features_lock;  // guards the map; running a built function needs no lock
 };
 struct ct_package_s {
   std::unique_ptr<torch::inductor::AOTIModelPackageLoader> loader;
@@ -626,6 +628,9 @@ ct_module ct_jit_load(const char *path, int device) {
 void ct_jit_free(ct_module m) { delete m; }
 int ct_jit_set_training(ct_module m, bool training) { STATUS(m->module.train(training)) }
 int ct_jit_to(ct_module m, int device) { STATUS(m->module.to(device_of(device))) }
+int ct_jit_freeze_parameters(ct_module m) {
+  STATUS(for (auto parameter : m->module.parameters()) parameter.requires_grad_(false))
+}
 ct_tensor ct_jit_forward(ct_module m, const ct_tensor *inputs, int n) {
   PROTECT(
       std::vector<torch::jit::IValue> args;
@@ -674,6 +679,7 @@ bool submodule_path(Value *value, Value *self, std::string &path) {
 // call's single tensor output in call order (the first call when a submodule is called twice).
 std::vector<SubmoduleCall> inline_submodule_calls(const torch::jit::Module &module, Graph &graph) {
   std::map<std::string, torch::jit::Module> modules;
+  modules.emplace("", module);  // the module itself, for the helper methods it calls on self
   for (const auto &named : module.named_modules()) modules.emplace(named.name, named.value);
   std::vector<SubmoduleCall> calls;
   Value *self = graph.inputs()[0];
@@ -681,10 +687,13 @@ std::vector<SubmoduleCall> inline_submodule_calls(const torch::jit::Module &modu
   while (node != graph.block()->return_node()) {
     Node *next = node->next();
     std::string path;
-    if (node->kind() == c10::prim::CallMethod && node->s(c10::attr::name) == "forward" &&
-        submodule_path(node->input(0), self, path) && !path.empty() && modules.count(path) != 0) {
+    // Submodules' forward calls, and any method of the module itself (a scripted model's
+    // forward often calls a helper such as self._forward_impl, whose body holds the calls).
+    const bool call = node->kind() == c10::prim::CallMethod && submodule_path(node->input(0), self, path);
+    const std::string method = call ? node->s(c10::attr::name) : "";
+    if (call && modules.count(path) != 0 && (path.empty() || method == "forward")) {
       Node *before = node->prev();
-      auto &callee = torch::jit::toGraphFunction(modules.at(path).get_method("forward").function());
+      auto &callee = torch::jit::toGraphFunction(modules.at(path).get_method(method).function());
       // One level only: inlineCallTo would inline the callee's own calls too, hiding them.
       std::vector<Value *> outputs;
       {
@@ -701,7 +710,7 @@ std::vector<SubmoduleCall> inline_submodule_calls(const torch::jit::Module &modu
       node->destroy();
       bool seen = false;
       for (const auto &call : calls) seen = seen || call.path == path;
-      if (outputs.size() == 1 && outputs[0]->type()->kind() == c10::TypeKind::TensorType && !seen)
+      if (!path.empty() && outputs.size() == 1 && outputs[0]->type()->kind() == c10::TypeKind::TensorType && !seen)
         calls.push_back({path, outputs[0]});
       next = before->next();  // walk into the inlined body
     }
@@ -724,6 +733,7 @@ int ct_jit_forward_with_features(ct_module m, const ct_tensor *inputs, int n_inp
                                  const char *const *names, int n_names, ct_tensor *out) {
   PROTECT(
       std::vector<std::string> wanted(names, names + n_names);
+      std::unique_lock<std::mutex> lock(m->with_features_lock);
       auto &function = m->with_features[wanted];
       if (!function) {
         auto graph = m->module.get_method("forward").graph()->copy();
@@ -741,10 +751,12 @@ int ct_jit_forward_with_features(ct_module m, const ct_tensor *inputs, int n_inp
         graph->eraseOutput(0);
         graph->registerOutput(tuple->output());
         function = std::make_unique<torch::jit::GraphFunction>("forward_with_features", graph, nullptr);
-      } torch::jit::Stack stack;
+      } torch::jit::GraphFunction *built = function.get();
+      lock.unlock();
+      torch::jit::Stack stack;
       stack.emplace_back(m->module._ivalue());
       for (int i = 0; i < n_inputs; i++) stack.emplace_back(T(inputs[i]));
-      function->run(stack);
+      built->run(stack);
       TORCH_CHECK(stack.size() == 1 && stack[0].isTuple(), "the rewritten forward returned no tuple");
       const auto &values = stack[0].toTupleRef().elements();
       TORCH_CHECK(values[0].isTensor(), "the TorchScript module returned ", values[0].tagKind(), ", not a single tensor");

@@ -65,6 +65,7 @@ struct InverterTrain: ParsableCommand {
 
   func run() throws {
     if let threads { Torch.threadCount = threads }
+    let device = try compute.resolved()  // a device this machine lacks is refused before any work
     let run = RunDirectory(out)
     let model = try Classifiers.load(classifier)
     var config: InverterConfig
@@ -136,7 +137,7 @@ struct InverterTrain: ParsableCommand {
     let perceptual = try config.losses.perceptualNetwork.map { try Classifiers.load($0) }
     let trainer = try InverterTrainer(
       run: run, config: config, classifier: model, classifierPath: classifier, perceptualNetwork: perceptual,
-      train: train, heldOut: heldOut, datasetKey: "\(config.dataset)|train", device: try compute.resolved())
+      train: train, heldOut: heldOut, datasetKey: "\(config.dataset)|train", device: device)
     print("training a \(config.resolution)×\(config.resolution) inverter (\(config.preset)) of \(classifier) on \(train.name) for \(config.training.steps) steps")
     let start = Date()
     let firstStep = resume ? (try? run.readCheckpoint(kind: "inverter").step) ?? 0 : 0

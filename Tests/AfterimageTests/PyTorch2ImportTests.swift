@@ -123,6 +123,24 @@ final class PyTorch2ImportTests: XCTestCase {
     }
   }
 
+  func testAScriptedModelsHelperMethodsAreSeenThrough() throws {
+    let (scripted, _) = try importModel("scripted", format: .torchscript)
+    XCTAssertEqual(scripted.featureNames, ["stem", "stem.0", "stem.1", "layer1", "layer1.0", "layer1.1", "fc"])
+    XCTAssertEqual(scripted.defaultFeatureLayers, ["stem", "layer1"])
+    let reference = try Safetensors.read(URL(fileURLWithPath: file("reference.safetensors")))
+    let (logits, maps) = try scripted.features(try reference.tensor("images"), names: ["layer1", "layer1"])
+    assertClose(logits, try reference.tensor("scripted_logits"), atol: 1e-5)
+    XCTAssertEqual(maps["layer1"]?.shape, [6, 16, 8, 8], "a name asked twice is returned once")
+  }
+
+  func testAPackageRunsOnlyWhereItWasCompiled() throws {
+    let (classifier, _) = try importModel("vit", format: .pt2)
+    XCTAssertThrowsError(try classifier.move(to: .cuda(0))) { error in
+      XCTAssertTrue("\(error)".contains("was compiled for the CPU and cannot run on cuda:0"), "\(error)")
+    }
+    XCTAssertEqual(classifier.device, .cpu)
+  }
+
   func testAPackageCannotTrainWithLossesThatNeedGradients() throws {
     let (classifier, run) = try importModel("vit", format: .pt2)
     let train = try ShapesDataset(split: .train, resolution: 32, count: 32, seed: 5)

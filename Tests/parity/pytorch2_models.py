@@ -11,7 +11,8 @@ Both take 3x32x32 images normalised with mean 0.5 and std 0.25 and return 10 log
 
 Usage: pytorch2_models.py OUT_DIR [--pt2]
 Writes OUT_DIR/{vit,mobilenet}.pt, OUT_DIR/reference.safetensors (images, vit_logits,
-mobilenet_logits), and with --pt2 also OUT_DIR/{vit,mobilenet}.pt2. Also writes two files no
+mobilenet_logits, scripted_logits), OUT_DIR/scripted.pt (a scripted model whose
+forward calls a helper method), and with --pt2 also OUT_DIR/{vit,mobilenet}.pt2. Also writes two files no
 libtorch 2.13 loads, as a newer PyTorch would make them: newer-format.pt (file format 99) and
 newer-operator.pt (calls an operator this libtorch lacks).
 """
@@ -112,6 +113,22 @@ class TinyMobileNet(nn.Module):
 
 
 
+class Helpered(nn.Module):
+    """torchvision's style: forward calls a helper method, which calls the layers; scripted."""
+
+    def __init__(self, classes=10):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU())
+        self.layer1 = nn.Sequential(nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU())
+        self.fc = nn.Linear(16, classes)
+
+    def _forward_impl(self, x):
+        return self.fc(self.layer1(self.stem(x)).mean([2, 3]))
+
+    def forward(self, x):
+        return self._forward_impl(x)
+
+
 def trained_statistics(model):
     # Non-trivial batch-norm statistics, as a trained model has.
     with torch.no_grad():
@@ -155,6 +172,10 @@ def main():
             batch = torch.export.Dim("batch", min=1, max=1024)
             program = torch.export.export(model, (normalised[:2],), dynamic_shapes=({0: batch},))
             torch._inductor.aoti_compile_and_package(program, package_path=os.path.join(out, f"{name}.pt2"))
+    helpered = Helpered().eval()
+    torch.jit.script(helpered).save(os.path.join(out, "scripted.pt"))
+    with torch.no_grad():
+        references["scripted_logits"] = helpered(normalised)
     write_newer_files(out, os.path.join(out, "vit.pt"))
     save(references, os.path.join(out, "reference.safetensors"))
 

@@ -83,7 +83,7 @@ public enum ClassExperiments {
       let (verdict, reconstructions) = try drift(
         logits: logits.indexSelect(dim: 0, index: index), labels: labels.indexSelect(dim: 0, index: index), inverter: inverter, evaluation: evaluation, seed: seed)
       wrong = verdict
-      wrongImages = images.indexSelect(dim: 0, index: index)
+      wrongImages = images.indexSelect(dim: 0, index: index.to(images.device))
       wrongReconstructions = reconstructions
     }
     return (correct, wrong, wrongImages, wrongReconstructions)

@@ -38,8 +38,9 @@ public struct ReconstructionReport: Codable {
 /// Runs the reconstruction experiment: reconstruct `count` held-out images and score them.
 public enum ReconstructionAnalysis {
   /// The evaluation classifier's layers used for perceptual distances.
+  /// An imported network offers every submodule's output; its two default layers stand in.
   public static func perceptualLayers(of network: any ImageClassifier) -> [String] {
-    network.featureNames.filter { $0 != "pool" }
+    network.config.architecture.isImported ? network.defaultFeatureLayers : network.featureNames.filter { $0 != "pool" }
   }
 
   /// Reconstructions `[B, C, H, W]` of `images` from any inverter-like function of logits.

@@ -160,10 +160,12 @@ public final class TorchScriptClassifier: ImageClassifier {
     self.config = config
     self.module = module
     try module.train(false)
+    // Frozen: gradients flow through it to its input only, never into its weights.
+    try module.freezeParameters()
   }
 
   public var featureNames: [String] { module.submoduleNames }
-  public private(set) var device: Device = .cpu
+  public internal(set) var device: Device = .cpu
 
   public func move(to device: Device) throws {
     try module.move(to: device)
@@ -240,14 +242,23 @@ public final class CompiledPackageClassifier: ImageClassifier {
 
   public private(set) var device: Device = .cpu
 
-  /// A package holds kernels for the device it was compiled for: moving reloads it there, and
-  /// libtorch refuses a device the package was not compiled for.
+  /// A package holds kernels for the device it was compiled for (its metadata says which), and
+  /// runs only there: moving it elsewhere is refused. On CUDA, moving picks the GPU.
   public func move(to device: Device) throws {
     guard device != self.device else { return }
+    let compiled = package.compiledDevice
+    let sameKind: Bool
+    switch (compiled, device) {
+    case (.cpu, .cpu), (.cuda, .cuda): sameKind = true
+    default: sameKind = false
+    }
+    guard sameKind else {
+      throw RunError("\(package.path) was compiled for \(compiled == .cpu ? "the CPU" : "CUDA") and cannot run on \(device): use --device \(compiled == .cpu ? "cpu" : "cuda"), or compile the package again with the model and example input on \(device)")
+    }
     do {
       package = try CompiledPackage(contentsOf: package.path, device: device)
     } catch let error as TorchError {
-      throw RunError("\(error.message) (compile the package for \(device) with torch._inductor.aoti_compile_and_package on a model and input moved there)")
+      throw RunError(error.message)
     }
     self.device = device
   }
@@ -280,14 +291,16 @@ public enum Classifiers {
 
   /// Loads a classifier from a run directory or a `model.safetensors` file, in evaluation mode,
   /// onto `device`.
-  public static func load(_ path: String, device: Device) throws -> any ImageClassifier {
-    let classifier = try load(path)
+  ///
+  /// A TorchScript module is loaded straight onto the device, so that tensor constants inside
+  /// it (which `module.to` would leave behind) move too.
+  public static func load(_ path: String, device: Device = .cpu) throws -> any ImageClassifier {
+    let classifier = try loadOnto(path, device: device)
     try classifier.move(to: device)
     return classifier
   }
 
-  /// Loads a classifier from a run directory or a `model.safetensors` file, in evaluation mode.
-  public static func load(_ path: String) throws -> any ImageClassifier {
+  private static func loadOnto(_ path: String, device: Device) throws -> any ImageClassifier {
     let url = URL(fileURLWithPath: path)
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
@@ -306,7 +319,10 @@ public enum Classifiers {
           if config.architecture == .pt2 {
             return CompiledPackageClassifier(config: config, package: try CompiledPackage(contentsOf: modelPath))
           }
-          return try TorchScriptClassifier(config: config, module: try TorchScriptModule(contentsOf: modelPath))
+          if device != .cpu { try device.checkAvailable() }
+          let classifier = try TorchScriptClassifier(config: config, module: try TorchScriptModule(contentsOf: modelPath, device: device))
+          classifier.device = device
+          return classifier
         } catch let error as TorchError {
           throw RunError(error.message)
         }

@@ -251,6 +251,7 @@ ct_module ct_jit_load(const char *path, int device);
 void ct_jit_free(ct_module m);
 int ct_jit_set_training(ct_module m, bool training);
 int ct_jit_to(ct_module m, int device);
+int ct_jit_freeze_parameters(ct_module m);
 ct_tensor ct_jit_forward(ct_module m, const ct_tensor *inputs, int n);
 int ct_jit_parameter_count(ct_module m, int64_t *count);
 // The submodules (dotted names) whose outputs `forward` can return beside its own, in call

@@ -39,6 +39,13 @@ public final class CompiledPackage {
     return entries
   }
 
+  /// The device the package's kernels were compiled for (its `AOTI_DEVICE_KEY`): libtorch runs a
+  /// package there whatever device it is loaded for.
+  public var compiledDevice: Device {
+    let key = metadata["AOTI_DEVICE_KEY"] ?? "cpu"
+    return key.hasPrefix("cuda") ? .cuda(0) : .cpu
+  }
+
   /// Runs the compiled model on `inputs` and returns its outputs (flattened, in order).
   public func run(_ inputs: [Tensor]) throws -> [Tensor] {
     let handles: [ct_tensor?] = inputs.map { $0.handle }

@@ -65,7 +65,9 @@ public final class TorchScriptModule {
 
   /// Runs `forward` and returns its output and the outputs of the named submodules (see
   /// `submoduleNames`), computed in the same pass and differentiable like the output.
-  public func forward(_ inputs: [Tensor], returning names: [String]) throws -> (output: Tensor, features: [String: Tensor]) {
+  public func forward(_ inputs: [Tensor], returning requested: [String]) throws -> (output: Tensor, features: [String: Tensor]) {
+    var names: [String] = []
+    for name in requested where !names.contains(name) { names.append(name) }
     let unknown = names.filter { !submoduleNames.contains($0) }
     guard unknown.isEmpty else {
       throw TorchError("\(path) calls no submodule named \(unknown.joined(separator: ", ")) from forward; it calls \(submoduleNames.joined(separator: ", "))")
@@ -93,6 +95,11 @@ public final class TorchScriptModule {
   public func move(to device: Device) throws {
     try device.checkAvailable()
     if ct_jit_to(handle, device.code) < 0 { throw takeShimError("moving \(path) to \(device)") }
+  }
+
+  /// Turns gradients off for every parameter (a frozen network that gradients only pass through).
+  public func freezeParameters() throws {
+    if ct_jit_freeze_parameters(handle) < 0 { throw takeShimError("freezing \(path)") }
   }
 
   /// Sets training (`true`) or evaluation mode.
