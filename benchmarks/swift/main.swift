@@ -177,6 +177,7 @@ let usage = """
          afterimage-bench reconstruct [--resolution R] [--channels C] [--batch-size B] [--ch CH] [--optimize-steps S]
          afterimage-bench classifier-standard|classifier-adversarial [--resolution R] [--channels C] [--batch-size B]
          afterimage-bench device-parity --device cuda[:N]
+         afterimage-bench explorer [--inverter DIR] [--edits N] [--warmup W]
   The inverter, reconstruct and classifier measurements take --device cpu|cuda[:N] (default cpu).
   """
 
@@ -200,6 +201,11 @@ case "reconstruct":
     try measureReconstruction(
       resolution: option("resolution", 32), channels: option("channels", 1), batchSize: option("batch-size", 64), ch: option("ch", 16),
       repeats: option("repeats", 10), warmup: option("warmup", 3), optimizeSteps: option("optimize-steps", 200))
+  }
+case "explorer":
+  reportingErrors {
+    try measureExplorer(
+      inverterPath: stringOption("inverter", "models/inverters/shapes-standard-fidelity"), edits: option("edits", 200), warmup: option("warmup", 10))
   }
 case "device-parity":
   reportingErrors { try deviceParity() }
