@@ -194,4 +194,29 @@ final class ImagingTests: XCTestCase {
     XCTAssertGreaterThanOrEqual(hue[0], 0)
     XCTAssertLessThan(hue[1], 1)
   }
+
+  /// A few hundred bytes can claim a picture of billions of pixels; decoding is refused before
+  /// any allocation, with the size in the message (a PNG of 30000², a JPEG of 20000²).
+  func testImagesClaimingHugeSizesAreRefused() throws {
+    let directory = try temporaryDirectory()
+    try runPythonCode("""
+      import struct, zlib, sys
+      from PIL import Image
+      def chunk(kind, data): return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+      header = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)
+      png = b"\\x89PNG\\r\\n\\x1a\\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\\x00" * 64)) + chunk(b"IEND", b"")
+      open("\(directory.path)/huge.png", "wb").write(png)
+      small = "\(directory.path)/small.jpg"
+      Image.new("RGB", (8, 8)).save(small)
+      data = bytearray(open(small, "rb").read())
+      at = data.index(b"\\xff\\xc0") + 5  # the frame header: height, then width
+      data[at:at + 4] = struct.pack(">HH", 20000, 20000)
+      open("\(directory.path)/huge.jpg", "wb").write(bytes(data))
+      """)
+    for (name, size) in [("huge.png", "30000×30000"), ("huge.jpg", "20000×20000")] {
+      XCTAssertThrowsError(try ImageFile.read(directory.appendingPathComponent(name))) { error in
+        XCTAssertTrue("\(error)".contains("claims \(size) pixels"), "\(error)")
+      }
+    }
+  }
 }
