@@ -41,7 +41,7 @@ final class ExplorerBrowserTests: XCTestCase {
     let screenshot = ProcessInfo.processInfo.environment["AFTERIMAGE_EXPLORER_SCREENSHOT"]
     let log = try runPython("../browser/explorer_browser.py", [url.absoluteString, upload.path] + (screenshot.map { [$0] } ?? []))
     print(log)
-    for check in ["picking an image inverts it", "dragging a logit slider changes the reconstruction", "an uploaded PNG becomes the original", "the console has no errors"] {
+    for check in ["picking an image inverts it", "dragging a logit slider changes the reconstruction", "the permalink reopens the same view", "an uploaded PNG becomes the original", "the console has no errors"] {
       XCTAssertTrue(log.contains("ok: \(check)"), "\(check):\n\(log)")
     }
     XCTAssertTrue(server.isRunning, "the server is still up")

@@ -42,6 +42,17 @@ def main():
         wait.until(lambda d: "delta=" in d.current_url)
         latency = driver.find_element(By.ID, "latency").text
         print(f"ok: dragging a logit slider changes the reconstruction and the permalink ({latency})")
+        permalink = driver.current_url
+        dragged = slider.get_attribute("value")
+        driver.get("about:blank")
+        driver.get(permalink)
+        wait.until(lambda d: "t5" in d.find_element(By.ID, "originalLabel").text)
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "input.logit")) > 2)
+        reopened = driver.find_elements(By.CSS_SELECTOR, "input.logit")[2].get_attribute("value")
+        if abs(float(reopened) - float(dragged)) > 0.02:
+            print(f"FAIL: the permalink reopened the slider at {reopened}, not {dragged}")
+            sys.exit(1)
+        print("ok: the permalink reopens the same view")
         driver.find_element(By.ID, "upload").send_keys(upload)
         wait.until(lambda d: "/api/image/u" in (d.find_element(By.ID, "original").get_attribute("src") or ""))
         print("ok: an uploaded PNG becomes the original")
