@@ -139,6 +139,9 @@ void ct_set_allow_tf32(bool allowed) {
   at::globalContext().setAllowTF32CuBLAS(allowed);
   at::globalContext().setAllowTF32CuDNN(allowed);
 }
+int ct_autocast_dtype(int device) {
+  return (int)at::autocast::get_autocast_dtype(device < 0 ? at::kCPU : at::kCUDA);
+}
 bool ct_autocast_enabled(int device) {
   return at::autocast::is_autocast_enabled(device < 0 ? at::kCPU : at::kCUDA);
 }

@@ -159,9 +159,9 @@ public enum Precision: String, Codable, CaseIterable, Sendable {
   public func run<Result>(on device: Device, _ body: () throws -> Result) rethrows -> Result {
     guard self == .bf16 else { return try body() }
     let code = device.code
-    let wasEnabled = ct_autocast_enabled(code)
+    let (wasEnabled, previousType) = (ct_autocast_enabled(code), ct_autocast_dtype(code))
     ct_set_autocast(code, DType.bfloat16.code, true)
-    defer { ct_set_autocast(code, DType.bfloat16.code, wasEnabled) }
+    defer { ct_set_autocast(code, previousType, wasEnabled) }
     return try body()
   }
 }

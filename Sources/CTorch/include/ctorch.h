@@ -40,6 +40,7 @@ void ct_cuda_synchronize(void);
 // Autocast (mixed precision) on the CPU (device -1) or CUDA: ops that autocast lists run in dtype.
 void ct_set_autocast(int device, int dtype, bool enabled);
 bool ct_autocast_enabled(int device);
+int ct_autocast_dtype(int device);
 // TensorFloat-32 in CUDA matrix products and convolutions (libtorch allows it in cuDNN by default).
 void ct_set_allow_tf32(bool allowed);
 bool ct_cuda_is_available(void);
