@@ -193,8 +193,8 @@ public final class Explorer {
 
   // MARK: logits and reconstructions
 
-  /// The logits each column's classifier gives the (transformed, interpolated) image.
-  func baseLogits(_ edit: Edit) throws -> [Tensor] {
+  /// The logits that the classifiers of `chosen` columns give the (transformed, interpolated) image.
+  func baseLogits(_ edit: Edit, columns chosen: [Column]) throws -> [Tensor] {
     var image = try image(edit.image).unsqueezed(0)  // [1, C, H, W]
     if let name = edit.transform {
       guard let transform = ImageTransform(rawValue: name) else {
@@ -203,12 +203,12 @@ public final class Explorer {
       let magnitude = try finite(edit.magnitude ?? transform.defaultMagnitudes[0], "magnitude")
       image = transform.apply(image, magnitude: magnitude, generator: Generator(seed: edit.seed ?? 0))
     }
-    var logits = try columns.map { column in try withNoGrad { try column.inverter.classifier.logits(image) } }
+    var logits = try chosen.map { column in try withNoGrad { try column.inverter.classifier.logits(image) } }
     if let second = edit.second {
       let alpha = try finite(edit.alpha ?? 0, "alpha")
       guard (0...1).contains(alpha) else { throw RequestError(.badRequest, "alpha must be in [0, 1], got \(alpha)") }
       let other = try self.image(second).unsqueezed(0)
-      logits = try zip(columns, logits).map { column, mine in
+      logits = try zip(chosen, logits).map { column, mine in
         let theirs = try withNoGrad { try column.inverter.classifier.logits(other) }
         return mine * (1 - alpha) + theirs * alpha
       }
@@ -218,7 +218,7 @@ public final class Explorer {
 
   /// The logits of each column for `edit`'s image (before the logit edits), with softmax.
   public func logits(_ edit: Edit) throws -> LogitsInfo {
-    let logits = try baseLogits(edit)
+    let logits = try baseLogits(edit, columns: columns)
     return LogitsInfo(
       logits: logits.map { $0.squeezed(0).scalars(as: Double.self) },
       softmax: logits.map { $0.softmax(dim: 1).squeezed(0).scalars(as: Double.self) },
@@ -234,7 +234,7 @@ public final class Explorer {
     let classes = column.inverter.config.logitCount
     let samples = edit.samples ?? 1
     guard (1...8).contains(samples) else { throw RequestError(.badRequest, "samples must be 1 to 8, got \(samples)") }
-    var logits = try baseLogits(edit)[index]  // [1, K]
+    var logits = try baseLogits(edit, columns: [column])[0]  // [1, K]
     if let delta = edit.delta {
       guard delta.count == classes else {
         throw RequestError(.badRequest, "delta has \(delta.count) values; \(column.name) has \(classes) logits")

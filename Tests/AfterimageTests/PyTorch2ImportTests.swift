@@ -40,8 +40,11 @@ final class PyTorch2ImportTests: XCTestCase {
     return (try Classifiers.load(run.url.path), run)
   }
 
+  /// PyTorch's inputs and eager logits for the exported models.
+  var reference: Safetensors.File { get throws { try Safetensors.read(URL(fileURLWithPath: file("reference.safetensors"))) } }
+
   func testTracedViTAndMobileNetGivePyTorchsLogits() throws {
-    let reference = try Safetensors.read(URL(fileURLWithPath: file("reference.safetensors")))
+    let reference = try reference
     let images = try reference.tensor("images")
     for name in ["vit", "mobilenet"] {
       let (classifier, _) = try importModel(name, format: .torchscript)
@@ -53,7 +56,7 @@ final class PyTorch2ImportTests: XCTestCase {
   }
 
   func testCompiledPackagesGivePyTorchsLogits() throws {
-    let reference = try Safetensors.read(URL(fileURLWithPath: file("reference.safetensors")))
+    let reference = try reference
     let images = try reference.tensor("images")
     for name in ["vit", "mobilenet"] {
       let (classifier, _) = try importModel(name, format: .pt2)
@@ -127,7 +130,7 @@ final class PyTorch2ImportTests: XCTestCase {
     let (scripted, _) = try importModel("scripted", format: .torchscript)
     XCTAssertEqual(scripted.featureNames, ["stem", "stem.0", "stem.1", "layer1", "layer1.0", "layer1.1", "fc"])
     XCTAssertEqual(scripted.defaultFeatureLayers, ["stem", "layer1"])
-    let reference = try Safetensors.read(URL(fileURLWithPath: file("reference.safetensors")))
+    let reference = try reference
     let (logits, maps) = try scripted.features(try reference.tensor("images"), names: ["layer1", "layer1"])
     assertClose(logits, try reference.tensor("scripted_logits"), atol: 1e-5)
     XCTAssertEqual(maps["layer1"]?.shape, [6, 16, 8, 8], "a name asked twice is returned once")

@@ -97,17 +97,8 @@ func printJSON(_ object: [String: Any]) {
 
 /// The libtorch_cpu library mapped into this process, symlinks resolved (Linux), or "".
 func loadedLibtorchPath() -> String {
-  // Read through a file handle: String(contentsOfFile:) stops after the first page of /proc files.
-  guard let file = FileHandle(forReadingAtPath: "/proc/self/maps"),
-    let bytes = try? file.readToEnd()
-  else { return "" }
-  let maps = String(decoding: bytes, as: UTF8.self)
-  for line in maps.split(separator: "\n") {
-    guard let start = line.firstIndex(of: "/") else { continue }
-    let path = String(line[start...])
-    if path.contains("libtorch_cpu.so") { return URL(fileURLWithPath: path).resolvingSymlinksInPath().path }
-  }
-  return ""
+  guard let folder = Torch.libraryFolder else { return "" }
+  return URL(fileURLWithPath: folder).appendingPathComponent("libtorch_cpu.so").resolvingSymlinksInPath().path
 }
 
 /// The settings every measurement reports, so the harness can check both sides ran alike.

@@ -168,6 +168,7 @@ public final class TorchScriptClassifier: ImageClassifier {
   public internal(set) var device: Device = .cpu
 
   public func move(to device: Device) throws {
+    guard device != self.device else { return }
     try module.move(to: device)
     self.device = device
   }
@@ -314,18 +315,8 @@ public enum Classifiers {
       let config = try run.readJSON(ClassifierConfig.self, from: run.configURL)
       if config.architecture.isImported {
         guard let file = config.torchscriptFile else { throw RunError("\(run.configURL.path) names no torchscriptFile") }
-        let modelPath = url.appendingPathComponent(file).path
-        do {
-          if config.architecture == .pt2 {
-            return CompiledPackageClassifier(config: config, package: try CompiledPackage(contentsOf: modelPath))
-          }
-          if device != .cpu { try device.checkAvailable() }
-          let classifier = try TorchScriptClassifier(config: config, module: try TorchScriptModule(contentsOf: modelPath, device: device))
-          classifier.device = device
-          return classifier
-        } catch let error as TorchError {
-          throw RunError(error.message)
-        }
+        let format: ImportedModelFormat = config.architecture == .pt2 ? .pt2 : .torchscript
+        return try TorchScriptImport.open(url.appendingPathComponent(file).path, format: format, config: config, device: device)
       }
       return try loadWeights(run.modelURL, config: config)
     }

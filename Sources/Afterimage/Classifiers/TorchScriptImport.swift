@@ -32,8 +32,7 @@ public enum TorchScriptImport {
     var config = ClassifierConfig(
       architecture: format.architecture, channels: channels, resolution: resolution, classNames: classNames,
       normalization: normalization, torchscriptFile: format.fileName, command: command)
-    let probed = try open(modelPath, format: format, config: config)
-    do { try probed.move(to: device) } catch let error as TorchError { throw RunError(error.message) }
+    let probed = try open(modelPath, format: format, config: config, device: device)
     let probe = Tensor.rand([2, channels, resolution, resolution], generator: Generator(seed: 0))
     let output: Tensor
     do {
@@ -56,16 +55,24 @@ public enum TorchScriptImport {
     }
     config.torchscriptFile = format.fileName
     try run.writeJSON(config, to: run.configURL)
-    let imported = try open(destination.path, format: format, config: config)
-    do { try imported.move(to: device) } catch let error as TorchError { throw RunError(error.message) }
-    return imported
+    return try open(destination.path, format: format, config: config, device: device)
   }
 
-  static func open(_ path: String, format: ImportedModelFormat, config: ClassifierConfig) throws -> any ImageClassifier {
+  /// An imported model's file as a classifier on `device`. A TorchScript module is loaded
+  /// straight onto the device, so that tensor constants inside it (which `module.to` would leave
+  /// behind) move too; a package is checked against the device it was compiled for.
+  static func open(_ path: String, format: ImportedModelFormat, config: ClassifierConfig, device: Device) throws -> any ImageClassifier {
     do {
       switch format {
-      case .torchscript: return try TorchScriptClassifier(config: config, module: TorchScriptModule(contentsOf: path))
-      case .pt2: return CompiledPackageClassifier(config: config, package: try CompiledPackage(contentsOf: path))
+      case .torchscript:
+        try device.checkAvailable()
+        let classifier = try TorchScriptClassifier(config: config, module: TorchScriptModule(contentsOf: path, device: device))
+        classifier.device = device
+        return classifier
+      case .pt2:
+        let classifier = CompiledPackageClassifier(config: config, package: try CompiledPackage(contentsOf: path))
+        try classifier.move(to: device)
+        return classifier
       }
     } catch let error as TorchError {
       throw RunError(error.message)
