@@ -85,7 +85,5 @@ public struct LineChart {
     return String(format: magnitude < 1 ? "%.2f" : "%.1f", value)
   }
 
-  func escape(_ text: String) -> String {
-    text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
-  }
+  func escape(_ text: String) -> String { HTML.escape(text) }
 }

@@ -1,0 +1,232 @@
+import Foundation
+import Torch
+
+/// One measurement: its inputs are the conforming type's stored properties (paths, counts,
+/// seeds), `run` loads what it needs on a device and returns a typed result with the figures
+/// that go beside it. `ExperimentRunner` is the one path that runs any experiment, writes its
+/// folder and prints its table; the `analyze` commands and the demo both go through it.
+///
+/// Adding an experiment (docs/ARCHITECTURE.md, "Adding an experiment"): a file in this folder
+/// with the experiment and its result type, one entry in `ExperimentCatalog.resultTypes`, and one
+/// `analyze` subcommand.
+public protocol Experiment {
+  associatedtype Result: ExperimentResult
+  /// What the numbers are of (the inverter's run directory, or several), for experiment.json.
+  var subject: String { get }
+  /// Measures, on `device`.
+  func run(on device: Device) throws -> ExperimentOutcome<Result>
+}
+
+/// A result as written to `results.json`: Codable, with units in its field names or docs, and
+/// able to present itself (terminal lines, a sentence for the report).
+public protocol ExperimentResult: Codable {
+  /// The experiment's name in experiment.json and results.json (`reconstruct`, `logit-noise`);
+  /// the key of `ExperimentCatalog.resultTypes`.
+  var kind: String { get }
+  /// The report section's heading, and one sentence on what the experiment measures.
+  var title: String { get }
+  var measures: String { get }
+  /// What the numbers say, in one or two sentences (nil: no headline reading).
+  var summary: String? { get }
+  /// The terminal table.
+  var lines: [String] { get }
+  /// What the report's table shows: the result itself, or its list of rows or points.
+  var tabulated: any Encodable { get }
+  /// Decodes a results.json written before results had a schema version (the result alone,
+  /// in the same field names). The default decodes `Self` from the file.
+  static func decodeUnversioned(_ data: Data, kind: String) throws -> Self
+}
+
+extension ExperimentResult {
+  public var summary: String? { nil }
+  public var tabulated: any Encodable { self }
+  public static func decodeUnversioned(_ data: Data, kind: String) throws -> Self { try JSONDecoder().decode(Self.self, from: data) }
+}
+
+/// What `Experiment.run` returns.
+public struct ExperimentOutcome<Result: ExperimentResult> {
+  public var result: Result
+  public var figures: [Figure]
+  public init(_ result: Result, figures: [Figure] = []) {
+    self.result = result
+    self.figures = figures
+  }
+}
+
+/// A picture an experiment writes beside its results.
+public enum Figure {
+  /// Tiles `images [N, C, H, W]` in rows of `columns` (a PNG).
+  case grid(name: String, images: Tensor, columns: Int, scale: Int)
+  /// An SVG line chart.
+  case chart(name: String, LineChart)
+
+  public var name: String {
+    switch self {
+    case .grid(let name, _, _, _), .chart(let name, _): return name
+    }
+  }
+
+  /// Rows of images as one grid: row r holds the first `shown` images of `rows[r]`.
+  public static func rows(_ rows: [Tensor], shown: Int, scale: Int, name: String = "figure.png") -> Figure {
+    let n = min(shown, rows.map { $0.shape[0] }.min() ?? 0)
+    return .grid(name: name, images: Tensor.cat(rows.map { $0.narrow(dim: 0, start: 0, length: n) }), columns: max(n, 1), scale: scale)
+  }
+
+  func write(in folder: URL) throws {
+    let url = folder.appendingPathComponent(name)
+    switch self {
+    case .grid(_, let images, let columns, let scale):
+      try PNG.write(ImageGrid.make(images, columns: columns, padding: 2, scale: scale), to: url)
+    case .chart(_, let chart):
+      try Safetensors.writeAtomically(Data(chart.svg().utf8), to: url)
+    }
+  }
+}
+
+/// `experiment.json`: which experiment wrote a folder and what it ran on.
+public struct ExperimentRecord: Codable {
+  public var experiment: String
+  public var inverter: String
+  public init(experiment: String, inverter: String) {
+    self.experiment = experiment
+    self.inverter = inverter
+  }
+}
+
+/// `results.json`: the result, its experiment, and the schema version it was written in.
+/// Version 1 is this envelope; a file without `schema_version` is a bare result from before.
+public struct ResultFile<Result: ExperimentResult>: Codable {
+  public static var currentVersion: Int { 1 }
+  public var schemaVersion: Int
+  public var experiment: String
+  public var result: Result
+
+  public init(_ result: Result) {
+    schemaVersion = Self.currentVersion
+    experiment = result.kind
+    self.result = result
+  }
+
+  enum CodingKeys: String, CodingKey { case schemaVersion = "schema_version", experiment, result }
+}
+
+/// Runs experiments into folders: `figures…`, `results.json`, `experiment.json`, and the table
+/// on standard output.
+public struct ExperimentRunner {
+  public var device: Device
+  /// Where the terminal lines go.
+  public var output: (String) -> Void
+
+  public init(device: Device, output: @escaping (String) -> Void = { print($0) }) {
+    self.device = device
+    self.output = output
+  }
+
+  /// Runs `experiment`, writes its folder `out`, prints its table; returns its result.
+  @discardableResult
+  public func run<E: Experiment>(_ experiment: E, out: String) throws -> E.Result {
+    let outcome = try experiment.run(on: device)
+    let folder = URL(fileURLWithPath: out)
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    for figure in outcome.figures { try figure.write(in: folder) }
+    try StoredExperiment.write(outcome.result, subject: experiment.subject, in: folder)
+    for line in outcome.result.lines { output(line) }
+    output("wrote " + (outcome.figures.map(\.name) + ["results.json"]).map { "\(out)/\($0)" }.joined(separator: ", "))
+    return outcome.result
+  }
+}
+
+/// An experiment's folder as read back: its record and its typed result.
+public struct StoredExperiment {
+  public let folder: URL
+  public let record: ExperimentRecord
+  public let result: any ExperimentResult
+
+  /// Writes `results.json` (versioned) and `experiment.json` into `folder`.
+  static func write<R: ExperimentResult>(_ result: R, subject: String, in folder: URL) throws {
+    try JSONFiles.write(ResultFile(result), to: folder.appendingPathComponent("results.json"))
+    try JSONFiles.write(ExperimentRecord(experiment: result.kind, inverter: subject), to: folder.appendingPathComponent("experiment.json"))
+  }
+
+  /// Reads a folder written by `ExperimentRunner` (or by an `analyze` command before results
+  /// were versioned). Errors name the file and the field.
+  public init(folder: URL) throws {
+    let recordURL = folder.appendingPathComponent("experiment.json")
+    guard FileManager.default.fileExists(atPath: recordURL.path) else {
+      throw RunError("\(folder.path) has no experiment.json: give folders written by `afterimage analyze …`")
+    }
+    record = try JSONFiles.read(ExperimentRecord.self, from: recordURL)
+    guard let type = ExperimentCatalog.resultTypes[record.experiment] else {
+      throw RunError("\(recordURL.path) names the experiment '\(record.experiment)', which this version does not know (known: \(ExperimentCatalog.resultTypes.keys.sorted().joined(separator: ", ")))")
+    }
+    self.folder = folder
+    result = try Self.readResult(type, kind: record.experiment, from: folder.appendingPathComponent("results.json"))
+  }
+
+  static func readResult<R: ExperimentResult>(_ type: R.Type, kind: String, from url: URL) throws -> R {
+    let data = try JSONFiles.data(at: url)
+    let versioned = (try? JSONDecoder().decode(SchemaProbe.self, from: data))?.schemaVersion
+    return try JSONFiles.decoding(url) {
+      guard let version = versioned else { return try R.decodeUnversioned(data, kind: kind) }
+      guard version <= ResultFile<R>.currentVersion else {
+        throw RunError("\(url.path) was written with results schema \(version), newer than this version's \(ResultFile<R>.currentVersion): update Afterimage")
+      }
+      return try JSONDecoder().decode(ResultFile<R>.self, from: data).result
+    }
+  }
+
+  struct SchemaProbe: Decodable {
+    var schemaVersion: Int
+    enum CodingKeys: String, CodingKey { case schemaVersion = "schema_version" }
+  }
+}
+
+/// Reading and writing the project's JSON files, with errors that name the file and the field.
+public enum JSONFiles {
+  /// Pretty, key-sorted JSON, written atomically.
+  public static func write<T: Encodable>(_ value: T, to url: URL) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    try Safetensors.writeAtomically(try encoder.encode(value) + Data("\n".utf8), to: url)
+  }
+
+  public static func data(at url: URL) throws -> Data {
+    guard let data = try? Data(contentsOf: url) else {
+      throw RunError("cannot read \(url.path): \(FileManager.default.fileExists(atPath: url.path) ? "permission denied" : "no such file")")
+    }
+    return data
+  }
+
+  public static func read<T: Decodable>(_ type: T.Type, from url: URL) throws -> T {
+    let data = try data(at: url)
+    return try decoding(url) { try JSONDecoder().decode(type, from: data) }
+  }
+
+  /// Runs `decode`, turning a `DecodingError` into a message naming `url` and the field.
+  public static func decoding<T>(_ url: URL, _ decode: () throws -> T) throws -> T {
+    do {
+      return try decode()
+    } catch let error as DecodingError {
+      throw RunError("\(url.path): \(describe(error))")
+    }
+  }
+
+  /// `DecodingError` in words: which field, and what is wrong with it.
+  public static func describe(_ error: DecodingError) -> String {
+    func path(_ keys: [any CodingKey]) -> String {
+      keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: CharacterSet(charactersIn: "."))
+    }
+    switch error {
+    case .keyNotFound(let key, let context):
+      return "the field '\(path(context.codingPath + [key]))' is missing"
+    case .valueNotFound(let type, let context):
+      return "the field '\(path(context.codingPath))' is null, expected \(type)"
+    case .typeMismatch(let type, let context):
+      return "the field '\(path(context.codingPath))' is not \(type)"
+    case .dataCorrupted(let context):
+      return context.codingPath.isEmpty ? "not valid JSON (\(context.debugDescription))" : "the field '\(path(context.codingPath))' is invalid: \(context.debugDescription)"
+    @unknown default:
+      return "\(error)"
+    }
+  }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import Torch
+
+/// The inputs most experiments share: an inverter, the first `count` images of its data set's
+/// test split, and the independent evaluation classifier that judges the reconstructions.
+public struct HeldOutImages {
+  /// The inverter's run directory.
+  public var inverter: String
+  /// The evaluation classifier (nil: the shipped one, `models/eval/<data set>`).
+  public var evaluation: String?
+  public var count: Int
+  /// Images per row of the figure.
+  public var shown: Int
+  /// The generator noise's seed.
+  public var seed: UInt64
+
+  public init(inverter: String, evaluation: String? = nil, count: Int = 64, shown: Int = 8, seed: UInt64 = 0) {
+    self.inverter = inverter
+    self.evaluation = evaluation
+    self.count = count
+    self.shown = shown
+    self.seed = seed
+  }
+
+  /// The defaults the command line shows.
+  public static let defaults = HeldOutImages(inverter: "")
+
+  /// What `load` opens.
+  public struct Loaded {
+    public let inverter: Inverter
+    public let images: Tensor  // [N, C, R, R] on the inverter's device
+    public let labels: Tensor  // [N] int64
+    public let evaluation: any ImageClassifier
+    /// Pixels per image pixel in figures (small images are enlarged to about 64 px).
+    public var figureScale: Int { ImageGrid.scale(forResolution: inverter.config.resolution) }
+  }
+
+  public func load(on device: Device) throws -> Loaded {
+    let model = try Inverter.load(inverter, device: device)
+    let data = try DatasetSource(model.config.dataset).open(split: .test, resolution: model.config.resolution).dataset
+    let batch = try data.batch(at: Array(0..<min(count, data.count)))
+    return Loaded(
+      inverter: model, images: batch.images.to(device), labels: batch.labels.to(device),
+      evaluation: try EvaluationClassifier.load(evaluation, dataset: model.config.dataset, device: device))
+  }
+}
+
+/// The independent classifier that judges reconstructions.
+public enum EvaluationClassifier {
+  /// The shipped evaluation classifiers' folder, relative to the working directory.
+  public static let shippedFolder = "models/eval"
+
+  /// `path`, or the shipped one for `dataset` (`models/eval/<data set>`, without any `:options`).
+  public static func load(_ path: String?, dataset: String, device: Device) throws -> any ImageClassifier {
+    if let path { return try Classifiers.load(path, device: device) }
+    let base = dataset.split(separator: ":").first.map(String.init) ?? dataset
+    let shipped = "\(shippedFolder)/\(base)"
+    guard FileManager.default.fileExists(atPath: shipped) else {
+      throw RunError("no evaluation classifier for \(dataset): pass --evaluation DIR (train one with `afterimage classifier train --arch evalnet`)")
+    }
+    return try Classifiers.load(shipped, device: device)
+  }
+}
+
+extension ImageGrid {
+  /// The pixel scale that shows an image of `resolution` at about 64 px (at least 1).
+  public static func scale(forResolution resolution: Int) -> Int { max(1, 64 / max(resolution, 1)) }
+}

@@ -1,0 +1,147 @@
+import Foundation
+import Torch
+
+/// `analyze logit-shift|logit-scale|logit-noise|topk`: one logit manipulation at several
+/// magnitudes (`LogitExperiments.run`), as a figure, a curve and a table.
+public struct LogitManipulationExperiment: Experiment {
+  public var manipulation: LogitManipulation
+  /// nil: the manipulation's default magnitudes.
+  public var magnitudes: [Double]?
+  public var images: HeldOutImages
+
+  public init(_ manipulation: LogitManipulation, magnitudes: [Double]? = nil, images: HeldOutImages) {
+    self.manipulation = manipulation
+    self.magnitudes = magnitudes
+    self.images = images
+  }
+
+  public var subject: String { images.inverter }
+
+  public func run(on device: Device) throws -> ExperimentOutcome<LogitCurveResult> {
+    let values = magnitudes ?? manipulation.defaultMagnitudes
+    let held = try images.load(on: device)
+    let (points, rows) = try LogitExperiments.run(
+      manipulation, magnitudes: values, images: held.images, labels: held.labels, inverter: held.inverter, evaluation: held.evaluation,
+      seed: images.seed)
+    let result = LogitCurveResult(manipulation: manipulation, count: held.images.shape[0], points: points)
+    let sorted = points.sorted { $0.magnitude < $1.magnitude }
+    let chart = LineChart(
+      title: "logit \(manipulation.rawValue): what changes", xLabel: "magnitude", yLabel: "value",
+      series: [
+        .init(name: "perceptual change", points: sorted.map { ($0.magnitude, $0.perceptualChange) }),
+        .init(name: "top-1 kept", points: sorted.map { ($0.magnitude, $0.top1Agreement) }),
+        .init(name: "eval accuracy", points: sorted.map { ($0.magnitude, $0.evaluationAccuracy) }),
+      ])
+    return ExperimentOutcome(result, figures: [
+      .rows([held.images] + rows, shown: images.shown, scale: held.figureScale), .chart(name: "curve.svg", chart),
+    ])
+  }
+}
+
+/// One manipulation's curve: a point per magnitude, in the order measured.
+public struct LogitCurveResult: ExperimentResult {
+  public var manipulation: LogitManipulation
+  /// Images per point (nil in files written before versioning).
+  public var count: Int?
+  public var points: [ManipulationPoint]
+
+  public init(manipulation: LogitManipulation, count: Int?, points: [ManipulationPoint]) {
+    self.manipulation = manipulation
+    self.count = count
+    self.points = points
+  }
+
+  /// The point measured at `magnitude`, if any.
+  public func point(at magnitude: Double) -> ManipulationPoint? { points.first { $0.magnitude == magnitude } }
+
+  public var kind: String { "logit-\(manipulation.rawValue)" }
+  public var tabulated: any Encodable { points }
+  public var title: String {
+    switch manipulation {
+    case .shift: return "Adding a constant to the logits"
+    case .scale: return "Scaling the logits"
+    case .noise: return "Noise on the logits"
+    case .topk: return "Keeping only the top logits"
+    }
+  }
+  public var measures: String {
+    switch manipulation {
+    case .shift: return "Adding the same number to every logit leaves the softmax unchanged; any change in the picture shows the inverter reads the logits' absolute values."
+    case .scale: return "Multiplying the logits (a temperature change) and reconstructing shows what the logits' magnitude encodes."
+    case .noise: return "Gaussian noise is added to the logits; how fast the picture and its class drift shows how much of the logit vector carries content."
+    case .topk: return "All but the k largest logits are flattened; the drop in fidelity shows how much information lives in the small logits."
+    }
+  }
+
+  public var lines: [String] {
+    ["logit \(manipulation.rawValue) on \(count.map(String.init) ?? "the") images (figure rows: originals, then magnitudes \(points.map { String(format: "%g", $0.magnitude) }.joined(separator: ", "))):",
+     "  magnitude  perceptual change  PSNR to baseline  top-1 kept  eval accuracy"]
+      + points.map { point in
+        String(format: "  %9g  %17.4f  %16.2f  %9.1f%%  %12.1f%%", point.magnitude, point.perceptualChange, point.psnrToBaseline, 100 * point.top1Agreement, 100 * point.evaluationAccuracy)
+      }
+  }
+
+  /// Before versioning, results.json was the array of points; the manipulation is in the kind.
+  public static func decodeUnversioned(_ data: Data, kind: String) throws -> LogitCurveResult {
+    guard let manipulation = LogitManipulation(rawValue: String(kind.dropFirst("logit-".count))) else {
+      throw RunError("'\(kind)' is not a logit manipulation")
+    }
+    return LogitCurveResult(manipulation: manipulation, count: nil, points: try JSONDecoder().decode([ManipulationPoint].self, from: data))
+  }
+}
+
+/// `analyze noise`: the logits held fixed, the generator's noise resampled.
+public struct NoiseExperiment: Experiment {
+  public var images: HeldOutImages
+  /// Reconstructions per image (at least 2).
+  public var samples: Int
+
+  /// Noise samples per image by default.
+  public static let defaultSamples = 4
+
+  public init(images: HeldOutImages, samples: Int = defaultSamples) {
+    self.images = images
+    self.samples = samples
+  }
+
+  public var subject: String { images.inverter }
+
+  public func run(on device: Device) throws -> ExperimentOutcome<NoiseResult> {
+    let held = try images.load(on: device)
+    let count = max(2, samples)
+    let (diversity, rows) = try LogitExperiments.noise(images: held.images, inverter: held.inverter, evaluation: held.evaluation, samples: count)
+    return ExperimentOutcome(NoiseResult(noiseDiversity: diversity, samples: count), figures: [.rows([held.images] + rows, shown: images.shown, scale: held.figureScale)])
+  }
+}
+
+public struct NoiseResult: ExperimentResult {
+  /// Mean pairwise perceptual distance between reconstructions of the same logits.
+  public var noiseDiversity: Double
+  /// Noise samples per image.
+  public var samples: Int
+
+  enum CodingKeys: String, CodingKey { case noiseDiversity = "noise_diversity", samples }
+
+  public init(noiseDiversity: Double, samples: Int) {
+    self.noiseDiversity = noiseDiversity
+    self.samples = samples
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    noiseDiversity = try container.decode(Double.self, forKey: .noiseDiversity)
+    // Written as a number with a fraction before versioning.
+    samples = Int(try container.decode(Double.self, forKey: .samples))
+  }
+
+  public var kind: String { "noise" }
+  public var title: String { "Noise resampling" }
+  public var measures: String {
+    "The logits are held fixed and the generator's noise is resampled; the distance between the resulting pictures is what the logits leave undetermined."
+  }
+  public var summary: String? { String(format: "Reconstructions of the same logits differ by a mean perceptual distance of %.3f.", noiseDiversity) }
+  public var lines: [String] {
+    [String(format: "noise diversity (mean pairwise perceptual distance of reconstructions of the same logits): %.4f", noiseDiversity),
+     "(figure rows: originals, then one row per noise sample)"]
+  }
+}

@@ -1,0 +1,236 @@
+import Foundation
+import Torch
+
+/// `analyze reconstruct`: one inverter's reconstructions of held-out images, scored by every
+/// fidelity metric (`ReconstructionAnalysis`).
+public struct ReconstructExperiment: Experiment {
+  public var inverter: String
+  public var evaluation: String?
+  /// The data set scored (nil: the inverter's).
+  public var dataset: String?
+  public var count = 200
+  /// Candidates per retrieval (chance 1/N).
+  public var retrievalGroupSize = 10
+  /// Reconstructions per logit vector for the diversity measure.
+  public var noiseSamples = 3
+
+  public init(inverter: String, evaluation: String? = nil, dataset: String? = nil) {
+    self.inverter = inverter
+    self.evaluation = evaluation
+    self.dataset = dataset
+  }
+
+  /// The defaults the command line shows.
+  public static let defaults = ReconstructExperiment(inverter: "")
+
+  public var subject: String { inverter }
+
+  public func run(on device: Device) throws -> ExperimentOutcome<ReconstructionResult> {
+    let model = try Inverter.load(inverter, device: device)
+    let name = dataset ?? model.config.dataset
+    let data = try DatasetSource(name).open(split: .test, resolution: model.config.resolution).dataset
+    let evaluator = try EvaluationClassifier.load(evaluation, dataset: name, device: device)
+    let (report, originals, reconstructions) = try ReconstructionAnalysis.run(
+      dataset: data, count: count, classifier: model.classifier, evaluation: evaluator, retrievalGroupSize: retrievalGroupSize,
+      noiseSamples: noiseSamples
+    ) { logits, seed in model.reconstruct(logits: logits, noise: model.noise(count: logits.shape[0], seed: seed)) }
+    let shown = min(32, report.count)
+    // Original and reconstruction side by side, four pairs a row.
+    let pairs = Tensor.stack([originals[0..<shown], reconstructions[0..<shown]], dim: 1).flattened(from: 0, through: 1)
+    let result = ReconstructionResult(inverter: inverter, dataset: data.name, report: report)
+    return ExperimentOutcome(result, figures: [.grid(name: "gallery.png", images: pairs, columns: 8, scale: ImageGrid.scale(forResolution: model.config.resolution))])
+  }
+}
+
+/// `analyze reconstruct`'s result: the report, flat in results.json as before versioning.
+public struct ReconstructionResult: ExperimentResult {
+  public var inverter: String?
+  public var dataset: String?
+  public var report: ReconstructionReport
+
+  public var kind: String { "reconstruct" }
+  public var title: String { "Reconstruction fidelity" }
+  public var measures: String {
+    "Held-out images are turned into logits by the classifier and back into images by the inverter; the numbers say how much of each original comes back (PSNR and SSIM on pixels, a perceptual distance, whether the classifier and an independent classifier still see the class, and whether a reconstruction picks out its own original among N)."
+  }
+
+  public var summary: String? {
+    String(format: "The independent classifier names the true class of %.0f%% of reconstructions (%.0f%% of originals); a reconstruction finds its own original among %d candidates %.0f%% of the time (chance %.0f%%); PSNR %.1f dB.",
+           100 * report.evaluationAccuracy, 100 * report.evaluationAccuracyOnOriginals, report.retrievalGroupSize, 100 * report.retrieval,
+           100 / Double(report.retrievalGroupSize), report.psnr)
+  }
+
+  public var lines: [String] {
+    [
+      "\(inverter ?? "the inverter") on \(report.count) held-out \(dataset ?? "") images:",
+      String(format: "  PSNR %.2f dB   SSIM %.3f   perceptual distance %.3f   Fréchet distance %.2f", report.psnr, report.ssim, report.perceptualDistance, report.frechetDistance),
+      String(format: "  top-1 agreement %.1f%%   logit cosine %.3f", 100 * report.top1Agreement, report.logitCosine),
+      String(format: "  evaluation classifier names the true class: %.1f%% of reconstructions (%.1f%% of originals)", 100 * report.evaluationAccuracy, 100 * report.evaluationAccuracyOnOriginals),
+      String(format: "  retrieval@%d %.3f (chance %.3f)   noise diversity %.3f", report.retrievalGroupSize, report.retrieval, 1 / Double(report.retrievalGroupSize), report.noiseDiversity),
+    ]
+  }
+
+  // The report's fields sit beside `inverter` and `dataset` in one object.
+  enum CodingKeys: String, CodingKey { case inverter, dataset }
+
+  public init(inverter: String?, dataset: String?, report: ReconstructionReport) {
+    self.inverter = inverter
+    self.dataset = dataset
+    self.report = report
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    inverter = try container.decodeIfPresent(String.self, forKey: .inverter)
+    dataset = try container.decodeIfPresent(String.self, forKey: .dataset)
+    report = try ReconstructionReport(from: decoder)
+  }
+
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    try container.encodeIfPresent(inverter, forKey: .inverter)
+    try container.encodeIfPresent(dataset, forKey: .dataset)
+    try report.encode(to: encoder)
+  }
+}
+
+/// `analyze compare`: several inverters, and optionally optimisation-based inversion, on the
+/// same held-out images, in one table.
+public struct CompareExperiment: Experiment {
+  public var inverters: [String]
+  /// A classifier to invert by optimisation as a further row (slow), or nil.
+  public var optimize: String?
+  public var optimizeSteps = 200
+  public var evaluation: String?
+  public var count = 200
+  public var retrievalGroupSize = 10
+
+  public init(inverters: [String], optimize: String? = nil, evaluation: String? = nil) {
+    self.inverters = inverters
+    self.optimize = optimize
+    self.evaluation = evaluation
+  }
+
+  /// The defaults the command line shows.
+  public static let defaults = CompareExperiment(inverters: [])
+
+  public var subject: String { inverters.joined(separator: ", ") }
+
+  public func run(on device: Device) throws -> ExperimentOutcome<CompareResult> {
+    let models = try inverters.map { try Inverter.load($0, device: device) }
+    // The data set and resolution come from the first inverter, else from the classifier.
+    let (datasetName, resolution): (String, Int)
+    if let model = models.first {
+      (datasetName, resolution) = (model.config.dataset, model.config.resolution)
+    } else if let optimize {
+      let classifier = try Classifiers.load(optimize, device: device)
+      guard let name = classifier.config.dataset else { throw RunError("\(optimize) records no data set") }
+      (datasetName, resolution) = (name, classifier.config.resolution)
+    } else {
+      throw RunError("give at least one inverter or a classifier to invert by optimisation")
+    }
+    for (path, model) in zip(inverters, models) where model.config.dataset != datasetName || model.config.resolution != resolution {
+      throw RunError("\(path) inverts \(model.config.dataset) at \(model.config.resolution) px, the first one \(datasetName) at \(resolution) px: compare like with like")
+    }
+    let data = try DatasetSource(datasetName).open(split: .test, resolution: resolution).dataset
+    let evaluator = try EvaluationClassifier.load(evaluation, dataset: datasetName, device: device)
+    var rows: [CompareResult.Row] = []
+    var figureRows: [Tensor] = []
+    var originals: Tensor?
+    for (path, model) in zip(inverters, models) {
+      let start = Date()
+      let (report, x, xHat) = try ReconstructionAnalysis.run(
+        dataset: data, count: count, classifier: model.classifier, evaluation: evaluator, retrievalGroupSize: retrievalGroupSize, noiseSamples: 2
+      ) { logits, seed in model.reconstruct(logits: logits, noise: model.noise(count: logits.shape[0], seed: seed)) }
+      // Three passes per image: two noise samples and scoring.
+      rows.append(.init(name: path, report: report, seconds: Date().timeIntervalSince(start) / 3))
+      originals = originals ?? x
+      figureRows.append(xHat)
+    }
+    if let optimize {
+      let classifier = try Classifiers.load(optimize, device: device)
+      var options = OptimizationInversion.Options()
+      options.steps = optimizeSteps
+      let start = Date()
+      let (report, x, xHat) = try ReconstructionAnalysis.run(
+        dataset: data, count: count, classifier: classifier, evaluation: evaluator, retrievalGroupSize: retrievalGroupSize, noiseSamples: 1
+      ) { logits, seed in
+        options.seed = seed
+        return try OptimizationInversion.invert(logits, classifier: classifier, options: options).images
+      }
+      rows.append(.init(name: "optimisation (\(optimizeSteps) steps) of \(optimize)", report: report, seconds: Date().timeIntervalSince(start)))
+      originals = originals ?? x
+      figureRows.append(xHat)
+    }
+    let result = CompareResult(dataset: data.name, rows: rows)
+    let figures = originals.map { [Figure.rows([$0] + figureRows, shown: 8, scale: ImageGrid.scale(forResolution: resolution))] } ?? []
+    return ExperimentOutcome(result, figures: figures)
+  }
+}
+
+/// `analyze compare`'s result: one row per method, in the order run.
+public struct CompareResult: ExperimentResult {
+  public struct Row: Codable {
+    /// The inverter's run directory, or "optimisation (N steps) of CLASSIFIER".
+    public var name: String
+    public var report: ReconstructionReport
+    /// Reconstructions per second of wall-clock time (this machine, this run).
+    public var imagesPerSecond: Double
+
+    public init(name: String, report: ReconstructionReport, seconds: Double) {
+      self.name = name
+      self.report = report
+      imagesPerSecond = Double(report.count) / max(seconds, 1e-9)
+    }
+
+    /// Whether this row is optimisation-based inversion rather than an inverter.
+    public var isOptimisation: Bool { name.hasPrefix("optimisation") }
+
+    // One flat object per row, as before versioning: name, speed and the report's fields.
+    enum CodingKeys: String, CodingKey { case name, imagesPerSecond = "images_per_second" }
+
+    public init(from decoder: any Decoder) throws {
+      let container = try decoder.container(keyedBy: CodingKeys.self)
+      name = try container.decode(String.self, forKey: .name)
+      imagesPerSecond = try container.decode(Double.self, forKey: .imagesPerSecond)
+      report = try ReconstructionReport(from: decoder)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+      var container = encoder.container(keyedBy: CodingKeys.self)
+      try container.encode(name, forKey: .name)
+      try container.encode(imagesPerSecond, forKey: .imagesPerSecond)
+      try report.encode(to: encoder)
+    }
+  }
+
+  public var dataset: String?
+  public var rows: [Row]
+
+  public var kind: String { "compare" }
+  public var tabulated: any Encodable { rows }
+  public var title: String { "Side by side" }
+  public var measures: String {
+    "The same held-out images reconstructed by several inverters (and optimisation-based inversion), scored with the same metrics; rows of the figure follow the table's order."
+  }
+
+  public var lines: [String] {
+    ["\(rows.first?.report.count ?? 0) held-out \(dataset ?? "") images:"]
+      + rows.map { row in
+        let report = row.report
+        return "  " + row.name.padding(toLength: max(40, row.name.count), withPad: " ", startingAt: 0)
+          + String(format: "  PSNR %6.2f  SSIM %.3f  eval acc %5.1f%%  retrieval@%d %.3f  top-1 %5.1f%%  %.1f img/s", report.psnr, report.ssim,
+                   100 * report.evaluationAccuracy, report.retrievalGroupSize, report.retrieval, 100 * report.top1Agreement, row.imagesPerSecond)
+      } + ["(figure rows: originals, then each method)"]
+  }
+
+  public init(dataset: String?, rows: [Row]) {
+    self.dataset = dataset
+    self.rows = rows
+  }
+
+  /// Before versioning, results.json was the array of rows.
+  public static func decodeUnversioned(_ data: Data, kind: String) throws -> CompareResult {
+    CompareResult(dataset: nil, rows: try JSONDecoder().decode([Row].self, from: data))
+  }
+}
