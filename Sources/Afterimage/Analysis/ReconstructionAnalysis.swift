@@ -2,7 +2,7 @@ import Foundation
 import Torch
 
 /// How well an inverter's reconstructions of held-out images carry what the originals show:
-/// every fidelity metric of PAPER.md's table, measured on the same images.
+/// every fidelity metric of docs/SCIENCE.md, measured on the same images.
 public struct ReconstructionReport: Codable {
   public var count: Int
   /// Mean PSNR (dB) and SSIM between originals and reconstructions.

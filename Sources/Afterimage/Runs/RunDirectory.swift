@@ -1,7 +1,7 @@
 import Foundation
 import Torch
 
-/// A training run's folder (DESIGN.md, "Runs and files"):
+/// A training run's folder (docs/ARCHITECTURE.md describes the files):
 ///
 ///     config.json              everything needed to rebuild the model, and the command that made it
 ///     model.safetensors        the weights, with the config in the file's metadata too
