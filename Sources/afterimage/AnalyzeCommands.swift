@@ -11,7 +11,7 @@ struct AnalyzeCommand: ParsableCommand {
     subcommands: [
       AnalyzeReconstruct.self, AnalyzeFactors.self, AnalyzeNoise.self, AnalyzeLogitShift.self, AnalyzeLogitScale.self,
       AnalyzeLogitNoise.self, AnalyzeTopK.self, AnalyzeInterpolate.self, AnalyzeMisclassified.self, AnalyzeAdversarial.self,
-      AnalyzeTransforms.self, AnalyzeCompare.self,
+      AnalyzeTransforms.self, AnalyzeIterate.self, AnalyzeCompare.self,
     ])
 }
 
@@ -182,6 +182,15 @@ struct AnalyzeTransforms: ParsableCommand {
     } ?? ImageTransform.allCases
     try options.output.run(TransformExperiment(images: options.images, transforms: chosen))
   }
+}
+
+struct AnalyzeIterate: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "iterate", abstract: "Reconstruct the reconstructions, again and again: is G∘Φ a projection, or do errors accumulate?")
+  @OptionGroup var options: HeldOutOptions
+  @Option(help: "Rounds of reconstruct-then-classify.") var iterations = IterationExperiment.defaultIterations
+
+  func validate() throws { try require(iterations >= 1, "--iterations must be at least 1") }
+  func run() throws { try options.output.run(IterationExperiment(images: options.images, iterations: iterations)) }
 }
 
 struct AnalyzeCompare: ParsableCommand {

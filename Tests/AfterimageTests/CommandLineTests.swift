@@ -85,7 +85,7 @@ final class CommandLineTests: XCTestCase {
     let factors = try expectSuccess(
       ["analyze", "factors", "--inverter", "inverter", "--count", "20", "--train-count", "128", "--epochs", "1", "--out", "factors"], in: root)
     XCTAssertTrue(factors.contains("object_hue"), factors)
-    for experiment in ["noise", "logit-shift", "logit-scale", "logit-noise", "topk", "interpolate", "misclassified", "adversarial", "transforms"] {
+    for experiment in ["noise", "logit-shift", "logit-scale", "logit-noise", "topk", "interpolate", "misclassified", "adversarial", "transforms", "iterate"] {
       let text = try expectSuccess(
         ["analyze", experiment, "--inverter", "inverter", "--evaluation", "eval", "--count", "6", "--out", "analysis-\(experiment)"], in: root)
       XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent("analysis-\(experiment)/figure.png").path), text)
@@ -95,7 +95,7 @@ final class CommandLineTests: XCTestCase {
       ["analyze", "compare", "--inverters", "inverter", "upconv", "--optimize", "classifier", "--optimize-steps", "2", "--evaluation", "eval",
        "--count", "10", "--retrieval-n", "5", "--out", "analysis-compare"], in: root)
     XCTAssertTrue(compared.contains("optimisation (2 steps)"), compared)
-    let experiments = ["compare", "noise", "logit-shift", "logit-scale", "logit-noise", "topk", "interpolate", "misclassified", "adversarial", "transforms"]
+    let experiments = ["compare", "noise", "logit-shift", "logit-scale", "logit-noise", "topk", "interpolate", "misclassified", "adversarial", "transforms", "iterate"]
     _ = try expectSuccess(["report", "--from", "analysis", "factors"] + experiments.map { "analysis-\($0)" } + ["--out", "report.html"], in: root)
     let page = try String(contentsOf: root.appendingPathComponent("report.html"), encoding: .utf8)
     XCTAssertTrue(page.contains("Reconstruction fidelity") && page.contains("What survives in the logits"), "sections have titles")

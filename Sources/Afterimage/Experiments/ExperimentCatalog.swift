@@ -16,5 +16,6 @@ public enum ExperimentCatalog {
     "misclassified": MisclassifiedResult.self,
     "adversarial": AdversarialResult.self,
     "transforms": TransformResult.self,
+    "iterate": IterationResult.self,
   ]
 }
