@@ -17,7 +17,7 @@ final class ExperimentResultTests: XCTestCase {
     let drift = ClassExperiments.Drift(count: 4, trueClass: 0.25, predictedClass: 0.5)
     let factors = ["object_hue": 0.9, "size": 0.4]
     return [
-      ReconstructionResult(inverter: "runs/inv", dataset: "shapes", report: report),
+      ReconstructionResult(source: .init(inverter: "runs/inv", dataset: "shapes"), report: report),
       CompareResult(dataset: "shapes", rows: [.init(name: "runs/inv", report: report, seconds: 2), .init(name: "optimisation (2 steps) of c", report: report, seconds: 8)]),
       FactorResult(reconstructions: factors, originals: factors, linearLogitProbe: factors, mlpLogitProbe: factors),
       NoiseResult(noiseDiversity: 0.03, samples: 4),

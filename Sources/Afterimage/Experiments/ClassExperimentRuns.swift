@@ -2,7 +2,7 @@ import Foundation
 import Torch
 
 /// `analyze interpolate`: reconstructions along the line between two images' logits.
-public struct InterpolationExperiment: Experiment {
+public struct InterpolationExperiment: HeldOutExperiment {
   public var images: HeldOutImages
   /// Mixing weights α (0: image a, 1: image b).
   public var alphas: [Double]
@@ -14,8 +14,6 @@ public struct InterpolationExperiment: Experiment {
     self.images = images
     self.alphas = alphas
   }
-
-  public var subject: String { images.inverter }
 
   public func run(on device: Device) throws -> ExperimentOutcome<InterpolationResult> {
     let held = try images.load(on: device)
@@ -38,11 +36,6 @@ public struct InterpolationResult: ExperimentResult {
   public var pairs: Int?
   public var points: [ClassExperiments.InterpolationPoint]
 
-  public init(pairs: Int?, points: [ClassExperiments.InterpolationPoint]) {
-    self.pairs = pairs
-    self.points = points
-  }
-
   public var kind: String { "interpolate" }
   public var tabulated: any Encodable { points }
   public var title: String { "Interpolating between two images' logits" }
@@ -61,12 +54,10 @@ public struct InterpolationResult: ExperimentResult {
 
 /// `analyze misclassified`: do reconstructions of misclassified images drift toward the
 /// predicted class?
-public struct MisclassifiedExperiment: Experiment {
+public struct MisclassifiedExperiment: HeldOutExperiment {
   public var images: HeldOutImages
 
   public init(images: HeldOutImages) { self.images = images }
-
-  public var subject: String { images.inverter }
 
   public func run(on device: Device) throws -> ExperimentOutcome<MisclassifiedResult> {
     let held = try images.load(on: device)
@@ -85,12 +76,6 @@ public struct MisclassifiedResult: ExperimentResult {
   /// The evaluation classifier's verdicts; nil when no image fell in the group.
   public var correct: ClassExperiments.Drift?
   public var misclassified: ClassExperiments.Drift?
-
-  public init(scored: Int?, correct: ClassExperiments.Drift?, misclassified: ClassExperiments.Drift?) {
-    self.scored = scored
-    self.correct = correct
-    self.misclassified = misclassified
-  }
 
   public var kind: String { "misclassified" }
   public var title: String { "Misclassified images" }
@@ -112,7 +97,7 @@ public struct MisclassifiedResult: ExperimentResult {
 
 /// `analyze adversarial`: reconstructions of adversarial examples against the inverted
 /// classifier: does the evaluation classifier see the true or the adversarial class?
-public struct AdversarialExperiment: Experiment {
+public struct AdversarialExperiment: HeldOutExperiment {
   public var images: HeldOutImages
   public var attack: AttackSpec
 
@@ -124,8 +109,6 @@ public struct AdversarialExperiment: Experiment {
     self.images = images
     self.attack = attack
   }
-
-  public var subject: String { images.inverter }
 
   public func run(on device: Device) throws -> ExperimentOutcome<AdversarialResult> {
     let held = try images.load(on: device)
@@ -152,22 +135,6 @@ public struct AdversarialResult: ExperimentResult {
     case attack, count, trueClass = "eval_says_true_class", predictedClass = "eval_says_predicted_class", attackSuccess = "attack_success"
   }
 
-  public init(attack: String?, count: Int, trueClass: Double, predictedClass: Double, attackSuccess: Double) {
-    self.attack = attack
-    self.count = count
-    self.trueClass = trueClass
-    self.predictedClass = predictedClass
-    self.attackSuccess = attackSuccess
-  }
-
-  public init(from decoder: any Decoder) throws {
-    let container = try decoder.container(keyedBy: CodingKeys.self)
-    attack = try container.decodeIfPresent(String.self, forKey: .attack)
-    count = Int(try container.decode(Double.self, forKey: .count))  // a number with a fraction before versioning
-    trueClass = try container.decode(Double.self, forKey: .trueClass)
-    predictedClass = try container.decode(Double.self, forKey: .predictedClass)
-    attackSuccess = try container.decode(Double.self, forKey: .attackSuccess)
-  }
 
   public var kind: String { "adversarial" }
   public var title: String { "Adversarial examples" }
@@ -184,9 +151,21 @@ public struct AdversarialResult: ExperimentResult {
   }
 }
 
+// In an extension, so the memberwise initialiser stays.
+extension AdversarialResult {
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    attack = try container.decodeIfPresent(String.self, forKey: .attack)
+    count = Int(try container.decode(Double.self, forKey: .count))  // a number with a fraction before versioning
+    trueClass = try container.decode(Double.self, forKey: .trueClass)
+    predictedClass = try container.decode(Double.self, forKey: .predictedClass)
+    attackSuccess = try container.decode(Double.self, forKey: .attackSuccess)
+  }
+}
+
 /// `analyze transforms`: for each image transformation, does the reconstruction follow it
 /// (equivariance) or ignore it (invariance)?
-public struct TransformExperiment: Experiment {
+public struct TransformExperiment: HeldOutExperiment {
   public var images: HeldOutImages
   public var transforms: [ImageTransform]
 
@@ -194,8 +173,6 @@ public struct TransformExperiment: Experiment {
     self.images = images
     self.transforms = transforms
   }
-
-  public var subject: String { images.inverter }
 
   public func run(on device: Device) throws -> ExperimentOutcome<TransformResult> {
     let held = try images.load(on: device)
@@ -206,8 +183,6 @@ public struct TransformExperiment: Experiment {
 
 public struct TransformResult: ExperimentResult {
   public var points: [TransformPoint]
-
-  public init(points: [TransformPoint]) { self.points = points }
 
   public var kind: String { "transforms" }
   public var tabulated: any Encodable { points }

@@ -114,33 +114,26 @@ public struct DemoPlan {
 public struct DemoHeadline: Codable {
   /// One method's row of the side-by-side table.
   public struct Row: Codable {
-    public var dataset: String
-    /// The inverter's kind (`standard-fidelity`, …) or `optimisation (standard)`.
-    public var method: String
+    public struct Label: Codable {
+      public var dataset: String
+      /// The inverter's kind (`standard-fidelity`, …) or `optimisation (standard)`.
+      public var method: String
+    }
+
+    public var label: Label
     public var scores: CompareResult.Row
 
-    enum CodingKeys: String, CodingKey { case dataset, method }
-
     public init(dataset: String, method: String, scores: CompareResult.Row) {
-      self.dataset = dataset
-      self.method = method
+      label = Label(dataset: dataset, method: method)
       self.scores = scores
     }
 
-    // Flat, as the side-by-side table reads: dataset, method, then the scores' fields.
-    public init(from decoder: any Decoder) throws {
-      let container = try decoder.container(keyedBy: CodingKeys.self)
-      dataset = try container.decode(String.self, forKey: .dataset)
-      method = try container.decode(String.self, forKey: .method)
-      scores = try CompareResult.Row(from: decoder)
-    }
+    public var dataset: String { label.dataset }
+    public var method: String { label.method }
 
-    public func encode(to encoder: any Encoder) throws {
-      var container = encoder.container(keyedBy: CodingKeys.self)
-      try container.encode(dataset, forKey: .dataset)
-      try container.encode(method, forKey: .method)
-      try scores.encode(to: encoder)
-    }
+    // Flat, as the side-by-side table reads: dataset, method, then the scores' fields.
+    public init(from decoder: any Decoder) throws { (label, scores) = (try Label(from: decoder), try CompareResult.Row(from: decoder)) }
+    public func encode(to encoder: any Encoder) throws { try label.encode(to: encoder); try scores.encode(to: encoder) }
   }
 
   /// One finding's number for the standard and the robust classifier (nil: not measured, as
@@ -151,37 +144,16 @@ public struct DemoHeadline: Codable {
     public var finding: String
     public var standard: Double?
     public var robust: Double?
-    public var isFraction: Bool
+    /// nil (files written before it was recorded): a fraction.
+    public var isFraction: Bool?
 
     enum CodingKeys: String, CodingKey { case dataset, finding, standard, robust, isFraction = "is_fraction" }
 
     public init(dataset: String, finding: String, standard: Double?, robust: Double?, isFraction: Bool = true) {
-      self.dataset = dataset
-      self.finding = finding
-      self.standard = standard
-      self.robust = robust
-      self.isFraction = isFraction
+      (self.dataset, self.finding, self.standard, self.robust, self.isFraction) = (dataset, finding, standard, robust, isFraction)
     }
 
-    public init(from decoder: any Decoder) throws {
-      let container = try decoder.container(keyedBy: CodingKeys.self)
-      dataset = try container.decode(String.self, forKey: .dataset)
-      finding = try container.decode(String.self, forKey: .finding)
-      standard = try container.decodeIfPresent(Double.self, forKey: .standard)
-      robust = try container.decodeIfPresent(Double.self, forKey: .robust)
-      isFraction = try container.decodeIfPresent(Bool.self, forKey: .isFraction) ?? true
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-      var container = encoder.container(keyedBy: CodingKeys.self)
-      try container.encode(dataset, forKey: .dataset)
-      try container.encode(finding, forKey: .finding)
-      try container.encode(standard, forKey: .standard)  // null when not measured
-      try container.encode(robust, forKey: .robust)
-      try container.encode(isFraction, forKey: .isFraction)
-    }
-
-    var format: String { isFraction ? "%.1f%%" : "%.3f" }
+    var format: String { isFraction ?? true ? "%.1f%%" : "%.3f" }
   }
 
   public var rows: [Row] = []

@@ -65,13 +65,6 @@ public struct FactorResult: ExperimentResult {
     case reconstructions, originals, linearLogitProbe = "logit_probe", mlpLogitProbe = "logit_probe_mlp"
   }
 
-  public init(reconstructions: [String: Double], originals: [String: Double], linearLogitProbe: [String: Double], mlpLogitProbe: [String: Double]) {
-    self.reconstructions = reconstructions
-    self.originals = originals
-    self.linearLogitProbe = linearLogitProbe
-    self.mlpLogitProbe = mlpLogitProbe
-  }
-
   public var kind: String { "factors" }
   public var title: String { "What survives in the logits (Shapes factors)" }
   public var measures: String {

@@ -45,6 +45,15 @@ public struct HeldOutImages {
   }
 }
 
+/// An experiment on one inverter's held-out images; its subject is that inverter.
+public protocol HeldOutExperiment: Experiment {
+  var images: HeldOutImages { get }
+}
+
+extension HeldOutExperiment {
+  public var subject: String { images.inverter }
+}
+
 /// The independent classifier that judges reconstructions.
 public enum EvaluationClassifier {
   /// The shipped evaluation classifiers' folder, relative to the working directory.

@@ -5,7 +5,7 @@ import Torch
 /// xₜ = G(Φ(xₜ₋₁)) with the same noise each time. If G∘Φ were a projection onto what the logits
 /// keep, x₂ would equal x₁; how far later iterates move, and whether the class holds, shows
 /// whether inversion errors accumulate (drift to a class prototype, or away from the class).
-public struct IterationExperiment: Experiment {
+public struct IterationExperiment: HeldOutExperiment {
   public var images: HeldOutImages
   /// Rounds of reconstruct-then-classify (at least 1).
   public var iterations: Int
@@ -16,8 +16,6 @@ public struct IterationExperiment: Experiment {
     self.images = images
     self.iterations = iterations
   }
-
-  public var subject: String { images.inverter }
 
   public func run(on device: Device) throws -> ExperimentOutcome<IterationResult> {
     guard iterations >= 1 else { throw RunError("iterations must be at least 1, not \(iterations)") }

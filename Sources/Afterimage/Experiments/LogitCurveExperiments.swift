@@ -3,7 +3,7 @@ import Torch
 
 /// `analyze logit-shift|logit-scale|logit-noise|topk`: one logit manipulation at several
 /// magnitudes (`LogitExperiments.run`), as a figure, a curve and a table.
-public struct LogitManipulationExperiment: Experiment {
+public struct LogitManipulationExperiment: HeldOutExperiment {
   public var manipulation: LogitManipulation
   /// nil: the manipulation's default magnitudes.
   public var magnitudes: [Double]?
@@ -14,8 +14,6 @@ public struct LogitManipulationExperiment: Experiment {
     self.magnitudes = magnitudes
     self.images = images
   }
-
-  public var subject: String { images.inverter }
 
   public func run(on device: Device) throws -> ExperimentOutcome<LogitCurveResult> {
     let values = magnitudes ?? manipulation.defaultMagnitudes
@@ -44,12 +42,6 @@ public struct LogitCurveResult: ExperimentResult {
   /// Images per point (nil in files written before versioning).
   public var count: Int?
   public var points: [ManipulationPoint]
-
-  public init(manipulation: LogitManipulation, count: Int?, points: [ManipulationPoint]) {
-    self.manipulation = manipulation
-    self.count = count
-    self.points = points
-  }
 
   /// The point measured at `magnitude`, if any.
   public func point(at magnitude: Double) -> ManipulationPoint? { points.first { $0.magnitude == magnitude } }
@@ -91,7 +83,7 @@ public struct LogitCurveResult: ExperimentResult {
 }
 
 /// `analyze noise`: the logits held fixed, the generator's noise resampled.
-public struct NoiseExperiment: Experiment {
+public struct NoiseExperiment: HeldOutExperiment {
   public var images: HeldOutImages
   /// Reconstructions per image (at least 2).
   public var samples: Int
@@ -103,8 +95,6 @@ public struct NoiseExperiment: Experiment {
     self.images = images
     self.samples = samples
   }
-
-  public var subject: String { images.inverter }
 
   public func run(on device: Device) throws -> ExperimentOutcome<NoiseResult> {
     let held = try images.load(on: device)
@@ -122,17 +112,6 @@ public struct NoiseResult: ExperimentResult {
 
   enum CodingKeys: String, CodingKey { case noiseDiversity = "noise_diversity", samples }
 
-  public init(noiseDiversity: Double, samples: Int) {
-    self.noiseDiversity = noiseDiversity
-    self.samples = samples
-  }
-
-  public init(from decoder: any Decoder) throws {
-    let container = try decoder.container(keyedBy: CodingKeys.self)
-    noiseDiversity = try container.decode(Double.self, forKey: .noiseDiversity)
-    // Written as a number with a fraction before versioning.
-    samples = Int(try container.decode(Double.self, forKey: .samples))
-  }
 
   public var kind: String { "noise" }
   public var title: String { "Noise resampling" }
@@ -143,5 +122,15 @@ public struct NoiseResult: ExperimentResult {
   public var lines: [String] {
     [String(format: "noise diversity (mean pairwise perceptual distance of reconstructions of the same logits): %.4f", noiseDiversity),
      "(figure rows: originals, then one row per noise sample)"]
+  }
+}
+
+// In an extension, so the memberwise initialiser stays.
+extension NoiseResult {
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    noiseDiversity = try container.decode(Double.self, forKey: .noiseDiversity)
+    // Written as a number with a fraction before versioning.
+    samples = Int(try container.decode(Double.self, forKey: .samples))
   }
 }

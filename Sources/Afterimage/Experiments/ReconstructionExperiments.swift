@@ -37,15 +37,20 @@ public struct ReconstructExperiment: Experiment {
     let shown = min(32, report.count)
     // Original and reconstruction side by side, four pairs a row.
     let pairs = Tensor.stack([originals[0..<shown], reconstructions[0..<shown]], dim: 1).flattened(from: 0, through: 1)
-    let result = ReconstructionResult(inverter: inverter, dataset: data.name, report: report)
+    let result = ReconstructionResult(source: .init(inverter: inverter, dataset: data.name), report: report)
     return ExperimentOutcome(result, figures: [.grid(name: "gallery.png", images: pairs, columns: 8, scale: ImageGrid.scale(forResolution: model.config.resolution))])
   }
 }
 
 /// `analyze reconstruct`'s result: the report, flat in results.json as before versioning.
 public struct ReconstructionResult: ExperimentResult {
-  public var inverter: String?
-  public var dataset: String?
+  /// What was reconstructed (absent in files written before versioning).
+  public struct Source: Codable {
+    public var inverter: String?
+    public var dataset: String?
+  }
+
+  public var source: Source
   public var report: ReconstructionReport
 
   public var kind: String { "reconstruct" }
@@ -62,36 +67,20 @@ public struct ReconstructionResult: ExperimentResult {
 
   public var lines: [String] {
     [
-      "\(inverter ?? "the inverter") on \(report.count) held-out \(dataset ?? "") images:",
+      "\(source.inverter ?? "the inverter") on \(report.count) held-out \(source.dataset ?? "") images:",
       String(format: "  PSNR %.2f dB   SSIM %.3f   perceptual distance %.3f   Fréchet distance %.2f", report.psnr, report.ssim, report.perceptualDistance, report.frechetDistance),
       String(format: "  top-1 agreement %.1f%%   logit cosine %.3f", 100 * report.top1Agreement, report.logitCosine),
       String(format: "  evaluation classifier names the true class: %.1f%% of reconstructions (%.1f%% of originals)", 100 * report.evaluationAccuracy, 100 * report.evaluationAccuracyOnOriginals),
       String(format: "  retrieval@%d %.3f (chance %.3f)   noise diversity %.3f", report.retrievalGroupSize, report.retrieval, 1 / Double(report.retrievalGroupSize), report.noiseDiversity),
     ]
   }
+}
 
-  // The report's fields sit beside `inverter` and `dataset` in one object.
-  enum CodingKeys: String, CodingKey { case inverter, dataset }
-
-  public init(inverter: String?, dataset: String?, report: ReconstructionReport) {
-    self.inverter = inverter
-    self.dataset = dataset
-    self.report = report
-  }
-
-  public init(from decoder: any Decoder) throws {
-    let container = try decoder.container(keyedBy: CodingKeys.self)
-    inverter = try container.decodeIfPresent(String.self, forKey: .inverter)
-    dataset = try container.decodeIfPresent(String.self, forKey: .dataset)
-    report = try ReconstructionReport(from: decoder)
-  }
-
-  public func encode(to encoder: any Encoder) throws {
-    var container = encoder.container(keyedBy: CodingKeys.self)
-    try container.encodeIfPresent(inverter, forKey: .inverter)
-    try container.encodeIfPresent(dataset, forKey: .dataset)
-    try report.encode(to: encoder)
-  }
+// One object: the source's fields beside the report's. In an extension, so the memberwise
+// initialiser stays.
+extension ReconstructionResult {
+  public init(from decoder: any Decoder) throws { (source, report) = (try Source(from: decoder), try ReconstructionReport(from: decoder)) }
+  public func encode(to encoder: any Encoder) throws { try source.encode(to: encoder); try report.encode(to: encoder) }
 }
 
 /// `analyze compare`: several inverters, and optionally optimisation-based inversion, on the
@@ -171,37 +160,31 @@ public struct CompareExperiment: Experiment {
 /// `analyze compare`'s result: one row per method, in the order run.
 public struct CompareResult: ExperimentResult {
   public struct Row: Codable {
-    /// The inverter's run directory, or "optimisation (N steps) of CLASSIFIER".
-    public var name: String
-    public var report: ReconstructionReport
-    /// Reconstructions per second of wall-clock time (this machine, this run).
-    public var imagesPerSecond: Double
-
-    public init(name: String, report: ReconstructionReport, seconds: Double) {
-      self.name = name
-      self.report = report
-      imagesPerSecond = Double(report.count) / max(seconds, 1e-9)
+    /// Which method, and how fast it ran.
+    public struct Method: Codable {
+      /// The inverter's run directory, or "optimisation (N steps) of CLASSIFIER".
+      public var name: String
+      /// Reconstructions per second of wall-clock time (this machine, this run).
+      public var imagesPerSecond: Double
+      enum CodingKeys: String, CodingKey { case name, imagesPerSecond = "images_per_second" }
     }
 
+    public var method: Method
+    public var report: ReconstructionReport
+
+    public init(name: String, report: ReconstructionReport, seconds: Double) {
+      method = Method(name: name, imagesPerSecond: Double(report.count) / max(seconds, 1e-9))
+      self.report = report
+    }
+
+    public var name: String { method.name }
+    public var imagesPerSecond: Double { method.imagesPerSecond }
     /// Whether this row is optimisation-based inversion rather than an inverter.
     public var isOptimisation: Bool { name.hasPrefix("optimisation") }
 
-    // One flat object per row, as before versioning: name, speed and the report's fields.
-    enum CodingKeys: String, CodingKey { case name, imagesPerSecond = "images_per_second" }
-
-    public init(from decoder: any Decoder) throws {
-      let container = try decoder.container(keyedBy: CodingKeys.self)
-      name = try container.decode(String.self, forKey: .name)
-      imagesPerSecond = try container.decode(Double.self, forKey: .imagesPerSecond)
-      report = try ReconstructionReport(from: decoder)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-      var container = encoder.container(keyedBy: CodingKeys.self)
-      try container.encode(name, forKey: .name)
-      try container.encode(imagesPerSecond, forKey: .imagesPerSecond)
-      try report.encode(to: encoder)
-    }
+    // One flat object per row, as before versioning: name and speed beside the report's fields.
+    public init(from decoder: any Decoder) throws { (method, report) = (try Method(from: decoder), try ReconstructionReport(from: decoder)) }
+    public func encode(to encoder: any Encoder) throws { try method.encode(to: encoder); try report.encode(to: encoder) }
   }
 
   public var dataset: String?
@@ -222,11 +205,6 @@ public struct CompareResult: ExperimentResult {
           + String(format: "  PSNR %6.2f  SSIM %.3f  eval acc %5.1f%%  retrieval@%d %.3f  top-1 %5.1f%%  %.1f img/s", report.psnr, report.ssim,
                    100 * report.evaluationAccuracy, report.retrievalGroupSize, report.retrieval, 100 * report.top1Agreement, row.imagesPerSecond)
       } + ["(figure rows: originals, then each method)"]
-  }
-
-  public init(dataset: String?, rows: [Row]) {
-    self.dataset = dataset
-    self.rows = rows
   }
 
   /// Before versioning, results.json was the array of rows.
