@@ -16,10 +16,10 @@ public enum SelfCheck {
 
   /// A classifier of `[N, 3, 16, 16]` images into two classes.
   final class TinyNet: Module, Layer {
-    let conv1: Conv2d
-    let norm1: BatchNorm2d
-    let conv2: Conv2d
-    let head: Linear
+    @Child var conv1: Conv2d
+    @Child var norm1: BatchNorm2d
+    @Child var conv2: Conv2d
+    @Child var head: Linear
 
     init(generator: Generator) {
       conv1 = Conv2d(3, 16, kernelSize: 3, padding: 1, spectralNorm: true, generator: generator)
@@ -27,10 +27,6 @@ public enum SelfCheck {
       conv2 = Conv2d(16, 32, kernelSize: 3, stride: 2, padding: 1, generator: generator)
       head = Linear(32, 2, generator: generator)
       super.init()
-      register(module: conv1, as: "conv1")
-      register(module: norm1, as: "norm1")
-      register(module: conv2, as: "conv2")
-      register(module: head, as: "head")
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {

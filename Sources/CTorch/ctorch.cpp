@@ -316,93 +316,75 @@ ct_tensor ct_diagonal(ct_tensor t, int64_t offset, int64_t d1, int64_t d2) {
 }
 
 // MARK: binary arithmetic and comparison
-static at::Tensor binary(int op, const at::Tensor &a, const at::Tensor &b) {
-  switch (op) {
-  case 0: return a + b;
-  case 1: return a - b;
-  case 2: return a * b;
-  case 3: return a / b;
-  case 4: return a.pow(b);
-  case 5: return at::maximum(a, b);
-  case 6: return at::minimum(a, b);
-  case 7: return a.eq(b);
-  case 8: return a.ne(b);
-  case 9: return a.lt(b);
-  case 10: return a.le(b);
-  case 11: return a.gt(b);
-  case 12: return a.ge(b);
-  case 13: return a.logical_and(b);
-  case 14: return a.logical_or(b);
-  case 15: return a.atan2(b);
-  case 16: return a.remainder(b);
-  case 17: return a.div(b, "floor");
-  }
-  TORCH_CHECK(false, "unknown binary op ", op);
+ct_tensor ct_add(ct_tensor a, ct_tensor b) { TENSOR(T(a) + T(b)) }
+ct_tensor ct_sub(ct_tensor a, ct_tensor b) { TENSOR(T(a) - T(b)) }
+ct_tensor ct_mul(ct_tensor a, ct_tensor b) { TENSOR(T(a) * T(b)) }
+ct_tensor ct_div(ct_tensor a, ct_tensor b) { TENSOR(T(a) / T(b)) }
+ct_tensor ct_pow(ct_tensor a, ct_tensor b) { TENSOR(T(a).pow(T(b))) }
+ct_tensor ct_maximum(ct_tensor a, ct_tensor b) { TENSOR(at::maximum(T(a), T(b))) }
+ct_tensor ct_minimum(ct_tensor a, ct_tensor b) { TENSOR(at::minimum(T(a), T(b))) }
+ct_tensor ct_atan2(ct_tensor a, ct_tensor b) { TENSOR(T(a).atan2(T(b))) }
+ct_tensor ct_eq(ct_tensor a, ct_tensor b) { TENSOR(T(a).eq(T(b))) }
+ct_tensor ct_ne(ct_tensor a, ct_tensor b) { TENSOR(T(a).ne(T(b))) }
+ct_tensor ct_lt(ct_tensor a, ct_tensor b) { TENSOR(T(a).lt(T(b))) }
+ct_tensor ct_le(ct_tensor a, ct_tensor b) { TENSOR(T(a).le(T(b))) }
+ct_tensor ct_gt(ct_tensor a, ct_tensor b) { TENSOR(T(a).gt(T(b))) }
+ct_tensor ct_ge(ct_tensor a, ct_tensor b) { TENSOR(T(a).ge(T(b))) }
+ct_tensor ct_logical_and(ct_tensor a, ct_tensor b) { TENSOR(T(a).logical_and(T(b))) }
+ct_tensor ct_logical_or(ct_tensor a, ct_tensor b) { TENSOR(T(a).logical_or(T(b))) }
+
+// A scalar right operand, taken in the tensor's kind by scalar_for.
+ct_tensor ct_add_scalar(ct_tensor a, double b) { TENSOR(T(a) + scalar_for(T(a), b)) }
+ct_tensor ct_sub_scalar(ct_tensor a, double b) { TENSOR(T(a) - scalar_for(T(a), b)) }
+ct_tensor ct_mul_scalar(ct_tensor a, double b) { TENSOR(T(a) * scalar_for(T(a), b)) }
+ct_tensor ct_div_scalar(ct_tensor a, double b) { TENSOR(T(a) / scalar_for(T(a), b)) }
+ct_tensor ct_pow_scalar(ct_tensor a, double b) { TENSOR(T(a).pow(scalar_for(T(a), b))) }
+ct_tensor ct_eq_scalar(ct_tensor a, double b) { TENSOR(T(a).eq(scalar_for(T(a), b))) }
+ct_tensor ct_ne_scalar(ct_tensor a, double b) { TENSOR(T(a).ne(scalar_for(T(a), b))) }
+ct_tensor ct_lt_scalar(ct_tensor a, double b) { TENSOR(T(a).lt(scalar_for(T(a), b))) }
+ct_tensor ct_le_scalar(ct_tensor a, double b) { TENSOR(T(a).le(scalar_for(T(a), b))) }
+ct_tensor ct_gt_scalar(ct_tensor a, double b) { TENSOR(T(a).gt(scalar_for(T(a), b))) }
+ct_tensor ct_ge_scalar(ct_tensor a, double b) { TENSOR(T(a).ge(scalar_for(T(a), b))) }
+ct_tensor ct_remainder_scalar(ct_tensor a, double b) { TENSOR(T(a).remainder(scalar_for(T(a), b))) }
+ct_tensor ct_floor_divide_scalar(ct_tensor a, double b) { TENSOR(T(a).div(scalar_for(T(a), b), "floor")) }
+// A scalar left operand (`b - a`, `b / a`): a 0-dim tensor of the tensor's dtype keeps type
+// promotion as in Python.
+static at::Tensor left_operand(const at::Tensor &a, double b) {
+  return torch::scalar_tensor(scalar_for(a, b), a.options());
 }
-static at::Tensor binary_scalar(int op, const at::Tensor &a, const at::Scalar &b) {
-  switch (op) {
-  case 0: return a + b;
-  case 1: return a - b;
-  case 2: return a * b;
-  case 3: return a / b;
-  case 4: return a.pow(b);
-  case 5: return a.clamp_min(b);
-  case 6: return a.clamp_max(b);
-  case 7: return a.eq(b);
-  case 8: return a.ne(b);
-  case 9: return a.lt(b);
-  case 10: return a.le(b);
-  case 11: return a.gt(b);
-  case 12: return a.ge(b);
-  case 16: return a.remainder(b);
-  case 17: return a.div(b, "floor");
-  }
-  TORCH_CHECK(false, "unknown scalar op ", op);
-}
-ct_tensor ct_binary(int op, ct_tensor a, ct_tensor b) { TENSOR(binary(op, T(a), T(b))) }
-ct_tensor ct_binary_scalar(int op, ct_tensor a, double b, bool reversed) {
-  PROTECT(
-      if (!reversed) return wrap(binary_scalar(op, T(a), scalar_for(T(a), b)));
-      // scalar OP tensor: a 0-dim tensor of the tensor's dtype keeps type promotion as in Python.
-      at::Tensor s = torch::scalar_tensor(scalar_for(T(a), b), T(a).options());
-      return wrap(binary(op, s, T(a)));, nullptr)
-}
+ct_tensor ct_rsub_scalar(ct_tensor a, double b) { TENSOR(left_operand(T(a), b) - T(a)) }
+ct_tensor ct_rdiv_scalar(ct_tensor a, double b) { TENSOR(left_operand(T(a), b) / T(a)) }
+
 ct_tensor ct_matmul(ct_tensor a, ct_tensor b) { TENSOR(T(a).matmul(T(b))) }
 ct_tensor ct_addmm(ct_tensor bias, ct_tensor a, ct_tensor b) { TENSOR(at::addmm(T(bias), T(a), T(b))) }
 
 // MARK: unary elementwise
-static at::Tensor unary(int op, const at::Tensor &t) {
-  switch (op) {
-  case 0: return t.neg();
-  case 1: return t.exp();
-  case 2: return t.log();
-  case 3: return t.sqrt();
-  case 4: return t.rsqrt();
-  case 5: return t.abs();
-  case 6: return t.sign();
-  case 7: return t.tanh();
-  case 8: return t.sigmoid();
-  case 9: return t.relu();
-  case 10: return t.sin();
-  case 11: return t.cos();
-  case 12: return t.floor();
-  case 13: return t.round();
-  case 14: return t.ceil();
-  case 15: return t.reciprocal();
-  case 16: return t.square();
-  case 17: return t.log1p();
-  case 18: return t.expm1();
-  case 19: return t.erf();
-  case 20: return t.logical_not();
-  case 21: return t.isnan();
-  case 22: return t.isfinite();
-  case 23: return at::silu(t);
-  case 24: return t.trunc();
-  case 25: return t.log2();
-  }
-  TORCH_CHECK(false, "unknown unary op ", op);
-}
-ct_tensor ct_unary(int op, ct_tensor t) { TENSOR(unary(op, T(t))) }
+ct_tensor ct_neg(ct_tensor t) { TENSOR(T(t).neg()) }
+ct_tensor ct_exp(ct_tensor t) { TENSOR(T(t).exp()) }
+ct_tensor ct_log(ct_tensor t) { TENSOR(T(t).log()) }
+ct_tensor ct_log2(ct_tensor t) { TENSOR(T(t).log2()) }
+ct_tensor ct_log1p(ct_tensor t) { TENSOR(T(t).log1p()) }
+ct_tensor ct_expm1(ct_tensor t) { TENSOR(T(t).expm1()) }
+ct_tensor ct_sqrt(ct_tensor t) { TENSOR(T(t).sqrt()) }
+ct_tensor ct_rsqrt(ct_tensor t) { TENSOR(T(t).rsqrt()) }
+ct_tensor ct_abs(ct_tensor t) { TENSOR(T(t).abs()) }
+ct_tensor ct_sign(ct_tensor t) { TENSOR(T(t).sign()) }
+ct_tensor ct_square(ct_tensor t) { TENSOR(T(t).square()) }
+ct_tensor ct_reciprocal(ct_tensor t) { TENSOR(T(t).reciprocal()) }
+ct_tensor ct_sin(ct_tensor t) { TENSOR(T(t).sin()) }
+ct_tensor ct_cos(ct_tensor t) { TENSOR(T(t).cos()) }
+ct_tensor ct_floor(ct_tensor t) { TENSOR(T(t).floor()) }
+ct_tensor ct_ceil(ct_tensor t) { TENSOR(T(t).ceil()) }
+ct_tensor ct_round(ct_tensor t) { TENSOR(T(t).round()) }
+ct_tensor ct_trunc(ct_tensor t) { TENSOR(T(t).trunc()) }
+ct_tensor ct_erf(ct_tensor t) { TENSOR(T(t).erf()) }
+ct_tensor ct_tanh(ct_tensor t) { TENSOR(T(t).tanh()) }
+ct_tensor ct_sigmoid(ct_tensor t) { TENSOR(T(t).sigmoid()) }
+ct_tensor ct_relu(ct_tensor t) { TENSOR(T(t).relu()) }
+ct_tensor ct_silu(ct_tensor t) { TENSOR(at::silu(T(t))) }
+ct_tensor ct_logical_not(ct_tensor t) { TENSOR(T(t).logical_not()) }
+ct_tensor ct_isnan(ct_tensor t) { TENSOR(T(t).isnan()) }
+ct_tensor ct_isfinite(ct_tensor t) { TENSOR(T(t).isfinite()) }
 ct_tensor ct_clamp(ct_tensor t, double min, double max, bool has_min, bool has_max) {
   TENSOR(T(t).clamp(has_min ? c10::optional<at::Scalar>(min) : c10::nullopt,
                     has_max ? c10::optional<at::Scalar>(max) : c10::nullopt))

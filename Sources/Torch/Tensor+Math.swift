@@ -1,87 +1,69 @@
 import CTorch
 
-/// Binary operation codes understood by `ct_binary` / `ct_binary_scalar`.
-enum BinaryOp: Int32 {
-  case add = 0, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge, logicalAnd,
-    logicalOr, atan2, remainder, floorDivide
-}
-
-/// Unary operation codes understood by `ct_unary`.
-enum UnaryOp: Int32 {
-  case neg = 0, exp, log, sqrt, rsqrt, abs, sign, tanh, sigmoid, relu, sin, cos, floor, round,
-    ceil, reciprocal, square, log1p, expm1, erf, logicalNot, isnan, isfinite, silu, trunc, log2
-}
-
-extension Tensor {
-  @inline(__always)
-  func binary(_ op: BinaryOp, _ other: Tensor) -> Tensor {
-    Tensor(handle: checked(ct_binary(op.rawValue, handle, other.handle), "\(op)"))
-  }
-
-  @inline(__always)
-  func binary(_ op: BinaryOp, _ scalar: Double, reversed: Bool = false) -> Tensor {
-    Tensor(handle: checked(ct_binary_scalar(op.rawValue, handle, scalar, reversed), "\(op)"))
-  }
-
-  @inline(__always)
-  func unary(_ op: UnaryOp) -> Tensor {
-    Tensor(handle: checked(ct_unary(op.rawValue, handle), "\(op)"))
-  }
-}
+// Each operation calls its own shim function (Sources/CTorch/include/ctorch.h); the name given
+// to `checked` is the one a failure reports.
 
 // MARK: - Arithmetic operators (broadcasting, as in PyTorch)
 
 extension Tensor {
-  public static func + (a: Tensor, b: Tensor) -> Tensor { a.binary(.add, b) }
-  public static func - (a: Tensor, b: Tensor) -> Tensor { a.binary(.sub, b) }
-  public static func * (a: Tensor, b: Tensor) -> Tensor { a.binary(.mul, b) }
-  public static func / (a: Tensor, b: Tensor) -> Tensor { a.binary(.div, b) }
-  public static prefix func - (a: Tensor) -> Tensor { a.unary(.neg) }
+  public static func + (a: Tensor, b: Tensor) -> Tensor { Tensor(handle: checked(ct_add(a.handle, b.handle), "add")) }
+  public static func - (a: Tensor, b: Tensor) -> Tensor { Tensor(handle: checked(ct_sub(a.handle, b.handle), "sub")) }
+  public static func * (a: Tensor, b: Tensor) -> Tensor { Tensor(handle: checked(ct_mul(a.handle, b.handle), "mul")) }
+  public static func / (a: Tensor, b: Tensor) -> Tensor { Tensor(handle: checked(ct_div(a.handle, b.handle), "div")) }
+  public static prefix func - (a: Tensor) -> Tensor { Tensor(handle: checked(ct_neg(a.handle), "neg")) }
 
-  public static func + (a: Tensor, b: Double) -> Tensor { a.binary(.add, b) }
-  public static func - (a: Tensor, b: Double) -> Tensor { a.binary(.sub, b) }
-  public static func * (a: Tensor, b: Double) -> Tensor { a.binary(.mul, b) }
-  public static func / (a: Tensor, b: Double) -> Tensor { a.binary(.div, b) }
-  public static func + (a: Double, b: Tensor) -> Tensor { b.binary(.add, a) }
-  public static func - (a: Double, b: Tensor) -> Tensor { b.binary(.sub, a, reversed: true) }
-  public static func * (a: Double, b: Tensor) -> Tensor { b.binary(.mul, a) }
-  public static func / (a: Double, b: Tensor) -> Tensor { b.binary(.div, a, reversed: true) }
+  public static func + (a: Tensor, b: Double) -> Tensor { Tensor(handle: checked(ct_add_scalar(a.handle, b), "add")) }
+  public static func - (a: Tensor, b: Double) -> Tensor { Tensor(handle: checked(ct_sub_scalar(a.handle, b), "sub")) }
+  public static func * (a: Tensor, b: Double) -> Tensor { Tensor(handle: checked(ct_mul_scalar(a.handle, b), "mul")) }
+  public static func / (a: Tensor, b: Double) -> Tensor { Tensor(handle: checked(ct_div_scalar(a.handle, b), "div")) }
+  public static func + (a: Double, b: Tensor) -> Tensor { Tensor(handle: checked(ct_add_scalar(b.handle, a), "add")) }
+  public static func - (a: Double, b: Tensor) -> Tensor { Tensor(handle: checked(ct_rsub_scalar(b.handle, a), "sub")) }
+  public static func * (a: Double, b: Tensor) -> Tensor { Tensor(handle: checked(ct_mul_scalar(b.handle, a), "mul")) }
+  public static func / (a: Double, b: Tensor) -> Tensor { Tensor(handle: checked(ct_rdiv_scalar(b.handle, a), "div")) }
 
   // Elementwise comparisons give bool tensors (the SIMD-style dotted operators).
-  public static func .== (a: Tensor, b: Tensor) -> Tensor { a.binary(.eq, b) }
-  public static func .!= (a: Tensor, b: Tensor) -> Tensor { a.binary(.ne, b) }
-  public static func .< (a: Tensor, b: Tensor) -> Tensor { a.binary(.lt, b) }
-  public static func .<= (a: Tensor, b: Tensor) -> Tensor { a.binary(.le, b) }
-  public static func .> (a: Tensor, b: Tensor) -> Tensor { a.binary(.gt, b) }
-  public static func .>= (a: Tensor, b: Tensor) -> Tensor { a.binary(.ge, b) }
-  public static func .== (a: Tensor, b: Double) -> Tensor { a.binary(.eq, b) }
-  public static func .!= (a: Tensor, b: Double) -> Tensor { a.binary(.ne, b) }
-  public static func .< (a: Tensor, b: Double) -> Tensor { a.binary(.lt, b) }
-  public static func .<= (a: Tensor, b: Double) -> Tensor { a.binary(.le, b) }
-  public static func .> (a: Tensor, b: Double) -> Tensor { a.binary(.gt, b) }
-  public static func .>= (a: Tensor, b: Double) -> Tensor { a.binary(.ge, b) }
+  public static func .== (a: Tensor, b: Tensor) -> Tensor { Tensor(handle: checked(ct_eq(a.handle, b.handle), "eq")) }
+  public static func .!= (a: Tensor, b: Tensor) -> Tensor { Tensor(handle: checked(ct_ne(a.handle, b.handle), "ne")) }
+  public static func .< (a: Tensor, b: Tensor) -> Tensor { Tensor(handle: checked(ct_lt(a.handle, b.handle), "lt")) }
+  public static func .<= (a: Tensor, b: Tensor) -> Tensor { Tensor(handle: checked(ct_le(a.handle, b.handle), "le")) }
+  public static func .> (a: Tensor, b: Tensor) -> Tensor { Tensor(handle: checked(ct_gt(a.handle, b.handle), "gt")) }
+  public static func .>= (a: Tensor, b: Tensor) -> Tensor { Tensor(handle: checked(ct_ge(a.handle, b.handle), "ge")) }
+  public static func .== (a: Tensor, b: Double) -> Tensor { Tensor(handle: checked(ct_eq_scalar(a.handle, b), "eq")) }
+  public static func .!= (a: Tensor, b: Double) -> Tensor { Tensor(handle: checked(ct_ne_scalar(a.handle, b), "ne")) }
+  public static func .< (a: Tensor, b: Double) -> Tensor { Tensor(handle: checked(ct_lt_scalar(a.handle, b), "lt")) }
+  public static func .<= (a: Tensor, b: Double) -> Tensor { Tensor(handle: checked(ct_le_scalar(a.handle, b), "le")) }
+  public static func .> (a: Tensor, b: Double) -> Tensor { Tensor(handle: checked(ct_gt_scalar(a.handle, b), "gt")) }
+  public static func .>= (a: Tensor, b: Double) -> Tensor { Tensor(handle: checked(ct_ge_scalar(a.handle, b), "ge")) }
 
   /// Elementwise logical and of two bool tensors.
-  public static func .& (a: Tensor, b: Tensor) -> Tensor { a.binary(.logicalAnd, b) }
+  public static func .& (a: Tensor, b: Tensor) -> Tensor {
+    Tensor(handle: checked(ct_logical_and(a.handle, b.handle), "logicalAnd"))
+  }
   /// Elementwise logical or of two bool tensors.
-  public static func .| (a: Tensor, b: Tensor) -> Tensor { a.binary(.logicalOr, b) }
+  public static func .| (a: Tensor, b: Tensor) -> Tensor {
+    Tensor(handle: checked(ct_logical_or(a.handle, b.handle), "logicalOr"))
+  }
   /// Elementwise logical not of a bool tensor.
-  public static prefix func .! (a: Tensor) -> Tensor { a.unary(.logicalNot) }
+  public static prefix func .! (a: Tensor) -> Tensor { Tensor(handle: checked(ct_logical_not(a.handle), "logicalNot")) }
 
   /// `self` raised elementwise to `exponent`.
-  public func pow(_ exponent: Double) -> Tensor { binary(.pow, exponent) }
+  public func pow(_ exponent: Double) -> Tensor { Tensor(handle: checked(ct_pow_scalar(handle, exponent), "pow")) }
   /// `self` raised elementwise to `exponent` (broadcasting).
-  public func pow(_ exponent: Tensor) -> Tensor { binary(.pow, exponent) }
+  public func pow(_ exponent: Tensor) -> Tensor { Tensor(handle: checked(ct_pow(handle, exponent.handle), "pow")) }
   /// The elementwise larger of the two.
-  public func maximum(_ other: Tensor) -> Tensor { binary(.maximum, other) }
+  public func maximum(_ other: Tensor) -> Tensor { Tensor(handle: checked(ct_maximum(handle, other.handle), "maximum")) }
   /// The elementwise smaller of the two.
-  public func minimum(_ other: Tensor) -> Tensor { binary(.minimum, other) }
+  public func minimum(_ other: Tensor) -> Tensor { Tensor(handle: checked(ct_minimum(handle, other.handle), "minimum")) }
   /// Elementwise `atan2(self, other)`.
-  public func atan2(_ other: Tensor) -> Tensor { binary(.atan2, other) }
+  public func atan2(_ other: Tensor) -> Tensor { Tensor(handle: checked(ct_atan2(handle, other.handle), "atan2")) }
   /// Elementwise remainder with the divisor's sign (Python's `%`).
-  public func remainder(_ divisor: Double) -> Tensor { binary(.remainder, divisor) }
+  public func remainder(_ divisor: Double) -> Tensor {
+    Tensor(handle: checked(ct_remainder_scalar(handle, divisor), "remainder"))
+  }
   /// Elementwise division rounded toward negative infinity.
-  public func floorDivided(by divisor: Double) -> Tensor { binary(.floorDivide, divisor) }
+  public func floorDivided(by divisor: Double) -> Tensor {
+    Tensor(handle: checked(ct_floor_divide_scalar(handle, divisor), "floorDivide"))
+  }
 
   /// Matrix product with broadcasting over batch dimensions (`torch.matmul`).
   public func matmul(_ other: Tensor) -> Tensor {
@@ -102,32 +84,32 @@ extension Tensor {
 // MARK: - Elementwise functions
 
 extension Tensor {
-  public func exp() -> Tensor { unary(.exp) }
-  public func log() -> Tensor { unary(.log) }
-  public func log2() -> Tensor { unary(.log2) }
-  public func log1p() -> Tensor { unary(.log1p) }
-  public func expm1() -> Tensor { unary(.expm1) }
-  public func sqrt() -> Tensor { unary(.sqrt) }
-  public func rsqrt() -> Tensor { unary(.rsqrt) }
-  public func abs() -> Tensor { unary(.abs) }
-  public func sign() -> Tensor { unary(.sign) }
-  public func square() -> Tensor { unary(.square) }
-  public func reciprocal() -> Tensor { unary(.reciprocal) }
-  public func sin() -> Tensor { unary(.sin) }
-  public func cos() -> Tensor { unary(.cos) }
-  public func floor() -> Tensor { unary(.floor) }
-  public func ceil() -> Tensor { unary(.ceil) }
-  public func round() -> Tensor { unary(.round) }
-  public func trunc() -> Tensor { unary(.trunc) }
-  public func erf() -> Tensor { unary(.erf) }
-  public func tanh() -> Tensor { unary(.tanh) }
-  public func sigmoid() -> Tensor { unary(.sigmoid) }
-  public func relu() -> Tensor { unary(.relu) }
-  public func silu() -> Tensor { unary(.silu) }
+  public func exp() -> Tensor { Tensor(handle: checked(ct_exp(handle), "exp")) }
+  public func log() -> Tensor { Tensor(handle: checked(ct_log(handle), "log")) }
+  public func log2() -> Tensor { Tensor(handle: checked(ct_log2(handle), "log2")) }
+  public func log1p() -> Tensor { Tensor(handle: checked(ct_log1p(handle), "log1p")) }
+  public func expm1() -> Tensor { Tensor(handle: checked(ct_expm1(handle), "expm1")) }
+  public func sqrt() -> Tensor { Tensor(handle: checked(ct_sqrt(handle), "sqrt")) }
+  public func rsqrt() -> Tensor { Tensor(handle: checked(ct_rsqrt(handle), "rsqrt")) }
+  public func abs() -> Tensor { Tensor(handle: checked(ct_abs(handle), "abs")) }
+  public func sign() -> Tensor { Tensor(handle: checked(ct_sign(handle), "sign")) }
+  public func square() -> Tensor { Tensor(handle: checked(ct_square(handle), "square")) }
+  public func reciprocal() -> Tensor { Tensor(handle: checked(ct_reciprocal(handle), "reciprocal")) }
+  public func sin() -> Tensor { Tensor(handle: checked(ct_sin(handle), "sin")) }
+  public func cos() -> Tensor { Tensor(handle: checked(ct_cos(handle), "cos")) }
+  public func floor() -> Tensor { Tensor(handle: checked(ct_floor(handle), "floor")) }
+  public func ceil() -> Tensor { Tensor(handle: checked(ct_ceil(handle), "ceil")) }
+  public func round() -> Tensor { Tensor(handle: checked(ct_round(handle), "round")) }
+  public func trunc() -> Tensor { Tensor(handle: checked(ct_trunc(handle), "trunc")) }
+  public func erf() -> Tensor { Tensor(handle: checked(ct_erf(handle), "erf")) }
+  public func tanh() -> Tensor { Tensor(handle: checked(ct_tanh(handle), "tanh")) }
+  public func sigmoid() -> Tensor { Tensor(handle: checked(ct_sigmoid(handle), "sigmoid")) }
+  public func relu() -> Tensor { Tensor(handle: checked(ct_relu(handle), "relu")) }
+  public func silu() -> Tensor { Tensor(handle: checked(ct_silu(handle), "silu")) }
   /// Elementwise test for NaN (bool tensor).
-  public func isNaN() -> Tensor { unary(.isnan) }
+  public func isNaN() -> Tensor { Tensor(handle: checked(ct_isnan(handle), "isnan")) }
   /// Elementwise test for a finite value (bool tensor).
-  public func isFinite() -> Tensor { unary(.isfinite) }
+  public func isFinite() -> Tensor { Tensor(handle: checked(ct_isfinite(handle), "isfinite")) }
 
   /// Values limited to `min...max` (either bound may be omitted).
   public func clamped(min: Double? = nil, max: Double? = nil) -> Tensor {

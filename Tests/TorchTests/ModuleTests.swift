@@ -5,18 +5,15 @@ import XCTest
 
 /// A module tree shaped like a tiny BigGAN block, to pin state-dict names.
 final class TinyBlock: Module, Layer {
-  let conv: Conv2d
-  let norm: BatchNorm2d
-  let layers: Sequential
+  @Child var conv: Conv2d
+  @Child var norm: BatchNorm2d
+  @Child var layers: Sequential
 
   override init() {
     conv = Conv2d(3, 8, kernelSize: 3, padding: 1, spectralNorm: true, generator: Generator(seed: 1))
     norm = BatchNorm2d(8)
     layers = Sequential(Linear(8, 4, generator: Generator(seed: 2)), Lambda { $0.relu() }, Linear(4, 2, bias: false))
     super.init()
-    register(module: conv, as: "conv")
-    register(module: norm, as: "norm")
-    register(module: layers, as: "layers")
   }
 
   func callAsFunction(_ x: Tensor) -> Tensor {
@@ -36,6 +33,37 @@ final class ModuleTests: XCTestCase {
     XCTAssertEqual(block.parameterCount, 8 * 3 * 9 + 8 + 8 + 8 + 4 * 8 + 4 + 2 * 4)
     XCTAssertEqual(block.namedModules().map(\.name), ["", "conv", "norm", "layers", "layers.0", "layers.1", "layers.2"])
     XCTAssertTrue(block.parameters.allSatisfy(\.requiresGrad))
+  }
+
+  func testStoredStateWithoutAWrapperIsFound() {
+    final class Forgetful {
+      @Parameter var weight = Tensor.zeros([2])
+      let bias = Tensor.zeros([2])  // a tensor without @Parameter or @Buffer
+      let head: Linear? = nil  // a module, found by its type even while nil
+      let layers: [any Layer] = [Lambda { $0 }]  // found by what the array holds
+      let width = 2
+    }
+    // Module.init stops the program on these; the list is what it checks.
+    XCTAssertEqual(Module.undeclaredState(of: Forgetful()), ["bias", "head", "layers"])
+    XCTAssertEqual(Module.undeclaredState(of: TinyBlock()), [])
+    XCTAssertEqual(Module.undeclaredState(of: Linear(2, 2, spectralNorm: true).spectralNormalization!), [])
+  }
+
+  func testAssigningToAWrappedPropertyChangesTheState() {
+    final class Gate: Module {
+      @Parameter var scale: Tensor?
+      @Child var projection: Linear?
+      override init() {
+        scale = Tensor.ones([1])
+        _projection = Child(wrappedValue: nil, "proj")
+        super.init()
+      }
+    }
+    let gate = Gate()
+    XCTAssertEqual(gate.namedParameters().map(\.name), ["scale"])
+    gate.projection = Linear(1, 1)
+    gate.scale = nil
+    XCTAssertEqual(gate.namedParameters().map(\.name), ["proj.weight", "proj.bias"])
   }
 
   func testTrainAndEvalReachEveryModule() {

@@ -5,20 +5,11 @@ import XCTest
 
 /// The same network as `Tests/parity/parity_convnet.py`, built from Afterimage's layers.
 final class ParityNet: Module, Layer {
-  let conv1 = Conv2d(3, 8, kernelSize: 3, padding: 1, spectralNorm: true)
-  let bn1 = BatchNorm2d(8)
-  let conv2 = Conv2d(8, 16, kernelSize: 3, stride: 2, padding: 1)
-  let up = ConvTranspose2d(16, 8, kernelSize: 4, stride: 2, padding: 1, spectralNorm: true)
-  let fc = Linear(8, 4, spectralNorm: true)
-
-  override init() {
-    super.init()
-    register(module: conv1, as: "conv1")
-    register(module: bn1, as: "bn1")
-    register(module: conv2, as: "conv2")
-    register(module: up, as: "up")
-    register(module: fc, as: "fc")
-  }
+  @Child var conv1 = Conv2d(3, 8, kernelSize: 3, padding: 1, spectralNorm: true)
+  @Child var bn1 = BatchNorm2d(8)
+  @Child var conv2 = Conv2d(8, 16, kernelSize: 3, stride: 2, padding: 1)
+  @Child var up = ConvTranspose2d(16, 8, kernelSize: 4, stride: 2, padding: 1, spectralNorm: true)
+  @Child var fc = Linear(8, 4, spectralNorm: true)
 
   func callAsFunction(_ x: Tensor) -> Tensor {
     var h = bn1(conv1(x)).relu()  // [N, 8, 8, 8]

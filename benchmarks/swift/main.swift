@@ -19,15 +19,13 @@ import Torch
 
 /// BatchNorm → ReLU → nearest 2× upsampling → 3×3 convolution: doubles the resolution.
 final class UpBlock: Module, Layer {
-  let bn: BatchNorm2d
-  let conv: Conv2d
+  @Child var bn: BatchNorm2d
+  @Child var conv: Conv2d
 
   init(_ inputChannels: Int, _ outputChannels: Int) {
     bn = BatchNorm2d(inputChannels)
     conv = Conv2d(inputChannels, outputChannels, kernelSize: 3, padding: 1)
     super.init()
-    register(module: bn, as: "bn")
-    register(module: conv, as: "conv")
   }
 
   func callAsFunction(_ x: Tensor) -> Tensor {
@@ -41,21 +39,17 @@ final class UpBlock: Module, Layer {
 /// weights (both draw from libtorch's global generator).
 final class ConvGenerator: Module, Layer {
   static let latentSize = 128
-  let fc: Linear
-  let blocks: Sequential
-  let bnOut: BatchNorm2d
-  let convOut: Conv2d
+  @Child var fc: Linear
+  @Child var blocks: Sequential
+  @Child var bnOut: BatchNorm2d  // bn_out
+  @Child var convOut: Conv2d  // conv_out
 
   override init() {
     fc = Linear(Self.latentSize, 4 * 4 * 256)
     blocks = Sequential(UpBlock(256, 128), UpBlock(128, 64), UpBlock(64, 32))
-    bnOut = BatchNorm2d(32)
-    convOut = Conv2d(32, 3, kernelSize: 3, padding: 1)
+    _bnOut = Child(wrappedValue: BatchNorm2d(32), "bn_out")
+    _convOut = Child(wrappedValue: Conv2d(32, 3, kernelSize: 3, padding: 1), "conv_out")
     super.init()
-    register(module: fc, as: "fc")
-    register(module: blocks, as: "blocks")
-    register(module: bnOut, as: "bn_out")
-    register(module: convOut, as: "conv_out")
   }
 
   func callAsFunction(_ z: Tensor) -> Tensor {

@@ -29,24 +29,21 @@ func downsample(_ input: Int, _ output: Int, stride: Int, generator: Generator?)
 
 /// Two 3×3 convolutions with a skip connection (ResNet-18/20/34).
 public final class BasicBlock: Module, Layer {
-  let conv1: Conv2d
-  let bn1: BatchNorm2d
-  let conv2: Conv2d
-  let bn2: BatchNorm2d
-  let shortcut: Sequential?
+  @Child var conv1: Conv2d
+  @Child var bn1: BatchNorm2d
+  @Child var conv2: Conv2d
+  @Child var bn2: BatchNorm2d
+  @Child var shortcut: Sequential?  // downsample
 
   init(_ input: Int, _ output: Int, stride: Int, generator: Generator?) {
     conv1 = convolution(input, output, kernel: 3, stride: stride, padding: 1, generator: generator)
     bn1 = BatchNorm2d(output)
     conv2 = convolution(output, output, kernel: 3, padding: 1, generator: generator)
     bn2 = BatchNorm2d(output)
-    shortcut = stride != 1 || input != output ? downsample(input, output, stride: stride, generator: generator) : nil
+    _shortcut = Child(
+      wrappedValue: stride != 1 || input != output ? downsample(input, output, stride: stride, generator: generator) : nil,
+      "downsample")
     super.init()
-    register(module: conv1, as: "conv1")
-    register(module: bn1, as: "bn1")
-    register(module: conv2, as: "conv2")
-    register(module: bn2, as: "bn2")
-    if let shortcut { register(module: shortcut, as: "downsample") }
   }
 
   public func callAsFunction(_ x: Tensor) -> Tensor {
@@ -59,13 +56,13 @@ public final class BasicBlock: Module, Layer {
 /// torchvision ("ResNet v1.5").
 public final class Bottleneck: Module, Layer {
   static let expansion = 4
-  let conv1: Conv2d
-  let bn1: BatchNorm2d
-  let conv2: Conv2d
-  let bn2: BatchNorm2d
-  let conv3: Conv2d
-  let bn3: BatchNorm2d
-  let shortcut: Sequential?
+  @Child var conv1: Conv2d
+  @Child var bn1: BatchNorm2d
+  @Child var conv2: Conv2d
+  @Child var bn2: BatchNorm2d
+  @Child var conv3: Conv2d
+  @Child var bn3: BatchNorm2d
+  @Child var shortcut: Sequential?  // downsample
 
   init(_ input: Int, width: Int, stride: Int, generator: Generator?) {
     let output = width * Self.expansion
@@ -75,15 +72,10 @@ public final class Bottleneck: Module, Layer {
     bn2 = BatchNorm2d(width)
     conv3 = convolution(width, output, kernel: 1, generator: generator)
     bn3 = BatchNorm2d(output)
-    shortcut = stride != 1 || input != output ? downsample(input, output, stride: stride, generator: generator) : nil
+    _shortcut = Child(
+      wrappedValue: stride != 1 || input != output ? downsample(input, output, stride: stride, generator: generator) : nil,
+      "downsample")
     super.init()
-    register(module: conv1, as: "conv1")
-    register(module: bn1, as: "bn1")
-    register(module: conv2, as: "conv2")
-    register(module: bn2, as: "bn2")
-    register(module: conv3, as: "conv3")
-    register(module: bn3, as: "bn3")
-    if let shortcut { register(module: shortcut, as: "downsample") }
   }
 
   public func callAsFunction(_ x: Tensor) -> Tensor {
@@ -98,10 +90,11 @@ public final class Bottleneck: Module, Layer {
 /// stages of basic blocks. ResNet-20: 3 stages of 3 blocks, 16·w/32·w/64·w channels. ResNet-18:
 /// 4 stages of 2 blocks, 64·w…512·w channels. Names follow torchvision (`layer2.0.conv1.weight`).
 public final class CIFARResNet: Module, FeatureNetwork {
-  let conv1: Conv2d
-  let bn1: BatchNorm2d
-  let stages: [Sequential]
-  let fc: Linear
+  @Child var conv1: Conv2d
+  @Child var bn1: BatchNorm2d
+  /// The stages, named `layer1`, `layer2`, … as in torchvision.
+  @Children var stages: [Sequential]
+  @Child var fc: Linear
   public let featureNames: [String]
 
   /// - Parameters:
@@ -121,14 +114,10 @@ public final class CIFARResNet: Module, FeatureNetwork {
       }
       stages.append(Sequential(layers))
     }
-    self.stages = stages
+    _stages = Children(wrappedValue: stages, named: { "layer\($0 + 1)" })
     fc = Linear(input, classes, generator: generator)
     featureNames = ["stem"] + (1...blocks.count).map { "layer\($0)" } + ["pool"]
     super.init()
-    register(module: conv1, as: "conv1")
-    register(module: bn1, as: "bn1")
-    for (index, stage) in stages.enumerated() { register(module: stage, as: "layer\(index + 1)") }
-    register(module: fc, as: "fc")
   }
 
   public func forward(_ x: Tensor, keeping keep: Set<String>) -> (logits: Tensor, features: [String: Tensor]) {
@@ -149,10 +138,11 @@ public final class CIFARResNet: Module, FeatureNetwork {
 /// of 3, 4, 6, 3 blocks); its parameter names equal torchvision's, so torchvision weights saved
 /// as safetensors load directly.
 public final class ResNet50: Module, FeatureNetwork {
-  let conv1: Conv2d
-  let bn1: BatchNorm2d
-  let stages: [Sequential]
-  let fc: Linear
+  @Child var conv1: Conv2d
+  @Child var bn1: BatchNorm2d
+  /// The stages, named `layer1`, `layer2`, … as in torchvision.
+  @Children var stages: [Sequential]
+  @Child var fc: Linear
   public let featureNames = ["stem", "layer1", "layer2", "layer3", "layer4", "pool"]
 
   public init(inputChannels: Int = 3, classes: Int = 1000, widthMultiplier: Double = 1, generator: Generator? = nil) {
@@ -170,13 +160,9 @@ public final class ResNet50: Module, FeatureNetwork {
       }
       stages.append(Sequential(layers))
     }
-    self.stages = stages
+    _stages = Children(wrappedValue: stages, named: { "layer\($0 + 1)" })
     fc = Linear(input, classes, generator: generator)
     super.init()
-    register(module: conv1, as: "conv1")
-    register(module: bn1, as: "bn1")
-    for (index, stage) in stages.enumerated() { register(module: stage, as: "layer\(index + 1)") }
-    register(module: fc, as: "fc")
   }
 
   public func forward(_ x: Tensor, keeping keep: Set<String>) -> (logits: Tensor, features: [String: Tensor]) {
@@ -197,15 +183,16 @@ public final class ResNet50: Module, FeatureNetwork {
 /// group normalisation, max pooling) so that it shares neither architecture nor weights with
 /// the ResNets being inverted, and its judgement of a reconstruction is a second opinion.
 public final class EvaluationNet: Module, FeatureNetwork {
-  let blocks: [Sequential]
-  let fc: Linear
+  /// The convolution blocks, named `block1`, `block2`, `block3`.
+  @Children var blocks: [Sequential]
+  @Child var fc: Linear
   public let featureNames = ["block1", "block2", "block3", "pool"]
 
   public init(inputChannels: Int, classes: Int, widthMultiplier: Double = 1, generator: Generator? = nil) {
     // Multiples of 8, so that group normalisation's 8 groups divide every width.
     let widths = [32, 64, 128].map { 8 * max(1, Int((Double($0) * widthMultiplier / 8).rounded())) }
     var input = inputChannels
-    blocks = widths.map { output in
+    let blocks = widths.map { output in
       defer { input = output }
       return Sequential(
         Conv2d(input, output, kernelSize: 3, padding: 1, generator: generator), GroupNorm(groups: 8, channels: output),
@@ -213,10 +200,9 @@ public final class EvaluationNet: Module, FeatureNetwork {
         Conv2d(output, output, kernelSize: 3, padding: 1, generator: generator), GroupNorm(groups: 8, channels: output),
         Lambda { $0.relu() })
     }
+    _blocks = Children(wrappedValue: blocks, named: { "block\($0 + 1)" })
     fc = Linear(widths[2], classes, generator: generator)
     super.init()
-    for (index, block) in blocks.enumerated() { register(module: block, as: "block\(index + 1)") }
-    register(module: fc, as: "fc")
   }
 
   public func forward(_ x: Tensor, keeping keep: Set<String>) -> (logits: Tensor, features: [String: Tensor]) {

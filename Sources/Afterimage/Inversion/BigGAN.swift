@@ -2,8 +2,8 @@ import Foundation
 import Torch
 
 /// The shape of a BigGAN generator and discriminator at one resolution, as data (not code
-/// branches), scaled by a base width `ch`. CPU-scale models narrow as resolution grows
-/// (DESIGN.md, "Calibration"), so the multipliers fall from the bottom of G to its top.
+/// branches), scaled by a base width `ch`. CPU-scale models narrow as resolution grows, so the
+/// multipliers fall from the bottom of G to its top.
 public struct BigGANArchitecture: Equatable, Sendable {
   public let resolution: Int
   /// G: channel multipliers at 4×4 and after each up-block (one more entry than blocks).
@@ -43,18 +43,15 @@ public struct BigGANArchitecture: Equatable, Sendable {
 /// Batch norm whose gain and bias are functions of a conditioning vector (BigGAN's ccbn):
 /// `y = BN(x) · (1 + gain(c)) + bias(c)`, with `gain` and `bias` spectrally normalised linear maps.
 public final class ConditionalBatchNorm: Module {
-  let norm: BatchNorm2d
-  let gain: Linear
-  let bias: Linear
+  @Child var norm: BatchNorm2d  // bn
+  @Child var gain: Linear
+  @Child var bias: Linear
 
   init(channels: Int, conditionSize: Int, generator: Generator?) {
-    norm = BatchNorm2d(channels, affine: false)
+    _norm = Child(wrappedValue: BatchNorm2d(channels, affine: false), "bn")
     gain = Linear(conditionSize, channels, bias: false, spectralNorm: true, generator: generator)
     bias = Linear(conditionSize, channels, bias: false, spectralNorm: true, generator: generator)
     super.init()
-    register(module: norm, as: "bn")
-    register(module: gain, as: "gain")
-    register(module: bias, as: "bias")
   }
 
   /// `x [B, C, H, W]`, `condition [B, cond]` → `[B, C, H, W]`.
@@ -68,24 +65,19 @@ public final class ConditionalBatchNorm: Module {
 /// BigGAN's generator residual block: CBN → ReLU → upsample → conv3×3 → CBN → ReLU → conv3×3,
 /// plus an upsampled 1×1-conv shortcut.
 public final class GeneratorBlock: Module {
-  let bn1: ConditionalBatchNorm
-  let conv1: Conv2d
-  let bn2: ConditionalBatchNorm
-  let conv2: Conv2d
-  let shortcut: Conv2d
+  @Child var bn1: ConditionalBatchNorm
+  @Child var conv1: Conv2d
+  @Child var bn2: ConditionalBatchNorm
+  @Child var conv2: Conv2d
+  @Child var shortcut: Conv2d  // conv_sc
 
   init(_ input: Int, _ output: Int, conditionSize: Int, generator: Generator?) {
     bn1 = ConditionalBatchNorm(channels: input, conditionSize: conditionSize, generator: generator)
     conv1 = Conv2d(input, output, kernelSize: 3, padding: 1, spectralNorm: true, generator: generator)
     bn2 = ConditionalBatchNorm(channels: output, conditionSize: conditionSize, generator: generator)
     conv2 = Conv2d(output, output, kernelSize: 3, padding: 1, spectralNorm: true, generator: generator)
-    shortcut = Conv2d(input, output, kernelSize: 1, spectralNorm: true, generator: generator)
+    _shortcut = Child(wrappedValue: Conv2d(input, output, kernelSize: 1, spectralNorm: true, generator: generator), "conv_sc")
     super.init()
-    register(module: bn1, as: "bn1")
-    register(module: conv1, as: "conv1")
-    register(module: bn2, as: "bn2")
-    register(module: conv2, as: "conv2")
-    register(module: shortcut, as: "conv_sc")
   }
 
   /// `[B, in, H, W]` → `[B, out, 2H, 2W]`.
@@ -106,12 +98,15 @@ public final class LogitGenerator: Module {
   public let logitCount: Int
   public let channels: Int
   let chunkSize: Int
-  let embedding: Linear
-  let seed: Linear
-  let blocks: [GeneratorBlock]
-  let attention: [Int: SelfAttention]
-  let outputNorm: BatchNorm2d
-  let outputConv: Conv2d
+  /// The logit embedding (`shared`, BigGAN's name for its class embedding).
+  @Child var embedding: Linear
+  /// The map from the first noise chunk to the 4×4 seed (`linear`).
+  @Child var seed: Linear
+  @Child var blocks: ModuleList<GeneratorBlock>
+  /// Self-attention after the blocks that have it, by block index (`attention.<index>`); nil if none.
+  @Child var attention: ModuleDict<SelfAttention>?
+  @Child var outputNorm: BatchNorm2d  // output_bn
+  @Child var outputConv: Conv2d  // output_conv
   let baseChannels: Int
 
   /// - Parameters:
@@ -132,8 +127,8 @@ public final class LogitGenerator: Module {
     self.noiseSize = chunkSize * slots
     baseChannels = ch * architecture.generatorChannels[0]
     let conditionSize = embeddingSize + chunkSize
-    embedding = Linear(logitCount, embeddingSize, bias: false, generator: generator)
-    seed = Linear(chunkSize, baseChannels * 16, spectralNorm: true, generator: generator)
+    _embedding = Child(wrappedValue: Linear(logitCount, embeddingSize, bias: false, generator: generator), "shared")
+    _seed = Child(wrappedValue: Linear(chunkSize, baseChannels * 16, spectralNorm: true, generator: generator), "linear")
     var blocks: [GeneratorBlock] = []
     var attention: [Int: SelfAttention] = [:]
     for index in 0..<architecture.generatorBlocks {
@@ -145,18 +140,13 @@ public final class LogitGenerator: Module {
         attention[index] = SelfAttention(channels: output, generator: generator)
       }
     }
-    self.blocks = blocks
-    self.attention = attention
+    self.blocks = ModuleList(blocks)
+    self.attention = attentionByBlock(attention)
     let last = ch * architecture.generatorChannels.last!
-    outputNorm = BatchNorm2d(last)
-    outputConv = Conv2d(last, channels, kernelSize: 3, padding: 1, spectralNorm: true, generator: generator)
+    _outputNorm = Child(wrappedValue: BatchNorm2d(last), "output_bn")
+    _outputConv = Child(
+      wrappedValue: Conv2d(last, channels, kernelSize: 3, padding: 1, spectralNorm: true, generator: generator), "output_conv")
     super.init()
-    register(module: embedding, as: "shared")
-    register(module: seed, as: "linear")
-    register(module: ModuleList(blocks), as: "blocks")
-    registerAttention(attention)
-    register(module: outputNorm, as: "output_bn")
-    register(module: outputConv, as: "output_conv")
     // BigGAN initialises G's weights orthogonally.
     for (name, parameter) in namedParameters() where name.hasSuffix("weight") || name.hasSuffix("weight_orig") {
       if parameter.rank >= 2 { Init.orthogonal(parameter, generator: generator) }
@@ -172,7 +162,7 @@ public final class LogitGenerator: Module {
     for (index, block) in blocks.enumerated() {
       let condition = Tensor.cat([embedded, chunks[index + 1]], dim: 1)  // [B, E + chunk]
       h = block(h, condition: condition)  // doubles H and W
-      if let layer = attention[index] { h = layer(h) }
+      if let layer = attention?[String(index)] { h = layer(h) }
     }
     return outputConv(outputNorm(h).relu()).tanh()  // [B, C, R, R]
   }
@@ -181,22 +171,21 @@ public final class LogitGenerator: Module {
 /// BigGAN's discriminator residual block: (ReLU →) conv3×3 → ReLU → conv3×3 (→ 2×2 average
 /// pool), plus a 1×1-conv shortcut. The first block skips the leading ReLU (its input is the image).
 public final class DiscriminatorBlock: Module {
-  let conv1: Conv2d
-  let conv2: Conv2d
-  let shortcut: Conv2d?
+  @Child var conv1: Conv2d
+  @Child var conv2: Conv2d
+  @Child var shortcut: Conv2d?  // conv_sc
   let downsample: Bool
   let preactivation: Bool
 
   init(_ input: Int, _ output: Int, downsample: Bool, preactivation: Bool, generator: Generator?) {
     conv1 = Conv2d(input, output, kernelSize: 3, padding: 1, spectralNorm: true, generator: generator)
     conv2 = Conv2d(output, output, kernelSize: 3, padding: 1, spectralNorm: true, generator: generator)
-    shortcut = input != output || downsample ? Conv2d(input, output, kernelSize: 1, spectralNorm: true, generator: generator) : nil
+    _shortcut = Child(
+      wrappedValue: input != output || downsample ? Conv2d(input, output, kernelSize: 1, spectralNorm: true, generator: generator) : nil,
+      "conv_sc")
     self.downsample = downsample
     self.preactivation = preactivation
     super.init()
-    register(module: conv1, as: "conv1")
-    register(module: conv2, as: "conv2")
-    if let shortcut { register(module: shortcut, as: "conv_sc") }
   }
 
   /// `[B, in, H, W]` → `[B, out, H/2, W/2]` (or same size without downsampling).
@@ -225,10 +214,11 @@ public final class DiscriminatorBlock: Module {
 /// place of a class embedding). Real and fake images are both paired with the real image's logits.
 public final class ProjectionDiscriminator: Module {
   public let architecture: BigGANArchitecture
-  let blocks: [DiscriminatorBlock]
-  let attention: [Int: SelfAttention]
-  let head: Linear
-  let projection: Linear
+  @Child var blocks: ModuleList<DiscriminatorBlock>
+  /// Self-attention after the block that has it, by block index (`attention.<index>`); nil if none.
+  @Child var attention: ModuleDict<SelfAttention>?
+  @Child var head: Linear  // linear
+  @Child var projection: Linear  // embed
 
   public init(architecture: BigGANArchitecture, logitCount: Int, ch: Int = 16, channels: Int = 3, useAttention: Bool = true, generator: Generator? = nil) {
     self.architecture = architecture
@@ -245,15 +235,12 @@ public final class ProjectionDiscriminator: Module {
       }
       input = output
     }
-    self.blocks = blocks
-    self.attention = attention
-    head = Linear(input, 1, spectralNorm: true, generator: generator)
-    projection = Linear(logitCount, input, bias: false, spectralNorm: true, generator: generator)
+    self.blocks = ModuleList(blocks)
+    self.attention = attentionByBlock(attention)
+    _head = Child(wrappedValue: Linear(input, 1, spectralNorm: true, generator: generator), "linear")
+    _projection = Child(
+      wrappedValue: Linear(logitCount, input, bias: false, spectralNorm: true, generator: generator), "embed")
     super.init()
-    register(module: ModuleList(blocks), as: "blocks")
-    registerAttention(attention)
-    register(module: head, as: "linear")
-    register(module: projection, as: "embed")
     for (name, parameter) in namedParameters() where name.hasSuffix("weight_orig") && parameter.rank >= 2 {
       Init.orthogonal(parameter, generator: generator)
     }
@@ -264,7 +251,7 @@ public final class ProjectionDiscriminator: Module {
     var h = images
     for (index, block) in blocks.enumerated() {
       h = block(h)
-      if let layer = attention[index] { h = layer(h) }
+      if let layer = attention?[String(index)] { h = layer(h) }
     }
     let features = h.relu().sum(dims: [2, 3])  // φ(x): [B, C]
     let unconditional = head(features).squeezed(1)  // [B]
@@ -273,12 +260,8 @@ public final class ProjectionDiscriminator: Module {
   }
 }
 
-extension Module {
-  /// Registers self-attention layers under `attention.<block index>`.
-  func registerAttention(_ layers: [Int: SelfAttention]) {
-    guard !layers.isEmpty else { return }
-    let holder = Module()
-    for (index, layer) in layers.sorted(by: { $0.key < $1.key }) { holder.register(module: layer, as: String(index)) }
-    register(module: holder, as: "attention")
-  }
+/// Self-attention layers keyed by the index of the block they follow, named `attention.<index>`
+/// in index order; nil when there are none.
+private func attentionByBlock(_ layers: [Int: SelfAttention]) -> ModuleDict<SelfAttention>? {
+  layers.isEmpty ? nil : ModuleDict(layers.sorted { $0.key < $1.key }.map { (String($0.key), $0.value) })
 }

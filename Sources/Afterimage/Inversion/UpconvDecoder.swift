@@ -18,11 +18,11 @@ extension LogitGenerator: ImageGenerator {}
 /// noise input, so a logit vector maps to exactly one image.
 public final class UpconvDecoder: Module, ImageGenerator {
   public let noiseSize: Int
-  let fc1: Linear
-  let fc2: Linear
-  let fc3: Linear
-  let upconvs: [ConvTranspose2d]
-  let output: Conv2d
+  @Child var fc1: Linear
+  @Child var fc2: Linear
+  @Child var fc3: Linear
+  @Child var upconvs: ModuleList<ConvTranspose2d>  // upconv
+  @Child var output: Conv2d
   let baseChannels: Int
 
   public init(logitCount: Int, resolution: Int, channels: Int, ch: Int = 16, noiseSize: Int = 64, generator: Generator? = nil) {
@@ -33,17 +33,13 @@ public final class UpconvDecoder: Module, ImageGenerator {
     fc2 = Linear(256, 256, generator: generator)
     fc3 = Linear(256, baseChannels * 16, generator: generator)
     var input = baseChannels
-    upconvs = (0..<doublings).map { _ in
+    let upconvs = (0..<doublings).map { _ in
       defer { input = max(ch, input / 2) }
       return ConvTranspose2d(input, max(ch, input / 2), kernelSize: 4, stride: 2, padding: 1, generator: generator)
     }
+    _upconvs = Child(wrappedValue: ModuleList(upconvs), "upconv")
     output = Conv2d(input, channels, kernelSize: 3, padding: 1, generator: generator)
     super.init()
-    register(module: fc1, as: "fc1")
-    register(module: fc2, as: "fc2")
-    register(module: fc3, as: "fc3")
-    register(module: Sequential(upconvs), as: "upconv")
-    register(module: output, as: "output")
   }
 
   public func callAsFunction(logits: Tensor, noise: Tensor) -> Tensor {

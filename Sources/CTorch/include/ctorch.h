@@ -126,19 +126,69 @@ ct_tensor ct_tril(ct_tensor t, int64_t diagonal);
 ct_tensor ct_diagonal(ct_tensor t, int64_t offset, int64_t dim1, int64_t dim2);
 
 // MARK: binary arithmetic and comparison (broadcasting)
-// op: 0 add, 1 sub, 2 mul, 3 div, 4 pow, 5 maximum, 6 minimum, 7 eq, 8 ne, 9 lt, 10 le,
-//     11 gt, 12 ge, 13 logical_and, 14 logical_or, 15 atan2, 16 remainder, 17 floor_divide
-ct_tensor ct_binary(int op, ct_tensor a, ct_tensor b);
-// The same ops with a scalar right operand; `reversed` computes scalar OP tensor.
-ct_tensor ct_binary_scalar(int op, ct_tensor a, double b, bool reversed);
+ct_tensor ct_add(ct_tensor a, ct_tensor b);
+ct_tensor ct_sub(ct_tensor a, ct_tensor b);
+ct_tensor ct_mul(ct_tensor a, ct_tensor b);
+ct_tensor ct_div(ct_tensor a, ct_tensor b);
+ct_tensor ct_pow(ct_tensor a, ct_tensor b);
+ct_tensor ct_maximum(ct_tensor a, ct_tensor b);
+ct_tensor ct_minimum(ct_tensor a, ct_tensor b);
+ct_tensor ct_atan2(ct_tensor a, ct_tensor b);
+ct_tensor ct_eq(ct_tensor a, ct_tensor b);
+ct_tensor ct_ne(ct_tensor a, ct_tensor b);
+ct_tensor ct_lt(ct_tensor a, ct_tensor b);
+ct_tensor ct_le(ct_tensor a, ct_tensor b);
+ct_tensor ct_gt(ct_tensor a, ct_tensor b);
+ct_tensor ct_ge(ct_tensor a, ct_tensor b);
+ct_tensor ct_logical_and(ct_tensor a, ct_tensor b);
+ct_tensor ct_logical_or(ct_tensor a, ct_tensor b);
+// The same with a scalar right operand, taken in the tensor's dtype (see scalar_for).
+ct_tensor ct_add_scalar(ct_tensor a, double b);
+ct_tensor ct_sub_scalar(ct_tensor a, double b);
+ct_tensor ct_mul_scalar(ct_tensor a, double b);
+ct_tensor ct_div_scalar(ct_tensor a, double b);
+ct_tensor ct_pow_scalar(ct_tensor a, double b);
+ct_tensor ct_eq_scalar(ct_tensor a, double b);
+ct_tensor ct_ne_scalar(ct_tensor a, double b);
+ct_tensor ct_lt_scalar(ct_tensor a, double b);
+ct_tensor ct_le_scalar(ct_tensor a, double b);
+ct_tensor ct_gt_scalar(ct_tensor a, double b);
+ct_tensor ct_ge_scalar(ct_tensor a, double b);
+ct_tensor ct_remainder_scalar(ct_tensor a, double b);   // Python's %: the divisor's sign
+ct_tensor ct_floor_divide_scalar(ct_tensor a, double b);  // a / b rounded toward -inf
+// Scalar on the left, as torch.rsub / Python's b / a: `b - a` and `b / a`.
+ct_tensor ct_rsub_scalar(ct_tensor a, double b);
+ct_tensor ct_rdiv_scalar(ct_tensor a, double b);
 ct_tensor ct_matmul(ct_tensor a, ct_tensor b);
 ct_tensor ct_addmm(ct_tensor bias, ct_tensor a, ct_tensor b);
 
 // MARK: unary elementwise
-// op: 0 neg, 1 exp, 2 log, 3 sqrt, 4 rsqrt, 5 abs, 6 sign, 7 tanh, 8 sigmoid, 9 relu,
-//     10 sin, 11 cos, 12 floor, 13 round, 14 ceil, 15 reciprocal, 16 square, 17 log1p,
-//     18 expm1, 19 erf, 20 logical_not, 21 isnan, 22 isfinite, 23 silu, 24 trunc, 25 log2
-ct_tensor ct_unary(int op, ct_tensor t);
+ct_tensor ct_neg(ct_tensor t);
+ct_tensor ct_exp(ct_tensor t);
+ct_tensor ct_log(ct_tensor t);
+ct_tensor ct_log2(ct_tensor t);
+ct_tensor ct_log1p(ct_tensor t);
+ct_tensor ct_expm1(ct_tensor t);
+ct_tensor ct_sqrt(ct_tensor t);
+ct_tensor ct_rsqrt(ct_tensor t);
+ct_tensor ct_abs(ct_tensor t);
+ct_tensor ct_sign(ct_tensor t);
+ct_tensor ct_square(ct_tensor t);
+ct_tensor ct_reciprocal(ct_tensor t);
+ct_tensor ct_sin(ct_tensor t);
+ct_tensor ct_cos(ct_tensor t);
+ct_tensor ct_floor(ct_tensor t);
+ct_tensor ct_ceil(ct_tensor t);
+ct_tensor ct_round(ct_tensor t);
+ct_tensor ct_trunc(ct_tensor t);
+ct_tensor ct_erf(ct_tensor t);
+ct_tensor ct_tanh(ct_tensor t);
+ct_tensor ct_sigmoid(ct_tensor t);
+ct_tensor ct_relu(ct_tensor t);
+ct_tensor ct_silu(ct_tensor t);
+ct_tensor ct_logical_not(ct_tensor t);
+ct_tensor ct_isnan(ct_tensor t);
+ct_tensor ct_isfinite(ct_tensor t);
 ct_tensor ct_clamp(ct_tensor t, double min, double max, bool has_min, bool has_max);
 ct_tensor ct_leaky_relu(ct_tensor t, double slope);
 ct_tensor ct_gelu(ct_tensor t, bool tanh_approximation);

@@ -2,31 +2,32 @@ import Foundation
 
 /// `y = x Wᵀ + b`; weight `[out, in]`. With `spectralNorm`, W is `weight_orig / σ`.
 public final class Linear: Module, Layer {
-  /// The trained weight: registered as `weight`, or as `weight_orig` under spectral norm.
-  public let weight: Tensor
-  public let bias: Tensor?
-  private var spectral: SpectralNorm?
+  /// The weight as trained without spectral norm (`weight`); nil with it.
+  @Parameter private var plainWeight: Tensor?
+  /// Spectral normalisation, when enabled: it owns the weight then (`weight_orig`, `weight_u`,
+  /// `weight_v`).
+  @Part public private(set) var spectralNormalization: SpectralNorm?
+  @Parameter public private(set) var bias: Tensor?
 
   public init(
     _ inputSize: Int, _ outputSize: Int, bias hasBias: Bool = true, spectralNorm: Bool = false,
     generator: Generator? = nil
   ) {
-    weight = Tensor.empty([outputSize, inputSize])
-    bias = hasBias ? Tensor.empty([outputSize]) : nil
+    let weight = Tensor.empty([outputSize, inputSize])
+    let bias = hasBias ? Tensor.empty([outputSize]) : nil
     Init.pytorchDefault(weight: weight, bias: bias, fanIn: inputSize, generator: generator)
+    _plainWeight = Parameter(wrappedValue: spectralNorm ? nil : weight, "weight")
+    spectralNormalization = spectralNorm ? SpectralNorm(weight: weight, generator: generator) : nil
+    self.bias = bias
     super.init()
-    if spectralNorm {
-      spectral = SpectralNorm(host: self, weight: weight, generator: generator)
-    } else {
-      register(parameter: weight, as: "weight")
-    }
-    if let bias { register(parameter: bias, as: "bias") }
   }
 
+  /// The trained weight `[out, in]`: `weight`, or `weight_orig` under spectral norm.
+  public var weight: Tensor { spectralNormalization?.weightOriginal ?? plainWeight! }
   /// The weight actually applied (normalised under spectral norm).
-  public var effectiveWeight: Tensor { spectral?.normalizedWeight(training: isTraining) ?? weight }
-  /// The spectral-normalisation state, when enabled.
-  public var spectralNormalization: SpectralNorm? { spectral }
+  public var effectiveWeight: Tensor {
+    spectralNormalization?.normalizedWeight(training: isTraining) ?? weight
+  }
 
   public func callAsFunction(_ input: Tensor) -> Tensor {
     input.linear(weight: effectiveWeight, bias: bias)
@@ -35,13 +36,16 @@ public final class Linear: Module, Layer {
 
 /// 2-D convolution with a square kernel; weight `[out, in / groups, k, k]`.
 public final class Conv2d: Module, Layer {
-  public let weight: Tensor
-  public let bias: Tensor?
+  /// The weight as trained without spectral norm (`weight`); nil with it.
+  @Parameter private var plainWeight: Tensor?
+  /// Spectral normalisation, when enabled: it owns the weight then (`weight_orig`, `weight_u`,
+  /// `weight_v`).
+  @Part public private(set) var spectralNormalization: SpectralNorm?
+  @Parameter public private(set) var bias: Tensor?
   public let stride: Int
   public let padding: Int
   public let dilation: Int
   public let groups: Int
-  private var spectral: SpectralNorm?
 
   public init(
     _ inputChannels: Int, _ outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
@@ -53,24 +57,23 @@ public final class Conv2d: Module, Layer {
     self.padding = padding
     self.dilation = dilation
     self.groups = groups
-    weight = Tensor.empty([outputChannels, inputChannels / groups, kernelSize, kernelSize])
-    bias = hasBias ? Tensor.empty([outputChannels]) : nil
+    let weight = Tensor.empty([outputChannels, inputChannels / groups, kernelSize, kernelSize])
+    let bias = hasBias ? Tensor.empty([outputChannels]) : nil
     Init.pytorchDefault(
       weight: weight, bias: bias, fanIn: inputChannels / groups * kernelSize * kernelSize,
       generator: generator)
+    _plainWeight = Parameter(wrappedValue: spectralNorm ? nil : weight, "weight")
+    spectralNormalization = spectralNorm ? SpectralNorm(weight: weight, generator: generator) : nil
+    self.bias = bias
     super.init()
-    if spectralNorm {
-      spectral = SpectralNorm(host: self, weight: weight, generator: generator)
-    } else {
-      register(parameter: weight, as: "weight")
-    }
-    if let bias { register(parameter: bias, as: "bias") }
   }
 
+  /// The trained weight `[out, in / groups, k, k]`: `weight`, or `weight_orig` under spectral norm.
+  public var weight: Tensor { spectralNormalization?.weightOriginal ?? plainWeight! }
   /// The weight actually applied (normalised under spectral norm).
-  public var effectiveWeight: Tensor { spectral?.normalizedWeight(training: isTraining) ?? weight }
-  /// The spectral-normalisation state, when enabled.
-  public var spectralNormalization: SpectralNorm? { spectral }
+  public var effectiveWeight: Tensor {
+    spectralNormalization?.normalizedWeight(training: isTraining) ?? weight
+  }
 
   public func callAsFunction(_ input: Tensor) -> Tensor {
     input.conv2d(
@@ -81,13 +84,16 @@ public final class Conv2d: Module, Layer {
 
 /// 2-D transposed convolution; weight `[in, out / groups, k, k]`.
 public final class ConvTranspose2d: Module, Layer {
-  public let weight: Tensor
-  public let bias: Tensor?
+  /// The weight as trained without spectral norm (`weight`); nil with it.
+  @Parameter private var plainWeight: Tensor?
+  /// Spectral normalisation, when enabled: it owns the weight then (`weight_orig`, `weight_u`,
+  /// `weight_v`).
+  @Part public private(set) var spectralNormalization: SpectralNorm?
+  @Parameter public private(set) var bias: Tensor?
   public let stride: Int
   public let padding: Int
   public let outputPadding: Int
   public let groups: Int
-  private var spectral: SpectralNorm?
 
   public init(
     _ inputChannels: Int, _ outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
@@ -98,23 +104,25 @@ public final class ConvTranspose2d: Module, Layer {
     self.padding = padding
     self.outputPadding = outputPadding
     self.groups = groups
-    weight = Tensor.empty([inputChannels, outputChannels / groups, kernelSize, kernelSize])
-    bias = hasBias ? Tensor.empty([outputChannels]) : nil
+    let weight = Tensor.empty([inputChannels, outputChannels / groups, kernelSize, kernelSize])
+    let bias = hasBias ? Tensor.empty([outputChannels]) : nil
     // PyTorch computes fan-in from the weight's dim 1: out / groups · k · k.
     Init.pytorchDefault(
       weight: weight, bias: bias, fanIn: outputChannels / groups * kernelSize * kernelSize,
       generator: generator)
+    _plainWeight = Parameter(wrappedValue: spectralNorm ? nil : weight, "weight")
+    // Output features are dim 1 of a transposed convolution's weight, as PyTorch chooses.
+    spectralNormalization = spectralNorm ? SpectralNorm(weight: weight, dim: 1, generator: generator) : nil
+    self.bias = bias
     super.init()
-    if spectralNorm {
-      // Output features are dim 1 of a transposed convolution's weight, as PyTorch chooses.
-      spectral = SpectralNorm(host: self, weight: weight, dim: 1, generator: generator)
-    } else {
-      register(parameter: weight, as: "weight")
-    }
-    if let bias { register(parameter: bias, as: "bias") }
   }
 
-  public var effectiveWeight: Tensor { spectral?.normalizedWeight(training: isTraining) ?? weight }
+  /// The trained weight `[in, out / groups, k, k]`: `weight`, or `weight_orig` under spectral norm.
+  public var weight: Tensor { spectralNormalization?.weightOriginal ?? plainWeight! }
+  /// The weight actually applied (normalised under spectral norm).
+  public var effectiveWeight: Tensor {
+    spectralNormalization?.normalizedWeight(training: isTraining) ?? weight
+  }
 
   public func callAsFunction(_ input: Tensor) -> Tensor {
     input.convTranspose2d(
@@ -125,11 +133,11 @@ public final class ConvTranspose2d: Module, Layer {
 
 /// Batch normalisation over `[N, C, H, W]` with running statistics for evaluation.
 public final class BatchNorm2d: Module, Layer {
-  public let weight: Tensor?
-  public let bias: Tensor?
-  public let runningMean: Tensor
-  public let runningVar: Tensor
-  public let batchesTracked: Tensor
+  @Parameter public private(set) var weight: Tensor?
+  @Parameter public private(set) var bias: Tensor?
+  @Buffer public private(set) var runningMean: Tensor
+  @Buffer public private(set) var runningVar: Tensor
+  @Buffer public private(set) var batchesTracked: Tensor
   public let momentum: Double
   public let eps: Double
 
@@ -138,15 +146,10 @@ public final class BatchNorm2d: Module, Layer {
     self.eps = eps
     weight = affine ? Tensor.ones([channels]) : nil
     bias = affine ? Tensor.zeros([channels]) : nil
-    runningMean = Tensor.zeros([channels])
-    runningVar = Tensor.ones([channels])
-    batchesTracked = Tensor.zeros([], dtype: .int64)
+    _runningMean = Buffer(wrappedValue: Tensor.zeros([channels]), "running_mean")
+    _runningVar = Buffer(wrappedValue: Tensor.ones([channels]), "running_var")
+    _batchesTracked = Buffer(wrappedValue: Tensor.zeros([], dtype: .int64), "num_batches_tracked")
     super.init()
-    if let weight { register(parameter: weight, as: "weight") }
-    if let bias { register(parameter: bias, as: "bias") }
-    register(buffer: runningMean, as: "running_mean")
-    register(buffer: runningVar, as: "running_var")
-    register(buffer: batchesTracked, as: "num_batches_tracked")
   }
 
   public func callAsFunction(_ input: Tensor) -> Tensor {
@@ -161,8 +164,8 @@ public final class BatchNorm2d: Module, Layer {
 public final class GroupNorm: Module, Layer {
   public let groups: Int
   public let eps: Double
-  public let weight: Tensor?
-  public let bias: Tensor?
+  @Parameter public private(set) var weight: Tensor?
+  @Parameter public private(set) var bias: Tensor?
 
   public init(groups: Int, channels: Int, eps: Double = 1e-5, affine: Bool = true) {
     precondition(channels % groups == 0, "GroupNorm: \(channels) channels do not split into \(groups) groups")
@@ -171,8 +174,6 @@ public final class GroupNorm: Module, Layer {
     weight = affine ? Tensor.ones([channels]) : nil
     bias = affine ? Tensor.zeros([channels]) : nil
     super.init()
-    if let weight { register(parameter: weight, as: "weight") }
-    if let bias { register(parameter: bias, as: "bias") }
   }
 
   public func callAsFunction(_ input: Tensor) -> Tensor {
@@ -184,8 +185,8 @@ public final class GroupNorm: Module, Layer {
 public final class LayerNorm: Module, Layer {
   public let normalizedShape: [Int]
   public let eps: Double
-  public let weight: Tensor?
-  public let bias: Tensor?
+  @Parameter public private(set) var weight: Tensor?
+  @Parameter public private(set) var bias: Tensor?
 
   public init(_ normalizedShape: [Int], eps: Double = 1e-5, affine: Bool = true) {
     self.normalizedShape = normalizedShape
@@ -193,8 +194,6 @@ public final class LayerNorm: Module, Layer {
     weight = affine ? Tensor.ones(normalizedShape) : nil
     bias = affine ? Tensor.zeros(normalizedShape) : nil
     super.init()
-    if let weight { register(parameter: weight, as: "weight") }
-    if let bias { register(parameter: bias, as: "bias") }
   }
 
   public func callAsFunction(_ input: Tensor) -> Tensor {
@@ -204,21 +203,25 @@ public final class LayerNorm: Module, Layer {
 
 /// A lookup table `[count, dimension]` indexed by int64 ids; N(0, 1) initialised as in PyTorch.
 public final class Embedding: Module {
-  public let weight: Tensor
-  private var spectral: SpectralNorm?
+  /// The table as trained without spectral norm (`weight`); nil with it.
+  @Parameter private var plainWeight: Tensor?
+  /// Spectral normalisation, when enabled: it owns the table then (`weight_orig`, `weight_u`,
+  /// `weight_v`).
+  @Part public private(set) var spectralNormalization: SpectralNorm?
 
   public init(count: Int, dimension: Int, spectralNorm: Bool = false, generator: Generator? = nil) {
-    weight = Tensor.randn([count, dimension], generator: generator)
+    let weight = Tensor.randn([count, dimension], generator: generator)
+    _plainWeight = Parameter(wrappedValue: spectralNorm ? nil : weight, "weight")
+    spectralNormalization = spectralNorm ? SpectralNorm(weight: weight, generator: generator) : nil
     super.init()
-    if spectralNorm {
-      spectral = SpectralNorm(host: self, weight: weight, generator: generator)
-    } else {
-      register(parameter: weight, as: "weight")
-    }
   }
 
+  /// The trained table `[count, dimension]`: `weight`, or `weight_orig` under spectral norm.
+  public var weight: Tensor { spectralNormalization?.weightOriginal ?? plainWeight! }
   /// The table actually used (normalised under spectral norm).
-  public var effectiveWeight: Tensor { spectral?.normalizedWeight(training: isTraining) ?? weight }
+  public var effectiveWeight: Tensor {
+    spectralNormalization?.normalizedWeight(training: isTraining) ?? weight
+  }
 
   /// Rows for `indices` (any shape of int64), giving `indices.shape + [dimension]`.
   public func callAsFunction(_ indices: Tensor) -> Tensor { effectiveWeight.embedding(indices) }
@@ -227,11 +230,12 @@ public final class Embedding: Module {
 /// SAGAN self-attention (as in BigGAN): 1×1 spectrally normalised projections θ, φ, g, o, keys
 /// and values pooled 2×, and a learned gate γ that starts at 0 so the block starts as identity.
 public final class SelfAttention: Module, Layer {
-  public let theta: Conv2d
-  public let phi: Conv2d
-  public let g: Conv2d
-  public let o: Conv2d
-  public let gamma: Tensor
+  @Child public private(set) var theta: Conv2d
+  @Child public private(set) var phi: Conv2d
+  @Child public private(set) var g: Conv2d
+  @Child public private(set) var o: Conv2d
+  /// The gate γ `[]`, 0 at first.
+  @Parameter public private(set) var gamma: Tensor
   let channels: Int
 
   public init(channels: Int, spectralNorm: Bool = true, generator: Generator? = nil) {
@@ -243,11 +247,6 @@ public final class SelfAttention: Module, Layer {
     o = Conv2d(channels / 2, channels, kernelSize: 1, bias: false, spectralNorm: spectralNorm, generator: generator)
     gamma = Tensor.zeros([])
     super.init()
-    register(module: theta, as: "theta")
-    register(module: phi, as: "phi")
-    register(module: g, as: "g")
-    register(module: o, as: "o")
-    register(parameter: gamma, as: "gamma")
   }
 
   public func callAsFunction(_ x: Tensor) -> Tensor {

@@ -2,52 +2,69 @@
 /// paths are PyTorch's `state_dict` keys (`blocks.0.conv1.weight`), so weights move between
 /// PyTorch and Afterimage through safetensors files.
 ///
-/// Subclasses register what they own in their initialiser, the way `nn.Module.__init__` does:
+/// Subclasses declare what they own with property wrappers (ModuleState.swift) and set it
+/// before `super.init()`, which finds the wrappers by reflection; a stored tensor or module
+/// without one stops the program there, so nothing can be left out of `namedParameters()`:
 ///
 ///     final class Block: Module, Layer {
-///       let conv: Conv2d
+///       @Child var conv: Conv2d          // conv.weight, conv.bias
+///       @Child var norm: BatchNorm2d     // bn.weight, …, bn.running_mean, …
+///       @Parameter var gain: Tensor      // gain
 ///       init(channels: Int) {
 ///         conv = Conv2d(channels, channels, kernelSize: 3, padding: 1)
+///         _norm = Child(wrappedValue: BatchNorm2d(channels), "bn")  // a name of its own
+///         gain = Tensor.ones([channels, 1, 1])
 ///         super.init()
-///         register(module: conv, as: "conv")
 ///       }
-///       func callAsFunction(_ x: Tensor) -> Tensor { conv(x).relu() }
+///       func callAsFunction(_ x: Tensor) -> Tensor { norm(conv(x)).relu() * gain }
 ///     }
+///
+/// Entries are listed in declaration order, a module's own parameters (or buffers) before its
+/// children's, as PyTorch's `named_parameters` does.
 open class Module {
-  /// Parameters owned directly by this module, in registration order.
-  public private(set) var ownParameters: [(name: String, tensor: Tensor)] = []
-  /// Buffers (non-trained state such as running statistics) owned directly by this module.
-  public private(set) var ownBuffers: [(name: String, tensor: Tensor)] = []
-  /// Child modules, in registration order.
-  public private(set) var children: [(name: String, module: Module)] = []
+  /// The wrappers of this module's stored properties with their names, in declaration order.
+  private var slots: [(name: String, slot: StateSlot)] = []
   /// Whether the module is in training mode (batch statistics, dropout, power iteration).
   public private(set) var isTraining = true
 
-  public init() {}
-
-  /// Registers `tensor` as a trainable parameter named `name` (it is set to require gradients).
-  @discardableResult
-  public func register(parameter tensor: Tensor, as name: String) -> Tensor {
-    precondition(!name.contains("."), "parameter names may not contain dots: \(name)")
-    tensor.requiresGrad = true
-    ownParameters.append((name, tensor))
-    return tensor
+  public init() {
+    let declared = DeclaredState(of: self)
+    precondition(declared.undeclared.isEmpty, undeclaredMessage(self, declared.undeclared))
+    slots = declared.slots
+    var names = Set<String>()
+    let repeated = ownEntries.map(\.name).filter { !names.insert($0).inserted }
+    precondition(repeated.isEmpty, "\(type(of: self)) declares \(repeated.joined(separator: ", ")) twice")
   }
 
-  /// Registers `tensor` as a buffer named `name`: saved and loaded, never trained.
-  @discardableResult
-  public func register(buffer tensor: Tensor, as name: String) -> Tensor {
-    precondition(!name.contains("."), "buffer names may not contain dots: \(name)")
-    ownBuffers.append((name, tensor))
-    return tensor
+  /// The stored properties of `subject` (a module or any other object) that hold a tensor or a
+  /// module without a wrapper: what `Module.init` refuses.
+  public static func undeclaredState(of subject: AnyObject) -> [String] {
+    DeclaredState(of: subject).undeclared
   }
 
-  /// Registers `module` as a child named `name`; its entries get the prefix `name.`.
-  @discardableResult
-  public func register<M: Module>(module: M, as name: String) -> M {
-    children.append((name, module))
-    module.setTraining(isTraining)
-    return module
+  /// What this module's wrappers hold now, in declaration order.
+  private var ownEntries: [StateEntry] { slots.flatMap { $0.slot.entries(named: $0.name) } }
+
+  /// Parameters owned directly by this module, in declaration order.
+  public var ownParameters: [(name: String, tensor: Tensor)] {
+    ownEntries.compactMap { entry in
+      guard case let .parameter(name, tensor) = entry else { return nil }
+      return (name, tensor)
+    }
+  }
+  /// Buffers (non-trained state such as running statistics) owned directly by this module.
+  public var ownBuffers: [(name: String, tensor: Tensor)] {
+    ownEntries.compactMap { entry in
+      guard case let .buffer(name, tensor) = entry else { return nil }
+      return (name, tensor)
+    }
+  }
+  /// Child modules, in declaration order.
+  public var children: [(name: String, module: Module)] {
+    ownEntries.compactMap { entry in
+      guard case let .child(name, module) = entry else { return nil }
+      return (name, module)
+    }
   }
 
   /// Every parameter of the tree with its dotted name, parents' first.
@@ -146,12 +163,11 @@ public protocol Layer: Module {
 
 /// Layers applied one after another; children are named "0", "1", … as in `nn.Sequential`.
 public final class Sequential: Module, Layer {
-  public let layers: [any Layer]
+  @Children public private(set) var layers: [any Layer]
 
   public init(_ layers: [any Layer]) {
     self.layers = layers
     super.init()
-    for (index, layer) in layers.enumerated() { register(module: layer, as: String(index)) }
   }
 
   public convenience init(_ layers: any Layer...) { self.init(layers) }
@@ -163,17 +179,34 @@ public final class Sequential: Module, Layer {
 
 /// Modules kept in order and named "0", "1", … (PyTorch's `nn.ModuleList`), for blocks whose
 /// forward pass needs more than one input.
-public final class ModuleList<Element: Module>: Module {
-  public let items: [Element]
+public final class ModuleList<Element: Module>: Module, Sequence {
+  @Children public private(set) var items: [Element]
 
   public init(_ items: [Element]) {
     self.items = items
     super.init()
-    for (index, item) in items.enumerated() { register(module: item, as: String(index)) }
   }
 
   public subscript(index: Int) -> Element { items[index] }
   public var count: Int { items.count }
+  public func makeIterator() -> IndexingIterator<[Element]> { items.makeIterator() }
+}
+
+/// Modules named by key, in the order given (PyTorch's `nn.ModuleDict`), for layers that only
+/// some positions have: BigGAN's self-attention after one block is `attention.2`.
+public final class ModuleDict<Element: Module>: Module {
+  public let keys: [String]
+  @Children public private(set) var values: [Element]
+
+  public init(_ entries: [(key: String, value: Element)]) {
+    let keys = entries.map(\.key)
+    precondition(Set(keys).count == keys.count, "ModuleDict keys repeat: \(keys)")
+    self.keys = keys
+    _values = Children(wrappedValue: entries.map(\.value), named: { keys[$0] })
+    super.init()
+  }
+
+  public subscript(key: String) -> Element? { keys.firstIndex(of: key).map { values[$0] } }
 }
 
 /// A layer made from a closure, for parameter-free steps inside `Sequential` (activations).

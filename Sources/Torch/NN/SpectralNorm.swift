@@ -4,36 +4,35 @@
 /// `powerIterations` steps of power iteration, updating the buffers `weight_u` and `weight_v`
 /// in place; in evaluation mode the stored vectors are used as they are.
 ///
-/// State-dict names are PyTorch's: `weight_orig` (parameter), `weight_u`, `weight_v` (buffers).
-public final class SpectralNorm {
-  /// The unnormalised weight (a parameter of the host module).
-  public let weightOriginal: Tensor
-  /// Left singular vector estimate, `[shape[dim]]`.
-  public let u: Tensor
-  /// Right singular vector estimate, `[rest]`.
-  public let v: Tensor
+/// State-dict names are PyTorch's, entries of the layer that holds it (`@Part`): `weight_orig`
+/// (parameter), `weight_u`, `weight_v` (buffers).
+public final class SpectralNorm: ModulePart {
+  /// The unnormalised weight (`weight_orig`).
+  @Parameter public private(set) var weightOriginal: Tensor
+  /// Left singular vector estimate, `[shape[dim]]` (`weight_u`).
+  @Buffer public private(set) var u: Tensor
+  /// Right singular vector estimate, `[rest]` (`weight_v`).
+  @Buffer public private(set) var v: Tensor
   /// The dimension that indexes output features (1 for transposed convolutions).
   public let dim: Int
   public let powerIterations: Int
   public let eps: Double
 
-  /// Takes over `weight` for `host`: registers `weight_orig`, `weight_u` and `weight_v`.
+  /// Takes over a layer's `weight` as `weight_orig`, and draws `weight_u` and `weight_v`.
   public init(
-    host: Module, weight: Tensor, dim: Int = 0, powerIterations: Int = 1, eps: Double = 1e-12,
-    generator: Generator? = nil
+    weight: Tensor, dim: Int = 0, powerIterations: Int = 1, eps: Double = 1e-12, generator: Generator? = nil
   ) {
     self.dim = dim
     self.powerIterations = powerIterations
     self.eps = eps
-    weightOriginal = weight
     let shape = weight.shape
     let height = shape[dim]
     let width = weight.count / height
-    u = SpectralNorm.normalized(Tensor.randn([height], generator: generator, dtype: weight.dtype), eps: eps)
-    v = SpectralNorm.normalized(Tensor.randn([width], generator: generator, dtype: weight.dtype), eps: eps)
-    host.register(parameter: weight, as: "weight_orig")
-    host.register(buffer: u, as: "weight_u")
-    host.register(buffer: v, as: "weight_v")
+    let u = SpectralNorm.normalized(Tensor.randn([height], generator: generator, dtype: weight.dtype), eps: eps)
+    let v = SpectralNorm.normalized(Tensor.randn([width], generator: generator, dtype: weight.dtype), eps: eps)
+    _weightOriginal = Parameter(wrappedValue: weight, "weight_orig")
+    _u = Buffer(wrappedValue: u, "weight_u")
+    _v = Buffer(wrappedValue: v, "weight_v")
   }
 
   /// `x / max(‖x‖, eps)` for a vector.
