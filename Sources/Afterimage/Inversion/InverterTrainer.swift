@@ -306,8 +306,8 @@ public final class InverterTrainer {
       if perceptualNetwork == nil { fakeLogits = logitsOfFake }
       var distance = Tensor.zeros([], device: device)
       for layer in layers {
-        // Mean squared difference of unit-normalised feature vectors per position.
-        distance = distance + Loss.mse(normalizedChannels(produced[layer]!.to(.float32)), normalizedChannels(target[layer]!.to(.float32)))
+        // The perceptual distance with the loss's per-layer weight 1/C (FeatureDistance).
+        distance = distance + FeatureDistance.channelAveraged(produced[layer]!.to(.float32), target[layer]!.to(.float32))
       }
       total = total + distance * weights.perceptual
       losses.perceptual = distance.item()
@@ -347,13 +347,6 @@ public final class InverterTrainer {
   func gradientNorm(_ module: Module) -> Double {
     let squares = module.parameters.compactMap { $0.grad?.pow(2).sum().item() }
     return squares.reduce(0, +).squareRoot()
-  }
-
-  /// Feature maps `[B, C, H, W]` (or `[B, C]`) scaled to unit length along channels.
-  /// Token outputs `[B, T, D]` (a transformer's) are scaled along D, their channels.
-  func normalizedChannels(_ x: Tensor) -> Tensor {
-    let channels = x.rank == 3 ? 2 : 1
-    return x / (x.pow(2).sum(dim: channels, keepDim: true) + 1e-10).sqrt()
   }
 
   /// BigGAN's orthogonal regularisation: ‖W Wᵀ ⊙ (1 − I)‖² over G's matrix-shaped weights.
