@@ -28,6 +28,19 @@ public struct AttackSpec: Codable, Equatable, Sendable, CustomStringConvertible 
     self.targeted = targeted
   }
 
+  enum CodingKeys: String, CodingKey { case norm, epsilon, steps, stepSize, randomStart, targeted }
+
+  /// Reads an attack written by any version: a missing step size, start or target keeps the
+  /// default `init` gives it.
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    self.init(
+      norm: try c.decode(Norm.self, forKey: .norm), epsilon: try c.decode(Double.self, forKey: .epsilon),
+      steps: try c.decode(Int.self, forKey: .steps), stepSize: try c.decodeIfPresent(Double.self, forKey: .stepSize))
+    try c.decodeIfPresent(.randomStart, into: &randomStart)
+    try c.decodeIfPresent(.targeted, into: &targeted)
+  }
+
   /// Parses `fgsm:8/255`, `pgd-linf:8/255`, `pgd-l2:0.5`, `linf:0.1` (PGD), with `steps` for PGD.
   public static func parse(_ text: String, steps: Int = 20, stepSize: Double? = nil, randomStart: Bool = true, targeted: Bool = false) throws -> AttackSpec {
     let parts = text.lowercased().split(separator: ":", maxSplits: 1).map(String.init)
