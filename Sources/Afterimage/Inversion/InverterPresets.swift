@@ -51,6 +51,31 @@ public struct InversionLossWeights: Codable, Equatable, Sendable {
     return weights
   }
 
+  /// These weights with each weight `overrides` gives in place of this one. A perceptual weight
+  /// given to weights without perceptual layers (the paper's) brings `layers` with it.
+  public func overridden(by overrides: LossWeightOverrides, layers: [String]) -> InversionLossWeights {
+    var weights = self
+    if let adversarial = overrides.adversarial { weights.adversarial = adversarial }
+    if let pixelL1 = overrides.pixelL1 { weights.pixelL1 = pixelL1 }
+    if let pixelL2 = overrides.pixelL2 { weights.pixelL2 = pixelL2 }
+    if let perceptual = overrides.perceptual {
+      weights.perceptual = perceptual
+      if weights.perceptualLayers.isEmpty { weights.perceptualLayers = layers }
+    }
+    if let logitConsistency = overrides.logitConsistency { weights.logitConsistency = logitConsistency }
+    return weights
+  }
+
+  /// The five term weights.
+  var all: [Double] { [adversarial, pixelL1, pixelL2, perceptual, logitConsistency] }
+
+  /// Throws unless every weight is non-negative and at least one is positive (all zero trains nothing).
+  public func validate() throws {
+    guard all.allSatisfy({ $0 >= 0 }), all.reduce(0, +) > 0 else {
+      throw RunError("loss weights must be non-negative and not all zero")
+    }
+  }
+
   enum CodingKeys: String, CodingKey {
     case adversarial, pixelL1, pixelL2, perceptual, perceptualLayers, perceptualNetwork, logitConsistency
   }
@@ -65,5 +90,56 @@ public struct InversionLossWeights: Codable, Equatable, Sendable {
     try c.decodeIfPresent(.perceptualLayers, into: &perceptualLayers)
     try c.decodeIfPresent(.perceptualNetwork, into: &perceptualNetwork)
     try c.decodeIfPresent(.logitConsistency, into: &logitConsistency)
+  }
+}
+
+/// Loss weights given one by one (`--adversarial-weight`, `--l1-weight`, …) in place of a
+/// preset's; nil keeps the preset's.
+public struct LossWeightOverrides: Equatable, Sendable {
+  public var adversarial: Double?
+  public var pixelL1: Double?
+  public var pixelL2: Double?
+  public var perceptual: Double?
+  public var logitConsistency: Double?
+  public init() {}
+}
+
+/// The named loss recipes of `inverter train --preset`, each for one architecture.
+public enum InverterPreset: String, Codable, CaseIterable, Sendable {
+  /// The paper's: the hinge adversarial loss alone (BigGAN).
+  case paper
+  /// Adversarial plus pixel L1, perceptual and logit-consistency terms (BigGAN).
+  case fidelity
+  /// Pixel L2 alone (the up-convolutional decoder).
+  case upconv
+  /// Pixel L2 plus perceptual and a small adversarial term (the up-convolutional decoder).
+  case deepsim
+
+  /// The preset an architecture trains with when none is named: the paper's for BigGAN, the
+  /// pixel loss for the decoder.
+  public static func `default`(for architecture: InverterConfig.Architecture) -> InverterPreset {
+    architecture == .upconv ? .upconv : .paper
+  }
+
+  /// The architecture the preset is made for.
+  public var architecture: InverterConfig.Architecture {
+    switch self {
+    case .paper, .fidelity: return .biggan
+    case .upconv, .deepsim: return .upconv
+    }
+  }
+
+  /// The preset's weights; `layers` are the feature maps of its perceptual term (fidelity,
+  /// deepsim). Throws when the preset is not made for `architecture`.
+  public func lossWeights(for architecture: InverterConfig.Architecture, layers: [String]) throws -> InversionLossWeights {
+    guard architecture == self.architecture else {
+      throw RunError("--preset \(rawValue) does not go with --arch \(architecture.rawValue): biggan takes paper or fidelity, upconv takes upconv or deepsim")
+    }
+    switch self {
+    case .paper: return .paper
+    case .fidelity: return .fidelity(layers: layers)
+    case .upconv: return .upconv
+    case .deepsim: return .deepsim(layers: layers)
+    }
   }
 }

@@ -66,6 +66,9 @@ public struct InverterTrainingResults: VersionedRecord, Equatable {
 public struct ClassifierTrainingResults: VersionedRecord {
   public static let currentSchemaVersion = 1
 
+  /// Test images attacked with the final PGD at the end of adversarial training (`--final-attack-count`).
+  public static let defaultFinalAttackCount = 1000
+
   public private(set) var schemaVersion = currentSchemaVersion
   public var evaluation: ClassifierEvaluation.Result
   public var seconds: Double
@@ -85,5 +88,22 @@ public struct ClassifierTrainingResults: VersionedRecord {
     evaluation = try c.decode(ClassifierEvaluation.Result.self, forKey: .evaluation)
     seconds = try c.decode(Double.self, forKey: .seconds)
     steps = try c.decode(Int.self, forKey: .steps)
+  }
+
+  /// Evaluates a trained classifier on `test`: clean accuracy on every image, and for a model
+  /// trained against `training.adversarial`, accuracy under `AttackSpec.finalEvaluation` of it on
+  /// the first `attackCount` images.
+  public static func evaluate(
+    _ classifier: any ImageClassifier, on test: Dataset, training: ClassifierTrainingOptions, attackCount: Int = defaultFinalAttackCount,
+    progress: Bool = false
+  ) throws -> ClassifierEvaluation.Result {
+    var results = try ClassifierEvaluation.evaluate(classifier, on: test, progress: progress)
+    if let attack = training.adversarial {
+      let final = AttackSpec.finalEvaluation(of: attack)
+      let attacked = try ClassifierEvaluation.evaluate(classifier, on: test, attack: final, limit: attackCount, progress: progress)
+      results.attackAccuracy = attacked.attackAccuracy
+      results.attack = "\(final.description) on the first \(attacked.count) test images"
+    }
+    return results
   }
 }
