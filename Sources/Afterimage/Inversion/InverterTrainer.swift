@@ -94,7 +94,7 @@ public final class InverterTrainer {
         state.step += 1
         images += batch.labels.count
         if logged { try appendMetrics(losses) }
-        if showProgress { showProgress(losses, images: images, on: progress) }
+        if showProgress { updateProgress(progress, losses: losses, images: images) }
         if step % options.sampleEvery == 0 || step == options.steps { try samples.write(ema: state.ema, config: config, step: step, to: run) }
         if step % options.checkpointEvery == 0 { try state.saveCheckpoint(to: run, config: config) }
         if Interruption.requested || step == stopAfter || step == options.steps { break training }
@@ -236,7 +236,8 @@ public final class InverterTrainer {
     try run.appendMetrics(values, step: step)
   }
 
-  func showProgress(_ losses: StepLosses, images: Int, on progress: ProgressBar) {
+  /// The progress line: D's loss, G's adversarial loss and the pixel term.
+  func updateProgress(_ progress: ProgressBar, losses: StepLosses, images: Int) {
     progress.update(step, items: images, metrics: [
       "D": String(format: "%.3f", losses.discriminatorReal + losses.discriminatorFake),
       "G": String(format: "%.3f", losses.generatorAdversarial),
