@@ -29,118 +29,34 @@ struct ClassifierTrain: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "train", abstract: "Train a standard or adversarially robust classifier into a run directory.")
 
-  @Option(help: ArgumentHelp("The data set: \(DatasetSource.help).", valueName: "name"))
-  var dataset = "shapes"
-  @Option(help: "Architecture: resnet20, resnet18, resnet50 or evalnet (the independent evaluation classifier).")
-  var arch = "resnet20"
-  @Option(help: "Channel width multiplier.")
-  var width = 1.0
-  @Option(help: "Input resolution (Fashion-MNIST's 28×28 is zero-padded to it).")
-  var resolution = 32
-  @Option(help: "The run directory to write.")
-  var out: String
-  @Option(help: "Epochs.") var epochs = 10
-  @Option(help: "Batch size.") var batchSize = 128
-  @Option(name: .customLong("lr"), help: "Peak learning rate (SGD, Nesterov momentum, cosine decay).") var learningRate = 0.1
-  @Option(help: "Momentum.") var momentum = 0.9
-  @Option(help: "Weight decay.") var weightDecay = 5e-4
-  @Option(help: "Learning-rate warm-up steps.") var warmupSteps = 200
-  @Option(help: "Label smoothing ε.") var labelSmoothing = 0.0
-  @Option(help: "Zero padding of random crops (0 turns cropping off).") var cropPadding = 4
-  @Flag(help: "No random horizontal flips.") var noFlip = false
-  @Option(help: "Adversarial training (Madry PGD): linf:EPS or l2:EPS, e.g. linf:8/255.") var adversarial: String?
-  @Option(help: "PGD steps for adversarial training.") var attackSteps = 7
-  @Option(help: "PGD step size (default: ε/4).") var attackStepSize: Double?
-  @Option(help: "Train on the first N training examples only.") var trainCount: Int?
-  @Option(help: "Test examples scored after each epoch (default: all).") var evalCount: Int?
-  @Option(help: "Test examples attacked with PGD-20 at the end (robust models).") var finalAttackCount = 1000
-  @Option(help: "Steps between checkpoints.") var checkpointEvery = 500
-  @Option(help: "Random seed.") var seed: UInt64 = 0
+  @OptionGroup var recipe: ClassifierRecipeOptions
+  @Option(help: "The run directory to write.") var out: String
+  @Option(help: "Test examples attacked with PGD-20 at the end (robust models).")
+  var finalAttackCount = ClassifierTrainingResults.defaultFinalAttackCount
   @Option(help: "Threads (default: all cores).") var threads: Int?
   @Flag(help: "Continue the run in --out from its checkpoint (its saved options are used).") var resume = false
   @OptionGroup var compute: DeviceOptions
-  @OptionGroup var mixed: PrecisionOptions
-  @Option(help: "Colour jitter: brightness factors drawn from [1 − s, 1 + s] (0: off).") var brightness = 0.0
-  @Option(help: "Colour jitter: contrast strength (0: off).") var contrast = 0.0
-  @Option(help: "Colour jitter: saturation strength (0: off).") var saturation = 0.0
   @Flag(help: "Fail on an unreadable image instead of skipping it (image folders).") var strict = false
 
   func validate() throws {
-    try require(epochs >= 1, "--epochs must be at least 1")
-    try require(batchSize >= 1, "--batch-size must be at least 1")
-    try require(learningRate > 0, "--lr must be positive")
-    try require(momentum >= 0 && momentum < 1, "--momentum must be in [0, 1)")
-    try require(weightDecay >= 0, "--weight-decay must not be negative")
-    try require(warmupSteps >= 0, "--warmup-steps must not be negative")
-    try require(labelSmoothing >= 0 && labelSmoothing < 1, "--label-smoothing must be in [0, 1)")
-    try require(cropPadding >= 0, "--crop-padding must not be negative")
-    try require(attackSteps >= 1, "--attack-steps must be at least 1")
-    try require(attackStepSize.map { $0 > 0 } ?? true, "--attack-step-size must be positive")
-    try require(checkpointEvery >= 1, "--checkpoint-every must be at least 1")
-    try require(trainCount.map { $0 >= 1 } ?? true, "--train-count must be at least 1")
-    try require(evalCount.map { $0 >= 1 } ?? true, "--eval-count must be at least 1")
     try require(finalAttackCount >= 1, "--final-attack-count must be at least 1")
-    try require(width > 0, "--width must be positive")
     try require(threads.map { $0 >= 1 } ?? true, "--threads must be at least 1")
-    try require([brightness, contrast, saturation].allSatisfy { $0 >= 0 && $0 < 1 }, "colour jitter strengths must be in [0, 1)")
   }
 
   func run() throws {
     if let threads { Torch.threadCount = threads }
     let run = RunDirectory(out)
-    guard let architecture = ClassifierArchitecture(rawValue: arch), architecture != .torchscript else {
-      throw ValidationError("--arch must be resnet20, resnet18, resnet50 or evalnet, not '\(arch)'")
-    }
-    let source = try DatasetSource(dataset)
-    var options = ClassifierTrainingOptions()
-    var config: ClassifierConfig
+    let source = try DatasetSource(recipe.dataset)
+    let (config, options): (ClassifierConfig, ClassifierTrainingOptions)
+    let (trainSet, testSet): (Dataset, Dataset)
     if resume {
-      guard run.hasCheckpoint else { throw ValidationError("\(out) has no checkpoint.safetensors to resume from") }
-      config = try run.readJSON(ClassifierConfig.self, from: run.configURL)
-      guard let saved = config.training else { throw ValidationError("\(run.configURL.path) records no training options") }
-      options = saved
-      FileHandle.standardError.write(Data("resuming with the options saved in \(run.configURL.path)\n".utf8))
+      (config, options) = try savedConfig(of: run)
+      (trainSet, testSet) = try openSplits(try DatasetSource(config.dataset ?? recipe.dataset), resolution: config.resolution)
     } else {
-      if run.hasCheckpoint {
-        throw ValidationError("\(out) already holds a run: pass --resume to continue it, or choose another --out")
-      }
-      options.epochs = epochs
-      options.batchSize = batchSize
-      options.learningRate = learningRate
-      options.momentum = momentum
-      options.weightDecay = weightDecay
-      options.warmupSteps = warmupSteps
-      options.labelSmoothing = labelSmoothing
-      options.cropPadding = cropPadding
-      options.horizontalFlip = !noFlip
-      options.brightness = brightness
-      options.contrast = contrast
-      options.saturation = saturation
-      options.trainCount = trainCount
-      options.evaluationCount = evalCount
-      options.checkpointEvery = checkpointEvery
-      options.seed = seed
-      let precision = try mixed.resolved()
-      options.precision = precision == .float32 ? nil : precision
-      if let adversarial {
-        let spec = try AttackSpec.parse(adversarial, steps: attackSteps)
-        // FGSM stays one full step ("fast" adversarial training); PGD uses Madry's step of ε/4.
-        options.adversarial = spec.steps == 1 && !spec.randomStart
-          ? spec
-          : AttackSpec(norm: spec.norm, epsilon: spec.epsilon, steps: attackSteps, stepSize: attackStepSize ?? spec.epsilon / 4, randomStart: true)
-      }
-      config = ClassifierConfig(architecture: architecture, width: width, channels: 1, resolution: resolution, classNames: [], normalization: Normalization(mean: [0], std: [1]), dataset: dataset, training: options, command: reproducibleCommandLine())
-    }
-    let datasetSource = resume ? try DatasetSource(config.dataset ?? dataset) : source
-    let inputResolution = resume ? config.resolution : resolution
-    let trainSet = try openReporting(datasetSource, split: .train, resolution: inputResolution, strict: strict)
-    let testSet = try openReporting(datasetSource, split: .test, resolution: inputResolution, strict: strict)
-    if !resume {
-      let statistics = try DatasetStatistics.measure(trainSet, maximumSamples: 5000)
-      config.channels = trainSet.channels
-      config.resolution = trainSet.resolution
-      config.classNames = trainSet.classNames
-      config.normalization = Normalization(mean: statistics.channelMeans, std: statistics.channelStds.map { max($0, 1e-3) })
+      if run.hasCheckpoint { throw ValidationError("\(out) already holds a run: pass --resume to continue it, or choose another --out") }
+      let asked = try recipe.recipe()
+      (trainSet, testSet) = try openSplits(source, resolution: asked.resolution)
+      (config, options) = (try asked.config(fittedTo: trainSet, command: reproducibleCommandLine()), asked.training)
     }
     let device = try compute.resolved()
     let trainer = try ClassifierTrainer(run: run, config: config, options: options, train: trainSet, test: testSet, device: device)
@@ -148,25 +64,27 @@ struct ClassifierTrain: ParsableCommand {
     let summary = try trainer.fit(resume: resume)
     guard !summary.interrupted else { throw ExitCode(130) }
     let classifier = try Classifiers.load(out, device: device)
-    var results = try ClassifierEvaluation.evaluate(classifier, on: testSet, progress: true)
-    if let attack = options.adversarial {
-      let final = AttackSpec(norm: attack.norm, epsilon: attack.epsilon, steps: 20)
-      let attacked = try ClassifierEvaluation.evaluate(classifier, on: testSet, attack: final, limit: finalAttackCount, progress: true)
-      results.attackAccuracy = attacked.attackAccuracy
-      results.attack = "\(final.description) on the first \(attacked.count) test images"
-    }
-    try run.writeJSON(TrainingResults(evaluation: results, seconds: summary.seconds, steps: summary.steps), to: run.resultsURL)
+    let results = try ClassifierTrainingResults.evaluate(classifier, on: testSet, training: options, attackCount: finalAttackCount, progress: true)
+    try run.writeJSON(ClassifierTrainingResults(evaluation: results, seconds: summary.seconds, steps: summary.steps), to: run.resultsURL)
     print(String(format: "done in %@: test accuracy %.2f%%", ProgressBarClock.format(summary.seconds), 100 * results.cleanAccuracy)
       + (results.attackAccuracy.map { String(format: ", under %@ %.2f%%", results.attack ?? "attack", 100 * $0) } ?? ""))
     print("wrote \(run.modelURL.path), \(run.resultsURL.path)")
   }
-}
 
-/// results.json of a classifier run.
-struct TrainingResults: Codable {
-  var evaluation: ClassifierEvaluation.Result
-  var seconds: Double
-  var steps: Int
+  /// The training and test splits of `source` at `resolution`.
+  func openSplits(_ source: DatasetSource, resolution: Int) throws -> (train: Dataset, test: Dataset) {
+    (try openReporting(source, split: .train, resolution: resolution, strict: strict),
+     try openReporting(source, split: .test, resolution: resolution, strict: strict))
+  }
+
+  /// The config of the run being resumed, and the options it was started with.
+  func savedConfig(of run: RunDirectory) throws -> (ClassifierConfig, ClassifierTrainingOptions) {
+    guard run.hasCheckpoint else { throw ValidationError("\(out) has no checkpoint.safetensors to resume from") }
+    let config = try run.readJSON(ClassifierConfig.self, from: run.configURL)
+    guard let options = config.training else { throw ValidationError("\(run.configURL.path) records no training options") }
+    FileHandle.standardError.write(Data("resuming with the options saved in \(run.configURL.path)\n".utf8))
+    return (config, options)
+  }
 }
 
 enum ProgressBarClock {
@@ -182,9 +100,9 @@ struct ClassifierEval: ParsableCommand {
 
   @Option(help: "A classifier run directory or model.safetensors.") var classifier: String
   @Option(help: ArgumentHelp("The data set (default: the one it was trained on).", valueName: "name")) var dataset: String?
-  @Option(help: "Which split: train or test.") var split = "test"
+  @Option(help: "Which split: train or test.") var split = Split.test
   @Option(help: "Attack: fgsm:EPS, pgd-linf:EPS or pgd-l2:EPS (e.g. pgd-linf:8/255).") var attack: String?
-  @Option(help: "PGD steps.") var steps = 20
+  @Option(help: "PGD steps.") var steps = AttackSpec.Defaults.evaluationSteps
   @Option(help: "PGD step size (default 2.5·ε/steps).") var stepSize: Double?
   @Flag(help: "Start PGD at the clean image instead of a random point.") var noRandomStart = false
   @Option(help: "Evaluate the first N examples only.") var count: Int?
@@ -203,15 +121,14 @@ struct ClassifierEval: ParsableCommand {
   }
 
   func run() throws {
-    guard let splitValue = Split(rawValue: split) else { throw ValidationError("--split must be train or test") }
     let model = try Classifiers.load(classifier, device: try compute.resolved())
     guard let name = dataset ?? model.config.dataset else {
       throw ValidationError("this classifier records no data set: pass --dataset")
     }
-    let data = try openReporting(try DatasetSource(name), split: splitValue, resolution: model.config.resolution, strict: strict)
+    let data = try openReporting(try DatasetSource(name), split: split, resolution: model.config.resolution, strict: strict)
     let spec = try attack.map { try AttackSpec.parse($0, steps: steps, stepSize: stepSize, randomStart: !noRandomStart, targeted: targeted) }
     let result = try ClassifierEvaluation.evaluate(model, on: data, attack: spec, limit: count, perClass: perClass, seed: seed, progress: true)
-    print(String(format: "%@ on %@ (%@, %d images): clean accuracy %.2f%%", model.config.architecture.rawValue, data.name, split, result.count, 100 * result.cleanAccuracy))
+    print(String(format: "%@ on %@ (%@, %d images): clean accuracy %.2f%%", model.config.architecture.rawValue, data.name, split.rawValue, result.count, 100 * result.cleanAccuracy))
     if let accuracy = result.attackAccuracy { print(String(format: "under %@: %.2f%%", result.attack ?? "", 100 * accuracy)) }
     if let success = result.targetSuccessRate { print(String(format: "targeted attack reached the next class on %.2f%% of images", 100 * success)) }
     if let perClass = result.perClass {
@@ -262,8 +179,9 @@ struct ClassifierImport: ParsableCommand {
       throw ValidationError("give --classes N or --class-names a,b,c")
     }
     let channels = dims[0]
-    let meanValues = try mean.map { try parseList($0, option: "--mean") } ?? Array(repeating: 0, count: channels)
-    let stdValues = try std.map { try parseList($0, option: "--std") } ?? Array(repeating: 1, count: channels)
+    let identity = Normalization.identity(channels: channels)
+    let meanValues = try mean.map { try parseList($0, option: "--mean") } ?? identity.mean
+    let stdValues = try std.map { try parseList($0, option: "--std") } ?? identity.std
     guard meanValues.count == channels, stdValues.count == channels else {
       throw ValidationError("--mean and --std need \(channels) values, one per channel")
     }

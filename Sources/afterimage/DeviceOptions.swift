@@ -18,15 +18,10 @@ struct DeviceOptions: ParsableArguments {
   }
 }
 
-/// `--precision`, taken by the trainers.
-struct PrecisionOptions: ParsableArguments {
-  @Option(help: ArgumentHelp("Forward passes in float32, or bf16 autocast (mixed precision: for CUDA; slow on most CPUs).", valueName: "float32|bf16"))
-  var precision = "float32"
-
-  func resolved() throws -> Precision {
-    guard let value = Precision(rawValue: precision) else {
-      throw ValidationError("--precision must be float32 or bf16, not '\(precision)'")
-    }
-    return value
-  }
+/// The help of `--precision`, which both trainers take (`InverterRecipeOptions`,
+/// `ClassifierRecipeOptions`), each defaulting to its options' `forwardPrecision`.
+func precisionHelp(default value: Precision) -> ArgumentHelp {
+  ArgumentHelp(
+    withDefault("Forward passes in float32, or bf16 autocast (mixed precision: for CUDA; slow on most CPUs).", value).abstract,
+    valueName: "float32|bf16")
 }

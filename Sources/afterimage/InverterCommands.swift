@@ -15,51 +15,13 @@ struct InverterTrain: ParsableCommand {
     commandName: "train", abstract: "Train a BigGAN generator conditioned on a classifier's logits (against a projection discriminator).")
 
   @Option(help: "The classifier to invert (run directory).") var classifier: String
-  @Option(help: ArgumentHelp("The data set (default: the classifier's).", valueName: "name")) var dataset: String?
   @Option(help: "The run directory to write.") var out: String
-  @Option(help: "Generator: biggan (the paper's) or upconv (Dosovitskiy & Brox's decoder, a baseline).") var arch = "biggan"
-  @Option(help: "Losses: paper (adversarial only), fidelity (adversarial + pixel, perceptual, logit); for --arch upconv: upconv (pixel L2, the default) or deepsim (+ feature and adversarial).") var preset: String?
-  @Option(help: "Image resolution: 32, 64 or 128 (must match the classifier's input).") var resolution: Int?
-  @Option(help: "Base width of G and D.") var ch = 16
-  @Option(help: "Length of the noise vector z.") var noiseSize = 64
-  @Flag(help: "No self-attention blocks.") var noAttention = false
-  @Option(help: "Logit preprocessing: raw (the paper) or standardized.") var logits = "raw"
-  @Option(help: "Training steps (generator updates).") var steps = 3000
-  @Option(help: "Batch size.") var batchSize = 64
-  @Option(help: "Generator learning rate.") var gLr = 1e-4
-  @Option(help: "Discriminator learning rate.") var dLr = 4e-4
-  @Option(help: "Discriminator steps per generator step.") var dSteps = 1
-  @Option(help: "EMA decay of G's weights (default: from the run length).") var emaDecay: Double?
-  @Option(help: "Step from which the EMA averages (default: a fifth of the run).") var emaStart: Int?
-  @Option(help: "Orthogonal regularisation strength (0: off).") var orthogonal = 0.0
-  @Option(help: "Perceptual-loss layers (fidelity and deepsim presets), comma-separated (default: the network's, layer1,layer2 for the ResNets; an imported model's are chosen from its submodules' outputs).") var perceptualLayers: String?
-  @Option(help: "Override the preset's adversarial-loss weight.") var adversarialWeight: Double?
-  @Option(help: "Override the preset's pixel L1 weight.") var l1Weight: Double?
-  @Option(help: "Override the preset's pixel L2 weight.") var l2Weight: Double?
-  @Option(help: "Override the preset's perceptual weight.") var perceptualWeight: Double?
-  @Option(help: "Override the preset's logit-consistency weight.") var logitWeight: Double?
-  @Option(help: "Evaluation classifier whose features the perceptual loss uses (default: the inverted classifier).") var perceptualNetwork: String?
-  @Option(help: "Steps between sample grids.") var sampleEvery = 250
-  @Option(help: "Steps between checkpoints.") var checkpointEvery = 250
-  @Option(help: "Train on the first N examples only.") var trainCount: Int?
-  @Option(help: "Random seed.") var seed: UInt64 = 0
+  @OptionGroup var recipe: InverterRecipeOptions
   @Option(help: "Threads (default: all cores).") var threads: Int?
   @Flag(help: "Continue the run in --out from its checkpoint (its saved options are used).") var resume = false
   @OptionGroup var compute: DeviceOptions
-  @OptionGroup var mixed: PrecisionOptions
 
   func validate() throws {
-    try require(steps >= 1, "--steps must be at least 1")
-    try require(batchSize >= 2, "--batch-size must be at least 2 (batch norm needs two samples)")
-    try require(ch >= 1, "--ch must be at least 1")
-    try require(noiseSize >= 8, "--noise-size must be at least 8 (it is split over the blocks)")
-    try require(gLr > 0 && dLr > 0, "learning rates must be positive")
-    try require(dSteps >= 1, "--d-steps must be at least 1")
-    try require(emaDecay.map { $0 >= 0 && $0 < 1 } ?? true, "--ema-decay must be in [0, 1)")
-    try require(emaStart.map { $0 >= 0 } ?? true, "--ema-start must not be negative")
-    try require(orthogonal >= 0, "--orthogonal must not be negative")
-    try require(sampleEvery >= 1 && checkpointEvery >= 1, "--sample-every and --checkpoint-every must be at least 1")
-    try require(trainCount.map { $0 >= 2 } ?? true, "--train-count must be at least 2")
     try require(threads.map { $0 >= 1 } ?? true, "--threads must be at least 1")
   }
 
@@ -68,69 +30,8 @@ struct InverterTrain: ParsableCommand {
     let device = try compute.resolved()  // a device this machine lacks is refused before any work
     let run = RunDirectory(out)
     let model = try Classifiers.load(classifier)
-    var config: InverterConfig
-    if resume {
-      guard run.hasCheckpoint else { throw ValidationError("\(out) has no checkpoint.safetensors to resume from") }
-      config = try run.readJSON(InverterConfig.self, from: run.configURL)
-    } else {
-      if run.hasCheckpoint { throw ValidationError("\(out) already holds a run: pass --resume to continue it, or choose another --out") }
-      guard let preprocessing = LogitPreprocessing(rawValue: logits) else { throw ValidationError("--logits must be raw or standardized") }
-      let featureSource = try perceptualNetwork.map { try Classifiers.load($0) } ?? model
-      let layers = perceptualLayers.map { $0.split(separator: ",").map(String.init) } ?? featureSource.defaultFeatureLayers
-      guard let architecture = InverterConfig.Architecture(rawValue: arch) else {
-        throw ValidationError("--arch must be biggan or upconv, not '\(arch)'")
-      }
-      let presetName = preset ?? (architecture == .upconv ? "upconv" : "paper")
-      var losses: InversionLossWeights
-      switch (architecture, presetName) {
-      case (.biggan, "paper"): losses = .paper
-      case (.biggan, "fidelity"): losses = .fidelity(layers: layers)
-      case (.upconv, "upconv"): losses = .upconv
-      case (.upconv, "deepsim"): losses = .deepsim(layers: layers)
-      default:
-        throw ValidationError("--preset \(presetName) does not go with --arch \(arch): biggan takes paper or fidelity, upconv takes upconv or deepsim")
-      }
-      if let adversarialWeight { losses.adversarial = adversarialWeight }
-      if let l1Weight { losses.pixelL1 = l1Weight }
-      if let l2Weight { losses.pixelL2 = l2Weight }
-      if let perceptualWeight {
-        losses.perceptual = perceptualWeight
-        if losses.perceptualLayers.isEmpty { losses.perceptualLayers = layers }
-      }
-      if let logitWeight { losses.logitConsistency = logitWeight }
-      guard [losses.adversarial, losses.pixelL1, losses.pixelL2, losses.perceptual, losses.logitConsistency].allSatisfy({ $0 >= 0 }),
-        losses.adversarial + losses.pixelL1 + losses.pixelL2 + losses.perceptual + losses.logitConsistency > 0
-      else { throw ValidationError("loss weights must be non-negative and not all zero") }
-      if losses.perceptual > 0 { losses.perceptualNetwork = perceptualNetwork }
-      var options = InverterTrainingOptions()
-      options.steps = steps
-      options.batchSize = batchSize
-      options.generatorLearningRate = gLr
-      options.discriminatorLearningRate = dLr
-      options.discriminatorStepsPerGeneratorStep = dSteps
-      options.emaDecay = emaDecay
-      options.emaStart = emaStart
-      options.orthogonalRegularization = orthogonal
-      options.sampleEvery = sampleEvery
-      options.checkpointEvery = checkpointEvery
-      options.trainCount = trainCount
-      options.seed = seed
-      let precision = try mixed.resolved()
-      options.precision = precision == .float32 ? nil : precision
-      guard let name = dataset ?? model.config.dataset else { throw ValidationError("the classifier records no data set: pass --dataset") }
-      config = InverterConfig(
-        resolution: resolution ?? model.config.resolution, channels: model.config.channels, logitCount: model.config.classCount,
-        classifier: classifier, dataset: name, preset: presetName, losses: losses, training: options)
-      config.architecture = architecture
-      config.ch = ch
-      config.noiseSize = noiseSize
-      config.attention = !noAttention
-      config.preprocessing = preprocessing
-      config.command = reproducibleCommandLine()
-    }
-    guard config.resolution == model.config.resolution else {
-      throw ValidationError("the classifier takes \(model.config.resolution)×\(model.config.resolution) images; an inverter at \(config.resolution) cannot be scored by it")
-    }
+    let config = try resume ? savedConfig(of: run) : newConfig(for: model, in: run)
+    try validating { try config.checkScorable(by: model.config) }
     let source = try DatasetSource(config.dataset)
     let train = try source.open(split: .train, resolution: config.resolution).dataset
     let heldOut = try source.open(split: .test, resolution: config.resolution).dataset
@@ -139,17 +40,26 @@ struct InverterTrain: ParsableCommand {
       run: run, config: config, classifier: model, classifierPath: classifier, perceptualNetwork: perceptual,
       train: train, heldOut: heldOut, datasetKey: "\(config.dataset)|train", device: device)
     print("training a \(config.resolution)×\(config.resolution) inverter (\(config.preset)) of \(classifier) on \(train.name) for \(config.training.steps) steps")
-    let start = Date()
-    let firstStep = resume ? (try? run.readCheckpoint(kind: "inverter").step) ?? 0 : 0
-    try trainer.fit(resume: resume)
-    guard trainer.step >= config.training.steps else { throw ExitCode(130) }
-    let seconds = Date().timeIntervalSince(start)
-    // How long this invocation took (a resumed run counts only the steps it ran).
-    try printJSONFile(
-      ["seconds": Double(seconds), "steps": Double(trainer.step), "steps_this_run": Double(trainer.step - firstStep), "threads": Double(Torch.threadCount),
-       "images_per_second": Double((trainer.step - firstStep) * config.training.batchSize) / max(seconds, 1e-9)],
-      to: run.resultsURL.path)
-    print(String(format: "done in %@; wrote %@ and samples in %@", ProgressBarClock.format(seconds), run.modelURL.path, run.samplesURL.path))
+    let summary = try trainer.fit(resume: resume)
+    guard summary.finished else { throw ExitCode(130) }
+    try run.writeJSON(InverterTrainingResults(summary: summary, threads: Torch.threadCount, batchSize: config.training.batchSize), to: run.resultsURL)
+    print(String(format: "done in %@; wrote %@ and samples in %@", ProgressBarClock.format(summary.seconds), run.modelURL.path, run.samplesURL.path))
+  }
+
+  /// The config of the run being resumed.
+  func savedConfig(of run: RunDirectory) throws -> InverterConfig {
+    guard run.hasCheckpoint else { throw ValidationError("\(out) has no checkpoint.safetensors to resume from") }
+    return try run.readJSON(InverterConfig.self, from: run.configURL)
+  }
+
+  /// The config the options ask for, for `model`.
+  func newConfig(for model: any ImageClassifier, in run: RunDirectory) throws -> InverterConfig {
+    if run.hasCheckpoint { throw ValidationError("\(out) already holds a run: pass --resume to continue it, or choose another --out") }
+    let recipe = self.recipe.recipe
+    let featureNetwork = try recipe.perceptualNetwork.map { try Classifiers.load($0) } ?? model
+    return try validating {
+      try recipe.config(classifier: model.config, classifierPath: classifier, featureNetwork: featureNetwork, command: reproducibleCommandLine())
+    }
   }
 }
 
@@ -160,7 +70,7 @@ struct InverterReconstruct: ParsableCommand {
   @Option(help: "The inverter run directory.") var inverter: String
   @Option(help: "Use this classifier instead of the one recorded in the run.") var classifier: String?
   @Option(help: ArgumentHelp("Data set to take originals from (default: the inverter's).", valueName: "name")) var dataset: String?
-  @Option(help: "Which split.") var split = "test"
+  @Option(help: "Which split.") var split = Split.test
   @Option(help: "How many originals.") var count = 16
   @Option(parsing: .upToNextOption, help: "Image files to reconstruct instead of a data set.") var image: [String] = []
   @Option(help: "Reconstructions per original (different noise).") var samples = 1
@@ -183,8 +93,7 @@ struct InverterReconstruct: ParsableCommand {
         return ImageFile.resizedAndCentreCropped(ImageFile.withChannels(picture, config.channels), to: config.resolution)
       })
     } else {
-      guard let splitValue = Split(rawValue: split) else { throw ValidationError("--split must be train or test") }
-      let data = try DatasetSource(dataset ?? model.config.dataset).open(split: splitValue, resolution: config.resolution).dataset
+      let data = try DatasetSource(dataset ?? model.config.dataset).open(split: split, resolution: config.resolution).dataset
       originals = try data.batch(at: Array(0..<min(count, data.count))).images
     }
     let n = originals.shape[0]
@@ -223,15 +132,15 @@ struct InverterOptimize: ParsableCommand {
 
   @Option(help: "The classifier whose logits are inverted.") var classifier: String
   @Option(help: ArgumentHelp("Data set to take originals from (default: the classifier's).", valueName: "name")) var dataset: String?
-  @Option(help: "Which split.") var split = "test"
+  @Option(help: "Which split.") var split = Split.test
   @Option(help: "How many originals.") var count = 8
   @Option(parsing: .upToNextOption, help: "Image files to invert instead of a data set.") var image: [String] = []
-  @Option(help: "Gradient steps per image.") var steps = 200
-  @Option(help: "Adam learning rate on the image parameters.") var lr = 0.05
-  @Option(help: "Total-variation prior weight.") var tv = 0.5
-  @Option(help: "Norm prior weight.") var norm = 0.01
-  @Option(help: "Random jitter in pixels.") var jitter = 2
-  @Option(help: "Random seed.") var seed: UInt64 = 0
+  @Option(help: "Gradient steps per image.") var steps = OptimizationInversion.Options.default.steps
+  @Option(help: "Adam learning rate on the image parameters.") var lr = OptimizationInversion.Options.default.learningRate
+  @Option(help: "Total-variation prior weight.") var tv = OptimizationInversion.Options.default.totalVariation
+  @Option(help: "Norm prior weight.") var norm = OptimizationInversion.Options.default.norm
+  @Option(help: "Random jitter in pixels.") var jitter = OptimizationInversion.Options.default.jitter
+  @Option(help: "Random seed.") var seed = OptimizationInversion.Options.default.seed
   @Option(help: "The PNG to write.") var out = "optimized.png"
   @OptionGroup var compute: DeviceOptions
 
@@ -250,9 +159,8 @@ struct InverterOptimize: ParsableCommand {
         ImageFile.resizedAndCentreCropped(ImageFile.withChannels(try ImageFile.read(URL(fileURLWithPath: path)), config.channels), to: config.resolution)
       })
     } else {
-      guard let splitValue = Split(rawValue: split) else { throw ValidationError("--split must be train or test") }
       guard let name = dataset ?? config.dataset else { throw ValidationError("this classifier records no data set: pass --dataset") }
-      let data = try DatasetSource(name).open(split: splitValue, resolution: config.resolution).dataset
+      let data = try DatasetSource(name).open(split: split, resolution: config.resolution).dataset
       originals = try data.batch(at: Array(0..<min(count, data.count))).images
     }
     let targets = try withNoGrad { try model.logits(originals) }

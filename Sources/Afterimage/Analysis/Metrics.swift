@@ -45,23 +45,17 @@ public enum Metrics {
 
   // MARK: perceptual distance
 
-  /// Perceptual distance per image pair: for each named feature map of `network`, unit-normalise
-  /// every position's channel vector, take the squared difference averaged over positions,
-  /// and sum over layers (LPIPS without learned weights).
+  /// Perceptual distance per image pair: for each named feature map of `network`, the squared
+  /// distance of unit-normalised channel vectors summed over channels and averaged over
+  /// positions (`FeatureDistance.perImage`), summed over layers (LPIPS without learned weights).
   public static func perceptualDistance(_ a: Tensor, _ b: Tensor, network: any ImageClassifier, layers: [String]) throws -> Tensor {
     let fa = try withNoGrad { try network.features(a, names: layers).features }
     let fb = try withNoGrad { try network.features(b, names: layers).features }
     var total = Tensor.zeros([a.shape[0]], device: network.device)
     for layer in layers {
-      let difference = (unitChannels(fa[layer]!) - unitChannels(fb[layer]!)).pow(2).sum(dim: 1)  // [B, …]
-      total = total + (difference.rank > 1 ? difference.flattened(from: 1).mean(dims: [1]) : difference)
+      total = total + FeatureDistance.perImage(fa[layer]!, fb[layer]!)
     }
     return total
-  }
-
-  /// Features scaled to unit length along the channel dimension.
-  static func unitChannels(_ x: Tensor) -> Tensor {
-    x / (x.pow(2).sum(dim: 1, keepDim: true) + 1e-10).sqrt()
   }
 
   /// Perceptual distances between every `a[i]` and every `b[j]`: `[A, B]`.
@@ -70,9 +64,9 @@ public enum Metrics {
     let fb = try withNoGrad { try network.features(b, names: layers).features }
     var total = Tensor.zeros([a.shape[0], b.shape[0]], device: network.device)
     for layer in layers {
-      let x = unitChannels(fa[layer]!).flattened(from: 1)  // [A, D]: unit channel vectors, all positions
-      let y = unitChannels(fb[layer]!).flattened(from: 1)  // [B, D]
-      let positions = Double(max(1, fa[layer]!.rank > 2 ? fa[layer]!.shape[2...].reduce(1, *) : 1))
+      let x = FeatureDistance.unitChannels(fa[layer]!).flattened(from: 1)  // [A, D]: unit channel vectors, all positions
+      let y = FeatureDistance.unitChannels(fb[layer]!).flattened(from: 1)  // [B, D]
+      let positions = Double(FeatureDistance.positionCount(fa[layer]!))
       // ‖x − y‖² = ‖x‖² + ‖y‖² − 2 x·y, averaged over positions like `perceptualDistance`.
       let squares = x.pow(2).sum(dim: 1, keepDim: true) + y.pow(2).sum(dim: 1).unsqueezed(0) - x.matmul(y.t) * 2
       total = total + squares.clamped(min: 0) / positions

@@ -18,18 +18,57 @@ public struct AttackSpec: Codable, Equatable, Sendable, CustomStringConvertible 
   /// Move toward a given target class instead of away from the true one.
   public var targeted: Bool
 
+  /// The step counts of the two attacks: PGD-7 in adversarial training (Madry et al.), PGD-20
+  /// to evaluate (`classifier eval`, and the final score of a robust model after training).
+  public enum Defaults {
+    public static let trainingSteps = 7
+    public static let evaluationSteps = 20
+  }
+
+  /// - Parameter stepSize: nil: ε for one step (FGSM), else 2.5·ε/steps, the evaluation step
+  ///   (Madry et al.'s: enough to cross the ball and back in the steps given).
   public init(norm: Norm, epsilon: Double, steps: Int, stepSize: Double? = nil, randomStart: Bool = true, targeted: Bool = false) {
     self.norm = norm
     self.epsilon = epsilon
     self.steps = steps
-    // Madry et al.'s choice for training: 2.5 ε / steps; eps/4 for PGD-7 is close to it.
     self.stepSize = stepSize ?? (steps == 1 ? epsilon : 2.5 * epsilon / Double(steps))
     self.randomStart = randomStart
     self.targeted = targeted
   }
 
+  /// The attack adversarial training replaces each batch with, for `text` as `--adversarial`
+  /// takes it (`linf:8/255`, `fgsm:8/255`, …). FGSM stays one full step of ε ("fast" adversarial
+  /// training); PGD takes `steps` steps of `stepSize` from a random start, by default Madry et
+  /// al.'s ε/4 (close to 2.5·ε/steps for PGD-7, and larger for fewer steps).
+  public static func adversarialTraining(_ text: String, steps: Int = Defaults.trainingSteps, stepSize: Double? = nil) throws -> AttackSpec {
+    let spec = try parse(text, steps: steps)
+    if spec.steps == 1 && !spec.randomStart { return spec }
+    return AttackSpec(norm: spec.norm, epsilon: spec.epsilon, steps: steps, stepSize: stepSize ?? spec.epsilon / 4, randomStart: true)
+  }
+
+  /// The attack a model adversarially trained against `training` is scored with at the end:
+  /// PGD-20 in the same norm and ε, with the evaluation step.
+  public static func finalEvaluation(of training: AttackSpec) -> AttackSpec {
+    AttackSpec(norm: training.norm, epsilon: training.epsilon, steps: Defaults.evaluationSteps)
+  }
+
+  enum CodingKeys: String, CodingKey { case norm, epsilon, steps, stepSize, randomStart, targeted }
+
+  /// Reads an attack written by any version: a missing step size, start or target keeps the
+  /// default `init` gives it.
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    self.init(
+      norm: try c.decode(Norm.self, forKey: .norm), epsilon: try c.decode(Double.self, forKey: .epsilon),
+      steps: try c.decode(Int.self, forKey: .steps), stepSize: try c.decodeIfPresent(Double.self, forKey: .stepSize))
+    try c.decodeIfPresent(.randomStart, into: &randomStart)
+    try c.decodeIfPresent(.targeted, into: &targeted)
+  }
+
   /// Parses `fgsm:8/255`, `pgd-linf:8/255`, `pgd-l2:0.5`, `linf:0.1` (PGD), with `steps` for PGD.
-  public static func parse(_ text: String, steps: Int = 20, stepSize: Double? = nil, randomStart: Bool = true, targeted: Bool = false) throws -> AttackSpec {
+  public static func parse(
+    _ text: String, steps: Int = Defaults.evaluationSteps, stepSize: Double? = nil, randomStart: Bool = true, targeted: Bool = false
+  ) throws -> AttackSpec {
     let parts = text.lowercased().split(separator: ":", maxSplits: 1).map(String.init)
     guard parts.count == 2, let epsilon = parseFraction(parts[1]), epsilon > 0 else {
       throw RunError("attack '\(text)' is not KIND:EPSILON, e.g. pgd-linf:8/255, pgd-l2:0.5 or fgsm:8/255")

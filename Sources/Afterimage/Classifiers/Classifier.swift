@@ -8,10 +8,20 @@ public enum ClassifierArchitecture: String, Codable, CaseIterable, Sendable {
 
   /// Whether the model is a user's file rather than one of Afterimage's architectures.
   public var isImported: Bool { self == .torchscript || self == .pt2 }
+  /// Whether Afterimage builds (and trains) the network itself.
+  public var isBuilt: Bool { !isImported }
+  /// The architectures `classifier train` trains.
+  public static var built: [ClassifierArchitecture] { allCases.filter(\.isBuilt) }
 }
 
 /// Everything needed to rebuild a classifier (config.json, and the weights file's metadata).
-public struct ClassifierConfig: Codable, Equatable {
+public struct ClassifierConfig: VersionedRecord, Equatable {
+  public static let currentSchemaVersion = 1
+  /// The channel multiplier when none is given.
+  public static let defaultWidth = 1.0
+
+  /// The schema this config is in (written to config.json; see `VersionedRecord`).
+  public private(set) var schemaVersion = currentSchemaVersion
   public var architecture: ClassifierArchitecture
   /// Channel multiplier (1 = the published widths).
   public var width: Double
@@ -31,7 +41,7 @@ public struct ClassifierConfig: Codable, Equatable {
   public var command: String?
 
   public init(
-    architecture: ClassifierArchitecture, width: Double = 1, channels: Int, resolution: Int, classNames: [String],
+    architecture: ClassifierArchitecture, width: Double = defaultWidth, channels: Int, resolution: Int, classNames: [String],
     normalization: Normalization, dataset: String? = nil, torchscriptFile: String? = nil,
     training: ClassifierTrainingOptions? = nil, command: String? = nil
   ) {
@@ -45,6 +55,25 @@ public struct ClassifierConfig: Codable, Equatable {
     self.torchscriptFile = torchscriptFile
     self.training = training
     self.command = command
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case schemaVersion, architecture, width, channels, resolution, classNames, normalization, dataset, torchscriptFile, training, command
+  }
+
+  /// Reads a config of any schema up to the current one; a field the file lacks keeps its default.
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    try c.checkSchemaVersion(.schemaVersion, of: Self.self)
+    self.init(
+      architecture: try c.decode(ClassifierArchitecture.self, forKey: .architecture), channels: try c.decode(Int.self, forKey: .channels),
+      resolution: try c.decode(Int.self, forKey: .resolution), classNames: try c.decode([String].self, forKey: .classNames),
+      normalization: try c.decode(Normalization.self, forKey: .normalization))
+    try c.decodeIfPresent(.width, into: &width)
+    dataset = try c.decodeIfPresent(String.self, forKey: .dataset)
+    torchscriptFile = try c.decodeIfPresent(String.self, forKey: .torchscriptFile)
+    training = try c.decodeIfPresent(ClassifierTrainingOptions.self, forKey: .training)
+    command = try c.decodeIfPresent(String.self, forKey: .command)
   }
 
   public var classCount: Int { classNames.count }

@@ -1,97 +1,32 @@
 import Foundation
 import Torch
 
-/// How a classifier is trained; recorded in config.json.
-public struct ClassifierTrainingOptions: Codable, Equatable, Sendable {
-  public var epochs = 10
-  public var batchSize = 128
-  /// Peak learning rate of SGD with Nesterov momentum, reached after `warmupSteps` and then
-  /// decayed to 0 along a cosine.
-  public var learningRate = 0.1
-  public var momentum = 0.9
-  public var weightDecay = 5e-4
-  public var warmupSteps = 200
-  public var labelSmoothing = 0.0
-  /// Random crops with this much zero padding (0: none) and random horizontal flips.
-  public var cropPadding = 4
-  public var horizontalFlip = true
-  /// Colour jitter strengths (0: off).
-  public var brightness = 0.0
-  public var contrast = 0.0
-  public var saturation = 0.0
-  /// Madry et al.'s adversarial training when set: each batch is replaced by its PGD examples.
-  public var adversarial: AttackSpec?
-  /// Train on the first `trainCount` examples only (nil: all).
-  public var trainCount: Int?
-  /// Test examples used for the per-epoch accuracy (nil: all).
-  public var evaluationCount: Int?
-  public var checkpointEvery = 500
-  public var seed: UInt64 = 0
-  /// Mixed precision of the forward passes (nil: float32). bf16 autocast is meant for CUDA.
-  public var precision: Precision?
-
-  public init() {}
-
-  enum CodingKeys: String, CodingKey {
-    case epochs, batchSize, learningRate, momentum, weightDecay, warmupSteps, labelSmoothing, cropPadding,
-      horizontalFlip, brightness, contrast, saturation, adversarial, trainCount, evaluationCount, checkpointEvery, seed
-  }
-
-  /// Reads options written by any version: a missing key keeps its default.
-  public init(from decoder: Decoder) throws {
-    let c = try decoder.container(keyedBy: CodingKeys.self)
-    let d = ClassifierTrainingOptions()
-    epochs = try c.decodeIfPresent(Int.self, forKey: .epochs) ?? d.epochs
-    batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? d.batchSize
-    learningRate = try c.decodeIfPresent(Double.self, forKey: .learningRate) ?? d.learningRate
-    momentum = try c.decodeIfPresent(Double.self, forKey: .momentum) ?? d.momentum
-    weightDecay = try c.decodeIfPresent(Double.self, forKey: .weightDecay) ?? d.weightDecay
-    warmupSteps = try c.decodeIfPresent(Int.self, forKey: .warmupSteps) ?? d.warmupSteps
-    labelSmoothing = try c.decodeIfPresent(Double.self, forKey: .labelSmoothing) ?? d.labelSmoothing
-    cropPadding = try c.decodeIfPresent(Int.self, forKey: .cropPadding) ?? d.cropPadding
-    horizontalFlip = try c.decodeIfPresent(Bool.self, forKey: .horizontalFlip) ?? d.horizontalFlip
-    brightness = try c.decodeIfPresent(Double.self, forKey: .brightness) ?? d.brightness
-    contrast = try c.decodeIfPresent(Double.self, forKey: .contrast) ?? d.contrast
-    saturation = try c.decodeIfPresent(Double.self, forKey: .saturation) ?? d.saturation
-    adversarial = try c.decodeIfPresent(AttackSpec.self, forKey: .adversarial)
-    trainCount = try c.decodeIfPresent(Int.self, forKey: .trainCount)
-    evaluationCount = try c.decodeIfPresent(Int.self, forKey: .evaluationCount)
-    checkpointEvery = try c.decodeIfPresent(Int.self, forKey: .checkpointEvery) ?? d.checkpointEvery
-    seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
-  }
-}
-
-/// What a finished (or interrupted) training run measured.
-public struct ClassifierTrainingSummary: Codable {
-  public var steps: Int
-  public var seconds: Double
-  public var trainAccuracy: Double
-  public var evaluation: ClassifierEvaluation.Result?
-  public var interrupted: Bool
-}
-
 /// Trains a classifier into a run directory: SGD with Nesterov momentum, weight decay, warm-up
 /// then cosine decay, augmentation, optional label smoothing and PGD adversarial training;
 /// atomic checkpoints every N steps and on Ctrl-C; `resume` continues exactly where it stopped.
+///
+/// `init` sets up the network and optimiser (`ClassifierState`), the loader and the schedule;
+/// `fit` is the loop; each `trainingStep` is a batch → augmentation → (PGD) → one SGD step.
 public final class ClassifierTrainer {
   public let run: RunDirectory
+  /// The run's config, which records `options` as its `training`.
   public let config: ClassifierConfig
   public let options: ClassifierTrainingOptions
   let train: Dataset
   let test: Dataset
-  let classifier: NetworkClassifier
-  let optimizer: SGD
+  public let state: ClassifierState
   let loader: DataLoader
-  let augmentGenerator: Generator
-  let attackGenerator: Generator
   let schedule: LinearWarmup<CosineSchedule>
   /// Where the network, batches and losses live (`--device`); augmentation and attack noise are
   /// drawn on the CPU and moved, so a seed gives the same draws on every device.
   public let device: Device
-  public private(set) var step = 0
   /// Where progress lines go (standard error by default); set to nil for silence in tests.
   public var log: ((String) -> Void)? = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
   public var showProgress = true
+
+  /// SGD steps done.
+  public var step: Int { state.step }
+  var classifier: NetworkClassifier { state.classifier }
 
   /// Prepares a run; `config` describes the network (its classes and input come from `train`).
   public init(
@@ -111,65 +46,77 @@ public final class ClassifierTrainer {
     self.options = options
     self.train = try options.trainCount.map { try Subset(train, count: $0) } ?? train
     self.test = test
-    classifier = try NetworkClassifier(config: config, generator: Generator(seed: options.seed))
-    classifier.move(to: device)
-    // Channels-last convolution weights and images: oneDNN's CPU convolutions skip their layout
-    // conversions (benchmarks/README.md). Saved weights are in standard order regardless.
-    classifier.model.convertToChannelsLast()
-    optimizer = SGD(
-      classifier.model.namedParameters(), learningRate: options.learningRate, momentum: options.momentum,
-      weightDecay: options.weightDecay, nesterov: options.momentum > 0)
+    state = try ClassifierState(config: config, options: options, device: device)
     loader = DataLoader(self.train, batchSize: options.batchSize, shuffle: true, dropLast: true, seed: options.seed)
     guard loader.batchCount > 0 else {
       throw RunError("the training set has \(self.train.count) examples, fewer than one batch of \(options.batchSize)")
     }
-    augmentGenerator = Generator(seed: options.seed &+ 1)
-    attackGenerator = Generator(seed: options.seed &+ 2)
     let total = options.epochs * loader.batchCount
     schedule = LinearWarmup(CosineSchedule(base: options.learningRate, totalSteps: total), warmupSteps: min(options.warmupSteps, total / 10))
   }
 
   public var totalSteps: Int { options.epochs * loader.batchCount }
 
-  // MARK: checkpoints
-
-  /// Writes weights, optimizer state, step and generator states atomically.
-  public func saveCheckpoint() throws {
-    var tensors: [(name: String, tensor: Tensor)] = classifier.model.stateDict().map { ("model.\($0.name)", $0.tensor) }
-    tensors += optimizer.stateTensors().map { ("optimizer.\($0.name)", $0.tensor) }
-    tensors.append(("rng.augment", augmentGenerator.state))
-    tensors.append(("rng.attack", attackGenerator.state))
-    try Safetensors.write(tensors, metadata: ["step": String(step), "config": try config.jsonString(), "format": "afterimage-classifier-checkpoint"], to: run.checkpointURL)
-  }
-
-  /// Restores the state saved by `saveCheckpoint`.
-  public func loadCheckpoint() throws {
-    let (file, saved) = try run.readCheckpoint(kind: "classifier")
-    let tensors = file.dictionary
-    let section = file.section
-    do {
-      try classifier.model.loadStateDict(section("model."))
-      try optimizer.loadState(section("optimizer."))
-    } catch let error as TorchError {
-      throw RunError("\(run.checkpointURL.path) does not fit this run: \(error.message)")
-    }
-    guard let augment = tensors["rng.augment"], let attack = tensors["rng.attack"] else {
-      throw RunError("\(run.checkpointURL.path) lacks its generator states")
-    }
-    try augmentGenerator.restore(augment)
-    try attackGenerator.restore(attack)
-    step = saved
-  }
-
-  // MARK: training
+  // MARK: the loop
 
   /// Trains until `options.epochs` are done, Ctrl-C, or step `stopAfter` (which, like Ctrl-C,
   /// leaves a checkpoint to resume from); returns what was measured.
   @discardableResult
   public func fit(resume: Bool, stopAfter: Int? = nil) throws -> ClassifierTrainingSummary {
+    try begin(resume: resume)
+    let start = Date()
+    let perEpoch = loader.batchCount
+    let progress = ProgressBar(total: totalSteps, label: "train", unit: "img", startingAt: step)
+    var accuracy = RunningAccuracy()
+    var images = 0
+    var interrupted = false
+    training: while step < totalSteps {
+      let epoch = step / perEpoch
+      let batches = loader.epoch(epoch, startingAt: step % perEpoch).makeIterator()
+      while let batch = batches.next() {
+        state.optimizer.learningRate = schedule.learningRate(at: step)
+        let (loss, hits) = try trainingStep(batch)
+        state.step += 1
+        images += batch.labels.count
+        accuracy.add(correct: hits, of: batch.labels.count)
+        if step % 25 == 0 || step == totalSteps {
+          try run.appendMetrics(["loss": loss, "train_accuracy": accuracy.correct / accuracy.seen, "lr": state.optimizer.learningRate], step: step)
+        }
+        if showProgress {
+          progress.update(step, items: images, metrics: [
+            "epoch": "\(epoch + 1)/\(options.epochs)", "loss": String(format: "%.3f", loss), "acc": String(format: "%.1f%%", 100 * accuracy.correct / max(accuracy.seen, 1)),
+          ])
+        }
+        if step % options.checkpointEvery == 0 { try state.saveCheckpoint(to: run, config: config) }
+        if Interruption.requested || step == stopAfter {
+          interrupted = true
+          break training
+        }
+        if step % perEpoch == 0 { break }  // the epoch is done; the next one reshuffles
+      }
+      if let error = batches.error { throw error }
+      if step % perEpoch == 0 {
+        try evaluateEpoch()
+        accuracy = RunningAccuracy()
+      }
+    }
+    try state.saveCheckpoint(to: run, config: config)
+    let seconds = Date().timeIntervalSince(start)
+    if interrupted {
+      log?("stopped at step \(step); checkpoint saved. Continue with --resume.")
+    } else {
+      classifier.train(false)
+      try Classifiers.save(classifier, to: run)
+    }
+    return ClassifierTrainingSummary(steps: step, seconds: seconds, trainAccuracy: accuracy.value, evaluation: nil, interrupted: interrupted)
+  }
+
+  /// Creates the run folder; on `resume` restores the checkpoint and drops the metrics logged
+  /// after it, else starts the metrics afresh. Writes config.json and installs the Ctrl-C handler.
+  func begin(resume: Bool) throws {
     try run.create()
     if resume {
-      try loadCheckpoint()
+      try state.loadCheckpoint(from: run)
       try run.truncateMetrics(after: step)
       log?("resuming \(run.url.path) at step \(step) of \(totalSteps)")
     } else {
@@ -177,74 +124,32 @@ public final class ClassifierTrainer {
     }
     try run.writeJSON(config, to: run.configURL)
     Interruption.install()
-    let start = Date()
-    let perEpoch = loader.batchCount
-    let progress = ProgressBar(total: totalSteps, label: "train", unit: "img", startingAt: step)
-    var correct = 0.0
-    var seen = 0.0
-    var images = 0
-    var interrupted = false
-    training: while step < totalSteps {
-      let epoch = step / perEpoch
-      let skip = step % perEpoch
-      let batches = loader.epoch(epoch, startingAt: skip).makeIterator()
-      while let batch = batches.next() {
-        optimizer.learningRate = schedule.learningRate(at: step)
-        let (loss, hits) = try trainingStep(batch)
-        step += 1
-        images += batch.labels.count
-        correct += hits
-        seen += Double(batch.labels.count)
-        if step % 25 == 0 || step == totalSteps {
-          try run.appendMetrics(["loss": loss, "train_accuracy": correct / seen, "lr": optimizer.learningRate], step: step)
-        }
-        if showProgress {
-          progress.update(step, items: images, metrics: ["epoch": "\(epoch + 1)/\(options.epochs)", "loss": String(format: "%.3f", loss), "acc": String(format: "%.1f%%", 100 * correct / max(seen, 1))])
-        }
-        if step % options.checkpointEvery == 0 { try saveCheckpoint() }
-        if Interruption.requested || step == stopAfter {
-          interrupted = true
-          break training
-        }
-        if step % perEpoch == 0 { break }
-      }
-      if let error = batches.error { throw error }
-      if step % perEpoch == 0 {
-        let accuracy = try ClassifierEvaluation.evaluate(classifier, on: test, limit: options.evaluationCount).cleanAccuracy
-        try run.appendMetrics(["test_accuracy": accuracy, "epoch": Double(step / perEpoch)], step: step)
-        log?(String(format: "epoch %d: test accuracy %.2f%%", step / perEpoch, 100 * accuracy))
-        correct = 0
-        seen = 0
-      }
-    }
-    try saveCheckpoint()
-    let seconds = Date().timeIntervalSince(start)
-    if interrupted {
-      log?("stopped at step \(step); checkpoint saved. Continue with --resume.")
-      return ClassifierTrainingSummary(steps: step, seconds: seconds, trainAccuracy: correct / max(seen, 1), evaluation: nil, interrupted: true)
-    }
-    classifier.train(false)
-    try Classifiers.save(classifier, to: run)
-    return ClassifierTrainingSummary(steps: step, seconds: seconds, trainAccuracy: correct / max(seen, 1), evaluation: nil, interrupted: false)
   }
+
+  /// The test accuracy at the end of an epoch (on `options.evaluationCount` images), logged.
+  func evaluateEpoch() throws {
+    let epoch = step / loader.batchCount
+    let accuracy = try ClassifierEvaluation.evaluate(classifier, on: test, limit: options.evaluationCount).cleanAccuracy
+    try run.appendMetrics(["test_accuracy": accuracy, "epoch": Double(epoch)], step: step)
+    log?(String(format: "epoch %d: test accuracy %.2f%%", epoch, 100 * accuracy))
+  }
+
+  // MARK: one step
 
   /// One SGD step on `batch` (replaced by its PGD examples in adversarial training); returns the
   /// loss and the number of correct predictions.
   public func trainingStep(_ batch: Batch) throws -> (loss: Double, correct: Double) {
-    let augmentation = Augmentation(
-      cropPadding: options.cropPadding, horizontalFlip: options.horizontalFlip, brightness: options.brightness,
-      contrast: options.contrast, saturation: options.saturation)
     let labels = batch.labels.to(device)
-    var images = augmentation(batch.images.to(device), generator: augmentGenerator).channelsLast()  // [B, C, H, W]
+    var images = options.augmentation(batch.images.to(device), generator: state.augmentGenerator).channelsLast()  // [B, C, H, W]
     if let attack = options.adversarial {
-      images = try Attacks.perturb(images, labels: labels, classifier: classifier, spec: attack, generator: attackGenerator)
+      images = try Attacks.perturb(images, labels: labels, classifier: classifier, spec: attack, generator: state.attackGenerator)
     }
     classifier.train(true)
-    let logits = (options.precision ?? .float32).run(on: device) { classifier.logits(images) }.to(.float32)  // [B, K]
+    let logits = options.forwardPrecision.run(on: device) { classifier.logits(images) }.to(.float32)  // [B, K]
     let loss = Loss.crossEntropy(logits, labels, labelSmoothing: options.labelSmoothing)
-    optimizer.zeroGrad()
+    state.optimizer.zeroGrad()
     loss.backward()
-    optimizer.step()
+    state.optimizer.step()
     let value = loss.item()
     guard value.isFinite else {
       throw RunError("the loss became \(value) at step \(step + 1); the last checkpoint is kept. Lower --lr and --resume, or start again")
@@ -254,21 +159,14 @@ public final class ClassifierTrainer {
   }
 }
 
-/// The first `count` examples of a data set.
-final class Subset: Dataset {
-  let base: Dataset
-  let count: Int
-  init(_ base: Dataset, count: Int) throws {
-    guard count > 0 && count <= base.count else {
-      throw RunError("asked for \(count) examples of \(base.name), which has \(base.count)")
-    }
-    self.base = base
-    self.count = count
+/// The training accuracy since the last epoch's end.
+struct RunningAccuracy {
+  var correct = 0.0
+  var seen = 0.0
+  mutating func add(correct hits: Double, of count: Int) {
+    correct += hits
+    seen += Double(count)
   }
-  var name: String { base.name }
-  var channels: Int { base.channels }
-  var resolution: Int { base.resolution }
-  var classNames: [String] { base.classNames }
-  func example(at index: Int) throws -> Example { try base.example(at: index) }
-  func batch(at indices: [Int]) throws -> Batch { try base.batch(at: indices) }
+  /// The fraction correct (0 before any batch).
+  var value: Double { correct / max(seen, 1) }
 }

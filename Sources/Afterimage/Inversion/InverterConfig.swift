@@ -1,122 +1,61 @@
 import Foundation
 import Torch
 
-/// How logits are fed to the inverter.
-public enum LogitPreprocessing: String, Codable, Sendable {
+/// How logits are fed to the inverter (`inverter train --logits`).
+public enum LogitPreprocessing: String, Codable, CaseIterable, Sendable {
   /// The logits as the classifier gives them (the paper).
   case raw
   /// Each logit standardised with its mean and standard deviation over the training set.
   case standardized
 }
 
-/// The weights of the inverter's loss terms (written into config.json).
-public struct InversionLossWeights: Codable, Equatable, Sendable {
-  /// Hinge adversarial loss against the projection discriminator.
-  public var adversarial = 1.0
-  /// Pixel L1 and L2 distance between reconstruction and original (images in [0, 1]).
-  public var pixelL1 = 0.0
-  public var pixelL2 = 0.0
-  /// Feature distance in `perceptualLayers` of the inverted classifier, or of the evaluation
-  /// classifier when `perceptualNetwork` names one.
-  public var perceptual = 0.0
-  public var perceptualLayers: [String] = []
-  public var perceptualNetwork: String?
-  /// Mean squared difference between Φ(G(ℓ, z)) and ℓ, in units of the logits' standard
-  /// deviation over the training set.
-  public var logitConsistency = 0.0
+/// Everything needed to rebuild an inverter; config.json of an inverter run (and the metadata
+/// of its weights and checkpoint files).
+public struct InverterConfig: VersionedRecord, Equatable {
+  public static let currentSchemaVersion = 1
 
-  public init() {}
-
-  /// The paper's losses: adversarial only.
-  public static let paper = InversionLossWeights()
-
-  /// Dosovitskiy & Brox (2016a): pixel L2 only (for the up-convolutional decoder).
-  public static var upconv: InversionLossWeights {
-    var weights = InversionLossWeights()
-    weights.adversarial = 0
-    weights.pixelL2 = 1
-    return weights
-  }
-
-  /// DeepSiM (Dosovitskiy & Brox 2016b): pixel L2 plus feature (perceptual) and adversarial terms.
-  public static func deepsim(layers: [String]) -> InversionLossWeights {
-    var weights = InversionLossWeights()
-    weights.adversarial = 0.01
-    weights.pixelL2 = 1
-    weights.perceptual = 1
-    weights.perceptualLayers = layers
-    return weights
-  }
-
-  /// Adversarial plus reconstruction terms, which buy fidelity fast at CPU scale (DESIGN.md's
-  /// calibration: hinge + 10·L1 took retrieval@100 from 0.15 to 0.39 in the same time).
-  public static func fidelity(layers: [String]) -> InversionLossWeights {
-    var weights = InversionLossWeights()
-    weights.pixelL1 = 10
-    weights.perceptual = 1
-    weights.perceptualLayers = layers
-    weights.logitConsistency = 0.1
-    return weights
-  }
-}
-
-/// How an inverter is trained.
-public struct InverterTrainingOptions: Codable, Equatable, Sendable {
-  public var steps = 3000
-  public var batchSize = 64
-  /// BigGAN-PyTorch's defaults: G 1e-4, D 4e-4, Adam β1 = 0, β2 = 0.999.
-  public var generatorLearningRate = 1e-4
-  public var discriminatorLearningRate = 4e-4
-  public var beta1 = 0.0
-  public var beta2 = 0.999
-  public var discriminatorStepsPerGeneratorStep = 1
-  /// EMA of G's weights: decay, and the step from which it averages (before: copies).
-  /// Nil picks them from the run length, since a 0.999 average lags badly in a short run.
-  public var emaDecay: Double?
-  public var emaStart: Int?
-  /// BigGAN's orthogonal regularisation strength on G's weights (0: off).
-  public var orthogonalRegularization = 0.0
-  public var sampleEvery = 250
-  public var checkpointEvery = 250
-  public var trainCount: Int?
-  public var seed: UInt64 = 0
-  /// Mixed precision of the forward passes (nil: float32). bf16 autocast is meant for CUDA.
-  public var precision: Precision?
-
-  public init() {}
-
-  /// The EMA decay used: given, or chosen so the average spans about a tenth of the run.
-  public var effectiveEMADecay: Double { emaDecay ?? min(0.999, max(0.9, 1 - 10 / Double(max(steps, 1)))) }
-  public var effectiveEMAStart: Int { emaStart ?? steps / 5 }
-}
-
-/// Everything needed to rebuild an inverter; config.json of an inverter run.
-public struct InverterConfig: Codable, Equatable {
-  public enum Architecture: String, Codable, Sendable {
+  /// The generator (`inverter train --arch`).
+  public enum Architecture: String, Codable, CaseIterable, Sendable {
     /// The BigGAN generator conditioned on logits, against a projection discriminator.
     case biggan
     /// Dosovitskiy & Brox's up-convolutional decoder from the logits (a baseline).
     case upconv
   }
 
-  public var architecture: Architecture = .biggan
+  /// The value of every field that has one when nothing else is given: for a fresh config, for
+  /// `inverter train`'s flags and for a config.json written before the field existed.
+  public enum Defaults {
+    public static let architecture = Architecture.biggan
+    /// Base width of G and D (BigGAN's `ch`; 16 trains at CPU scale).
+    public static let ch = 16
+    public static let noiseSize = 64
+    public static let embeddingSize = 64
+    public static let attention = true
+    public static let preprocessing = LogitPreprocessing.raw
+  }
+
+  /// The schema this config is in (written to config.json; see `VersionedRecord`).
+  public private(set) var schemaVersion = currentSchemaVersion
+  public var architecture = Defaults.architecture
   public var resolution: Int
   public var channels: Int
   public var logitCount: Int
-  public var ch = 16
-  public var noiseSize = 64
-  public var embeddingSize = 64
-  public var attention = true
-  public var preprocessing: LogitPreprocessing = .raw
+  public var ch = Defaults.ch
+  public var noiseSize = Defaults.noiseSize
+  public var embeddingSize = Defaults.embeddingSize
+  public var attention = Defaults.attention
+  public var preprocessing = Defaults.preprocessing
   /// Per-logit statistics over the training set (used when `preprocessing` is standardized).
   public var logitMean: [Double] = []
   public var logitStd: [Double] = []
   /// The classifier run directory whose logits are inverted, and the data it saw.
   public var classifier: String
   public var dataset: String
+  /// The preset's name (`InverterPreset`'s raw value for runs of `inverter train`).
   public var preset: String
   public var losses: InversionLossWeights
   public var training: InverterTrainingOptions
+  /// The command that produced this run; running it again reproduces the weights.
   public var command: String?
 
   public init(
@@ -133,6 +72,32 @@ public struct InverterConfig: Codable, Equatable {
     self.training = training
   }
 
+  enum CodingKeys: String, CodingKey {
+    case schemaVersion, architecture, resolution, channels, logitCount, ch, noiseSize, embeddingSize, attention, preprocessing
+    case logitMean, logitStd, classifier, dataset, preset, losses, training, command
+  }
+
+  /// Reads a config of any schema up to the current one; a field the file lacks keeps its default.
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    try c.checkSchemaVersion(.schemaVersion, of: Self.self)
+    self.init(
+      resolution: try c.decode(Int.self, forKey: .resolution), channels: try c.decode(Int.self, forKey: .channels),
+      logitCount: try c.decode(Int.self, forKey: .logitCount), classifier: try c.decode(String.self, forKey: .classifier),
+      dataset: try c.decode(String.self, forKey: .dataset), preset: try c.decode(String.self, forKey: .preset),
+      losses: try c.decode(InversionLossWeights.self, forKey: .losses), training: try c.decode(InverterTrainingOptions.self, forKey: .training))
+    try c.decodeIfPresent(.architecture, into: &architecture)
+    try c.decodeIfPresent(.ch, into: &ch)
+    try c.decodeIfPresent(.noiseSize, into: &noiseSize)
+    try c.decodeIfPresent(.embeddingSize, into: &embeddingSize)
+    try c.decodeIfPresent(.attention, into: &attention)
+    try c.decodeIfPresent(.preprocessing, into: &preprocessing)
+    try c.decodeIfPresent(.logitMean, into: &logitMean)
+    try c.decodeIfPresent(.logitStd, into: &logitStd)
+    command = try c.decodeIfPresent(String.self, forKey: .command)
+  }
+
+  /// The config as one line of key-sorted JSON (for safetensors metadata).
   public func jsonString() throws -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -166,15 +131,4 @@ public struct InverterConfig: Codable, Equatable {
       architecture: try BigGANArchitecture.forResolution(resolution), logitCount: logitCount, ch: ch, channels: channels,
       useAttention: attention, generator: generator)
   }
-}
-
-/// The GAN losses (hinge, as in BigGAN and the paper).
-public enum HingeLoss {
-  /// `mean(relu(1 − D(real))) + mean(relu(1 + D(fake)))`, returned as its two parts.
-  public static func discriminator(real: Tensor, fake: Tensor) -> (real: Tensor, fake: Tensor) {
-    ((1 - real).relu().mean(), (1 + fake).relu().mean())
-  }
-
-  /// `−mean(D(fake))`.
-  public static func generator(fake: Tensor) -> Tensor { -fake.mean() }
 }

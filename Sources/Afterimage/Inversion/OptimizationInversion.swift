@@ -18,6 +18,8 @@ public enum OptimizationInversion {
     public var jitter = 2
     public var seed: UInt64 = 0
     public init() {}
+    /// Every option at its default (`inverter optimize`'s flags read theirs from here).
+    public static let `default` = Options()
   }
 
   /// Images `[B, C, R, R]` in [0, 1] whose logits approach `targets [B, K]`, and the final mean

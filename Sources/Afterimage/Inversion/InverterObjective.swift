@@ -1,0 +1,166 @@
+import Foundation
+import Torch
+
+/// The GAN losses (hinge, as in BigGAN and the paper).
+public enum HingeLoss {
+  /// `mean(relu(1 − D(real))) + mean(relu(1 + D(fake)))`, returned as its two parts.
+  public static func discriminator(real: Tensor, fake: Tensor) -> (real: Tensor, fake: Tensor) {
+    ((1 - real).relu().mean(), (1 + fake).relu().mean())
+  }
+
+  /// `−mean(D(fake))`.
+  public static func generator(fake: Tensor) -> Tensor { -fake.mean() }
+}
+
+/// The losses of one training step, for logs (metrics.jsonl's columns).
+public struct InverterStepLosses {
+  public var discriminatorReal = 0.0, discriminatorFake = 0.0, generatorAdversarial = 0.0
+  /// The pixel term's value: L1 when it is weighted, else L2.
+  public var pixel = 0.0, perceptual = 0.0, logit = 0.0
+  /// D's mean score on real and on fake images.
+  public var scoreReal = 0.0, scoreFake = 0.0
+  /// Measured only on logged steps (0 otherwise).
+  public var generatorGradientNorm = 0.0, discriminatorGradientNorm = 0.0
+  /// G's whole loss, the weighted sum of its terms.
+  public var generatorTotal = 0.0
+
+  public init() {}
+
+  public var values: [String: Double] {
+    ["D_loss_real": discriminatorReal, "D_loss_fake": discriminatorFake, "G_loss_adv": generatorAdversarial,
+     "G_loss_pixel": pixel, "G_loss_perceptual": perceptual, "G_loss_logit": logit, "D_real": scoreReal,
+     "D_fake": scoreFake, "G_grad_norm": generatorGradientNorm, "D_grad_norm": discriminatorGradientNorm]
+  }
+}
+
+/// What the inverter minimises, each term weighted by `config.losses`:
+///
+/// - D: the hinge loss on its scores of real images and of fakes, both paired with the real
+///   image's (preprocessed) logits.
+/// - G: `adversarial · hinge(D(fake))` + `pixelL2 · MSE` + `pixelL1 · L1` (images in [0, 1])
+///   + `perceptual · Σ_layers FeatureDistance.channelAveraged` + `logitConsistency ·
+///   MSE(Φ(fake)/s, ℓ/s)` (s: the cached logits' standard deviation) + `orthogonal ·
+///   orthogonalPenalty(G)`. A term with weight 0 is not computed.
+///
+/// Every loss is taken in float32 whatever the autocast precision of the passes.
+struct InverterObjective {
+  let weights: InversionLossWeights
+  let orthogonalRegularization: Double
+  /// The frozen classifier whose logits are inverted.
+  let classifier: any ImageClassifier
+  /// The evaluation classifier whose features the perceptual term reads, when the losses name one.
+  let perceptualNetwork: (any ImageClassifier)?
+  /// The standard deviation of all cached logits: the logit-consistency term compares logits in
+  /// this unit, so its weight means the same for a confident classifier (logits of ±20) as for
+  /// a hesitant one.
+  let logitScale: Double
+  let precision: Precision
+  let device: Device
+
+  /// Throws unless the networks can compute the terms `weights` ask for: gradients through the
+  /// classifier (logit consistency, and the perceptual term when it reads the classifier) and
+  /// the named feature maps.
+  static func check(
+    _ weights: InversionLossWeights, preset: String, classifier: any ImageClassifier, perceptualNetwork: (any ImageClassifier)?
+  ) throws {
+    let usesFeatures = weights.perceptual > 0
+    if !classifier.isDifferentiable && (weights.logitConsistency > 0 || (usesFeatures && perceptualNetwork == nil)) {
+      throw RunError("the \(preset) preset's logit-consistency and perceptual losses need gradients through the classifier, and \(classifier.config.architecture.rawValue) models compute logits only: use --preset paper (adversarial loss only), or import the model as TorchScript")
+    }
+    if usesFeatures {
+      let network = perceptualNetwork ?? classifier
+      let missing = weights.perceptualLayers.filter { !network.featureNames.contains($0) }
+      guard !weights.perceptualLayers.isEmpty, missing.isEmpty else {
+        throw RunError("the perceptual loss needs feature maps the network has (\(network.featureNames.joined(separator: ", "))); asked for \(weights.perceptualLayers.joined(separator: ", "))")
+      }
+    }
+  }
+
+  /// Whether there is a discriminator to train (not for the up-convolutional baseline).
+  var isAdversarial: Bool { weights.adversarial > 0 }
+
+  /// D's two hinge terms from its scores `[2B]` of `[real; fake]`; records them and the mean
+  /// scores in `losses`.
+  func discriminatorLoss(scores: Tensor, count: Int, into losses: inout InverterStepLosses) -> Tensor {
+    let realScores = scores.narrow(dim: 0, start: 0, length: count)
+    let fakeScores = scores.narrow(dim: 0, start: count, length: count)
+    let (lossReal, lossFake) = HingeLoss.discriminator(real: realScores, fake: fakeScores)
+    losses.discriminatorReal = lossReal.item()
+    losses.discriminatorFake = lossFake.item()
+    losses.scoreReal = realScores.mean().item()
+    losses.scoreFake = fakeScores.mean().item()
+    return lossReal + lossFake
+  }
+
+  /// G's loss for `fake [B, C, R, R]` in [−1, 1] made from `conditioning [B, K]`, against the
+  /// originals `images` in [0, 1] and their raw logits `rawLogits [B, K]`; records each term in
+  /// `losses`.
+  func generatorLoss(
+    fake: Tensor, images: Tensor, conditioning: Tensor, rawLogits: Tensor, generator: Module,
+    discriminator: ProjectionDiscriminator, into losses: inout InverterStepLosses
+  ) throws -> Tensor {
+    var total = Tensor.zeros([], device: device)
+    if weights.adversarial > 0 {
+      let adversarial = HingeLoss.generator(fake: precision.run(on: device) { discriminator(fake, logits: conditioning) }.to(.float32))
+      total = adversarial * weights.adversarial
+      losses.generatorAdversarial = adversarial.item()
+    }
+    let fake01 = (fake + 1) / 2
+    // Pixel terms, each only when weighted (the logged "pixel" value is L1 when it is on).
+    if weights.pixelL2 > 0 {
+      let l2 = Loss.mse(fake01, images)
+      total = total + l2 * weights.pixelL2
+      losses.pixel = l2.item()
+    }
+    if weights.pixelL1 > 0 {
+      let l1 = Loss.l1(fake01, images)
+      total = total + l1 * weights.pixelL1
+      losses.pixel = l1.item()
+    }
+    // The classifier's logits of the fakes, when the perceptual pass already computed them.
+    var fakeLogits: Tensor?
+    if weights.perceptual > 0 {
+      let (distance, logitsOfFake) = try perceptualLoss(fake01, images)
+      if perceptualNetwork == nil { fakeLogits = logitsOfFake }
+      total = total + distance * weights.perceptual
+      losses.perceptual = distance.item()
+    }
+    if weights.logitConsistency > 0 {
+      let produced = try (fakeLogits ?? precision.run(on: device) { try classifier.logits(fake01) }).to(.float32)
+      let consistency = Loss.mse(produced / logitScale, rawLogits / logitScale)
+      total = total + consistency * weights.logitConsistency
+      losses.logit = consistency.item()
+    }
+    if orthogonalRegularization > 0 {
+      total = total + orthogonalPenalty(generator) * orthogonalRegularization
+    }
+    return total
+  }
+
+  /// The perceptual term: `FeatureDistance.channelAveraged` between the features of `fake01`
+  /// and of `images`, summed over `weights.perceptualLayers`, and the feature network's logits
+  /// of the fakes (which the logit term reuses when that network is the classifier).
+  func perceptualLoss(_ fake01: Tensor, _ images: Tensor) throws -> (distance: Tensor, logitsOfFake: Tensor) {
+    let network = perceptualNetwork ?? classifier
+    let layers = weights.perceptualLayers
+    let target = try withNoGrad { try precision.run(on: device) { try network.features(images, names: layers).features } }
+    let (logitsOfFake, produced) = try precision.run(on: device) { try network.features(fake01, names: layers) }
+    var distance = Tensor.zeros([], device: device)
+    for layer in layers {
+      distance = distance + FeatureDistance.channelAveraged(produced[layer]!.to(.float32), target[layer]!.to(.float32))
+    }
+    return (distance, logitsOfFake)
+  }
+
+  /// BigGAN's orthogonal regularisation: ‖W Wᵀ ⊙ (1 − I)‖² over G's matrix-shaped weights.
+  func orthogonalPenalty(_ module: Module) -> Tensor {
+    var penalty = Tensor.zeros([], device: device)
+    for (name, weight) in module.namedParameters() where weight.rank >= 2 && !name.hasPrefix("shared") {
+      let w = weight.reshaped([weight.size(0), -1])
+      let gram = w.matmul(w.t)
+      let offDiagonal = gram * (1 - Tensor.eye(gram.size(0), device: device))
+      penalty = penalty + offDiagonal.pow(2).sum()
+    }
+    return penalty
+  }
+}

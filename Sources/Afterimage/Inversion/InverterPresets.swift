@@ -1,0 +1,145 @@
+import Foundation
+
+/// The weights of the inverter's loss terms (config.json's `losses`; the terms are
+/// `InverterObjective`'s).
+public struct InversionLossWeights: Codable, Equatable, Sendable {
+  /// Hinge adversarial loss against the projection discriminator.
+  public var adversarial = 1.0
+  /// Pixel L1 and L2 distance between reconstruction and original (images in [0, 1]).
+  public var pixelL1 = 0.0
+  public var pixelL2 = 0.0
+  /// Feature distance in `perceptualLayers` of the inverted classifier, or of the evaluation
+  /// classifier when `perceptualNetwork` names one (`FeatureDistance.channelAveraged` per layer).
+  public var perceptual = 0.0
+  public var perceptualLayers: [String] = []
+  public var perceptualNetwork: String?
+  /// Mean squared difference between Φ(G(ℓ, z)) and ℓ, in units of the logits' standard
+  /// deviation over the training set.
+  public var logitConsistency = 0.0
+
+  public init() {}
+
+  /// The paper's losses: adversarial only.
+  public static let paper = InversionLossWeights()
+
+  /// Dosovitskiy & Brox (2016a): pixel L2 only (for the up-convolutional decoder).
+  public static var upconv: InversionLossWeights {
+    var weights = InversionLossWeights()
+    weights.adversarial = 0
+    weights.pixelL2 = 1
+    return weights
+  }
+
+  /// DeePSiM (Dosovitskiy & Brox 2016b): pixel L2 plus feature (perceptual) and adversarial terms.
+  public static func deepsim(layers: [String]) -> InversionLossWeights {
+    var weights = InversionLossWeights()
+    weights.adversarial = 0.01
+    weights.pixelL2 = 1
+    weights.perceptual = 1
+    weights.perceptualLayers = layers
+    return weights
+  }
+
+  /// Adversarial plus reconstruction terms, which buy fidelity fast at CPU scale (in an early
+  /// calibration run, hinge + 10·L1 took retrieval@100 from 0.15 to 0.39 in the same time).
+  public static func fidelity(layers: [String]) -> InversionLossWeights {
+    var weights = InversionLossWeights()
+    weights.pixelL1 = 10
+    weights.perceptual = 1
+    weights.perceptualLayers = layers
+    weights.logitConsistency = 0.1
+    return weights
+  }
+
+  /// These weights with each weight `overrides` gives in place of this one. A perceptual weight
+  /// given to weights without perceptual layers (the paper's) brings `layers` with it.
+  public func overridden(by overrides: LossWeightOverrides, layers: [String]) -> InversionLossWeights {
+    var weights = self
+    if let adversarial = overrides.adversarial { weights.adversarial = adversarial }
+    if let pixelL1 = overrides.pixelL1 { weights.pixelL1 = pixelL1 }
+    if let pixelL2 = overrides.pixelL2 { weights.pixelL2 = pixelL2 }
+    if let perceptual = overrides.perceptual {
+      weights.perceptual = perceptual
+      if weights.perceptualLayers.isEmpty { weights.perceptualLayers = layers }
+    }
+    if let logitConsistency = overrides.logitConsistency { weights.logitConsistency = logitConsistency }
+    return weights
+  }
+
+  /// The five term weights.
+  var all: [Double] { [adversarial, pixelL1, pixelL2, perceptual, logitConsistency] }
+
+  /// Throws unless every weight is non-negative and at least one is positive (all zero trains nothing).
+  public func validate() throws {
+    guard all.allSatisfy({ $0 >= 0 }), all.reduce(0, +) > 0 else {
+      throw RunError("loss weights must be non-negative and not all zero")
+    }
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case adversarial, pixelL1, pixelL2, perceptual, perceptualLayers, perceptualNetwork, logitConsistency
+  }
+
+  /// Reads weights written by any version: a missing key keeps its default (the paper's value).
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    try c.decodeIfPresent(.adversarial, into: &adversarial)
+    try c.decodeIfPresent(.pixelL1, into: &pixelL1)
+    try c.decodeIfPresent(.pixelL2, into: &pixelL2)
+    try c.decodeIfPresent(.perceptual, into: &perceptual)
+    try c.decodeIfPresent(.perceptualLayers, into: &perceptualLayers)
+    try c.decodeIfPresent(.perceptualNetwork, into: &perceptualNetwork)
+    try c.decodeIfPresent(.logitConsistency, into: &logitConsistency)
+  }
+}
+
+/// Loss weights given one by one (`--adversarial-weight`, `--l1-weight`, …) in place of a
+/// preset's; nil keeps the preset's.
+public struct LossWeightOverrides: Equatable, Sendable {
+  public var adversarial: Double?
+  public var pixelL1: Double?
+  public var pixelL2: Double?
+  public var perceptual: Double?
+  public var logitConsistency: Double?
+  public init() {}
+}
+
+/// The named loss recipes of `inverter train --preset`, each for one architecture.
+public enum InverterPreset: String, Codable, CaseIterable, Sendable {
+  /// The paper's: the hinge adversarial loss alone (BigGAN).
+  case paper
+  /// Adversarial plus pixel L1, perceptual and logit-consistency terms (BigGAN).
+  case fidelity
+  /// Pixel L2 alone (the up-convolutional decoder).
+  case upconv
+  /// Pixel L2 plus perceptual and a small adversarial term (the up-convolutional decoder).
+  case deepsim
+
+  /// The preset an architecture trains with when none is named: the paper's for BigGAN, the
+  /// pixel loss for the decoder.
+  public static func `default`(for architecture: InverterConfig.Architecture) -> InverterPreset {
+    architecture == .upconv ? .upconv : .paper
+  }
+
+  /// The architecture the preset is made for.
+  public var architecture: InverterConfig.Architecture {
+    switch self {
+    case .paper, .fidelity: return .biggan
+    case .upconv, .deepsim: return .upconv
+    }
+  }
+
+  /// The preset's weights; `layers` are the feature maps of its perceptual term (fidelity,
+  /// deepsim). Throws when the preset is not made for `architecture`.
+  public func lossWeights(for architecture: InverterConfig.Architecture, layers: [String]) throws -> InversionLossWeights {
+    guard architecture == self.architecture else {
+      throw RunError("--preset \(rawValue) does not go with --arch \(architecture.rawValue): biggan takes paper or fidelity, upconv takes upconv or deepsim")
+    }
+    switch self {
+    case .paper: return .paper
+    case .fidelity: return .fidelity(layers: layers)
+    case .upconv: return .upconv
+    case .deepsim: return .deepsim(layers: layers)
+    }
+  }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import Torch
+
+/// What an inverter run trains and keeps: G, its exponential moving average (the generator that
+/// is saved and reconstructs), D, their Adam optimisers, the generator of each step's noise, and
+/// the step. `checkpoint.safetensors` holds all of it, so a resumed run continues exactly as if
+/// it had not stopped:
+///
+///     G.*  G_ema.*  D.*  G_optimizer.*  D_optimizer.*  rng.noise      metadata: step, config
+public final class InverterState {
+  public let generator: any ImageGenerator
+  public let ema: any ImageGenerator
+  public let discriminator: ProjectionDiscriminator
+  let generatorOptimizer: Adam
+  let discriminatorOptimizer: Adam
+  let average: ExponentialMovingAverage
+  /// Draws z for every step, on the CPU (the draws are then the same on every device).
+  let noiseGenerator: Generator
+  /// Generator updates done.
+  public internal(set) var step = 0
+
+  /// Fresh networks on `device`: G, D and the EMA copy of G, drawn in that order from one
+  /// generator seeded with `config.training.seed`.
+  init(config: InverterConfig, device: Device) throws {
+    let options = config.training
+    let initGenerator = Generator(seed: options.seed)
+    generator = try config.makeGenerator(generator: initGenerator)
+    discriminator = try config.makeDiscriminator(generator: initGenerator)
+    ema = try config.makeGenerator(generator: initGenerator)
+    for network in [generator, discriminator, ema] as [Module] { network.move(to: device) }
+    average = try ExponentialMovingAverage(
+      source: generator, target: ema, decay: options.effectiveEMADecay, startStep: options.effectiveEMAStart)
+    // Channels-last convolution weights: oneDNN's CPU convolutions then skip their layout
+    // conversions (benchmarks/README.md). The EMA generator, which reconstructs and is saved,
+    // keeps the standard layout; files are written in standard order either way.
+    for network in [generator, discriminator] as [Module] { network.convertToChannelsLast() }
+    generatorOptimizer = Adam(
+      generator.namedParameters(), learningRate: options.generatorLearningRate, beta1: options.beta1, beta2: options.beta2)
+    discriminatorOptimizer = Adam(
+      discriminator.namedParameters(), learningRate: options.discriminatorLearningRate, beta1: options.beta1, beta2: options.beta2)
+    noiseGenerator = Generator(seed: options.seed &+ 1)
+  }
+
+  /// Standard normal noise `[count, noiseSize]` from the run's noise generator, on `device`.
+  func drawNoise(count: Int, device: Device) -> Tensor {
+    Tensor.randn([count, generator.noiseSize], generator: noiseGenerator).to(device)
+  }
+
+  /// Writes `run`'s checkpoint (atomically), recording `config` with it.
+  func saveCheckpoint(to run: RunDirectory, config: InverterConfig) throws {
+    var tensors: [(name: String, tensor: Tensor)] = []
+    tensors += generator.stateDict().map { ("G.\($0.name)", $0.tensor) }
+    tensors += ema.stateDict().map { ("G_ema.\($0.name)", $0.tensor) }
+    tensors += discriminator.stateDict().map { ("D.\($0.name)", $0.tensor) }
+    tensors += generatorOptimizer.stateTensors().map { ("G_optimizer.\($0.name)", $0.tensor) }
+    tensors += discriminatorOptimizer.stateTensors().map { ("D_optimizer.\($0.name)", $0.tensor) }
+    tensors.append(("rng.noise", noiseGenerator.state))
+    try Safetensors.write(
+      tensors, metadata: ["step": String(step), "config": try config.jsonString(), "format": "afterimage-inverter-checkpoint"],
+      to: run.checkpointURL)
+  }
+
+  /// Restores what `saveCheckpoint` wrote in `run`.
+  func loadCheckpoint(from run: RunDirectory) throws {
+    let (file, saved) = try run.readCheckpoint(kind: "inverter")
+    let section = file.section
+    do {
+      try generator.loadStateDict(section("G."))
+      try ema.loadStateDict(section("G_ema."))
+      try discriminator.loadStateDict(section("D."))
+      try generatorOptimizer.loadState(section("G_optimizer."))
+      try discriminatorOptimizer.loadState(section("D_optimizer."))
+    } catch let error as TorchError {
+      throw RunError("\(run.checkpointURL.path) does not fit this inverter: \(error.message)")
+    }
+    guard let noise = file.dictionary["rng.noise"] else { throw RunError("\(run.checkpointURL.path) lacks its generator state") }
+    try noiseGenerator.restore(noise)
+    step = saved
+  }
+
+  /// Writes the trained inverter, the EMA generator's weights, to `run`'s model.safetensors.
+  func saveModel(to run: RunDirectory, config: InverterConfig) throws {
+    ema.eval()
+    try ema.saveWeights(to: run.modelURL, metadata: ["config": try config.jsonString(), "format": "pt", "weights": "G_ema"])
+  }
+
+  /// The L2 norm of all of a module's gradients together.
+  static func gradientNorm(_ module: Module) -> Double {
+    let squares = module.parameters.compactMap { $0.grad?.pow(2).sum().item() }
+    return squares.reduce(0, +).squareRoot()
+  }
+}

@@ -1,0 +1,174 @@
+import Afterimage
+import ArgumentParser
+import Torch
+
+// The flags of the two trainers. Each group declares its flags with the library's defaults and
+// maps them onto the library's recipe in one place, so neither a default nor a field is
+// written twice.
+
+/// `inverter train`'s choices of data, networks, losses and training, each flag defaulting to
+/// the library's value (`InverterRecipe.default`); `recipe` maps them onto the library's types.
+struct InverterRecipeOptions: ParsableArguments {
+  @Option(help: ArgumentHelp("The data set (default: the classifier's).", valueName: "name")) var dataset: String?
+  @Option(help: "Generator: biggan (the paper's) or upconv (Dosovitskiy & Brox's decoder, a baseline).")
+  var arch = InverterRecipe.default.architecture
+  @Option(help: "Losses: paper (adversarial only), fidelity (adversarial + pixel, perceptual, logit); for --arch upconv: upconv (pixel L2, the default) or deepsim (+ feature and adversarial).")
+  var preset: InverterPreset?
+  @Option(help: "Image resolution: 32, 64 or 128 (must match the classifier's input).") var resolution: Int?
+  @Option(help: "Base width of G and D.") var ch = InverterRecipe.default.ch
+  @Option(help: "Length of the noise vector z.") var noiseSize = InverterRecipe.default.noiseSize
+  @Flag(help: "No self-attention blocks.") var noAttention = !InverterRecipe.default.attention
+  @Option(help: "Logit preprocessing: raw (the paper) or standardized.") var logits = InverterRecipe.default.preprocessing
+  @Option(help: "Training steps (generator updates).") var steps = InverterRecipe.default.training.steps
+  @Option(help: "Batch size.") var batchSize = InverterRecipe.default.training.batchSize
+  @Option(help: "Generator learning rate.") var gLr = InverterRecipe.default.training.generatorLearningRate
+  @Option(help: "Discriminator learning rate.") var dLr = InverterRecipe.default.training.discriminatorLearningRate
+  @Option(help: "Discriminator steps per generator step.") var dSteps = InverterRecipe.default.training.discriminatorStepsPerGeneratorStep
+  @Option(help: "EMA decay of G's weights (default: from the run length).") var emaDecay: Double?
+  @Option(help: "Step from which the EMA averages (default: a fifth of the run).") var emaStart: Int?
+  @Option(help: "Orthogonal regularisation strength (0: off).") var orthogonal = InverterRecipe.default.training.orthogonalRegularization
+  @Option(help: "Perceptual-loss layers (fidelity and deepsim presets), comma-separated (default: the network's, layer1,layer2 for the ResNets; an imported model's are chosen from its submodules' outputs).") var perceptualLayers: String?
+  @Option(help: "Override the preset's adversarial-loss weight.") var adversarialWeight: Double?
+  @Option(help: "Override the preset's pixel L1 weight.") var l1Weight: Double?
+  @Option(help: "Override the preset's pixel L2 weight.") var l2Weight: Double?
+  @Option(help: "Override the preset's perceptual weight.") var perceptualWeight: Double?
+  @Option(help: "Override the preset's logit-consistency weight.") var logitWeight: Double?
+  @Option(help: "Evaluation classifier whose features the perceptual loss uses (default: the inverted classifier).") var perceptualNetwork: String?
+  @Option(help: "Steps between sample grids.") var sampleEvery = InverterRecipe.default.training.sampleEvery
+  @Option(help: "Steps between checkpoints.") var checkpointEvery = InverterRecipe.default.training.checkpointEvery
+  @Option(help: "Train on the first N examples only.") var trainCount: Int?
+  @Option(help: "Random seed.") var seed = InverterRecipe.default.training.seed
+  @Option(help: precisionHelp(default: InverterRecipe.default.training.forwardPrecision), transform: choice(of: "--precision"))
+  var precision = InverterRecipe.default.training.forwardPrecision
+
+  func validate() throws {
+    try require(steps >= 1, "--steps must be at least 1")
+    try require(batchSize >= 2, "--batch-size must be at least 2 (batch norm needs two samples)")
+    try require(ch >= 1, "--ch must be at least 1")
+    try require(noiseSize >= 8, "--noise-size must be at least 8 (it is split over the blocks)")
+    try require(gLr > 0 && dLr > 0, "learning rates must be positive")
+    try require(dSteps >= 1, "--d-steps must be at least 1")
+    try require(emaDecay.map { $0 >= 0 && $0 < 1 } ?? true, "--ema-decay must be in [0, 1)")
+    try require(emaStart.map { $0 >= 0 } ?? true, "--ema-start must not be negative")
+    try require(orthogonal >= 0, "--orthogonal must not be negative")
+    try require(sampleEvery >= 1 && checkpointEvery >= 1, "--sample-every and --checkpoint-every must be at least 1")
+    try require(trainCount.map { $0 >= 2 } ?? true, "--train-count must be at least 2")
+  }
+
+  /// The recipe these flags describe.
+  var recipe: InverterRecipe {
+    var recipe = InverterRecipe()
+    recipe.dataset = dataset
+    recipe.architecture = arch
+    recipe.preset = preset
+    recipe.resolution = resolution
+    recipe.ch = ch
+    recipe.noiseSize = noiseSize
+    recipe.attention = !noAttention
+    recipe.preprocessing = logits
+    recipe.perceptualLayers = perceptualLayers.map { $0.split(separator: ",").map(String.init) }
+    recipe.perceptualNetwork = perceptualNetwork
+    recipe.weightOverrides.adversarial = adversarialWeight
+    recipe.weightOverrides.pixelL1 = l1Weight
+    recipe.weightOverrides.pixelL2 = l2Weight
+    recipe.weightOverrides.perceptual = perceptualWeight
+    recipe.weightOverrides.logitConsistency = logitWeight
+    recipe.training.steps = steps
+    recipe.training.batchSize = batchSize
+    recipe.training.generatorLearningRate = gLr
+    recipe.training.discriminatorLearningRate = dLr
+    recipe.training.discriminatorStepsPerGeneratorStep = dSteps
+    recipe.training.emaDecay = emaDecay
+    recipe.training.emaStart = emaStart
+    recipe.training.orthogonalRegularization = orthogonal
+    recipe.training.sampleEvery = sampleEvery
+    recipe.training.checkpointEvery = checkpointEvery
+    recipe.training.trainCount = trainCount
+    recipe.training.seed = seed
+    recipe.training.forwardPrecision = precision
+    return recipe
+  }
+}
+
+/// `classifier train`'s choices of data, network and training, each flag defaulting to the
+/// library's value (`ClassifierRecipe.default`); `recipe()` maps them onto the library's types.
+struct ClassifierRecipeOptions: ParsableArguments {
+  @Option(help: ArgumentHelp("The data set: \(DatasetSource.help).", valueName: "name"))
+  var dataset = ClassifierRecipe.default.dataset
+  @Option(
+    help: withDefault("Architecture: resnet20, resnet18, resnet50 or evalnet (the independent evaluation classifier).", ClassifierRecipe.default.architecture),
+    transform: choice(of: "--arch", among: ClassifierArchitecture.built))
+  var arch = ClassifierRecipe.default.architecture
+  @Option(help: "Channel width multiplier.")
+  var width = ClassifierRecipe.default.width
+  @Option(help: "Input resolution (Fashion-MNIST's 28×28 is zero-padded to it).")
+  var resolution = ClassifierRecipe.default.resolution
+  @Option(help: "Epochs.") var epochs = ClassifierRecipe.default.training.epochs
+  @Option(help: "Batch size.") var batchSize = ClassifierRecipe.default.training.batchSize
+  @Option(name: .customLong("lr"), help: "Peak learning rate (SGD, Nesterov momentum, cosine decay).")
+  var learningRate = ClassifierRecipe.default.training.learningRate
+  @Option(help: "Momentum.") var momentum = ClassifierRecipe.default.training.momentum
+  @Option(help: "Weight decay.") var weightDecay = ClassifierRecipe.default.training.weightDecay
+  @Option(help: "Learning-rate warm-up steps.") var warmupSteps = ClassifierRecipe.default.training.warmupSteps
+  @Option(help: "Label smoothing ε.") var labelSmoothing = ClassifierRecipe.default.training.labelSmoothing
+  @Option(help: "Zero padding of random crops (0 turns cropping off).") var cropPadding = ClassifierRecipe.default.training.cropPadding
+  @Flag(help: "No random horizontal flips.") var noFlip = !ClassifierRecipe.default.training.horizontalFlip
+  @Option(help: "Adversarial training (Madry PGD): linf:EPS or l2:EPS, e.g. linf:8/255.") var adversarial: String?
+  @Option(help: "PGD steps for adversarial training.") var attackSteps = AttackSpec.Defaults.trainingSteps
+  @Option(help: "PGD step size (default: ε/4).") var attackStepSize: Double?
+  @Option(help: "Train on the first N training examples only.") var trainCount: Int?
+  @Option(help: "Test examples scored after each epoch (default: all).") var evalCount: Int?
+  @Option(help: "Steps between checkpoints.") var checkpointEvery = ClassifierRecipe.default.training.checkpointEvery
+  @Option(help: "Random seed.") var seed = ClassifierRecipe.default.training.seed
+  @Option(help: precisionHelp(default: ClassifierRecipe.default.training.forwardPrecision), transform: choice(of: "--precision"))
+  var precision = ClassifierRecipe.default.training.forwardPrecision
+  @Option(help: "Colour jitter: brightness factors drawn from [1 − s, 1 + s] (0: off).") var brightness = ClassifierRecipe.default.training.brightness
+  @Option(help: "Colour jitter: contrast strength (0: off).") var contrast = ClassifierRecipe.default.training.contrast
+  @Option(help: "Colour jitter: saturation strength (0: off).") var saturation = ClassifierRecipe.default.training.saturation
+
+  func validate() throws {
+    try require(epochs >= 1, "--epochs must be at least 1")
+    try require(batchSize >= 1, "--batch-size must be at least 1")
+    try require(learningRate > 0, "--lr must be positive")
+    try require(momentum >= 0 && momentum < 1, "--momentum must be in [0, 1)")
+    try require(weightDecay >= 0, "--weight-decay must not be negative")
+    try require(warmupSteps >= 0, "--warmup-steps must not be negative")
+    try require(labelSmoothing >= 0 && labelSmoothing < 1, "--label-smoothing must be in [0, 1)")
+    try require(cropPadding >= 0, "--crop-padding must not be negative")
+    try require(attackSteps >= 1, "--attack-steps must be at least 1")
+    try require(attackStepSize.map { $0 > 0 } ?? true, "--attack-step-size must be positive")
+    try require(checkpointEvery >= 1, "--checkpoint-every must be at least 1")
+    try require(trainCount.map { $0 >= 1 } ?? true, "--train-count must be at least 1")
+    try require(evalCount.map { $0 >= 1 } ?? true, "--eval-count must be at least 1")
+    try require(width > 0, "--width must be positive")
+    try require([brightness, contrast, saturation].allSatisfy { $0 >= 0 && $0 < 1 }, "colour jitter strengths must be in [0, 1)")
+  }
+
+  /// The recipe these flags describe (parsing `--adversarial`, which can be refused).
+  func recipe() throws -> ClassifierRecipe {
+    var recipe = ClassifierRecipe()
+    recipe.dataset = dataset
+    recipe.architecture = arch
+    recipe.width = width
+    recipe.resolution = resolution
+    recipe.training.epochs = epochs
+    recipe.training.batchSize = batchSize
+    recipe.training.learningRate = learningRate
+    recipe.training.momentum = momentum
+    recipe.training.weightDecay = weightDecay
+    recipe.training.warmupSteps = warmupSteps
+    recipe.training.labelSmoothing = labelSmoothing
+    recipe.training.cropPadding = cropPadding
+    recipe.training.horizontalFlip = !noFlip
+    recipe.training.brightness = brightness
+    recipe.training.contrast = contrast
+    recipe.training.saturation = saturation
+    recipe.training.trainCount = trainCount
+    recipe.training.evaluationCount = evalCount
+    recipe.training.checkpointEvery = checkpointEvery
+    recipe.training.seed = seed
+    recipe.training.forwardPrecision = precision
+    recipe.training.adversarial = try adversarial.map { try AttackSpec.adversarialTraining($0, steps: attackSteps, stepSize: attackStepSize) }
+    return recipe
+  }
+}
