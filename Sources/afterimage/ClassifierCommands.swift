@@ -19,12 +19,6 @@ func parseList(_ text: String, option: String) throws -> [Double] {
   return values.map { $0! }
 }
 
-func printJSONFile<T: Encodable>(_ value: T, to path: String) throws {
-  let encoder = JSONEncoder()
-  encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-  try Safetensors.writeAtomically(try encoder.encode(value) + Data("\n".utf8), to: URL(fileURLWithPath: path))
-}
-
 struct ClassifierTrain: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "train", abstract: "Train a standard or adversarially robust classifier into a run directory.")
@@ -66,7 +60,7 @@ struct ClassifierTrain: ParsableCommand {
     let classifier = try Classifiers.load(out, device: device)
     let results = try ClassifierTrainingResults.evaluate(classifier, on: testSet, training: options, attackCount: finalAttackCount, progress: true)
     try run.writeJSON(ClassifierTrainingResults(evaluation: results, seconds: summary.seconds, steps: summary.steps), to: run.resultsURL)
-    print(String(format: "done in %@: test accuracy %.2f%%", ProgressBarClock.format(summary.seconds), 100 * results.cleanAccuracy)
+    print(String(format: "done in %@: test accuracy %.2f%%", ProgressBar.clock(summary.seconds), 100 * results.cleanAccuracy)
       + (results.attackAccuracy.map { String(format: ", under %@ %.2f%%", results.attack ?? "attack", 100 * $0) } ?? ""))
     print("wrote \(run.modelURL.path), \(run.resultsURL.path)")
   }
@@ -84,13 +78,6 @@ struct ClassifierTrain: ParsableCommand {
     guard let options = config.training else { throw ValidationError("\(run.configURL.path) records no training options") }
     FileHandle.standardError.write(Data("resuming with the options saved in \(run.configURL.path)\n".utf8))
     return (config, options)
-  }
-}
-
-enum ProgressBarClock {
-  static func format(_ seconds: Double) -> String {
-    let s = Int(seconds.rounded())
-    return s >= 3600 ? String(format: "%dh%02dm", s / 3600, s / 60 % 60) : String(format: "%dm%02ds", s / 60, s % 60)
   }
 }
 
@@ -138,7 +125,7 @@ struct ClassifierEval: ParsableCommand {
       }
     }
     if let json {
-      try printJSONFile(result, to: json)
+      try JSONFiles.write(result, to: URL(fileURLWithPath: json))
       print("wrote \(json)")
     }
   }

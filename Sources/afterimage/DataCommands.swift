@@ -71,9 +71,7 @@ struct DataInfo: ParsableCommand {
     }
     print(String(format: "(measured in %.2f s)", elapsed))
     if let json {
-      let encoder = JSONEncoder()
-      encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-      try Safetensors.writeAtomically(try encoder.encode(stats), to: URL(fileURLWithPath: json))
+      try JSONFiles.write(stats, to: URL(fileURLWithPath: json))
       print("wrote \(json)")
     }
   }

@@ -43,7 +43,7 @@ struct InverterTrain: ParsableCommand {
     let summary = try trainer.fit(resume: resume)
     guard summary.finished else { throw ExitCode(130) }
     try run.writeJSON(InverterTrainingResults(summary: summary, threads: Torch.threadCount, batchSize: config.training.batchSize), to: run.resultsURL)
-    print(String(format: "done in %@; wrote %@ and samples in %@", ProgressBarClock.format(summary.seconds), run.modelURL.path, run.samplesURL.path))
+    print(String(format: "done in %@; wrote %@ and samples in %@", ProgressBar.clock(summary.seconds), run.modelURL.path, run.samplesURL.path))
   }
 
   /// The config of the run being resumed.

@@ -94,12 +94,8 @@ public struct ClassifierConfig: VersionedRecord, Equatable {
     }
   }
 
-  /// The config as one line of JSON (for safetensors metadata).
-  public func jsonString() throws -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    return String(decoding: try encoder.encode(self), as: UTF8.self)
-  }
+  /// The config as one line of key-sorted JSON (for safetensors metadata).
+  public func jsonString() throws -> String { try JSONFiles.line(self) }
 }
 
 /// A classifier whose logits Afterimage inverts: images `[B, C, H, W]` in [0, 1] in, logits out.

@@ -1,20 +1,6 @@
 import Foundation
 import Torch
 
-/// `results.json` of a classifier run (`afterimage classifier train`).
-public struct ClassifierRunResults: Codable {
-  public var evaluation: ClassifierEvaluation.Result
-  /// Wall-clock training time (s) and optimizer steps.
-  public var seconds: Double
-  public var steps: Int
-
-  public init(evaluation: ClassifierEvaluation.Result, seconds: Double, steps: Int) {
-    self.evaluation = evaluation
-    self.seconds = seconds
-    self.steps = steps
-  }
-}
-
 /// The demo's study: on the shipped models of each data set, every inverter side by side, then
 /// standard vs robust classifier on the paper's findings. A list of experiments, run through
 /// `ExperimentRunner`; the headline is read from their typed results.
@@ -201,7 +187,7 @@ public struct DemoHeadline: Codable {
       }
       func classifierAccuracy(_ kind: String) throws -> Double {
         let url = URL(fileURLWithPath: "\(plan.models)/classifiers/\(data)-\(kind)/results.json")
-        return try JSONFiles.read(ClassifierRunResults.self, from: url).evaluation.cleanAccuracy
+        return try JSONFiles.read(ClassifierTrainingResults.self, from: url).evaluation.cleanAccuracy
       }
       findings.append(Finding(dataset: data, finding: "classifier test accuracy", standard: try classifierAccuracy("standard"), robust: try classifierAccuracy("robust")))
       both("PGD-20 fools the classifier", AdversarialResult.self) { $0.attackSuccess }

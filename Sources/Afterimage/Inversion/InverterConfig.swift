@@ -98,11 +98,7 @@ public struct InverterConfig: VersionedRecord, Equatable {
   }
 
   /// The config as one line of key-sorted JSON (for safetensors metadata).
-  public func jsonString() throws -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    return String(decoding: try encoder.encode(self), as: UTF8.self)
-  }
+  public func jsonString() throws -> String { try JSONFiles.line(self) }
 
   /// Logits as the generator and discriminator take them.
   public func preprocess(_ logits: Tensor) -> Tensor {

@@ -29,24 +29,11 @@ public struct RunDirectory {
   public var exists: Bool { FileManager.default.fileExists(atPath: configURL.path) }
   public var hasCheckpoint: Bool { FileManager.default.fileExists(atPath: checkpointURL.path) }
 
-  /// Writes `value` as pretty, key-sorted JSON, atomically.
-  public func writeJSON<T: Encodable>(_ value: T, to url: URL) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    try Safetensors.writeAtomically(try encoder.encode(value) + Data("\n".utf8), to: url)
-  }
+  /// Writes `value` as pretty, key-sorted JSON, atomically (`JSONFiles.write`).
+  public func writeJSON<T: Encodable>(_ value: T, to url: URL) throws { try JSONFiles.write(value, to: url) }
 
-  /// Reads JSON of type `T`, with an error that names the file.
-  public func readJSON<T: Decodable>(_ type: T.Type, from url: URL) throws -> T {
-    guard let data = try? Data(contentsOf: url) else {
-      throw RunError("cannot read \(url.path): \(FileManager.default.fileExists(atPath: url.path) ? "permission denied" : "no such file")")
-    }
-    do {
-      return try JSONDecoder().decode(type, from: data)
-    } catch {
-      throw RunError("\(url.path) is not a valid \(T.self): \(error)")
-    }
-  }
+  /// Reads JSON of type `T`, with an error that names the file and the field (`JSONFiles.read`).
+  public func readJSON<T: Decodable>(_ type: T.Type, from url: URL) throws -> T { try JSONFiles.read(type, from: url) }
 
   /// Reads `checkpoint.safetensors`, checking that it is a `kind` checkpoint ("classifier",
   /// "inverter"); returns the file and the step it was saved at.
