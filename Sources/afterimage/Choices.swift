@@ -1,5 +1,6 @@
 import Afterimage
 import ArgumentParser
+import Foundation
 import Torch
 
 // The library's enumerations as option values, each spelled as its raw value.
@@ -42,4 +43,11 @@ func validating<T>(_ body: () throws -> T) throws -> T {
   } catch let error as RunError {
     throw ValidationError(error.message)
   }
+}
+
+/// Writes `value` as JSON to `path` when the user gave one (`--json FILE`), and says so.
+func writeJSON<T: Encodable>(_ value: T, ifAsked path: String?) throws {
+  guard let path else { return }
+  try JSONFiles.write(value, to: URL(fileURLWithPath: path))
+  print("wrote \(path)")
 }

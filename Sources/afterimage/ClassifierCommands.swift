@@ -124,10 +124,7 @@ struct ClassifierEval: ParsableCommand {
         print("  \(name.padding(toLength: 16, withPad: " ", startingAt: 0)) \(values)")
       }
     }
-    if let json {
-      try JSONFiles.write(result, to: URL(fileURLWithPath: json))
-      print("wrote \(json)")
-    }
+    try writeJSON(result, ifAsked: json)
   }
 }
 

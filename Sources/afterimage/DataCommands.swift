@@ -16,7 +16,7 @@ struct DatasetOptions: ParsableArguments {
   var dataset = "shapes"
 
   @Option(help: "Which split: train or test.")
-  var split: String = "train"
+  var split = Split.train
 
   @Option(help: "Image side in pixels (default: the data set's own; Fashion-MNIST is zero-padded to it).")
   var resolution: Int?
@@ -26,11 +26,8 @@ struct DatasetOptions: ParsableArguments {
 
   /// Opens the data set, printing notes (skipped files) to standard error.
   func open() throws -> Dataset {
-    guard let splitValue = Split(rawValue: split) else {
-      throw ValidationError("--split must be train or test, not '\(split)'")
-    }
     let source = try DatasetSource(dataset)
-    let (dataset, notes) = try source.open(split: splitValue, resolution: resolution, strict: strict)
+    let (dataset, notes) = try source.open(split: split, resolution: resolution, strict: strict)
     for note in notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
     return dataset
   }
@@ -70,10 +67,7 @@ struct DataInfo: ParsableCommand {
       }
     }
     print(String(format: "(measured in %.2f s)", elapsed))
-    if let json {
-      try JSONFiles.write(stats, to: URL(fileURLWithPath: json))
-      print("wrote \(json)")
-    }
+    try writeJSON(stats, ifAsked: json)
   }
 }
 

@@ -29,33 +29,18 @@ public final class ClassifierState {
     attackGenerator = Generator(seed: options.seed &+ 2)
   }
 
+  /// What the checkpoint holds, in file order.
+  var checkpointParts: [CheckpointPart] {
+    [.module("model.", classifier.model), .optimizer("optimizer.", optimizer), .generator("rng.augment", augmentGenerator), .generator("rng.attack", attackGenerator)]
+  }
+
   /// Writes `run`'s checkpoint (atomically), recording `config` with it.
   func saveCheckpoint(to run: RunDirectory, config: ClassifierConfig) throws {
-    var tensors: [(name: String, tensor: Tensor)] = classifier.model.stateDict().map { ("model.\($0.name)", $0.tensor) }
-    tensors += optimizer.stateTensors().map { ("optimizer.\($0.name)", $0.tensor) }
-    tensors.append(("rng.augment", augmentGenerator.state))
-    tensors.append(("rng.attack", attackGenerator.state))
-    try Safetensors.write(
-      tensors, metadata: ["step": String(step), "config": try config.jsonString(), "format": "afterimage-classifier-checkpoint"],
-      to: run.checkpointURL)
+    try run.writeCheckpoint(kind: "classifier", step: step, config: try config.jsonString(), parts: checkpointParts)
   }
 
   /// Restores what `saveCheckpoint` wrote in `run`.
   func loadCheckpoint(from run: RunDirectory) throws {
-    let (file, saved) = try run.readCheckpoint(kind: "classifier")
-    let section = file.section
-    do {
-      try classifier.model.loadStateDict(section("model."))
-      try optimizer.loadState(section("optimizer."))
-    } catch let error as TorchError {
-      throw RunError("\(run.checkpointURL.path) does not fit this run: \(error.message)")
-    }
-    let tensors = file.dictionary
-    guard let augment = tensors["rng.augment"], let attack = tensors["rng.attack"] else {
-      throw RunError("\(run.checkpointURL.path) lacks its generator states")
-    }
-    try augmentGenerator.restore(augment)
-    try attackGenerator.restore(attack)
-    step = saved
+    step = try run.restoreCheckpoint(kind: "classifier", parts: checkpointParts)
   }
 }

@@ -114,16 +114,11 @@ public final class ClassifierTrainer {
   /// Creates the run folder; on `resume` restores the checkpoint and drops the metrics logged
   /// after it, else starts the metrics afresh. Writes config.json and installs the Ctrl-C handler.
   func begin(resume: Bool) throws {
-    try run.create()
-    if resume {
+    let resumed = try run.beginTraining(config: config, resume: resume) {
       try state.loadCheckpoint(from: run)
-      try run.truncateMetrics(after: step)
-      log?("resuming \(run.url.path) at step \(step) of \(totalSteps)")
-    } else {
-      try? FileManager.default.removeItem(at: run.metricsURL)
+      return state.step
     }
-    try run.writeJSON(config, to: run.configURL)
-    Interruption.install()
+    if let resumed { log?("resuming \(run.url.path) at step \(resumed) of \(totalSteps)") }
   }
 
   /// The test accuracy at the end of an epoch (on `options.evaluationCount` images), logged.

@@ -48,34 +48,18 @@ public final class InverterState {
 
   /// Writes `run`'s checkpoint (atomically), recording `config` with it.
   func saveCheckpoint(to run: RunDirectory, config: InverterConfig) throws {
-    var tensors: [(name: String, tensor: Tensor)] = []
-    tensors += generator.stateDict().map { ("G.\($0.name)", $0.tensor) }
-    tensors += ema.stateDict().map { ("G_ema.\($0.name)", $0.tensor) }
-    tensors += discriminator.stateDict().map { ("D.\($0.name)", $0.tensor) }
-    tensors += generatorOptimizer.stateTensors().map { ("G_optimizer.\($0.name)", $0.tensor) }
-    tensors += discriminatorOptimizer.stateTensors().map { ("D_optimizer.\($0.name)", $0.tensor) }
-    tensors.append(("rng.noise", noiseGenerator.state))
-    try Safetensors.write(
-      tensors, metadata: ["step": String(step), "config": try config.jsonString(), "format": "afterimage-inverter-checkpoint"],
-      to: run.checkpointURL)
+    try run.writeCheckpoint(kind: "inverter", step: step, config: try config.jsonString(), parts: checkpointParts)
+  }
+
+  /// What the checkpoint holds, in file order.
+  var checkpointParts: [CheckpointPart] {
+    [.module("G.", generator), .module("G_ema.", ema), .module("D.", discriminator), .optimizer("G_optimizer.", generatorOptimizer),
+     .optimizer("D_optimizer.", discriminatorOptimizer), .generator("rng.noise", noiseGenerator)]
   }
 
   /// Restores what `saveCheckpoint` wrote in `run`.
   func loadCheckpoint(from run: RunDirectory) throws {
-    let (file, saved) = try run.readCheckpoint(kind: "inverter")
-    let section = file.section
-    do {
-      try generator.loadStateDict(section("G."))
-      try ema.loadStateDict(section("G_ema."))
-      try discriminator.loadStateDict(section("D."))
-      try generatorOptimizer.loadState(section("G_optimizer."))
-      try discriminatorOptimizer.loadState(section("D_optimizer."))
-    } catch let error as TorchError {
-      throw RunError("\(run.checkpointURL.path) does not fit this inverter: \(error.message)")
-    }
-    guard let noise = file.dictionary["rng.noise"] else { throw RunError("\(run.checkpointURL.path) lacks its generator state") }
-    try noiseGenerator.restore(noise)
-    step = saved
+    step = try run.restoreCheckpoint(kind: "inverter", parts: checkpointParts)
   }
 
   /// Writes the trained inverter, the EMA generator's weights, to `run`'s model.safetensors.

@@ -60,6 +60,46 @@ public struct RunDirectory {
     }
   }
 
+  /// Opens the run for training: creates the folder; on `resume` restores the checkpoint
+  /// (`restore` returns the step it was saved at) and drops the metrics logged after it, else
+  /// starts the metrics afresh; writes config.json; installs the Ctrl-C handler. Returns the
+  /// step resumed at (nil for a fresh run).
+  public func beginTraining<Config: Encodable>(config: Config, resume: Bool, restore: () throws -> Int) throws -> Int? {
+    try create()
+    var resumedAt: Int?
+    if resume {
+      let step = try restore()
+      try truncateMetrics(after: step)
+      resumedAt = step
+    } else {
+      try? FileManager.default.removeItem(at: metricsURL)
+    }
+    try writeJSON(config, to: configURL)
+    Interruption.install()
+    return resumedAt
+  }
+
+  /// Writes `checkpoint.safetensors` atomically: every part of `parts` under its prefix, with
+  /// the step, the config (one line of JSON) and the kind ("classifier", "inverter") in the metadata.
+  public func writeCheckpoint(kind: String, step: Int, config: String, parts: [CheckpointPart]) throws {
+    let tensors = parts.flatMap { part in part.tensors().map { (name: part.prefix + $0.name, tensor: $0.tensor) } }
+    try Safetensors.write(
+      tensors, metadata: ["step": String(step), "config": config, "format": "afterimage-\(kind)-checkpoint"], to: checkpointURL)
+  }
+
+  /// Restores `parts` from what `writeCheckpoint` wrote; returns the step it was saved at.
+  /// A checkpoint that does not fit (another architecture, a missing generator state) is a
+  /// `RunError` naming the file.
+  public func restoreCheckpoint(kind: String, parts: [CheckpointPart]) throws -> Int {
+    let (file, step) = try readCheckpoint(kind: kind)
+    do {
+      for part in parts { try part.restore(file.section(part.prefix)) }
+    } catch let error as TorchError {
+      throw RunError("\(checkpointURL.path) does not fit this \(kind) run: \(error.message)")
+    }
+    return step
+  }
+
   /// Drops metrics lines logged after `step` (a resumed run replays those steps).
   public func truncateMetrics(after step: Int) throws {
     guard let text = try? String(contentsOf: metricsURL, encoding: .utf8) else { return }
@@ -71,6 +111,38 @@ public struct RunDirectory {
       return logged <= step
     }
     try Safetensors.writeAtomically(Data((kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).utf8), to: metricsURL)
+  }
+}
+
+/// One piece of a trainer's state in its checkpoint, under a name prefix: a module's state dict,
+/// an optimizer's moments, or a random generator's state (one tensor, named by the prefix alone).
+public enum CheckpointPart {
+  case module(String, Module)
+  case optimizer(String, any Optimizer)
+  case generator(String, Generator)
+
+  var prefix: String {
+    switch self {
+    case .module(let prefix, _), .optimizer(let prefix, _), .generator(let prefix, _): return prefix
+    }
+  }
+
+  func tensors() -> [(name: String, tensor: Tensor)] {
+    switch self {
+    case .module(_, let module): return module.stateDict()
+    case .optimizer(_, let optimizer): return optimizer.stateTensors()
+    case .generator(_, let generator): return [("", generator.state)]
+    }
+  }
+
+  func restore(_ tensors: [String: Tensor]) throws {
+    switch self {
+    case .module(_, let module): try module.loadStateDict(tensors)
+    case .optimizer(_, let optimizer): try optimizer.loadState(tensors)
+    case .generator(let name, let generator):
+      guard let state = tensors[""] else { throw TorchError("it lacks the generator state \(name)") }
+      try generator.restore(state)
+    }
   }
 }
 
