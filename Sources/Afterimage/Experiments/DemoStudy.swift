@@ -218,7 +218,7 @@ public struct DemoHeadline: Codable {
   }
 
   static func format(_ value: Double?, _ spec: String) -> String {
-    guard let value else { return "–" }
+    guard let value else { return "n/a" }  // not measured (no misclassified image, say)
     return spec.hasSuffix("%%") ? String(format: spec, 100 * value) : String(format: spec, value)
   }
 
