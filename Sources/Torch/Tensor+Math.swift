@@ -182,11 +182,11 @@ extension Tensor {
 
   /// The largest values along `dim` and where they are.
   public func max(dim: Int, keepDim: Bool = false) -> (values: Tensor, indices: Tensor) {
-    pair("max") { ct_max_dim(handle, Int64(dim), keepDim, $0, $1) }
+    tensorPair("max", secondDType: .int64) { ct_max_dim(handle, Int64(dim), keepDim, $0, $1) }
   }
   /// The smallest values along `dim` and where they are.
   public func min(dim: Int, keepDim: Bool = false) -> (values: Tensor, indices: Tensor) {
-    pair("min") { ct_min_dim(handle, Int64(dim), keepDim, $0, $1) }
+    tensorPair("min", secondDType: .int64) { ct_min_dim(handle, Int64(dim), keepDim, $0, $1) }
   }
 
   /// The index of the largest value along `dim`.
@@ -228,12 +228,12 @@ extension Tensor {
   public func topk(_ k: Int, dim: Int = -1, largest: Bool = true, sorted: Bool = true)
     -> (values: Tensor, indices: Tensor)
   {
-    pair("topk") { ct_topk(handle, Int64(k), Int64(dim), largest, sorted, $0, $1) }
+    tensorPair("topk", secondDType: .int64) { ct_topk(handle, Int64(k), Int64(dim), largest, sorted, $0, $1) }
   }
 
   /// Values sorted along `dim`, and the permutation that sorts them.
   public func sorted(dim: Int = -1, descending: Bool = false) -> (values: Tensor, indices: Tensor) {
-    pair("sort") { ct_sort(handle, Int64(dim), descending, $0, $1) }
+    tensorPair("sort", secondDType: .int64) { ct_sort(handle, Int64(dim), descending, $0, $1) }
   }
 
   /// Whether every element is within `atol + rtol * |other|` of `other`.
@@ -250,16 +250,23 @@ extension Tensor {
     return result
   }
 
-  private func pair(
-    _ name: String, _ call: (UnsafeMutablePointer<ct_tensor?>, UnsafeMutablePointer<ct_tensor?>) -> Int32
-  ) -> (values: Tensor, indices: Tensor) {
-    var values: ct_tensor?
-    var indices: ct_tensor?
-    if call(&values, &indices) < 0 {
+}
+
+extension Tensor {
+  /// The two tensors a shim call writes through its out-pointers (values and indices, or
+  /// eigenvalues and eigenvectors); on failure, after reporting it, two empty tensors: float32
+  /// and `secondDType`, standing in for what the call would have returned.
+  private func tensorPair(
+    _ name: String, secondDType: DType,
+    _ call: (UnsafeMutablePointer<ct_tensor?>, UnsafeMutablePointer<ct_tensor?>) -> Int32
+  ) -> (Tensor, Tensor) {
+    var first: ct_tensor?
+    var second: ct_tensor?
+    if call(&first, &second) < 0 {
       reportShimFailure(name)
-      return (Tensor.zeros([0]), Tensor.zeros([0], dtype: .int64))
+      return (Tensor.zeros([0]), Tensor.zeros([0], dtype: secondDType))
     }
-    return (Tensor(handle: values!), Tensor(handle: indices!))
+    return (Tensor(handle: first!), Tensor(handle: second!))
   }
 }
 
@@ -271,24 +278,12 @@ extension Tensor {
 
   /// Eigenvalues (ascending) and eigenvectors (columns) of a symmetric matrix.
   public func symmetricEigen() -> (values: Tensor, vectors: Tensor) {
-    var values: ct_tensor?
-    var vectors: ct_tensor?
-    if ct_eigh(handle, &values, &vectors) < 0 {
-      reportShimFailure("eigh")
-      return (Tensor.zeros([0]), Tensor.zeros([0]))
-    }
-    return (Tensor(handle: values!), Tensor(handle: vectors!))
+    tensorPair("eigh", secondDType: .float32) { ct_eigh(handle, $0, $1) }
   }
 
   /// The reduced QR decomposition of a matrix.
   public func qr() -> (q: Tensor, r: Tensor) {
-    var q: ct_tensor?
-    var r: ct_tensor?
-    if ct_qr(handle, &q, &r) < 0 {
-      reportShimFailure("qr")
-      return (Tensor.zeros([0]), Tensor.zeros([0]))
-    }
-    return (Tensor(handle: q!), Tensor(handle: r!))
+    tensorPair("qr", secondDType: .float32) { ct_qr(handle, $0, $1) }
   }
 }
 

@@ -15,30 +15,24 @@ public final class Tensor {
 
   /// A tensor of `shape` filled with zeros.
   public static func zeros(_ shape: [Int], dtype: DType = .float32, device: Device = .cpu) -> Tensor {
-    Torch.ensureInitialised()
-    return shape.asInt64 { Tensor(handle: checked(ct_zeros($0, $1, dtype.code, device.code), "zeros")) }
+    shaped(shape, "zeros") { ct_zeros($0, $1, dtype.code, device.code) }
   }
 
   /// A tensor of `shape` filled with ones.
   public static func ones(_ shape: [Int], dtype: DType = .float32, device: Device = .cpu) -> Tensor {
-    Torch.ensureInitialised()
-    return shape.asInt64 { Tensor(handle: checked(ct_ones($0, $1, dtype.code, device.code), "ones")) }
+    shaped(shape, "ones") { ct_ones($0, $1, dtype.code, device.code) }
   }
 
   /// A tensor of `shape` with every element `value`.
   public static func full(_ shape: [Int], _ value: Double, dtype: DType = .float32, device: Device = .cpu)
     -> Tensor
   {
-    Torch.ensureInitialised()
-    return shape.asInt64 {
-      Tensor(handle: checked(ct_full($0, $1, value, dtype.code, device.code), "full"))
-    }
+    shaped(shape, "full") { ct_full($0, $1, value, dtype.code, device.code) }
   }
 
   /// An uninitialised tensor of `shape` (contents are whatever memory held).
   public static func empty(_ shape: [Int], dtype: DType = .float32, device: Device = .cpu) -> Tensor {
-    Torch.ensureInitialised()
-    return shape.asInt64 { Tensor(handle: checked(ct_empty($0, $1, dtype.code, device.code), "empty")) }
+    shaped(shape, "empty") { ct_empty($0, $1, dtype.code, device.code) }
   }
 
   /// Values from `start` up to (not including) `end` in steps of `step`.
@@ -68,20 +62,14 @@ public final class Tensor {
   public static func rand(
     _ shape: [Int], generator: Generator? = nil, dtype: DType = .float32, device: Device = .cpu
   ) -> Tensor {
-    Torch.ensureInitialised()
-    return shape.asInt64 {
-      Tensor(handle: checked(ct_rand($0, $1, generator?.handle, dtype.code, device.code), "rand"))
-    }
+    shaped(shape, "rand") { ct_rand($0, $1, generator?.handle, dtype.code, device.code) }
   }
 
   /// Standard normal samples.
   public static func randn(
     _ shape: [Int], generator: Generator? = nil, dtype: DType = .float32, device: Device = .cpu
   ) -> Tensor {
-    Torch.ensureInitialised()
-    return shape.asInt64 {
-      Tensor(handle: checked(ct_randn($0, $1, generator?.handle, dtype.code, device.code), "randn"))
-    }
+    shaped(shape, "randn") { ct_randn($0, $1, generator?.handle, dtype.code, device.code) }
   }
 
   /// Integers drawn uniformly from `range` (lower bound included, upper excluded).
@@ -89,13 +77,10 @@ public final class Tensor {
     _ range: Range<Int>, _ shape: [Int], generator: Generator? = nil, dtype: DType = .int64,
     device: Device = .cpu
   ) -> Tensor {
-    Torch.ensureInitialised()
-    return shape.asInt64 {
-      Tensor(
-        handle: checked(
-          ct_randint(
-            Int64(range.lowerBound), Int64(range.upperBound), $0, $1, generator?.handle,
-            dtype.code, device.code), "randint"))
+    shaped(shape, "randint") {
+      ct_randint(
+        Int64(range.lowerBound), Int64(range.upperBound), $0, $1, generator?.handle, dtype.code,
+        device.code)
     }
   }
 
@@ -103,6 +88,15 @@ public final class Tensor {
   public static func randperm(_ n: Int, generator: Generator? = nil, device: Device = .cpu) -> Tensor {
     Torch.ensureInitialised()
     return Tensor(handle: checked(ct_randperm(Int64(n), generator?.handle, device.code), "randperm"))
+  }
+
+  /// A new tensor of `shape` from the shim's `make`, which takes the shape as int64 dimensions
+  /// and their count; `name` names the operation if it fails.
+  private static func shaped(
+    _ shape: [Int], _ name: String, _ make: (UnsafePointer<Int64>?, Int32) -> ct_tensor?
+  ) -> Tensor {
+    Torch.ensureInitialised()
+    return shape.asInt64 { Tensor(handle: checked(make($0, $1), name)) }
   }
 
   /// A tensor holding a copy of `values` laid out row-major in `shape`.

@@ -43,30 +43,37 @@ final class PyTorch2ImportTests: XCTestCase {
   /// PyTorch's inputs and eager logits for the exported models.
   var reference: Safetensors.File { get throws { try Safetensors.read(URL(fileURLWithPath: file("reference.safetensors"))) } }
 
-  func testTracedViTAndMobileNetGivePyTorchsLogits() throws {
+  /// Imports the exported ViT and MobileNet in `format`, checks the architecture each records,
+  /// and hands each to `check` with PyTorch's input images and that model's eager logits.
+  func checkEachExportedModel(
+    _ format: ImportedModelFormat, recordedAs architecture: ClassifierArchitecture,
+    _ check: (_ name: String, _ classifier: any ImageClassifier, _ images: Tensor, _ eagerLogits: Tensor) throws -> Void
+  ) throws {
     let reference = try reference
     let images = try reference.tensor("images")
     for name in ["vit", "mobilenet"] {
-      let (classifier, _) = try importModel(name, format: .torchscript)
-      XCTAssertEqual(classifier.config.architecture, .torchscript)
+      let (classifier, _) = try importModel(name, format: format)
+      XCTAssertEqual(classifier.config.architecture, architecture)
+      try check(name, classifier, images, try reference.tensor("\(name)_logits"))
+    }
+  }
+
+  func testTracedViTAndMobileNetGivePyTorchsLogits() throws {
+    try checkEachExportedModel(.torchscript, recordedAs: .torchscript) { name, classifier, images, eagerLogits in
       let logits = try withNoGrad { try classifier.logits(images) }
-      print("\(name) TorchScript: largest logit difference from eager PyTorch \(maxDifference(logits, try reference.tensor("\(name)_logits")))")
-      assertClose(logits, try reference.tensor("\(name)_logits"), atol: 1e-5, name)
+      print("\(name) TorchScript: largest logit difference from eager PyTorch \(maxDifference(logits, eagerLogits))")
+      assertClose(logits, eagerLogits, atol: 1e-5, name)
     }
   }
 
   func testCompiledPackagesGivePyTorchsLogits() throws {
-    let reference = try reference
-    let images = try reference.tensor("images")
-    for name in ["vit", "mobilenet"] {
-      let (classifier, _) = try importModel(name, format: .pt2)
-      XCTAssertEqual(classifier.config.architecture, .pt2)
+    try checkEachExportedModel(.pt2, recordedAs: .pt2) { name, classifier, images, eagerLogits in
       XCTAssertFalse(classifier.isDifferentiable)
       // Compiled kernels fuse and reorder float sums, so agreement is to float rounding, not bits.
-      print("\(name) .pt2: largest logit difference from eager PyTorch \(maxDifference(try classifier.logits(images), try reference.tensor("\(name)_logits")))")
-      assertClose(try classifier.logits(images), try reference.tensor("\(name)_logits"), atol: 1e-5, name)
+      print("\(name) .pt2: largest logit difference from eager PyTorch \(maxDifference(try classifier.logits(images), eagerLogits))")
+      assertClose(try classifier.logits(images), eagerLogits, atol: 1e-5, name)
       assertClose(try classifier.logits(images.narrow(dim: 0, start: 0, length: 1)),
-                   try reference.tensor("\(name)_logits").narrow(dim: 0, start: 0, length: 1), atol: 1e-5, "\(name), batch of 1 (dynamic batch)")
+                   eagerLogits.narrow(dim: 0, start: 0, length: 1), atol: 1e-5, "\(name), batch of 1 (dynamic batch)")
       XCTAssertThrowsError(try classifier.features(images, names: ["layer1"])) { XCTAssertTrue("\($0)".contains("need the model as TorchScript"), "\($0)") }
     }
   }

@@ -21,10 +21,54 @@ func convolution(_ input: Int, _ output: Int, kernel: Int, stride: Int = 1, padd
   return conv
 }
 
-/// The residual shortcut when a block changes shape: 1×1 convolution and batch norm, named
-/// `downsample.0` and `downsample.1` as in torchvision.
-func downsample(_ input: Int, _ output: Int, stride: Int, generator: Generator?) -> Sequential {
-  Sequential(convolution(input, output, kernel: 1, stride: stride, generator: generator), BatchNorm2d(output))
+/// A residual block's shortcut from `input` to `output` channels at `stride`: nil (the identity)
+/// where the block keeps the shape, else 1×1 convolution and batch norm, named `downsample.0`
+/// and `downsample.1` as in torchvision.
+func downsample(_ input: Int, _ output: Int, stride: Int, generator: Generator?) -> Sequential? {
+  guard stride != 1 || input != output else { return nil }
+  return Sequential(convolution(input, output, kernel: 1, stride: stride, generator: generator), BatchNorm2d(output))
+}
+
+/// A residual block's output: `relu(residual + shortcut(x))`, the shortcut the identity when nil.
+func residualOutput(_ residual: Tensor, _ x: Tensor, shortcut: Sequential?) -> Tensor {
+  (residual + (shortcut?(x) ?? x)).relu()
+}
+
+/// A ResNet's stages, named `layer1`, `layer2`, … as in torchvision: `counts[i]` blocks in stage
+/// i, the first block of every stage after the first striding 2. `makeBlock(stage, input,
+/// stride)` builds one block from `input` channels and says how many channels it puts out. The
+/// blocks are built in order, so random initialisation draws in torchvision's order.
+func residualStages(
+  _ counts: [Int], input: Int,
+  makeBlock: (_ stage: Int, _ input: Int, _ stride: Int) -> (block: any Layer, output: Int)
+) -> (stages: Children<Sequential>, output: Int) {
+  var channels = input
+  let stages = counts.enumerated().map { stage, count in
+    Sequential((0..<count).map { index -> any Layer in
+      let made = makeBlock(stage, channels, stage > 0 && index == 0 ? 2 : 1)
+      channels = made.output
+      return made.block
+    })
+  }
+  return (Children(wrappedValue: stages, named: { "layer\($0 + 1)" }), channels)
+}
+
+/// A ResNet after its stem `h` (`[B, C, H, W]`, the feature `stem`): the stages (features
+/// `layer1`, …; each after the first halves H and W), global average pooling (`pool`, `[B, C]`)
+/// and the classifier `fc`; the features named in `keep` come back beside the logits.
+func residualForward(stem h: Tensor, stages: [Sequential], fc: Linear, keeping keep: Set<String>)
+  -> (logits: Tensor, features: [String: Tensor])
+{
+  var features: [String: Tensor] = [:]
+  var h = h
+  if keep.contains("stem") { features["stem"] = h }
+  for (index, stage) in stages.enumerated() {
+    h = stage(h)
+    if keep.contains("layer\(index + 1)") { features["layer\(index + 1)"] = h }
+  }
+  let pooled = h.mean(dims: [2, 3])
+  if keep.contains("pool") { features["pool"] = pooled }
+  return (fc(pooled), features)
 }
 
 /// Two 3×3 convolutions with a skip connection (ResNet-18/20/34).
@@ -40,15 +84,12 @@ public final class BasicBlock: Module, Layer {
     bn1 = BatchNorm2d(output)
     conv2 = convolution(output, output, kernel: 3, padding: 1, generator: generator)
     bn2 = BatchNorm2d(output)
-    _shortcut = Child(
-      wrappedValue: stride != 1 || input != output ? downsample(input, output, stride: stride, generator: generator) : nil,
-      "downsample")
+    _shortcut = Child(wrappedValue: downsample(input, output, stride: stride, generator: generator), "downsample")
     super.init()
   }
 
   public func callAsFunction(_ x: Tensor) -> Tensor {
-    let residual = bn2(conv2(bn1(conv1(x)).relu()))
-    return (residual + (shortcut?(x) ?? x)).relu()
+    residualOutput(bn2(conv2(bn1(conv1(x)).relu())), x, shortcut: shortcut)
   }
 }
 
@@ -72,17 +113,14 @@ public final class Bottleneck: Module, Layer {
     bn2 = BatchNorm2d(width)
     conv3 = convolution(width, output, kernel: 1, generator: generator)
     bn3 = BatchNorm2d(output)
-    _shortcut = Child(
-      wrappedValue: stride != 1 || input != output ? downsample(input, output, stride: stride, generator: generator) : nil,
-      "downsample")
+    _shortcut = Child(wrappedValue: downsample(input, output, stride: stride, generator: generator), "downsample")
     super.init()
   }
 
   public func callAsFunction(_ x: Tensor) -> Tensor {
     var h = bn1(conv1(x)).relu()
     h = bn2(conv2(h)).relu()
-    h = bn3(conv3(h))
-    return (h + (shortcut?(x) ?? x)).relu()
+    return residualOutput(bn3(conv3(h)), x, shortcut: shortcut)
   }
 }
 
@@ -104,33 +142,17 @@ public final class CIFARResNet: Module, FeatureNetwork {
     let channels = widths.map { max(4, Int((Double($0) * widthMultiplier).rounded())) }
     conv1 = convolution(inputChannels, channels[0], kernel: 3, padding: 1, generator: generator)
     bn1 = BatchNorm2d(channels[0])
-    var input = channels[0]
-    var stages: [Sequential] = []
-    for (index, (count, output)) in zip(blocks, channels).enumerated() {
-      let layers: [any Layer] = (0..<count).map { block in
-        let layer = BasicBlock(input, output, stride: index > 0 && block == 0 ? 2 : 1, generator: generator)
-        input = output
-        return layer
-      }
-      stages.append(Sequential(layers))
+    let built = residualStages(blocks, input: channels[0]) { stage, input, stride in
+      (BasicBlock(input, channels[stage], stride: stride, generator: generator), channels[stage])
     }
-    _stages = Children(wrappedValue: stages, named: { "layer\($0 + 1)" })
-    fc = Linear(input, classes, generator: generator)
+    _stages = built.stages
+    fc = Linear(built.output, classes, generator: generator)
     featureNames = ["stem"] + (1...blocks.count).map { "layer\($0)" } + ["pool"]
     super.init()
   }
 
   public func forward(_ x: Tensor, keeping keep: Set<String>) -> (logits: Tensor, features: [String: Tensor]) {
-    var features: [String: Tensor] = [:]
-    var h = bn1(conv1(x)).relu()  // [B, c0, H, W]
-    if keep.contains("stem") { features["stem"] = h }
-    for (index, stage) in stages.enumerated() {
-      h = stage(h)  // each later stage halves H and W
-      if keep.contains("layer\(index + 1)") { features["layer\(index + 1)"] = h }
-    }
-    let pooled = h.mean(dims: [2, 3])  // [B, C]
-    if keep.contains("pool") { features["pool"] = pooled }
-    return (fc(pooled), features)
+    residualForward(stem: bn1(conv1(x)).relu(), stages: stages, fc: fc, keeping: keep)  // stem [B, c0, H, W]
   }
 }
 
@@ -149,33 +171,18 @@ public final class ResNet50: Module, FeatureNetwork {
     let base = max(8, Int((64 * widthMultiplier).rounded()))
     conv1 = convolution(inputChannels, base, kernel: 7, stride: 2, padding: 3, generator: generator)
     bn1 = BatchNorm2d(base)
-    var input = base
-    var stages: [Sequential] = []
-    for (index, count) in [3, 4, 6, 3].enumerated() {
-      let width = base << index
-      let layers: [any Layer] = (0..<count).map { block in
-        let layer = Bottleneck(input, width: width, stride: index > 0 && block == 0 ? 2 : 1, generator: generator)
-        input = width * Bottleneck.expansion
-        return layer
-      }
-      stages.append(Sequential(layers))
+    let built = residualStages([3, 4, 6, 3], input: base) { stage, input, stride in
+      let width = base << stage
+      return (Bottleneck(input, width: width, stride: stride, generator: generator), width * Bottleneck.expansion)
     }
-    _stages = Children(wrappedValue: stages, named: { "layer\($0 + 1)" })
-    fc = Linear(input, classes, generator: generator)
+    _stages = built.stages
+    fc = Linear(built.output, classes, generator: generator)
     super.init()
   }
 
   public func forward(_ x: Tensor, keeping keep: Set<String>) -> (logits: Tensor, features: [String: Tensor]) {
-    var features: [String: Tensor] = [:]
-    var h = bn1(conv1(x)).relu().maxPool2d(kernel: 3, stride: 2, padding: 1)  // [B, 64, H/4, W/4]
-    if keep.contains("stem") { features["stem"] = h }
-    for (index, stage) in stages.enumerated() {
-      h = stage(h)
-      if keep.contains("layer\(index + 1)") { features["layer\(index + 1)"] = h }
-    }
-    let pooled = h.mean(dims: [2, 3])  // [B, 2048]
-    if keep.contains("pool") { features["pool"] = pooled }
-    return (fc(pooled), features)
+    let stem = bn1(conv1(x)).relu().maxPool2d(kernel: 3, stride: 2, padding: 1)  // [B, 64, H/4, W/4]
+    return residualForward(stem: stem, stages: stages, fc: fc, keeping: keep)  // pool [B, 2048]
   }
 }
 

@@ -18,23 +18,32 @@ private func callCodec(_ what: String, _ body: (UnsafeMutablePointer<CChar>, Int
   }
 }
 
-/// PNG files, through libpng. Images are tensors `[C, H, W]` of float32 in [0, 1].
-public enum PNG {
-  /// Decodes PNG bytes: gray, gray+alpha, RGB or RGBA, 8 or 16 bit, keeping every channel.
-  public static func decode(_ data: Data) throws -> Tensor {
-    var width: Int32 = 0
-    var height: Int32 = 0
-    var channels: Int32 = 0
-    var depth: Int32 = 0
-    var pixels: UnsafeMutablePointer<UInt8>?
+/// Samples a C decoder in Sources/CImaging/cimaging.c allocated and handed back: `[H, W, C]`
+/// interleaved, `depth` bits each (8, or 16 in native byte order); `free()` releases them.
+private struct DecodedPixels {
+  var width: Int32 = 0
+  var height: Int32 = 0
+  var channels: Int32 = 0
+  var depth: Int32 = 8
+  var pixels: UnsafeMutablePointer<UInt8>?
+
+  /// Runs `decode` (a `ci_…_decode` call: the bytes, their count, the fields to fill, and the
+  /// error buffer) on `data`; `codec` names it in errors.
+  static func decode(
+    _ data: Data, codec: String,
+    _ decode: (UnsafePointer<UInt8>?, Int, inout DecodedPixels, UnsafeMutablePointer<CChar>, Int) -> Int32
+  ) throws -> DecodedPixels {
+    var decoded = DecodedPixels()
     try data.withUnsafeBytes { raw in
-      try callCodec("PNG") {
-        ci_png_decode(
-          raw.bindMemory(to: UInt8.self).baseAddress, raw.count, &width, &height, &channels, &depth,
-          &pixels, $0, $1)
-      }
+      try callCodec(codec) { decode(raw.bindMemory(to: UInt8.self).baseAddress, raw.count, &decoded, $0, $1) }
     }
-    defer { free(pixels) }
+    return decoded
+  }
+
+  func free() { Foundation.free(pixels) }
+
+  /// The samples as an image `[C, H, W]` of float32 in [0, 1].
+  func image() -> Tensor {
     let (h, w, c) = (Int(height), Int(width), Int(channels))
     let samples = h * w * c
     let interleaved: Tensor  // [H, W, C]
@@ -47,6 +56,20 @@ public enum PNG {
       interleaved = Tensor(bytes: buffer, shape: [h, w, c], dtype: .uint8).to(.float32) / 255
     }
     return interleaved.permuted([2, 0, 1]).contiguous()
+  }
+}
+
+/// PNG files, through libpng. Images are tensors `[C, H, W]` of float32 in [0, 1].
+public enum PNG {
+  /// Decodes PNG bytes: gray, gray+alpha, RGB or RGBA, 8 or 16 bit, keeping every channel.
+  public static func decode(_ data: Data) throws -> Tensor {
+    let decoded = try DecodedPixels.decode(data, codec: "PNG") { bytes, count, pixels, message, capacity in
+      ci_png_decode(
+        bytes, count, &pixels.width, &pixels.height, &pixels.channels, &pixels.depth, &pixels.pixels,
+        message, capacity)
+    }
+    defer { decoded.free() }
+    return decoded.image()
   }
 
   /// Encodes an image `[C, H, W]` (C = 1…4, values clamped to [0, 1]) at 8 or 16 bits per sample.
@@ -86,20 +109,12 @@ public enum PNG {
 public enum JPEG {
   /// Decodes JPEG bytes to `[1, H, W]` (grayscale files) or `[3, H, W]`, float32 in [0, 1].
   public static func decode(_ data: Data) throws -> Tensor {
-    var width: Int32 = 0
-    var height: Int32 = 0
-    var channels: Int32 = 0
-    var pixels: UnsafeMutablePointer<UInt8>?
-    try data.withUnsafeBytes { raw in
-      try callCodec("JPEG") {
-        ci_jpeg_decode(raw.bindMemory(to: UInt8.self).baseAddress, raw.count, &width, &height, &channels, &pixels, $0, $1)
-      }
+    // libjpeg-turbo decodes 8 bits per sample, the depth `DecodedPixels` starts with.
+    let decoded = try DecodedPixels.decode(data, codec: "JPEG") { bytes, count, pixels, message, capacity in
+      ci_jpeg_decode(bytes, count, &pixels.width, &pixels.height, &pixels.channels, &pixels.pixels, message, capacity)
     }
-    defer { free(pixels) }
-    let (h, w, c) = (Int(height), Int(width), Int(channels))
-    let buffer = UnsafeRawBufferPointer(start: pixels, count: h * w * c)
-    let interleaved = Tensor(bytes: buffer, shape: [h, w, c], dtype: .uint8)
-    return (interleaved.to(.float32) / 255).permuted([2, 0, 1]).contiguous()
+    defer { decoded.free() }
+    return decoded.image()
   }
 }
 

@@ -1,32 +1,78 @@
 import Foundation
 
-/// `y = x Wᵀ + b`; weight `[out, in]`. With `spectralNorm`, W is `weight_orig / σ`.
-public final class Linear: Module, Layer {
+/// The weight of a linear, convolutional or embedding layer, which may be spectrally
+/// normalised. It holds its layer's state under the layer's own names (a `ModulePart`, see
+/// Sources/Torch/NN/ModuleState.swift): plain, the weight is `weight`; normalised, spectral norm
+/// owns it as `weight_orig` beside `weight_u` and `weight_v`, as PyTorch's `spectral_norm` does.
+public final class LayerWeight: ModulePart {
   /// The weight as trained without spectral norm (`weight`); nil with it.
   @Parameter private var plainWeight: Tensor?
   /// Spectral normalisation, when enabled: it owns the weight then (`weight_orig`, `weight_u`,
   /// `weight_v`).
   @Part public private(set) var spectralNormalization: SpectralNorm?
+
+  /// Keeps `weight` as the layer's `weight`, or hands it to spectral normalisation over its
+  /// output-feature dimension `outputDim`, which draws `weight_u` and `weight_v` from `generator`.
+  init(_ weight: Tensor, spectralNorm: Bool, outputDim: Int = 0, generator: Generator?) {
+    _plainWeight = Parameter(wrappedValue: spectralNorm ? nil : weight, "weight")
+    spectralNormalization =
+      spectralNorm ? SpectralNorm(weight: weight, dim: outputDim, generator: generator) : nil
+  }
+
+  /// A weight of `shape` and a bias `[biasSize]` (none for nil), drawn uniformly in ±1/√fanIn as
+  /// PyTorch's default initialisation does, weight first; spectral norm's vectors are drawn
+  /// after both, the order PyTorch draws them in.
+  static func pytorchDefault(
+    shape: [Int], fanIn: Int, biasSize: Int?, spectralNorm: Bool, outputDim: Int = 0,
+    generator: Generator?
+  ) -> (weight: LayerWeight, bias: Tensor?) {
+    let weight = Tensor.empty(shape)
+    let bias = biasSize.map { Tensor.empty([$0]) }
+    Init.pytorchDefault(weight: weight, bias: bias, fanIn: fanIn, generator: generator)
+    let layerWeight = LayerWeight(weight, spectralNorm: spectralNorm, outputDim: outputDim, generator: generator)
+    return (layerWeight, bias)
+  }
+
+  /// The trained weight: `weight`, or `weight_orig` under spectral norm.
+  var trained: Tensor { spectralNormalization?.weightOriginal ?? plainWeight! }
+
+  /// The weight applied: `weight_orig / σ` under spectral norm (refining σ first in training),
+  /// else the trained weight.
+  func applied(training: Bool) -> Tensor {
+    spectralNormalization?.normalizedWeight(training: training) ?? trained
+  }
+}
+
+/// A layer whose weight is a `LayerWeight` (`Linear`, `Conv2d`, `ConvTranspose2d`, `Embedding`).
+public protocol WeightedLayer: Module {
+  var layerWeight: LayerWeight { get }
+}
+
+extension WeightedLayer {
+  /// The trained weight: `weight`, or `weight_orig` under spectral norm.
+  public var weight: Tensor { layerWeight.trained }
+  /// The weight actually applied (normalised under spectral norm).
+  public var effectiveWeight: Tensor { layerWeight.applied(training: isTraining) }
+  /// Spectral normalisation, when enabled.
+  public var spectralNormalization: SpectralNorm? { layerWeight.spectralNormalization }
+}
+
+/// `y = x Wᵀ + b`; weight `[out, in]`. With `spectralNorm`, W is `weight_orig / σ`.
+public final class Linear: Module, Layer, WeightedLayer {
+  /// `weight` `[out, in]`, or `weight_orig`, `weight_u` and `weight_v` under spectral norm.
+  @Part public private(set) var layerWeight: LayerWeight
   @Parameter public private(set) var bias: Tensor?
 
   public init(
     _ inputSize: Int, _ outputSize: Int, bias hasBias: Bool = true, spectralNorm: Bool = false,
     generator: Generator? = nil
   ) {
-    let weight = Tensor.empty([outputSize, inputSize])
-    let bias = hasBias ? Tensor.empty([outputSize]) : nil
-    Init.pytorchDefault(weight: weight, bias: bias, fanIn: inputSize, generator: generator)
-    _plainWeight = Parameter(wrappedValue: spectralNorm ? nil : weight, "weight")
-    spectralNormalization = spectralNorm ? SpectralNorm(weight: weight, generator: generator) : nil
-    self.bias = bias
+    let drawn = LayerWeight.pytorchDefault(
+      shape: [outputSize, inputSize], fanIn: inputSize, biasSize: hasBias ? outputSize : nil,
+      spectralNorm: spectralNorm, generator: generator)
+    layerWeight = drawn.weight
+    bias = drawn.bias
     super.init()
-  }
-
-  /// The trained weight `[out, in]`: `weight`, or `weight_orig` under spectral norm.
-  public var weight: Tensor { spectralNormalization?.weightOriginal ?? plainWeight! }
-  /// The weight actually applied (normalised under spectral norm).
-  public var effectiveWeight: Tensor {
-    spectralNormalization?.normalizedWeight(training: isTraining) ?? weight
   }
 
   public func callAsFunction(_ input: Tensor) -> Tensor {
@@ -35,12 +81,10 @@ public final class Linear: Module, Layer {
 }
 
 /// 2-D convolution with a square kernel; weight `[out, in / groups, k, k]`.
-public final class Conv2d: Module, Layer {
-  /// The weight as trained without spectral norm (`weight`); nil with it.
-  @Parameter private var plainWeight: Tensor?
-  /// Spectral normalisation, when enabled: it owns the weight then (`weight_orig`, `weight_u`,
-  /// `weight_v`).
-  @Part public private(set) var spectralNormalization: SpectralNorm?
+public final class Conv2d: Module, Layer, WeightedLayer {
+  /// `weight` `[out, in / groups, k, k]`, or `weight_orig`, `weight_u` and `weight_v` under
+  /// spectral norm.
+  @Part public private(set) var layerWeight: LayerWeight
   @Parameter public private(set) var bias: Tensor?
   public let stride: Int
   public let padding: Int
@@ -57,22 +101,13 @@ public final class Conv2d: Module, Layer {
     self.padding = padding
     self.dilation = dilation
     self.groups = groups
-    let weight = Tensor.empty([outputChannels, inputChannels / groups, kernelSize, kernelSize])
-    let bias = hasBias ? Tensor.empty([outputChannels]) : nil
-    Init.pytorchDefault(
-      weight: weight, bias: bias, fanIn: inputChannels / groups * kernelSize * kernelSize,
-      generator: generator)
-    _plainWeight = Parameter(wrappedValue: spectralNorm ? nil : weight, "weight")
-    spectralNormalization = spectralNorm ? SpectralNorm(weight: weight, generator: generator) : nil
-    self.bias = bias
+    let drawn = LayerWeight.pytorchDefault(
+      shape: [outputChannels, inputChannels / groups, kernelSize, kernelSize],
+      fanIn: inputChannels / groups * kernelSize * kernelSize, biasSize: hasBias ? outputChannels : nil,
+      spectralNorm: spectralNorm, generator: generator)
+    layerWeight = drawn.weight
+    bias = drawn.bias
     super.init()
-  }
-
-  /// The trained weight `[out, in / groups, k, k]`: `weight`, or `weight_orig` under spectral norm.
-  public var weight: Tensor { spectralNormalization?.weightOriginal ?? plainWeight! }
-  /// The weight actually applied (normalised under spectral norm).
-  public var effectiveWeight: Tensor {
-    spectralNormalization?.normalizedWeight(training: isTraining) ?? weight
   }
 
   public func callAsFunction(_ input: Tensor) -> Tensor {
@@ -83,12 +118,10 @@ public final class Conv2d: Module, Layer {
 }
 
 /// 2-D transposed convolution; weight `[in, out / groups, k, k]`.
-public final class ConvTranspose2d: Module, Layer {
-  /// The weight as trained without spectral norm (`weight`); nil with it.
-  @Parameter private var plainWeight: Tensor?
-  /// Spectral normalisation, when enabled: it owns the weight then (`weight_orig`, `weight_u`,
-  /// `weight_v`).
-  @Part public private(set) var spectralNormalization: SpectralNorm?
+public final class ConvTranspose2d: Module, Layer, WeightedLayer {
+  /// `weight` `[in, out / groups, k, k]`, or `weight_orig`, `weight_u` and `weight_v` under
+  /// spectral norm.
+  @Part public private(set) var layerWeight: LayerWeight
   @Parameter public private(set) var bias: Tensor?
   public let stride: Int
   public let padding: Int
@@ -104,24 +137,15 @@ public final class ConvTranspose2d: Module, Layer {
     self.padding = padding
     self.outputPadding = outputPadding
     self.groups = groups
-    let weight = Tensor.empty([inputChannels, outputChannels / groups, kernelSize, kernelSize])
-    let bias = hasBias ? Tensor.empty([outputChannels]) : nil
-    // PyTorch computes fan-in from the weight's dim 1: out / groups · k · k.
-    Init.pytorchDefault(
-      weight: weight, bias: bias, fanIn: outputChannels / groups * kernelSize * kernelSize,
-      generator: generator)
-    _plainWeight = Parameter(wrappedValue: spectralNorm ? nil : weight, "weight")
-    // Output features are dim 1 of a transposed convolution's weight, as PyTorch chooses.
-    spectralNormalization = spectralNorm ? SpectralNorm(weight: weight, dim: 1, generator: generator) : nil
-    self.bias = bias
+    // PyTorch computes fan-in from the weight's dim 1 (out / groups · k · k), and spectral norm
+    // normalises over dim 1 too: a transposed convolution's output features.
+    let drawn = LayerWeight.pytorchDefault(
+      shape: [inputChannels, outputChannels / groups, kernelSize, kernelSize],
+      fanIn: outputChannels / groups * kernelSize * kernelSize, biasSize: hasBias ? outputChannels : nil,
+      spectralNorm: spectralNorm, outputDim: 1, generator: generator)
+    layerWeight = drawn.weight
+    bias = drawn.bias
     super.init()
-  }
-
-  /// The trained weight `[in, out / groups, k, k]`: `weight`, or `weight_orig` under spectral norm.
-  public var weight: Tensor { spectralNormalization?.weightOriginal ?? plainWeight! }
-  /// The weight actually applied (normalised under spectral norm).
-  public var effectiveWeight: Tensor {
-    spectralNormalization?.normalizedWeight(training: isTraining) ?? weight
   }
 
   public func callAsFunction(_ input: Tensor) -> Tensor {
@@ -202,25 +226,15 @@ public final class LayerNorm: Module, Layer {
 }
 
 /// A lookup table `[count, dimension]` indexed by int64 ids; N(0, 1) initialised as in PyTorch.
-public final class Embedding: Module {
-  /// The table as trained without spectral norm (`weight`); nil with it.
-  @Parameter private var plainWeight: Tensor?
-  /// Spectral normalisation, when enabled: it owns the table then (`weight_orig`, `weight_u`,
-  /// `weight_v`).
-  @Part public private(set) var spectralNormalization: SpectralNorm?
+public final class Embedding: Module, WeightedLayer {
+  /// The table `weight` `[count, dimension]`, or `weight_orig`, `weight_u` and `weight_v` under
+  /// spectral norm.
+  @Part public private(set) var layerWeight: LayerWeight
 
   public init(count: Int, dimension: Int, spectralNorm: Bool = false, generator: Generator? = nil) {
-    let weight = Tensor.randn([count, dimension], generator: generator)
-    _plainWeight = Parameter(wrappedValue: spectralNorm ? nil : weight, "weight")
-    spectralNormalization = spectralNorm ? SpectralNorm(weight: weight, generator: generator) : nil
+    let table = Tensor.randn([count, dimension], generator: generator)
+    layerWeight = LayerWeight(table, spectralNorm: spectralNorm, generator: generator)
     super.init()
-  }
-
-  /// The trained table `[count, dimension]`: `weight`, or `weight_orig` under spectral norm.
-  public var weight: Tensor { spectralNormalization?.weightOriginal ?? plainWeight! }
-  /// The table actually used (normalised under spectral norm).
-  public var effectiveWeight: Tensor {
-    spectralNormalization?.normalizedWeight(training: isTraining) ?? weight
   }
 
   /// Rows for `indices` (any shape of int64), giving `indices.shape + [dimension]`.

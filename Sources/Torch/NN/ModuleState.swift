@@ -39,62 +39,72 @@ protocol StateSlot: AnyObject {
 /// A trained tensor of its module (`Tensor`, or `Tensor?` for one a layer may lack), made to
 /// require gradients: in `namedParameters()` and the state dict under its property's name, or
 /// under `name`.
-@propertyWrapper
-public final class Parameter<Value>: StateSlot {
-  public var wrappedValue: Value {
-    didSet { tensor(in: wrappedValue)?.requiresGrad = true }
-  }
-  let explicitName: String?
-
-  public init(wrappedValue: Value, _ name: String? = nil) {
-    requireTensorType(Value.self, "@Parameter")
-    requireEntryName(name)
-    self.wrappedValue = wrappedValue
-    explicitName = name
-    tensor(in: wrappedValue)?.requiresGrad = true
-  }
-
-  func entries(named name: String) -> [StateEntry] {
-    tensor(in: wrappedValue).map { [.parameter(name, $0)] } ?? []
-  }
-}
+public typealias Parameter<Value> = NamedState<Value, ParameterState>
 
 /// A tensor of its module that is saved and loaded but not trained (running statistics, power
 /// iteration vectors): `Tensor` or `Tensor?`, named like a `Parameter`.
-@propertyWrapper
-public final class Buffer<Value>: StateSlot {
-  public var wrappedValue: Value
-  let explicitName: String?
-
-  public init(wrappedValue: Value, _ name: String? = nil) {
-    requireTensorType(Value.self, "@Buffer")
-    requireEntryName(name)
-    self.wrappedValue = wrappedValue
-    explicitName = name
-  }
-
-  func entries(named name: String) -> [StateEntry] {
-    tensor(in: wrappedValue).map { [.buffer(name, $0)] } ?? []
-  }
-}
+public typealias Buffer<Value> = NamedState<Value, BufferState>
 
 /// A child module (a `Module` subclass, or an optional one for a part some instances lack):
 /// its entries get the prefix `name.`, its property's name unless given.
+public typealias Child<Value> = NamedState<Value, ChildState>
+
+/// The kinds of state that `NamedState` holds, one marker type each, so that `@Parameter`,
+/// `@Buffer` and `@Child` are distinct wrapper types.
+public enum StateKind {
+  case parameter, buffer, child
+
+  /// The wrapper's attribute, for messages.
+  var attribute: String {
+    switch self {
+    case .parameter: return "@Parameter"
+    case .buffer: return "@Buffer"
+    case .child: return "@Child"
+    }
+  }
+}
+
+/// A marker type that names a `StateKind`.
+public protocol StateKindMarker { static var kind: StateKind { get } }
+public enum ParameterState: StateKindMarker { public static var kind: StateKind { .parameter } }
+public enum BufferState: StateKindMarker { public static var kind: StateKind { .buffer } }
+public enum ChildState: StateKindMarker { public static var kind: StateKind { .child } }
+
+/// The one wrapper behind `@Parameter`, `@Buffer` and `@Child`: a value under its property's
+/// name or the explicit `name`, checked when made and whenever assigned, and reported as one
+/// entry of `Kind` while it holds a tensor or module (none while nil).
 @propertyWrapper
-public final class Child<Value>: StateSlot {
+public final class NamedState<Value, Kind: StateKindMarker>: StateSlot {
   public var wrappedValue: Value {
-    didSet { requireModule(wrappedValue, "@Child") }
+    didSet { admit(wrappedValue) }
   }
   let explicitName: String?
 
   public init(wrappedValue: Value, _ name: String? = nil) {
-    requireModule(wrappedValue, "@Child")
+    if Kind.kind != .child {
+      requireTensorType(Value.self, Kind.kind.attribute)
+      requireEntryName(name)
+    }
     self.wrappedValue = wrappedValue
     explicitName = name
+    admit(wrappedValue)
+  }
+
+  /// What each stored value needs: a parameter requires gradients; a child must be a module.
+  private func admit(_ value: Value) {
+    switch Kind.kind {
+    case .parameter: tensor(in: value)?.requiresGrad = true
+    case .buffer: break
+    case .child: requireModule(value, "@Child")
+    }
   }
 
   func entries(named name: String) -> [StateEntry] {
-    module(in: wrappedValue).map { [.child(name, $0)] } ?? []
+    switch Kind.kind {
+    case .parameter: return tensor(in: wrappedValue).map { [.parameter(name, $0)] } ?? []
+    case .buffer: return tensor(in: wrappedValue).map { [.buffer(name, $0)] } ?? []
+    case .child: return module(in: wrappedValue).map { [.child(name, $0)] } ?? []
+    }
   }
 }
 
