@@ -2,6 +2,7 @@
 //
 // Every body runs inside PROTECT, which turns a C++ exception into a thread-local error
 // message and a failure return value. No logic lives here beyond argument marshalling.
+#include <cmath>
 #include "ctorch.h"
 
 #if !__has_include(<torch/torch.h>)
@@ -94,7 +95,10 @@ static char *copy_string(const std::string &s) {
 // integer scalar, as a Python int literal would, so `labels + 1` stays int64.
 static at::Scalar scalar_for(const at::Tensor &t, double value) {
   bool integral = at::isIntegralType(t.scalar_type(), /*includeBool=*/false);
-  if (integral && value == (double)(int64_t)value) return at::Scalar((int64_t)value);
+  // A double converts to int64_t only inside [-2^63, 2^63) (anything else, NaN included, is
+  // undefined behaviour), so the range is checked before the cast.
+  if (integral && value >= -9223372036854775808.0 && value < 9223372036854775808.0 && value == std::trunc(value))
+    return at::Scalar((int64_t)value);
   return at::Scalar(value);
 }
 static int64_t reduction_of(int r) {

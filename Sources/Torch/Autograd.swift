@@ -17,6 +17,7 @@ extension Tensor {
   /// The gradient accumulated by `backward`, or nil when there is none yet.
   public var grad: Tensor? {
     get {
+      ct_clear_error()  // nil is also "no gradient yet": only this call's failure counts
       let result = ct_grad(handle)
       if result == nil, ct_last_error() != nil { reportShimFailure("grad") }
       return result.map { Tensor(handle: $0) }

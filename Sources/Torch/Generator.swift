@@ -21,6 +21,7 @@ public final class Generator {
 
   /// Restores a state saved from `state`; throws when it does not fit this generator.
   public func restore(_ saved: Tensor) throws {
+    ct_clear_error()
     ct_generator_set_state(handle, saved.handle)
     if ct_last_error() != nil { throw takeShimError("restoring a generator's state") }
   }
@@ -29,6 +30,7 @@ public final class Generator {
   public var state: Tensor {
     get { Tensor(handle: checked(ct_generator_get_state(handle), "reading a generator's state")) }
     set {
+      ct_clear_error()
       ct_generator_set_state(handle, newValue.handle)
       if ct_last_error() != nil { reportShimFailure("restoring a generator's state") }
     }

@@ -238,6 +238,7 @@ extension Tensor {
 
   /// Whether every element is within `atol + rtol * |other|` of `other`.
   public func allClose(_ other: Tensor, rtol: Double = 1e-5, atol: Double = 1e-8) -> Bool {
+    ct_clear_error()
     let result = ct_allclose(handle, other.handle, rtol, atol)
     if ct_last_error() != nil { reportShimFailure("allclose") }
     return result
@@ -245,6 +246,7 @@ extension Tensor {
 
   /// Whether both tensors have the same shape and elements.
   public func equals(_ other: Tensor) -> Bool {
+    ct_clear_error()
     let result = ct_equal(handle, other.handle)
     if ct_last_error() != nil { reportShimFailure("equal") }
     return result

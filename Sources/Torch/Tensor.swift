@@ -168,6 +168,7 @@ public final class Tensor {
 
   /// The single value of a one-element tensor, as a Double.
   public func item() -> Double {
+    ct_clear_error()  // the slot then speaks of this call only, not of an earlier failure
     let value = ct_item_double(handle)
     if ct_last_error() != nil { reportShimFailure("item") }
     return value
@@ -175,6 +176,7 @@ public final class Tensor {
 
   /// The single value of a one-element tensor, as an Int.
   public func itemInt() -> Int {
+    ct_clear_error()
     let value = ct_item_int(handle)
     if ct_last_error() != nil { reportShimFailure("itemInt") }
     return Int(value)

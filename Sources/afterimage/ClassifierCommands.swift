@@ -29,12 +29,14 @@ struct ClassifierTrain: ParsableCommand {
   var finalAttackCount = ClassifierTrainingResults.defaultFinalAttackCount
   @Option(help: "Threads (default: all cores).") var threads: Int?
   @Flag(help: "Continue the run in --out from its checkpoint (its saved options are used).") var resume = false
+  @Flag(help: "Replace a run already in --out (its weights, config, metrics and samples are deleted).") var force = false
   @OptionGroup var compute: DeviceOptions
   @Flag(help: "Fail on an unreadable image instead of skipping it (image folders).") var strict = false
 
   func validate() throws {
     try require(finalAttackCount >= 1, "--final-attack-count must be at least 1")
     try require(threads.map { $0 >= 1 } ?? true, "--threads must be at least 1")
+    try require(!(resume && force), "--resume continues the run in --out and --force replaces it: give one")
   }
 
   func run() throws {
@@ -47,7 +49,7 @@ struct ClassifierTrain: ParsableCommand {
       (config, options) = try savedConfig(of: run)
       (trainSet, testSet) = try openSplits(try DatasetSource(config.dataset ?? recipe.dataset), resolution: config.resolution)
     } else {
-      if run.hasCheckpoint { throw ValidationError("\(out) already holds a run: pass --resume to continue it, or choose another --out") }
+      try run.prepareNewRun(replacing: force)
       let asked = try recipe.recipe()
       (trainSet, testSet) = try openSplits(source, resolution: asked.resolution)
       (config, options) = (try asked.config(fittedTo: trainSet, command: reproducibleCommandLine()), asked.training)

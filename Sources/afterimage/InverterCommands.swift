@@ -19,10 +19,12 @@ struct InverterTrain: ParsableCommand {
   @OptionGroup var recipe: InverterRecipeOptions
   @Option(help: "Threads (default: all cores).") var threads: Int?
   @Flag(help: "Continue the run in --out from its checkpoint (its saved options are used).") var resume = false
+  @Flag(help: "Replace a run already in --out (its weights, config, metrics and samples are deleted).") var force = false
   @OptionGroup var compute: DeviceOptions
 
   func validate() throws {
     try require(threads.map { $0 >= 1 } ?? true, "--threads must be at least 1")
+    try require(!(resume && force), "--resume continues the run in --out and --force replaces it: give one")
   }
 
   func run() throws {
@@ -54,7 +56,7 @@ struct InverterTrain: ParsableCommand {
 
   /// The config the options ask for, for `model`.
   func newConfig(for model: any ImageClassifier, in run: RunDirectory) throws -> InverterConfig {
-    if run.hasCheckpoint { throw ValidationError("\(out) already holds a run: pass --resume to continue it, or choose another --out") }
+    try run.prepareNewRun(replacing: force)
     let recipe = self.recipe.recipe
     let featureNetwork = try recipe.perceptualNetwork.map { try Classifiers.load($0) } ?? model
     return try validating {
@@ -69,6 +71,8 @@ struct InverterReconstruct: ParsableCommand {
 
   @Option(help: "The inverter run directory.") var inverter: String
   @Option(help: "Use this classifier instead of the one recorded in the run.") var classifier: String?
+  @Flag(help: "Reconstruct even when the classifier's weights are not those the inverter was trained on (the pictures then answer for a model it never saw).")
+  var allowMismatch = false
   @Option(help: ArgumentHelp("Data set to take originals from (default: the inverter's).", valueName: "name")) var dataset: String?
   @Option(help: "Which split.") var split = Split.test
   @Option(help: "How many originals.") var count = 16
@@ -84,7 +88,7 @@ struct InverterReconstruct: ParsableCommand {
   }
 
   func run() throws {
-    let model = try Inverter.load(inverter, classifierOverride: classifier, device: try compute.resolved())
+    let model = try Inverter.load(inverter, classifierOverride: classifier, allowMismatch: allowMismatch, device: try compute.resolved())
     let config = model.classifier.config
     let originals: Tensor
     if !image.isEmpty {

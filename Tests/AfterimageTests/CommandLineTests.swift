@@ -5,11 +5,6 @@ import XCTest
 /// The `afterimage` commands as a user runs them: tiny runs end to end, and bad input giving a
 /// one-line error (exit status 1 or 64), never a crash with a stack trace.
 final class CommandLineTests: XCTestCase {
-  /// The `afterimage` executable built beside the test bundle.
-  var executable: URL {
-    URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("afterimage")
-  }
-
   struct Outcome {
     let status: Int32
     let output: String
@@ -18,23 +13,10 @@ final class CommandLineTests: XCTestCase {
   /// Runs `afterimage arguments…` in `directory`, returning its exit status and all its output.
   @discardableResult
   func afterimage(_ arguments: [String], in directory: URL, file: StaticString = #filePath, line: UInt = #line) throws -> Outcome {
-    let process = Process()
-    process.executableURL = executable
-    process.arguments = arguments
-    process.currentDirectoryURL = directory
-    var environment = ProcessInfo.processInfo.environment
-    environment["AFTERIMAGE_CACHE"] = directory.appendingPathComponent("cache").path
-    process.environment = environment
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let output = String(decoding: data, as: UTF8.self)
+    let (status, output) = try runAfterimage(arguments, in: directory)
     XCTAssertFalse(output.contains("Fatal error") || output.contains("Program crashed") || output.contains("Backtrac"),
                    "afterimage \(arguments.joined(separator: " ")) crashed:\n\(output)", file: file, line: line)
-    return Outcome(status: process.terminationStatus, output: output)
+    return Outcome(status: status, output: output)
   }
 
   func expectSuccess(_ arguments: [String], in directory: URL, file: StaticString = #filePath, line: UInt = #line) throws -> String {

@@ -133,3 +133,27 @@ public func randomProjection(of output: Tensor, seed: UInt64 = 7) -> Tensor {
   let weights = Tensor.randn(output.shape, generator: Generator(seed: seed), dtype: .float64)
   return (output * weights).sum()
 }
+
+/// The `afterimage` executable built beside the test bundle.
+public var afterimageExecutable: URL {
+  URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("afterimage")
+}
+
+/// Runs `afterimage arguments…` in `directory` with its logit cache there: the exit status and
+/// all its output (standard output and error together).
+public func runAfterimage(_ arguments: [String], in directory: URL) throws -> (status: Int32, output: String) {
+  let process = Process()
+  process.executableURL = afterimageExecutable
+  process.arguments = arguments
+  process.currentDirectoryURL = directory
+  var environment = ProcessInfo.processInfo.environment
+  environment["AFTERIMAGE_CACHE"] = directory.appendingPathComponent("cache").path
+  process.environment = environment
+  let pipe = Pipe()
+  process.standardOutput = pipe
+  process.standardError = pipe
+  try process.run()
+  let data = pipe.fileHandleForReading.readDataToEndOfFile()
+  process.waitUntilExit()
+  return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}

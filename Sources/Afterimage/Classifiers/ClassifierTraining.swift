@@ -64,6 +64,7 @@ public final class ClassifierTrainer {
   @discardableResult
   public func fit(resume: Bool, stopAfter: Int? = nil) throws -> ClassifierTrainingSummary {
     try begin(resume: resume)
+    defer { Interruption.uninstall() }
     let start = Date()
     let perEpoch = loader.batchCount
     let progress = ProgressBar(total: totalSteps, label: "train", unit: "img", startingAt: step)
@@ -146,12 +147,18 @@ public final class ClassifierTrainer {
     loss.backward()
     state.optimizer.step()
     let value = loss.item()
-    guard value.isFinite else {
-      throw RunError("the loss became \(value) at step \(step + 1); the last checkpoint is kept. Lower --lr and --resume, or start again")
+    // Cross-entropy starts near ln K (2.3 for 10 classes); a thousand means the logits blew up.
+    guard value.isFinite, value < Self.divergedLoss else {
+      throw RunError("training diverged: the loss became \(value) at step \(step + 1); \(run.whatIsKept(kind: "classifier"))")
     }
     let correct = withNoGrad { (logits.argmax(dim: 1) .== labels).to(.float32).sum().item() }
     return (value, correct)
   }
+}
+
+extension ClassifierTrainer {
+  /// A cross-entropy this large means training diverged.
+  static let divergedLoss = 1e3
 }
 
 /// The training accuracy since the last epoch's end.

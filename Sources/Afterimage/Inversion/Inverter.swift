@@ -21,7 +21,9 @@ public final class Inverter {
 
   /// Loads the inverter in `path` (a run directory) and its classifier. The classifier is found
   /// at the path recorded in config.json, taken relative to the current folder, then to the run's.
-  public static func load(_ path: String, classifierOverride: String? = nil, device: Device = .cpu) throws -> Inverter {
+  /// A classifier whose weights differ from those the inverter was trained on (its recorded
+  /// digest) is refused unless `allowMismatch`: the reconstructions would answer for another model.
+  public static func load(_ path: String, classifierOverride: String? = nil, allowMismatch: Bool = false, device: Device = .cpu) throws -> Inverter {
     let run = RunDirectory(path)
     guard run.exists else {
       throw RunError("no inverter at \(path): expected a run directory with config.json (from afterimage inverter train)")
@@ -31,6 +33,15 @@ public final class Inverter {
     let classifier = try Classifiers.load(classifierPath, device: device)
     guard classifier.config.classCount == config.logitCount else {
       throw RunError("the classifier at \(classifierPath) gives \(classifier.config.classCount) logits but the inverter in \(path) was trained on \(config.logitCount)")
+    }
+    if let recorded = config.classifierDigest, !allowMismatch {
+      let found = try LogitCache.weightsDigest(classifierPath, config: classifier.config)
+      guard found == recorded else {
+        throw RunError("the classifier at \(classifierPath) is not the one the inverter in \(path) was trained on (its weights have changed: digest \(found), recorded \(recorded)). Retrain the inverter, point --classifier at the original, or reconstruct anyway with `afterimage inverter reconstruct --allow-mismatch` (the numbers then describe a model the inverter never saw)")
+      }
+    }
+    if config.preprocessing == .standardized && (config.logitMean.count != config.logitCount || config.logitStd.count != config.logitCount) {
+      throw RunError("\(run.configURL.path) standardises the logits but records \(config.logitMean.count) means and \(config.logitStd.count) spreads for \(config.logitCount) logits: the file is damaged; retrain the inverter")
     }
     let generator = try config.makeGenerator()
     let weights = try Safetensors.read(run.modelURL)
@@ -48,23 +59,30 @@ public final class Inverter {
     return Inverter(config: config, generator: generator, classifier: classifier, run: run)
   }
 
-  /// The classifier path recorded in an inverter's config.json, found from the working
-  /// directory or from the run directory and each folder above it (a shipped inverter records
-  /// `models/classifiers/…`, relative to the repository it was trained in).
+  /// The classifier path recorded in an inverter's config.json, found from the run directory
+  /// and each folder above it (a shipped inverter records `models/classifiers/…`, relative to
+  /// the repository it was trained in), and only then from the working directory, so another
+  /// `models/classifiers/…` where the command runs is not taken instead.
   static func resolveClassifier(_ path: String, relativeTo run: RunDirectory) throws -> String {
-    if FileManager.default.fileExists(atPath: path) { return path }
-    guard !path.hasPrefix("/") else {
-      throw RunError("the inverter's classifier \(path) was not found; pass --classifier")
+    if path.hasPrefix("/") {
+      guard FileManager.default.fileExists(atPath: path) else { throw RunError("the inverter's classifier \(path) was not found; pass --classifier") }
+      return path
     }
+    if let found = Self.findUpward(path, from: run) { return found }
+    if FileManager.default.fileExists(atPath: path) { return path }
+    throw RunError("the inverter's classifier \(path) was not found (from \(run.url.path) or any folder above it, nor from \(FileManager.default.currentDirectoryPath)); pass --classifier")
+  }
+
+  /// `path` taken relative to the run directory, then to each folder above it.
+  static func findUpward(_ path: String, from run: RunDirectory) -> String? {
     var folder = run.url.standardized
     while true {
       let candidate = folder.appendingPathComponent(path).standardized.path
       if FileManager.default.fileExists(atPath: candidate) { return candidate }
       let parent = folder.deletingLastPathComponent()
-      if parent.path == folder.path { break }
+      if parent.path == folder.path { return nil }
       folder = parent
     }
-    throw RunError("the inverter's classifier \(path) was not found (from \(FileManager.default.currentDirectoryPath), nor from \(run.url.path) or any folder above it); pass --classifier")
   }
 
   /// Where the generator and the classifier run.

@@ -50,6 +50,10 @@ public struct InverterConfig: VersionedRecord, Equatable {
   public var logitStd: [Double] = []
   /// The classifier run directory whose logits are inverted, and the data it saw.
   public var classifier: String
+  /// The digest of the classifier's weights file when the inverter was trained
+  /// (`LogitCache.weightsDigest`; nil in runs from before it was recorded). `Inverter.load`
+  /// refuses a classifier whose weights have changed since.
+  public var classifierDigest: String?
   public var dataset: String
   /// The preset's name (`InverterPreset`'s raw value for runs of `inverter train`).
   public var preset: String
@@ -74,7 +78,7 @@ public struct InverterConfig: VersionedRecord, Equatable {
 
   enum CodingKeys: String, CodingKey {
     case schemaVersion, architecture, resolution, channels, logitCount, ch, noiseSize, embeddingSize, attention, preprocessing
-    case logitMean, logitStd, classifier, dataset, preset, losses, training, command
+    case logitMean, logitStd, classifier, classifierDigest, dataset, preset, losses, training, command
   }
 
   /// Reads a config of any schema up to the current one; a field the file lacks keeps its default.
@@ -95,6 +99,7 @@ public struct InverterConfig: VersionedRecord, Equatable {
     try c.decodeIfPresent(.logitMean, into: &logitMean)
     try c.decodeIfPresent(.logitStd, into: &logitStd)
     command = try c.decodeIfPresent(String.self, forKey: .command)
+    classifierDigest = try c.decodeIfPresent(String.self, forKey: .classifierDigest)
   }
 
   /// The config as one line of key-sorted JSON (for safetensors metadata).

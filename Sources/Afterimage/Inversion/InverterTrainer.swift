@@ -53,6 +53,13 @@ public final class InverterTrainer {
     let logits = allLogits.narrow(dim: 0, start: 0, length: subset.count)
     self.logits = logits
     var config = config
+    // The classifier's weights are recorded, so a resumed run (and every later load) can tell
+    // when it is handed another classifier.
+    let digest = try LogitCache.weightsDigest(classifierPath, config: classifier.config)
+    if let recorded = config.classifierDigest, recorded != digest {
+      throw RunError("\(run.url.path) was started with another classifier than \(classifierPath) (its weights' digest \(digest), recorded \(recorded)): resume with the classifier it was trained on, or start a new run")
+    }
+    config.classifierDigest = digest
     if config.preprocessing == .standardized && config.logitMean.isEmpty {
       config.logitMean = logits.mean(dims: [0]).scalars(as: Double.self)
       config.logitStd = logits.standardDeviation(dims: [0]).scalars(as: Double.self)
@@ -81,6 +88,7 @@ public final class InverterTrainer {
   public func fit(resume: Bool, stopAfter: Int? = nil) throws -> InverterTrainingSummary {
     let start = Date()
     try begin(resume: resume)
+    defer { Interruption.uninstall() }
     let firstStep = step
     let options = config.training
     let perEpoch = loader.batchCount
@@ -204,8 +212,7 @@ public final class InverterTrainer {
   func checkDiverged(_ losses: StepLosses) throws {
     let discriminatorLoss = losses.discriminatorReal + losses.discriminatorFake
     guard [losses.discriminatorReal, losses.discriminatorFake, losses.generatorTotal].allSatisfy(\.isFinite), discriminatorLoss < 1e4 else {
-      let every = config.training.checkpointEvery
-      throw RunError("training diverged at step \(step + 1) (D loss \(discriminatorLoss), G loss \(losses.generatorTotal)); the last checkpoint (step \(step / every * every)) is kept. Lower the learning rates and --resume")
+      throw RunError("training diverged at step \(step + 1) (D loss \(discriminatorLoss), G loss \(losses.generatorTotal)); \(run.whatIsKept(kind: "inverter"))")
     }
   }
 

@@ -29,13 +29,26 @@ public enum LogitCache {
 
   /// The digest of a classifier: its weights file (or TorchScript file) and its config.
   static func classifierDigest(_ classifierPath: String, config: ClassifierConfig) throws -> String {
+    digest([try weightsData(classifierPath, config: config), Data(try config.jsonString().utf8)])
+  }
+
+  /// The digest of a classifier's weights file (or TorchScript file) alone: what an inverter
+  /// records of the classifier it was trained on.
+  public static func weightsDigest(_ classifierPath: String, config: ClassifierConfig) throws -> String {
+    digest([try weightsData(classifierPath, config: config)])
+  }
+
+  static func weightsData(_ classifierPath: String, config: ClassifierConfig) throws -> Data {
     let root = URL(fileURLWithPath: classifierPath)
     var isDirectory: ObjCBool = false
     _ = FileManager.default.fileExists(atPath: root.path, isDirectory: &isDirectory)
     let weights = isDirectory.boolValue
       ? root.appendingPathComponent(config.torchscriptFile ?? "model.safetensors") : root
-    let data = try Data(contentsOf: weights, options: .alwaysMapped)
-    return digest([data, Data(try config.jsonString().utf8)])
+    do {
+      return try Data(contentsOf: weights, options: .alwaysMapped)
+    } catch {
+      throw RunError("cannot read the classifier's weights \(weights.path): \(FileErrors.describe(error))")
+    }
   }
 
   /// Logits `[N, K]` (float32) of `classifier` for every example of `dataset`, from the cache

@@ -58,14 +58,22 @@ public final class ProgressBar {
 public enum Interruption {
   nonisolated(unsafe) private static var flag: sig_atomic_t = 0
 
-  /// Installs the handlers; a second Ctrl-C while the first is being handled kills at once.
+  /// Installs the handlers for a training loop; a second Ctrl-C while the first is being
+  /// handled kills at once. A stop requested earlier in the process stays requested (a second
+  /// run under `models train` does not wipe it).
   public static func install() {
-    flag = 0
     signal(SIGINT) { _ in
       if Interruption.flag != 0 { _exit(130) }
       Interruption.flag = 1
     }
     signal(SIGTERM) { _ in Interruption.flag = 1 }
+  }
+
+  /// Restores the default handlers once the loop has stopped, so a Ctrl-C during what follows
+  /// (the final evaluation) stops the process at once instead of being ignored.
+  public static func uninstall() {
+    signal(SIGINT, SIG_DFL)
+    signal(SIGTERM, SIG_DFL)
   }
 
   /// Whether a stop was requested.

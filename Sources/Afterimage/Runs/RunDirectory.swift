@@ -23,10 +23,38 @@ public struct RunDirectory {
 
   /// Creates the folder (and `samples/`).
   public func create() throws {
-    try FileManager.default.createDirectory(at: samplesURL, withIntermediateDirectories: true)
+    do {
+      try FileManager.default.createDirectory(at: samplesURL, withIntermediateDirectories: true)
+    } catch {
+      throw RunError("cannot create the run folder \(samplesURL.path): \(FileErrors.describe(error))")
+    }
   }
 
   public var exists: Bool { FileManager.default.fileExists(atPath: configURL.path) }
+
+  /// The files of a run this folder already holds (config.json, the weights, the checkpoint,
+  /// metrics, results), by name.
+  public var existingRunFiles: [String] {
+    [configURL, modelURL, checkpointURL, metricsURL, resultsURL].filter { FileManager.default.fileExists(atPath: $0.path) }.map(\.lastPathComponent)
+  }
+
+  /// Makes sure a new run may be written here. A path that is a file is refused; a folder that
+  /// holds a run is refused unless `replacing`, and with it the old run's files and samples are
+  /// removed first, so nothing of the old run mixes with the new one.
+  public func prepareNewRun(replacing: Bool) throws {
+    var isFolder: ObjCBool = false
+    if FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder), !isFolder.boolValue {
+      throw RunError("\(url.path) is a file, not a folder: choose another --out")
+    }
+    let found = existingRunFiles
+    guard !found.isEmpty else { return }
+    guard replacing else {
+      let resume = hasCheckpoint ? "pass --resume to continue it, " : ""
+      throw RunError("\(url.path) already holds a run (\(found.joined(separator: ", "))): \(resume)pass --force to replace it, or choose another --out")
+    }
+    for name in found { try FileSystem.remove(url.appendingPathComponent(name)) }
+    try FileSystem.remove(samplesURL)
+  }
   public var hasCheckpoint: Bool { FileManager.default.fileExists(atPath: checkpointURL.path) }
 
   /// Writes `value` as pretty, key-sorted JSON, atomically (`JSONFiles.write`).
@@ -58,6 +86,15 @@ public struct RunDirectory {
     } else {
       try data.write(to: metricsURL)
     }
+  }
+
+  /// What a diverged run keeps, in a sentence that is true: the checkpoint's step, or that
+  /// none was written yet.
+  public func whatIsKept(kind: String) -> String {
+    guard hasCheckpoint, let step = try? readCheckpoint(kind: kind).step else {
+      return "no checkpoint was written yet, so nothing is kept: lower the learning rate and start again"
+    }
+    return "the checkpoint of step \(step) is kept: lower the learning rate and --resume, or start again with --force"
   }
 
   /// Opens the run for training: creates the folder; on `resume` restores the checkpoint

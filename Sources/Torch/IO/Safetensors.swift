@@ -83,25 +83,52 @@ public enum Safetensors {
     try writeAtomically(data, to: url)
   }
 
-  /// Writes `data` to `url` through a temporary file, fsync and rename.
+  /// Writes `data` to `url` through a temporary file, fsync and rename, so `url` always holds
+  /// either its old contents or all of the new. Temporary files that killed writers left beside
+  /// `url` (`.NAME.PID.tmp` of a process that is gone) are removed first. Errors name the path
+  /// and the cause in plain words (no space left on device, permission denied).
   public static func writeAtomically(_ data: Data, to url: URL) throws {
     let directory = url.deletingLastPathComponent()
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
+    do {
+      try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    } catch {
+      throw TorchError("cannot create the folder \(directory.path): \(FileErrors.describe(error))")
+    }
+    removeStaleTemporaries(of: url)
+    let temporary = temporaryURL(of: url, pid: getpid())
     guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
-      throw TorchError("cannot create \(temporary.path): check that the folder is writable")
+      throw TorchError("cannot create \(temporary.path): \(String(cString: strerror(errno))) (check that the folder is writable)")
     }
     do {
       let handle = try FileHandle(forWritingTo: temporary)
+      defer { try? handle.close() }
       try handle.write(contentsOf: data)
       try handle.synchronize()
-      try handle.close()
       if rename(temporary.path, url.path) != 0 {
         throw TorchError("cannot rename \(temporary.path) to \(url.path): \(String(cString: strerror(errno)))")
       }
-    } catch {
+    } catch let error as TorchError {
       try? FileManager.default.removeItem(at: temporary)
       throw error
+    } catch {
+      try? FileManager.default.removeItem(at: temporary)
+      throw TorchError("cannot write \(url.path): \(FileErrors.describe(error)); its previous contents are kept")
+    }
+  }
+
+  /// `.NAME.PID.tmp` beside `url`: where process `pid` writes `url` before renaming.
+  static func temporaryURL(of url: URL, pid: Int32) -> URL {
+    url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(pid).tmp")
+  }
+
+  /// Removes the temporary files of `url` whose writing process no longer exists.
+  static func removeStaleTemporaries(of url: URL) {
+    let folder = url.deletingLastPathComponent()
+    let prefix = ".\(url.lastPathComponent)."
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return }
+    for name in names where name.hasPrefix(prefix) && name.hasSuffix(".tmp") {
+      guard let pid = Int32(name.dropFirst(prefix.count).dropLast(4)), pid != getpid() else { continue }
+      if kill(pid, 0) != 0 && errno == ESRCH { try? FileManager.default.removeItem(at: folder.appendingPathComponent(name)) }
     }
   }
 
@@ -257,4 +284,25 @@ func describeReadFailure(_ url: URL) -> String {
   if isDirectory.boolValue { return "it is a folder, not a file" }
   if !FileManager.default.isReadableFile(atPath: url.path) { return "permission denied" }
   return "the file could not be opened"
+}
+
+/// File-system errors in plain words.
+public enum FileErrors {
+  /// The cause of `error`: the POSIX reason when Foundation wraps one ("No space left on
+  /// device", "Permission denied"), never a raw `NSError` dump.
+  public static func describe(_ error: Error) -> String {
+    let error = error as NSError
+    if let underlying = error.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+      return String(cString: strerror(Int32(underlying.code)))
+    }
+    if error.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(error.code))) }
+    switch error.code {
+    case NSFileWriteOutOfSpaceError: return String(cString: strerror(ENOSPC))
+    case NSFileWriteNoPermissionError, NSFileReadNoPermissionError: return String(cString: strerror(EACCES))
+    case NSFileNoSuchFileError, NSFileReadNoSuchFileError: return String(cString: strerror(ENOENT))
+    case NSFileWriteVolumeReadOnlyError: return String(cString: strerror(EROFS))
+    case NSFileWriteFileExistsError: return "a file is in the way"
+    default: return error.localizedDescription
+    }
+  }
 }

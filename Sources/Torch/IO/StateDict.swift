@@ -28,6 +28,10 @@ extension Module {
     guard problems.isEmpty else {
       throw TorchError("the weights do not fit this model: " + problems.joined(separator: "; "))
     }
+    let broken = nonFiniteNames(own.map { ($0.name, tensors[$0.name]!) })
+    guard broken.isEmpty else {
+      throw TorchError("the weights hold NaN or infinite values (\(summarise(broken))): the run that wrote them diverged; retrain it")
+    }
     withNoGrad {
       for (name, target) in own { target.copy(from: tensors[name]!) }
     }
@@ -43,8 +47,13 @@ extension Module {
     }
   }
 
-  /// Saves the state dict to a safetensors file (atomically) with optional metadata.
+  /// Saves the state dict to a safetensors file (atomically) with optional metadata. Weights
+  /// holding NaN or infinite values are refused: a diverged model is never saved as good.
   public func saveWeights(to url: URL, metadata: [String: String] = [:]) throws {
+    let broken = nonFiniteNames(stateDict())
+    guard broken.isEmpty else {
+      throw TorchError("not writing \(url.path): \(summarise(broken)) hold NaN or infinite values (training diverged)")
+    }
     try Safetensors.write(stateDict(), metadata: metadata, to: url)
   }
 }
@@ -52,4 +61,11 @@ extension Module {
 private func summarise(_ names: [String], limit: Int = 8) -> String {
   let shown = names.prefix(limit).joined(separator: ", ")
   return names.count > limit ? "\(shown), … (\(names.count) in all)" : shown
+}
+
+/// The names of the floating-point tensors that hold a NaN or an infinity.
+func nonFiniteNames(_ tensors: [(name: String, tensor: Tensor)]) -> [String] {
+  withNoGrad {
+    tensors.filter { $0.tensor.dtype.isFloatingPoint && $0.tensor.count > 0 && (.!$0.tensor.isFinite()).to(.float32).sum().item() > 0 }.map(\.name)
+  }
 }

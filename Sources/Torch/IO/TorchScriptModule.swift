@@ -110,7 +110,7 @@ public final class TorchScriptModule {
   /// The number of scalars in the module's parameters.
   public var parameterCount: Int {
     var count: Int64 = 0
-    _ = ct_jit_parameter_count(handle, &count)
+    checked(status: ct_jit_parameter_count(handle, &count), "counting a TorchScript module's parameters")
     return Int(count)
   }
 

@@ -1,0 +1,125 @@
+import Foundation
+import TestSupport
+import XCTest
+
+@testable import Afterimage
+@testable import Torch
+
+/// What a user or a crash can do must not lose work or give a wrong answer silently: runs are
+/// not overwritten, diverged weights are never saved or loaded as good, interrupted writes leave
+/// no litter, and file-system failures say which path and why.
+final class ReliabilityTests: XCTestCase {
+  /// Runs `afterimage arguments…` in `directory`: exit status and all output; never a crash.
+  func afterimage(_ arguments: [String], in directory: URL) throws -> (status: Int32, output: String) {
+    let (status, output) = try runAfterimage(arguments, in: directory)
+    XCTAssertFalse(output.contains("Fatal error") || output.contains("Backtrac"), "afterimage \(arguments.joined(separator: " ")) crashed:\n\(output)")
+    return (status, output)
+  }
+
+  static let tinyClassifier = [
+    "classifier", "train", "--dataset", "shapes:train=64,test=32", "--arch", "evalnet", "--width", "0.25", "--epochs", "1",
+    "--batch-size", "32", "--warmup-steps", "1",
+  ]
+
+  func testTrainingNeverOverwritesARunWithoutForce() throws {
+    let root = try temporaryDirectory()
+    XCTAssertEqual(try afterimage(Self.tinyClassifier + ["--out", "c"], in: root).status, 0)
+    let model = root.appendingPathComponent("c/model.safetensors")
+    let before = try Data(contentsOf: model)
+    // The shipped runs have no checkpoint: that used to be enough to overwrite them.
+    try FileManager.default.removeItem(at: root.appendingPathComponent("c/checkpoint.safetensors"))
+    let refused = try afterimage(Self.tinyClassifier + ["--out", "c", "--seed", "3"], in: root)
+    XCTAssertNotEqual(refused.status, 0)
+    XCTAssertTrue(refused.output.contains("already holds a run") && refused.output.contains("--force"), refused.output)
+    XCTAssertEqual(try Data(contentsOf: model), before, "the run is untouched")
+    let inverter = ["inverter", "train", "--classifier", "c", "--steps", "2", "--batch-size", "4", "--ch", "4", "--noise-size", "16", "--no-attention",
+                    "--train-count", "16", "--sample-every", "1"]
+    XCTAssertEqual(try afterimage(inverter + ["--out", "i"], in: root).status, 0)
+    try FileManager.default.removeItem(at: root.appendingPathComponent("i/checkpoint.safetensors"))
+    XCTAssertTrue(try afterimage(inverter + ["--out", "i"], in: root).output.contains("already holds a run"))
+    try Data("stale".utf8).write(to: root.appendingPathComponent("i/samples/step-999.png"))
+    let replaced = try afterimage(inverter + ["--out", "i", "--force"], in: root)
+    XCTAssertEqual(replaced.status, 0, replaced.output)
+    XCTAssertFalse(FileManager.default.fileExists(atPath: root.appendingPathComponent("i/samples/step-999.png").path), "old samples do not mix with new ones")
+    XCTAssertTrue(try afterimage(inverter + ["--out", "i", "--force", "--resume"], in: root).output.contains("give one"))
+    try Data().write(to: root.appendingPathComponent("a-file"))
+    XCTAssertTrue(try afterimage(Self.tinyClassifier + ["--out", "a-file"], in: root).output.contains("is a file, not a folder"))
+    XCTAssertTrue(try afterimage(Self.tinyClassifier + ["--out", "x", "--lr", "inf"], in: root).output.contains("--lr must be a positive finite number"))
+    XCTAssertTrue(try afterimage(inverter + ["--out", "j", "--g-lr", "inf"], in: root).output.contains("positive finite numbers"))
+  }
+
+  func testADivergedClassifierStopsWithATrueMessageAndSavesNothing() throws {
+    let root = try temporaryDirectory()
+    let outcome = try afterimage(Self.tinyClassifier + ["--out", "c", "--lr", "1e9"], in: root)
+    XCTAssertNotEqual(outcome.status, 0)
+    XCTAssertTrue(outcome.output.contains("training diverged"), outcome.output)
+    XCTAssertTrue(outcome.output.contains("no checkpoint was written yet"), outcome.output)
+    XCTAssertFalse(FileManager.default.fileExists(atPath: root.appendingPathComponent("c/model.safetensors").path))
+  }
+
+  func testWeightsWithNaNAreNeitherSavedNorLoaded() throws {
+    let layer = Linear(3, 2)
+    let folder = try temporaryDirectory()
+    let url = folder.appendingPathComponent("w.safetensors")
+    try layer.saveWeights(to: url)
+    withNoGrad { layer.weight.copy(from: Tensor([Float.nan, 0, 0, 0, 0, 0], shape: [2, 3])) }
+    XCTAssertThrowsError(try layer.saveWeights(to: folder.appendingPathComponent("bad.safetensors"))) {
+      XCTAssertTrue("\($0)".contains("weight hold NaN or infinite values"), "\($0)")
+    }
+    XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("bad.safetensors").path))
+    try Safetensors.write(layer.stateDict(), to: url)  // as a diverged run of an older build wrote them
+    XCTAssertThrowsError(try Linear(3, 2).loadWeights(from: url)) { XCTAssertTrue("\($0)".contains("NaN or infinite"), "\($0)") }
+  }
+
+  func testInterruptedWritesLeaveNoLitterAndFileErrorsSayWhy() throws {
+    let folder = try temporaryDirectory()
+    let target = folder.appendingPathComponent("checkpoint.safetensors")
+    // A writer killed mid-write leaves its temporary file; a pid that cannot exist stands for it.
+    let dead = Safetensors.temporaryURL(of: target, pid: Int32.max)
+    let live = Safetensors.temporaryURL(of: target, pid: 1)  // init is alive: another writer's file is kept
+    try Data(repeating: 7, count: 1000).write(to: dead)
+    try Data(repeating: 7, count: 10).write(to: live)
+    try Safetensors.writeAtomically(Data("new".utf8), to: target)
+    XCTAssertEqual(try String(contentsOf: target, encoding: .utf8), "new")
+    XCTAssertFalse(FileManager.default.fileExists(atPath: dead.path), "a dead writer's temporary file is removed")
+    XCTAssertTrue(FileManager.default.fileExists(atPath: live.path), "a live writer's is not")
+    // A path whose folder is a file: the message names the path and the cause, no NSError dump.
+    try Data().write(to: folder.appendingPathComponent("plain"))
+    XCTAssertThrowsError(try Safetensors.writeAtomically(Data(), to: folder.appendingPathComponent("plain/x.json"))) { error in
+      let message = "\(error)"
+      XCTAssertTrue(message.contains(folder.appendingPathComponent("plain").path), message)
+      XCTAssertFalse(message.contains("Code=") || message.contains("NSCocoaErrorDomain"), message)
+    }
+    XCTAssertEqual(FileErrors.describe(NSError(domain: NSCocoaErrorDomain, code: NSFileWriteOutOfSpaceError)), String(cString: strerror(ENOSPC)))
+    let wrapped = NSError(domain: NSCocoaErrorDomain, code: 512, userInfo: [NSUnderlyingErrorKey: NSError(domain: NSPOSIXErrorDomain, code: Int(EROFS))])
+    XCTAssertEqual(FileErrors.describe(wrapped), String(cString: strerror(EROFS)))
+  }
+
+  func testAnInverterRefusesAClassifierItWasNotTrainedOn() throws {
+    let root = try temporaryDirectory()
+    XCTAssertEqual(try afterimage(Self.tinyClassifier + ["--out", "models/c"], in: root).status, 0)
+    XCTAssertEqual(try afterimage(Self.tinyClassifier + ["--out", "other", "--seed", "5"], in: root).status, 0)
+    let project = root.appendingPathComponent("project")
+    try FileManager.default.createDirectory(at: project, withIntermediateDirectories: true)
+    try FileManager.default.moveItem(at: root.appendingPathComponent("models"), to: project.appendingPathComponent("models"))
+    let train = ["inverter", "train", "--classifier", "models/c", "--steps", "2", "--batch-size", "4", "--ch", "4", "--noise-size", "16",
+                 "--no-attention", "--train-count", "16", "--checkpoint-every", "1"]
+    XCTAssertEqual(try afterimage(train + ["--out", "models/i", "--steps", "1"], in: project).status, 0)
+    let reconstruct = ["inverter", "reconstruct", "--inverter", "project/models/i", "--count", "2", "--out", "r.png"]
+    // Run from elsewhere, the recorded `models/c` is found from the run directory, not from a
+    // `models/c` that happens to be in the working directory (here: another classifier).
+    try FileManager.default.createDirectory(at: root.appendingPathComponent("models"), withIntermediateDirectories: true)
+    try FileManager.default.copyItem(at: root.appendingPathComponent("other"), to: root.appendingPathComponent("models/c"))
+    let fromElsewhere = try afterimage(reconstruct, in: root)
+    XCTAssertEqual(fromElsewhere.status, 0, fromElsewhere.output)
+    // The same class count, other weights: refused, unless asked for.
+    let swapped = try afterimage(reconstruct + ["--classifier", "other"], in: root)
+    XCTAssertNotEqual(swapped.status, 0)
+    XCTAssertTrue(swapped.output.contains("is not the one the inverter") && swapped.output.contains("--allow-mismatch"), swapped.output)
+    XCTAssertEqual(try afterimage(reconstruct + ["--classifier", "other", "--allow-mismatch"], in: root).status, 0)
+    // Resuming with another classifier would train on its logits under the old one's name.
+    let resumed = try afterimage(train + ["--out", "models/i", "--resume", "--classifier", "../other"], in: project)
+    XCTAssertNotEqual(resumed.status, 0)
+    XCTAssertTrue(resumed.output.contains("was started with another classifier"), resumed.output)
+  }
+}
