@@ -98,6 +98,7 @@ struct InverterReconstruct: ParsableCommand {
       })
     } else {
       let data = try DatasetSource(dataset ?? model.config.dataset).open(split: split, resolution: config.resolution).dataset
+      try model.checkAccepts(data)
       originals = try data.batch(at: Array(0..<min(count, data.count))).images
     }
     let n = originals.shape[0]

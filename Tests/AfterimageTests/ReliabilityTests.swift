@@ -122,4 +122,39 @@ final class ReliabilityTests: XCTestCase {
     XCTAssertNotEqual(resumed.status, 0)
     XCTAssertTrue(resumed.output.contains("was started with another classifier"), resumed.output)
   }
+
+  func testMismatchedImagesAreRefusedAtTheBoundary() throws {
+    let root = try temporaryDirectory()
+    XCTAssertEqual(try afterimage(Self.tinyClassifier + ["--out", "c"], in: root).status, 0)
+    let train = ["inverter", "train", "--classifier", "c", "--out", "i", "--steps", "1", "--batch-size", "4", "--ch", "4", "--noise-size", "16",
+                 "--no-attention", "--train-count", "16"]
+    XCTAssertEqual(try afterimage(train, in: root).status, 0)
+    // Shapes is 3-channel; a 1-channel folder of the same size used to crash inside `stack`.
+    for label in ["a", "b"] {
+      let folder = root.appendingPathComponent("grey/\(label)")
+      try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+      for index in 0..<10 { try PNG.write(Tensor.rand([1, 32, 32]), to: folder.appendingPathComponent("\(index).png")) }
+    }
+    let outcome = try afterimage(["inverter", "reconstruct", "--inverter", "i", "--dataset", "folder:grey", "--count", "1", "--out", "r.png"], in: root)
+    XCTAssertNotEqual(outcome.status, 0)
+    XCTAssertTrue(outcome.output.contains("the inverter in") && outcome.output.contains("work on 3×32² ones"), outcome.output)
+  }
+
+  func testAnImportedModelWhoseOutputDependsOnTheBatchIsRefused() throws {
+    let root = try temporaryDirectory()
+    let file = root.appendingPathComponent("batch2.pt").path
+    // Logits from a reshape that hard-codes a batch of two: right for 2 images, wrong for 1.
+    _ = try runPythonCode("""
+      import torch
+      class BatchOfTwo(torch.nn.Module):
+          def forward(self, x):
+              return x.reshape(2, -1)[:, :10]
+      torch.jit.trace(BatchOfTwo(), torch.rand(2, 3, 8, 8)).save("\(file)")
+      print("ok")
+      """)
+    let outcome = try afterimage(["classifier", "import", "--torchscript", file, "--input", "3x8x8", "--classes", "10", "--out", "mine"], in: root)
+    XCTAssertNotEqual(outcome.status, 0)
+    XCTAssertTrue(outcome.output.contains("for a batch of 1 images") && outcome.output.contains("depend on the batch size"), outcome.output)
+    XCTAssertFalse(FileManager.default.fileExists(atPath: root.appendingPathComponent("mine/config.json").path), "nothing is written")
+  }
 }

@@ -33,18 +33,22 @@ public enum TorchScriptImport {
       architecture: format.architecture, channels: channels, resolution: resolution, classNames: classNames,
       normalization: normalization, torchscriptFile: format.fileName, command: command)
     let probed = try open(modelPath, format: format, config: config, device: device)
-    let probe = Tensor.rand([2, channels, resolution, resolution], generator: Generator(seed: 0))
-    let output: Tensor
-    do {
-      output = try withNoGrad { try probed.logits(probe) }
-    } catch {
-      throw RunError("\(modelPath) refused a batch of shape [2, \(channels), \(resolution), \(resolution)] (--input \(channels)x\(resolution)x\(resolution)): \(error)")
-    }
-    guard output.shape == [2, classNames.count] else {
-      throw RunError("\(modelPath) returned shape \(output.shape) for a batch of 2 images; expected [2, \(classNames.count)] logits (--classes \(classNames.count)). Check --classes, or that the model returns logits")
-    }
-    guard output.dtype.isFloatingPoint, output.isFinite().to(.float32).min().item() == 1 else {
-      throw RunError("\(modelPath) returned non-finite or non-float outputs for a random batch")
+    // Several batch sizes: a model whose output shape depends on the batch (a hard-coded
+    // reshape, say) passes a probe of one size and fails, or scores nonsense, on the next.
+    for batch in importProbeBatchSizes {
+      let probe = Tensor.rand([batch, channels, resolution, resolution], generator: Generator(seed: 0))
+      let output: Tensor
+      do {
+        output = try withNoGrad { try probed.logits(probe) }
+      } catch {
+        throw RunError("\(modelPath) refused a batch of shape [\(batch), \(channels), \(resolution), \(resolution)] (--input \(channels)x\(resolution)x\(resolution)): \(error)")
+      }
+      guard output.shape == [batch, classNames.count] else {
+        throw RunError("\(modelPath) returned shape \(output.shape) for a batch of \(batch) images; expected [\(batch), \(classNames.count)] logits (--classes \(classNames.count)). Check --classes, that the model returns logits, and that its output does not depend on the batch size")
+      }
+      guard output.dtype.isFloatingPoint, output.isFinite().to(.float32).min().item() == 1 else {
+        throw RunError("\(modelPath) returned non-finite or non-float outputs for a random batch of \(batch)")
+      }
     }
     try run.create()
     let destination = run.url.appendingPathComponent(format.fileName)
@@ -79,3 +83,6 @@ public enum TorchScriptImport {
     }
   }
 }
+
+/// The batch sizes an imported model is tried on before it is accepted.
+let importProbeBatchSizes = [2, 1, 5]

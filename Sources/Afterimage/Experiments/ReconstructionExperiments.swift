@@ -29,6 +29,7 @@ public struct ReconstructExperiment: Experiment {
     let model = try Inverter.load(inverter, device: device)
     let name = dataset ?? model.config.dataset
     let data = try DatasetSource(name).open(split: .test, resolution: model.config.resolution).dataset
+    try model.checkAccepts(data)
     let evaluator = try EvaluationClassifier.load(evaluation, dataset: name, device: device)
     let (report, originals, reconstructions) = try ReconstructionAnalysis.run(
       dataset: data, count: count, classifier: model.classifier, evaluation: evaluator, retrievalGroupSize: retrievalGroupSize,
@@ -122,6 +123,7 @@ public struct CompareExperiment: Experiment {
       throw RunError("\(path) inverts \(model.config.dataset) at \(model.config.resolution) px, the first one \(datasetName) at \(resolution) px: compare like with like")
     }
     let data = try DatasetSource(datasetName).open(split: .test, resolution: resolution).dataset
+    for model in models { try model.checkAccepts(data) }
     let evaluator = try EvaluationClassifier.load(evaluation, dataset: datasetName, device: device)
     var rows: [CompareResult.Row] = []
     var figureRows: [Tensor] = []

@@ -34,6 +34,9 @@ public final class Inverter {
     guard classifier.config.classCount == config.logitCount else {
       throw RunError("the classifier at \(classifierPath) gives \(classifier.config.classCount) logits but the inverter in \(path) was trained on \(config.logitCount)")
     }
+    guard classifier.config.channels == config.channels, classifier.config.resolution == config.resolution else {
+      throw RunError("the classifier at \(classifierPath) takes \(classifier.config.channels)×\(classifier.config.resolution)² images but the inverter in \(path) makes \(config.channels)×\(config.resolution)² ones: give the classifier it was trained on")
+    }
     if let recorded = config.classifierDigest, !allowMismatch {
       let found = try LogitCache.weightsDigest(classifierPath, config: classifier.config)
       guard found == recorded else {
@@ -82,6 +85,15 @@ public final class Inverter {
       let parent = folder.deletingLastPathComponent()
       if parent.path == folder.path { return nil }
       folder = parent
+    }
+  }
+
+  /// Refuses a data set whose images are not the ones this inverter's classifier takes
+  /// (channels, side), before libtorch meets them.
+  public func checkAccepts(_ dataset: Dataset) throws {
+    let wanted = classifier.config
+    guard dataset.channels == wanted.channels, dataset.resolution == wanted.resolution else {
+      throw RunError("\(dataset.name) has \(dataset.channels)×\(dataset.resolution)² images; the inverter in \(run.url.path) and its classifier work on \(wanted.channels)×\(wanted.resolution)² ones: choose a data set of that kind")
     }
   }
 
