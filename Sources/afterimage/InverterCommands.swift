@@ -97,7 +97,7 @@ struct InverterReconstruct: ParsableCommand {
         return ImageFile.resizedAndCentreCropped(ImageFile.withChannels(picture, config.channels), to: config.resolution)
       })
     } else {
-      let data = try DatasetSource(dataset ?? model.config.dataset).open(split: split, resolution: config.resolution).dataset
+      let data = try openReporting(try DatasetSource(dataset ?? model.config.dataset), split: split, resolution: config.resolution)
       try model.checkAccepts(data)
       originals = try data.batch(at: Array(0..<min(count, data.count))).images
     }

@@ -157,4 +157,24 @@ final class ReliabilityTests: XCTestCase {
     XCTAssertTrue(outcome.output.contains("for a batch of 1 images") && outcome.output.contains("depend on the batch size"), outcome.output)
     XCTAssertFalse(FileManager.default.fileExists(atPath: root.appendingPathComponent("mine/config.json").path), "nothing is written")
   }
+
+  /// A data set whose every third image cannot be read.
+  final class Flaky: Dataset {
+    let name = "flaky"
+    let count = 12
+    let channels = 1
+    let resolution = 8
+    let classNames = ["a", "b"]
+    func example(at index: Int) throws -> Example {
+      if index % 3 == 2 { throw DatasetError("image \(index) is unreadable") }
+      return Example(image: Tensor.zeros([1, 8, 8]), label: index % 2, factors: nil)
+    }
+  }
+
+  func testALoaderErrorIsThrownNotSwallowed() throws {
+    let loader = DataLoader(Flaky(), batchSize: 4, shuffle: false)
+    var seen = 0
+    XCTAssertThrowsError(try loader.epoch(0).forEachBatch { _ in seen += 1 }) { XCTAssertTrue("\($0)".contains("image 2 is unreadable"), "\($0)") }
+    XCTAssertEqual(seen, 0, "the first batch holds the unreadable image")
+  }
 }

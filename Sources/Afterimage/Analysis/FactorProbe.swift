@@ -104,7 +104,7 @@ public final class FactorProbe {
     var step = 0
     regressor.train(true)
     for epoch in 0..<epochs {
-      for batch in loader.epoch(epoch) {
+      try loader.epoch(epoch).forEachBatch { batch in
         optimizer.learningRate = schedule.learningRate(at: step)
         let indices = Tensor(batch.indices.map(Int64.init))
         let loss = Loss.mse(regressor.logits(batch.images), targets.indexSelect(dim: 0, index: indices).to(.float32))

@@ -7,8 +7,11 @@ import Torch
 ///
 ///     let loader = DataLoader(dataset, batchSize: 64, shuffle: true, seed: 0)
 ///     for epoch in 0..<epochs {
-///       for batch in loader.epoch(epoch) { … }   // batch.images [64, C, H, W]
+///       try loader.epoch(epoch).forEachBatch { batch in … }   // batch.images [64, C, H, W]
 ///     }
+///
+/// `forEachBatch` throws the data set's error (an unreadable file); a plain `for batch in`
+/// loop stops at such an error without a word unless it reads the iterator's `error` after.
 public final class DataLoader {
   public let dataset: Dataset
   public let batchSize: Int
@@ -57,6 +60,13 @@ public struct BatchSequence: Sequence {
   let chunks: [[Int]]
 
   public func makeIterator() -> PrefetchingIterator { PrefetchingIterator(dataset: dataset, chunks: chunks) }
+
+  /// Runs `body` on every batch in order; an error loading one is thrown, not swallowed.
+  public func forEachBatch(_ body: (Batch) throws -> Void) throws {
+    let batches = makeIterator()
+    while let batch = batches.next() { try body(batch) }
+    if let error = batches.error { throw error }
+  }
 }
 
 /// Yields batches, loading batch i + 1 on a background queue while batch i is in use.
