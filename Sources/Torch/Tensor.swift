@@ -154,7 +154,24 @@ public final class Tensor {
   /// The number of elements.
   public var count: Int { Int(ct_numel(handle)) }
   /// The element type.
-  public var dtype: DType { DType(rawValue: ct_dtype(handle)) ?? .float32 }
+  /// A type Afterimage does not model (complex, 8-bit floats) stops the program with its code:
+  /// such tensors come only from user files, which `checkSupportedDType` vets first.
+  public var dtype: DType {
+    let code = ct_dtype(handle)
+    guard let type = DType(rawValue: code) else {
+      fatalError("libtorch returned a tensor of c10::ScalarType \(code), which Afterimage does not support (supported: \(DType.allCases.map { "\($0)" }.joined(separator: ", ")))")
+    }
+    return type
+  }
+
+  /// Throws when the tensor's element type is one Afterimage does not model; `source` says
+  /// where it came from ("running model.pt").
+  public func checkSupportedDType(_ source: @autoclosure () -> String) throws {
+    let code = ct_dtype(handle)
+    guard DType(rawValue: code) != nil else {
+      throw TorchError("\(source()) gave a tensor of c10::ScalarType \(code), which Afterimage does not support: return float32 logits (supported: \(DType.allCases.map { "\($0)" }.joined(separator: ", ")))")
+    }
+  }
   /// The device holding the data.
   public var device: Device { Device(code: ct_device(handle)) }
   /// Whether the elements are laid out row-major without gaps.

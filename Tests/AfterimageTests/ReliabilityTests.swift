@@ -158,6 +158,22 @@ final class ReliabilityTests: XCTestCase {
     XCTAssertFalse(FileManager.default.fileExists(atPath: root.appendingPathComponent("mine/config.json").path), "nothing is written")
   }
 
+  func testAnImportedModelReturningATypeAfterimageDoesNotModelIsAClearError() throws {
+    let root = try temporaryDirectory()
+    let file = root.appendingPathComponent("complex.pt").path
+    _ = try runPythonCode("""
+      import torch
+      class ComplexLogits(torch.nn.Module):
+          def forward(self, x):
+              return x.flatten(1)[:, :10].to(torch.complex64)
+      torch.jit.trace(ComplexLogits(), torch.rand(2, 3, 8, 8)).save("\(file)")
+      print("ok")
+      """)
+    let outcome = try afterimage(["classifier", "import", "--torchscript", file, "--input", "3x8x8", "--classes", "10", "--out", "mine"], in: root)
+    XCTAssertNotEqual(outcome.status, 0)
+    XCTAssertTrue(outcome.output.contains("which Afterimage does not support: return float32 logits"), outcome.output)
+  }
+
   /// A data set whose every third image cannot be read.
   final class Flaky: Dataset {
     let name = "flaky"

@@ -59,7 +59,9 @@ public final class CompiledPackage {
       let error = takeShimError("running \(path)")
       throw TorchError(error.message.split(separator: "\n").prefix(2).joined(separator: " "))
     }
-    return outputs.prefix(min(Int(count), outputs.count)).map { Tensor(handle: $0!) }
+    let tensors = outputs.prefix(min(Int(count), outputs.count)).map { Tensor(handle: $0!) }
+    for tensor in tensors { try tensor.checkSupportedDType("running \(path)") }
+    return tensors
   }
 
   /// Runs the model and returns its single output.

@@ -86,6 +86,7 @@ public final class TorchScriptModule {
       throw TorchError(Self.firstMeaningfulLines(of: error.message))
     }
     let tensors = outputs.map { Tensor(handle: $0!) }
+    for tensor in tensors { try tensor.checkSupportedDType("running \(path)") }
     return (tensors[0], Dictionary(uniqueKeysWithValues: zip(names, tensors.dropFirst())))
   }
 
@@ -127,7 +128,9 @@ public final class TorchScriptModule {
       let error = takeShimError("running \(path)")
       throw TorchError(Self.firstMeaningfulLines(of: error.message))
     }
-    return Tensor(handle: result)
+    let output = Tensor(handle: result)
+    try output.checkSupportedDType("running \(path)")
+    return output
   }
 
   /// TorchScript errors carry the whole interpreter traceback; the first lines say what failed.
