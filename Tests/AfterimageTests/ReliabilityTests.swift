@@ -46,6 +46,7 @@ final class ReliabilityTests: XCTestCase {
     XCTAssertTrue(try afterimage(Self.tinyClassifier + ["--out", "a-file"], in: root).output.contains("is a file, not a folder"))
     XCTAssertTrue(try afterimage(Self.tinyClassifier + ["--out", "x", "--lr", "inf"], in: root).output.contains("--lr must be a positive finite number"))
     XCTAssertTrue(try afterimage(inverter + ["--out", "j", "--g-lr", "inf"], in: root).output.contains("positive finite numbers"))
+    XCTAssertTrue(try afterimage(inverter + ["--out", "j", "--l1-weight", "inf"], in: root).output.contains("loss weights must be finite"))
   }
 
   func testADivergedClassifierStopsWithATrueMessageAndSavesNothing() throws {
@@ -192,5 +193,16 @@ final class ReliabilityTests: XCTestCase {
     var seen = 0
     XCTAssertThrowsError(try loader.epoch(0).forEachBatch { _ in seen += 1 }) { XCTAssertTrue("\($0)".contains("image 2 is unreadable"), "\($0)") }
     XCTAssertEqual(seen, 0, "the first batch holds the unreadable image")
+  }
+
+  func testADamagedConfigSaysWhichFieldNotADecodingErrorDump() throws {
+    let folder = try temporaryDirectory()
+    try Data(#"{"architecture": "resnet20", "channels": 3, "resolution": "thirty-two", "classNames": ["a"], "normalization": {"mean": [0], "std": [1]}}"#.utf8)
+      .write(to: folder.appendingPathComponent("config.json"))
+    XCTAssertThrowsError(try Classifiers.load(folder.path)) { error in
+      let message = "\(error)"
+      XCTAssertTrue(message.contains("config.json") && message.contains("the field 'resolution' is not Int"), message)
+      XCTAssertFalse(message.contains("typeMismatch") || message.contains("CodingKeys"), message)
+    }
   }
 }

@@ -71,8 +71,8 @@ public struct InversionLossWeights: Codable, Equatable, Sendable {
 
   /// Throws unless every weight is non-negative and at least one is positive (all zero trains nothing).
   public func validate() throws {
-    guard all.allSatisfy({ $0 >= 0 }), all.reduce(0, +) > 0 else {
-      throw RunError("loss weights must be non-negative and not all zero")
+    guard all.allSatisfy({ $0 >= 0 && $0.isFinite }), all.reduce(0, +) > 0 else {
+      throw RunError("loss weights must be finite, non-negative and not all zero")
     }
   }
 
