@@ -205,4 +205,71 @@ final class ReliabilityTests: XCTestCase {
       XCTAssertFalse(message.contains("typeMismatch") || message.contains("CodingKeys"), message)
     }
   }
+
+  /// Starts `afterimage arguments…` in `directory` and kills it with `signal` after `delay` s.
+  func run(_ arguments: [String], in directory: URL, killedAfter delay: Double, with signal: Int32 = SIGKILL) throws -> Int32 {
+    let process = afterimageProcess(arguments, in: directory)
+    try process.run()
+    usleep(useconds_t(delay * 1_000_000))
+    kill(process.processIdentifier, signal)
+    process.waitUntilExit()
+    return process.terminationStatus
+  }
+
+  /// The steps logged in a run's metrics.jsonl, in file order.
+  func loggedSteps(_ run: URL) throws -> [Int] {
+    guard let text = try? String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8) else { return [] }
+    return try text.split(separator: "\n").map { line in
+      let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "a torn metrics line: \(line)")
+      return try XCTUnwrap(object["step"] as? Int)
+    }
+  }
+
+  func testKilledRunsAlwaysResumeFromTheirLastCompleteCheckpoint() throws {
+    let root = try temporaryDirectory()
+    XCTAssertEqual(try afterimage(Self.tinyClassifier + ["--out", "c"], in: root).status, 0)
+    let run = root.appendingPathComponent("i")
+    let checkpoint = run.appendingPathComponent("checkpoint.safetensors")
+    let train = ["inverter", "train", "--classifier", "c", "--out", "i", "--steps", "600", "--batch-size", "4", "--ch", "4", "--noise-size", "16",
+                 "--no-attention", "--train-count", "16", "--checkpoint-every", "1", "--sample-every", "1000"]
+    var random: UInt64 = 20_261_201  // a fixed LCG: the same kill times on every run of the test
+    var kills = 0
+    var lastStep = 0
+    while kills < 20 {
+      random = random &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+      let delay = 0.3 + Double(random >> 40) / Double(1 << 24) * 2.7  // 0.3 to 3 s: start-up, steps, checkpoint writes
+      let resume = FileManager.default.fileExists(atPath: checkpoint.path)
+      let status = try self.run(train + [resume ? "--resume" : "--force"], in: root, killedAfter: delay)
+      if status == 0 { break }  // it finished before the kill
+      kills += 1
+      guard FileManager.default.fileExists(atPath: checkpoint.path) else { continue }
+      // Never torn: the checkpoint on disk is always a complete one, at a step that never goes back.
+      let (_, step) = try RunDirectory(url: run).readCheckpoint(kind: "inverter")
+      XCTAssertGreaterThanOrEqual(step, lastStep, "after kill \(kills)")
+      lastStep = step
+    }
+    XCTAssertGreaterThanOrEqual(kills, 10, "most runs were killed mid-way")
+    // SIGINT and SIGTERM, once training is under way: a checkpoint, then exit status 130.
+    var signalled = 0
+    for signal in [SIGINT, SIGTERM] {
+      let process = afterimageProcess(train + ["--resume"], in: root)
+      let before = try RunDirectory(url: run).readCheckpoint(kind: "inverter").step
+      try process.run()
+      // Under way: a newer checkpoint than the one it resumed from.
+      for _ in 0..<200 where process.isRunning && ((try? RunDirectory(url: run).readCheckpoint(kind: "inverter").step) ?? before) <= before { usleep(50_000) }
+      guard process.isRunning else { break }  // it finished first
+      kill(process.processIdentifier, signal)
+      process.waitUntilExit()
+      XCTAssertEqual(process.terminationStatus, 130, "signal \(signal)")
+      signalled += 1
+      XCTAssertGreaterThan(try RunDirectory(url: run).readCheckpoint(kind: "inverter").step, before)
+    }
+    XCTAssertEqual(signalled, 2, "both signals reached a run under way")
+    let finished = try afterimage(train + ["--resume"], in: root)
+    XCTAssertEqual(finished.status, 0, finished.output)
+    XCTAssertEqual(try loggedSteps(run), Array(stride(from: 10, through: 600, by: 10)), "every logged step once, none missing, none repeated")
+    let leftovers = try FileManager.default.contentsOfDirectory(atPath: run.path).filter { $0.hasSuffix(".tmp") }
+    XCTAssertEqual(leftovers, [], "no temporary files are left")
+    XCTAssertNoThrow(try Inverter.load(run.path))
+  }
 }

@@ -142,13 +142,7 @@ public var afterimageExecutable: URL {
 /// Runs `afterimage arguments…` in `directory` with its logit cache there: the exit status and
 /// all its output (standard output and error together).
 public func runAfterimage(_ arguments: [String], in directory: URL) throws -> (status: Int32, output: String) {
-  let process = Process()
-  process.executableURL = afterimageExecutable
-  process.arguments = arguments
-  process.currentDirectoryURL = directory
-  var environment = ProcessInfo.processInfo.environment
-  environment["AFTERIMAGE_CACHE"] = directory.appendingPathComponent("cache").path
-  process.environment = environment
+  let process = afterimageProcess(arguments, in: directory)
   let pipe = Pipe()
   process.standardOutput = pipe
   process.standardError = pipe
@@ -156,4 +150,17 @@ public func runAfterimage(_ arguments: [String], in directory: URL) throws -> (s
   let data = pipe.fileHandleForReading.readDataToEndOfFile()
   process.waitUntilExit()
   return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// An `afterimage arguments…` process in `directory` with its logit cache there, not started;
+/// its output goes nowhere unless the caller sets it.
+public func afterimageProcess(_ arguments: [String], in directory: URL) -> Process {
+  let process = Process()
+  process.executableURL = afterimageExecutable
+  process.arguments = arguments
+  process.currentDirectoryURL = directory
+  process.environment = ProcessInfo.processInfo.environment.merging(["AFTERIMAGE_CACHE": directory.appendingPathComponent("cache").path]) { $1 }
+  process.standardOutput = FileHandle.nullDevice
+  process.standardError = FileHandle.nullDevice
+  return process
 }
