@@ -9,7 +9,7 @@ struct AnalyzeCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "analyze", abstract: "Measure what survives in the logits (experiments write figures and results.json).",
     subcommands: [
-      AnalyzeReconstruct.self, AnalyzeFactors.self, AnalyzeNoise.self, AnalyzeLogitShift.self, AnalyzeLogitScale.self,
+      AnalyzeReconstruct.self, AnalyzeFactors.self, AnalyzeFactorRegressor.self, AnalyzeNoise.self, AnalyzeLogitShift.self, AnalyzeLogitScale.self,
       AnalyzeLogitNoise.self, AnalyzeTopK.self, AnalyzeInterpolate.self, AnalyzeMisclassified.self, AnalyzeAdversarial.self,
       AnalyzeTransforms.self, AnalyzeIterate.self, AnalyzeCompare.self,
     ])
@@ -72,7 +72,8 @@ struct AnalyzeFactors: ParsableCommand {
   @Option(help: "The inverter run directory (its data set must be shapes).") var inverter: String
   @Option(help: "Held-out images scored.") var count = FactorExperiment.defaults.count
   @Option(help: "Clean training images for the factor regressor and the logit probe.") var trainCount = FactorExperiment.defaults.trainCount
-  @Option(help: "Epochs of the factor regressor.") var epochs = FactorExperiment.defaults.epochs
+  @Option(help: "Epochs of the factor regressor, when one is trained here.") var epochs = FactorExperiment.defaults.epochs
+  @Option(help: "A trained factor regressor (default: \(FactorRegressor.shippedFolder) when it is there, else one is trained here).") var regressor: String?
   @OptionGroup var output: ExperimentOutput
 
   func validate() throws {
@@ -81,8 +82,53 @@ struct AnalyzeFactors: ParsableCommand {
 
   func run() throws {
     var experiment = FactorExperiment(inverter: inverter)
-    (experiment.count, experiment.trainCount, experiment.epochs) = (count, trainCount, epochs)
+    (experiment.count, experiment.trainCount, experiment.epochs, experiment.regressor) = (count, trainCount, epochs, regressor)
     try output.run(experiment)
+  }
+}
+
+struct AnalyzeFactorRegressor: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "factor-regressor",
+    abstract: "Train the Shapes factor regressor (the ruler of `analyze factors`) on clean images, and measure its ceiling: R² per factor on held-out originals.")
+
+  @Option(help: "The run directory to write (model.safetensors, config.json, factors.json).") var out: String
+  @Option(help: ArgumentHelp("The Shapes data set.", valueName: "name")) var dataset = "shapes"
+  @Option(help: "Image resolution.") var resolution = 32
+  @Option(help: "Clean training images.") var trainCount = FactorRegressor.Options().trainCount
+  @Option(help: "Epochs.") var epochs = FactorRegressor.Options().epochs
+  @Option(help: "Channel multiplier of the network.") var width = FactorRegressor.Options().width
+  @Option(help: "Held-out test images the ceiling is measured on.") var heldOut = FactorRegressor.Options().heldOutCount
+  @Option(help: "Random seed.") var seed: UInt64 = 0
+  @Option(help: "Threads (default: all cores).") var threads: Int?
+  @Flag(help: "Replace a run already in --out.") var force = false
+
+  func validate() throws {
+    try require(trainCount >= 100 && epochs >= 1 && heldOut >= 10, "--train-count ≥ 100, --epochs ≥ 1, --held-out ≥ 10")
+    try require(width > 0 && width.isFinite, "--width must be positive")
+  }
+
+  func run() throws {
+    Torch.ensureInitialised()
+    if let threads { Torch.threadCount = threads }
+    let source = try DatasetSource(dataset)
+    guard case .shapes = source.kind,
+      let train = try source.open(split: .train, resolution: resolution).dataset as? ShapesDataset,
+      let test = try source.open(split: .test, resolution: resolution).dataset as? ShapesDataset
+    else { throw RunError("the factor regressor reads Shapes factors; \(dataset) is not a Shapes data set") }
+    let run = RunDirectory(out)
+    try run.prepareNewRun(replacing: force)
+    var options = FactorRegressor.Options()
+    (options.trainCount, options.epochs, options.width, options.heldOutCount, options.seed) = (trainCount, epochs, width, heldOut, seed)
+    print("training the factor regressor on \(min(trainCount, train.count)) clean \(dataset) images for \(epochs) epochs")
+    let regressor = try FactorRegressor.train(on: train, test: test, options: options, progress: true)
+    try regressor.save(to: run, command: (["afterimage"] + CommandLine.arguments.dropFirst()).joined(separator: " "))
+    print("ceiling, R² per factor on \(heldOut) held-out originals (95% interval):")
+    for name in ShapeFactors.names {
+      guard let estimate = regressor.record.ceiling[name] else { continue }
+      print("  \(name.padding(toLength: 22, withPad: " ", startingAt: 0)) \(estimate.formatted("%.3f"))")
+    }
+    print(String(format: "wrote %@ in %@", out, ProgressBar.clock(regressor.record.seconds ?? 0)))
   }
 }
 

@@ -58,7 +58,7 @@ struct Demo: ParsableCommand {
     let headline = try DemoHeadline(plan: plan, results: results)
     let page = try HTMLReport.build(
       from: plan.steps.map { URL(fileURLWithPath: $0.folder) }, title: "Afterimage demo",
-      preface: headline.html)
+      preface: headline.html(overview: plan.overviewFigures()))
     try Safetensors.writeAtomically(Data(page.utf8), to: URL(fileURLWithPath: "\(out)/report.html"))
     try JSONFiles.write(DemoResults(headline: headline, plan: plan, results: results), to: URL(fileURLWithPath: "\(out)/results.json"))
     print("")

@@ -93,13 +93,13 @@ final class FactorProbeTests: XCTestCase {
   func testFactorRecoveryIsHighOnOriginalsAndNoneOnShuffledImages() throws {
     let (probe, test) = try trainedProbe()
     let labels = test.labels.scalars(as: Int64.self).map(Int.init)
-    let originals = probe.recovery(images: test.images, factors: test.factors!, labels: labels)
+    let originals = probe.recovery(images: test.images, factors: test.factors!, labels: labels).mapValues(\.value)
     print("factor R² on clean test images: \(originals.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.2f", $0.value))" }.joined(separator: ", "))")
     for name in ["object_hue", "centre_x", "centre_y", "size", "background_brightness"] {
       XCTAssertGreaterThan(originals[name]!, 0.5, "\(name) is readable from the images themselves")
     }
     let shuffle = Tensor.randperm(400, generator: Generator(seed: 2))
-    let shuffled = probe.recovery(images: test.images.indexSelect(dim: 0, index: shuffle), factors: test.factors!, labels: labels)
+    let shuffled = probe.recovery(images: test.images.indexSelect(dim: 0, index: shuffle), factors: test.factors!, labels: labels).mapValues(\.value)
     for (name, value) in shuffled {
       XCTAssertLessThan(value, 0.15, "\(name): shuffled reconstructions carry nothing (R² \(value))")
     }

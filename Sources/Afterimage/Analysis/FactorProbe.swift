@@ -18,6 +18,19 @@ public struct FactorEncoding {
 
   /// Learns the scalars' mean and spread from `samples`.
   public init(fitting samples: [ShapeFactors]) {
+    let values = samples.map(\.values)
+    let count = Double(max(values.count, 1))
+    let means: [Double] = (0..<ShapeFactors.names.count).map { i in values.reduce(0.0) { $0 + $1[i] } / count }
+    let stds: [Double] = (0..<ShapeFactors.names.count).map { i in
+      let variance: Double = values.reduce(0.0) { $0 + ($1[i] - means[i]) * ($1[i] - means[i]) } / count
+      return max(1e-6, variance.squareRoot())
+    }
+    self.init(means: means, stds: stds)
+  }
+
+  /// The encoding with these per-factor means and spreads (in `ShapeFactors.names` order), as
+  /// a stored regressor recorded them.
+  public init(means: [Double], stds: [Double]) {
     var factors: [(String, Range<Int>)] = []
     var column = 0
     for name in ShapeFactors.names {
@@ -27,13 +40,12 @@ public struct FactorEncoding {
     }
     self.factors = factors
     width = column
-    let values = samples.map(\.values)
-    means = (0..<ShapeFactors.names.count).map { i in values.map { $0[i] }.reduce(0, +) / Double(max(values.count, 1)) }
-    stds = (0..<ShapeFactors.names.count).map { i in
-      let mean = values.map { $0[i] }.reduce(0, +) / Double(max(values.count, 1))
-      return max(1e-6, (values.map { ($0[i] - mean) * ($0[i] - mean) }.reduce(0, +) / Double(max(values.count, 1))).squareRoot())
-    }
+    self.means = means
+    self.stds = stds
   }
+
+  /// The scalars' means and spreads, in `ShapeFactors.names` order.
+  public var statistics: (means: [Double], stds: [Double]) { (means, stds) }
 
   /// Targets `[N, width]` for factors drawn with glyphs of `symmetries` (k per example).
   public func encode(_ samples: [ShapeFactors], symmetries: [Int]) -> Tensor {
@@ -53,6 +65,53 @@ public struct FactorEncoding {
       }
     }
     return Tensor(rows, shape: [samples.count, width])
+  }
+
+  /// R² per factor with its 95% bootstrap interval over the examples (rows resampled
+  /// together for every factor), as name → estimate.
+  public func rSquaredEstimates(predictions: Tensor, targets: Tensor, rotationMask: Tensor? = nil, resamples: Int = 300) -> [String: Estimate] {
+    estimates([predictions], targets: targets, rotationMask: rotationMask, resamples: resamples) { $0[0] }
+  }
+
+  /// Recovery efficiency per factor: R² of `predictions` over R² of `reference` (read off the
+  /// same examples), with its bootstrap interval, for the factors in `factors`.
+  public func efficiencyEstimates(
+    predictions: Tensor, reference: Tensor, targets: Tensor, rotationMask: Tensor? = nil, factors names: Set<String>, resamples: Int = 300
+  ) -> [String: Estimate] {
+    estimates([predictions, reference], targets: targets, rotationMask: rotationMask, only: names, resamples: resamples) { $0[0] / $0[1] }
+  }
+
+  /// `combine` of the R² of each of `predictions` per factor, with a bootstrap interval: every
+  /// resample draws the same examples for all predictions.
+  func estimates(
+    _ predictions: [Tensor], targets: Tensor, rotationMask: Tensor?, only names: Set<String>? = nil, resamples: Int,
+    combine: @escaping ([Double]) -> Double
+  ) -> [String: Estimate] {
+    let width = self.width
+    let p = predictions.map { $0.to(.cpu, dtype: .float64).scalars(as: Double.self) }
+    let t = targets.to(.cpu, dtype: .float64).scalars(as: Double.self)
+    let mask = rotationMask.map { $0.to(.cpu, dtype: .float64).scalars(as: Double.self) }
+    let count = targets.shape[0]
+    var result: [String: Estimate] = [:]
+    for (name, columns) in factors where names?.contains(name) ?? true {
+      let rows = (0..<count).filter { row in name != "rotation" || (mask?[row] ?? 1) > 0 }
+      guard rows.count > 1 else { continue }
+      // R² of one prediction set on the drawn rows, the factor's columns pooled.
+      func rSquared(_ prediction: [Double], _ draw: [Int]) -> Double {
+        var residual = 0.0, total = 0.0
+        for column in columns {
+          let mean = draw.reduce(0) { $0 + t[rows[$1] * width + column] } / Double(draw.count)
+          for index in draw {
+            let cell = rows[index] * width + column
+            residual += (t[cell] - prediction[cell]) * (t[cell] - prediction[cell])
+            total += (t[cell] - mean) * (t[cell] - mean)
+          }
+        }
+        return 1 - residual / max(total, 1e-12)
+      }
+      result[name] = Bootstrap.estimate(count: rows.count, resamples: resamples) { draw in combine(p.map { rSquared($0, draw) }) }
+    }
+    return result
   }
 
   /// R² per factor (columns of a circular factor pooled), as name → value. `mask` rows of 0
@@ -81,41 +140,21 @@ public struct FactorEncoding {
 /// nonlinearly, as an inverter can; the closer of the two to what any decoder of the logits could recover).
 public final class FactorProbe {
   public let encoding: FactorEncoding
-  let regressor: NetworkClassifier
+  let regressor: FactorRegressor
   let symmetry: (Int) -> Int
 
-  /// Trains the image regressor on `count` clean training images of `dataset`.
-  public init(dataset: ShapesDataset, count: Int = 10_000, epochs: Int = 4, batchSize: Int = 128, seed: UInt64 = 0, progress: Bool = false) throws {
-    let train = try Subset(dataset, count: min(count, dataset.count))
-    let all = try train.batch(at: Array(0..<train.count))
-    encoding = FactorEncoding(fitting: all.factors ?? [])
+  /// The probe reading images with `regressor`, on `dataset`'s glyphs.
+  public init(regressor: FactorRegressor, dataset: ShapesDataset) {
+    self.regressor = regressor
+    encoding = regressor.encoding
     symmetry = { dataset.rotationSymmetry(ofClass: $0) }
-    let targets = encoding.encode(all.factors ?? [], symmetries: all.labels.scalars(as: Int64.self).map { dataset.rotationSymmetry(ofClass: Int($0)) })
-    // The regressor is the evaluation architecture with one output per target column.
-    let config = ClassifierConfig(
-      architecture: .evalnet, width: 0.5, channels: 3, resolution: dataset.resolution,
-      classNames: (0..<encoding.width).map { "target \($0)" }, normalization: Normalization(mean: [0.25, 0.25, 0.25], std: [0.2, 0.2, 0.2]))
-    regressor = try NetworkClassifier(config: config, generator: Generator(seed: seed))
-    let optimizer = Adam(regressor.model.namedParameters(), learningRate: 2e-3)
-    let loader = DataLoader(train, batchSize: batchSize, shuffle: true, dropLast: true, seed: seed)
-    let total = epochs * loader.batchCount
-    let schedule = CosineSchedule(base: 2e-3, totalSteps: total)
-    let bar = progress ? ProgressBar(total: total, label: "factor regressor", unit: "step") : nil
-    var step = 0
-    regressor.train(true)
-    for epoch in 0..<epochs {
-      try loader.epoch(epoch).forEachBatch { batch in
-        optimizer.learningRate = schedule.learningRate(at: step)
-        let indices = Tensor(batch.indices.map(Int64.init))
-        let loss = Loss.mse(regressor.logits(batch.images), targets.indexSelect(dim: 0, index: indices).to(.float32))
-        optimizer.zeroGrad()
-        loss.backward()
-        optimizer.step()
-        step += 1
-        bar?.update(step, metrics: ["mse": String(format: "%.3f", loss.item())])
-      }
-    }
-    regressor.train(false)
+  }
+
+  /// Trains the image regressor on `count` clean training images of `dataset` first.
+  public convenience init(dataset: ShapesDataset, count: Int = 10_000, epochs: Int = 4, batchSize: Int = 128, seed: UInt64 = 0, progress: Bool = false) throws {
+    var options = FactorRegressor.Options()
+    (options.trainCount, options.epochs, options.batchSize, options.seed, options.width) = (count, epochs, batchSize, seed, 0.5)
+    self.init(regressor: try FactorRegressor.train(on: dataset, options: options, progress: progress), dataset: dataset)
   }
 
   /// Targets for `factors` of glyph classes `labels`.
@@ -128,11 +167,10 @@ public final class FactorProbe {
     Tensor(labels.map { symmetry($0) == 0 ? Float(0) : 1 })
   }
 
-  /// R² per factor of the regressor reading `images` against the true `factors`.
-  public func recovery(images: Tensor, factors: [ShapeFactors], labels: [Int]) -> [String: Double] {
-    // The probe is small and fitted on the CPU; images from any device come to it.
-    let predictions = withNoGrad { Tensor.cat(images.to(.cpu).split(size: 256).map { regressor.logits($0) }, dim: 0) }
-    return encoding.rSquared(predictions: predictions, targets: targets(factors, labels: labels), rotationMask: rotationMask(labels: labels))
+  /// R² per factor, with its interval, of the regressor reading `images` against the true `factors`.
+  public func recovery(images: Tensor, factors: [ShapeFactors], labels: [Int]) -> [String: Estimate] {
+    encoding.rSquaredEstimates(
+      predictions: regressor.predict(images), targets: targets(factors, labels: labels), rotationMask: rotationMask(labels: labels))
   }
 
   /// R² per factor of a ridge regression from logits, fit on (trainLogits, trainFactors) and
@@ -162,10 +200,21 @@ public final class FactorProbe {
     trainLogits: Tensor, trainFactors: [ShapeFactors], trainLabels: [Int], testLogits: Tensor, testFactors: [ShapeFactors],
     testLabels: [Int], epochs: Int = 40, seed: UInt64 = 0
   ) -> [String: Double] {
-    let predictions = MLPRegression.fit(
-      inputs: trainLogits.to(.cpu), targets: targets(trainFactors, labels: trainLabels), predicting: testLogits.to(.cpu), epochs: epochs, seed: seed)
+    let predictions = mlpPredictions(
+      trainLogits: trainLogits, trainFactors: trainFactors, trainLabels: trainLabels, testLogits: testLogits, epochs: epochs, seed: seed)
     return encoding.rSquared(predictions: predictions, targets: targets(testFactors, labels: testLabels), rotationMask: rotationMask(labels: testLabels))
   }
+
+  /// The MLP probe's predicted targets `[Q, T]` for `testLogits [Q, K]`.
+  public func mlpPredictions(
+    trainLogits: Tensor, trainFactors: [ShapeFactors], trainLabels: [Int], testLogits: Tensor, epochs: Int = 40, seed: UInt64 = 0
+  ) -> Tensor {
+    MLPRegression.fit(
+      inputs: trainLogits.to(.cpu), targets: targets(trainFactors, labels: trainLabels), predicting: testLogits.to(.cpu), epochs: epochs, seed: seed)
+  }
+
+  /// The regressor's predicted targets for `images`.
+  public func predictions(_ images: Tensor) -> Tensor { regressor.predict(images) }
 }
 
 /// Nonlinear regression for probes: inputs standardised with the training rows' statistics, two

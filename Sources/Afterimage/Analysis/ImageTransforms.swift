@@ -93,7 +93,10 @@ public struct TransformPoint: Codable {
   public var equivarianceError: Double
   /// d(G(Φ(Tx)), G(Φ(x))): small when the classifier ignores the transformation (invariance).
   public var change: Double
-  enum CodingKeys: String, CodingKey { case transform, magnitude, equivarianceError = "equivariance_error", change }
+  /// The 95% bootstrap interval over images of `change − equivarianceError`: above 0 when the
+  /// reconstructions follow the transformation, below 0 when they ignore it (absent in older files).
+  public var followed: Estimate?
+  enum CodingKeys: String, CodingKey { case transform, magnitude, equivarianceError = "equivariance_error", change, followed }
 }
 
 public enum TransformExperiments {
@@ -112,10 +115,11 @@ public enum TransformExperiments {
         let transformed = transform.apply(images, magnitude: magnitude, generator: generator)
         let fromTransformed = try inverter.reconstruct(images: transformed, noise: noise)
         let transformedReconstruction = transform.apply(reconstruction, magnitude: magnitude, generator: Generator(seed: seed &+ 7))
+        let equivarianceError = try Metrics.perceptualDistance(fromTransformed, transformedReconstruction, network: evaluation, layers: layers)  // [B]
+        let change = try Metrics.perceptualDistance(fromTransformed, reconstruction, network: evaluation, layers: layers)  // [B]
         points.append(TransformPoint(
-          transform: transform.rawValue, magnitude: magnitude,
-          equivarianceError: try Metrics.perceptualDistance(fromTransformed, transformedReconstruction, network: evaluation, layers: layers).mean().item(),
-          change: try Metrics.perceptualDistance(fromTransformed, reconstruction, network: evaluation, layers: layers).mean().item()))
+          transform: transform.rawValue, magnitude: magnitude, equivarianceError: equivarianceError.mean().item(), change: change.mean().item(),
+          followed: Bootstrap.mean((change - equivarianceError).to(.cpu, dtype: .float64).scalars(as: Double.self))))
         if magnitude == transform.defaultMagnitudes.last { rows += [transformed, fromTransformed] }
       }
     }

@@ -50,10 +50,15 @@ public struct ManipulationPoint: Codable {
   public var top1Agreement: Double
   /// The evaluation classifier names the true class of the new reconstruction.
   public var evaluationAccuracy: Double
+  /// 95% bootstrap intervals over images of `perceptualChange` and `top1Agreement` (absent in
+  /// older files).
+  public var perceptualChangeInterval: Estimate?
+  public var top1AgreementInterval: Estimate?
 
   enum CodingKeys: String, CodingKey {
     case magnitude, perceptualChange = "perceptual_change", psnrToBaseline = "psnr_to_baseline"
     case top1Agreement = "top1_agreement", evaluationAccuracy = "eval_accuracy"
+    case perceptualChangeInterval = "perceptual_change_interval", top1AgreementInterval = "top1_agreement_interval"
   }
 }
 
@@ -78,12 +83,16 @@ public enum LogitExperiments {
       rows.append(images)
       let classes = try withNoGrad { try inverter.classifier.logits(images).argmax(dim: 1) }
       let named = try withNoGrad { try evaluation.logits(images).argmax(dim: 1) }
+      let change = try Metrics.perceptualDistance(baseline, images, network: evaluation, layers: layers)  // [B]
+      let kept = (classes .== originalClasses).to(.float64)  // [B]
+      func values(_ x: Tensor) -> [Double] { x.to(.cpu, dtype: .float64).scalars(as: Double.self) }
       points.append(ManipulationPoint(
         magnitude: magnitude,
-        perceptualChange: try Metrics.perceptualDistance(baseline, images, network: evaluation, layers: layers).mean().item(),
+        perceptualChange: change.mean().item(),
         psnrToBaseline: Metrics.psnr(baseline, images).mean().item(),
-        top1Agreement: (classes .== originalClasses).to(.float32).mean().item(),
-        evaluationAccuracy: (named .== labels).to(.float32).mean().item()))
+        top1Agreement: kept.mean().item(),
+        evaluationAccuracy: (named .== labels).to(.float32).mean().item(),
+        perceptualChangeInterval: Bootstrap.mean(values(change)), top1AgreementInterval: Bootstrap.mean(values(kept))))
     }
     return (points, rows)
   }

@@ -92,15 +92,43 @@ public enum Metrics {
   /// (reconstruction i, original j) within its group of N consecutive candidates, is its own.
   /// Chance is 1/N. Images beyond the last whole group are left out.
   public static func retrieval(distances: Tensor, groupSize n: Int) -> Double {
+    let hits = retrievalHits(distances: distances, groupSize: n)
+    return hits.isEmpty ? .nan : hits.reduce(0, +) / Double(hits.count)
+  }
+
+  /// Retrieval@N per reconstruction, 1 (its own original is the nearest of its group) or 0, for
+  /// the images in whole groups of N consecutive candidates.
+  public static func retrievalHits(distances: Tensor, groupSize n: Int) -> [Double] {
     let count = distances.shape[0] / n * n
-    guard count > 0 else { return .nan }
-    var hits = 0.0
+    var hits: [Double] = []
     for start in stride(from: 0, to: count, by: n) {
       let block = distances.narrow(dim: 0, start: start, length: n).narrow(dim: 1, start: start, length: n)  // [N, N]
       let nearest = block.argmin(dim: 1).scalars(as: Int64.self)
-      hits += Double(nearest.enumerated().filter { Int($0.element) == $0.offset }.count)
+      hits += nearest.enumerated().map { Int($0.element) == $0.offset ? 1 : 0 }
     }
-    return hits / Double(count)
+    return hits
+  }
+
+  /// Same-class retrieval@N per reconstruction: the candidates are its own original and N − 1
+  /// other originals *of the same class* (drawn with `seed`), so the class alone gives chance,
+  /// 1/N, and only what the reconstruction carries beyond its class can do better. 1 when its
+  /// own original is strictly the nearest, else 0; nil for an image whose class has fewer than
+  /// N originals in the set. `distances[i, j]`: reconstruction i to original j; `labels`: the
+  /// originals' true classes.
+  public static func sameClassRetrievalHits(distances: Tensor, labels: [Int], groupSize n: Int, seed: UInt64 = 0) -> [Double?] {
+    precondition(distances.shape[0] == labels.count && distances.shape[1] == labels.count, "one label per image")
+    let rows = distances.to(.cpu, dtype: .float64).scalars(as: Double.self)
+    let count = labels.count
+    var members: [Int: [Int]] = [:]
+    for (index, label) in labels.enumerated() { members[label, default: []].append(index) }
+    return (0..<count).map { i -> Double? in
+      var others = members[labels[i]]!.filter { $0 != i }
+      guard others.count >= n - 1 else { return nil }
+      var generator = SplitMix64(seed: seed, index: UInt64(i))
+      others.shuffle(using: &generator)
+      let own = rows[i * count + i]
+      return others.prefix(n - 1).allSatisfy { own < rows[i * count + $0] } ? 1 : 0
+    }
   }
 
   /// Mean pairwise perceptual distance between `samples [K, B, C, H, W]` (K reconstructions of

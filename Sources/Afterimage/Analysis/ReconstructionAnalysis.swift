@@ -26,12 +26,57 @@ public struct ReconstructionReport: Codable {
   /// Fréchet distance between the evaluation classifier's pooled features of reconstructions
   /// and of originals.
   public var frechetDistance: Double
+  /// Same-class retrieval@N (`Metrics.sameClassRetrievalHits`): chance 1/N, and only what is
+  /// beyond the class wins. Absent in files written before it was measured.
+  public var sameClassRetrieval: Double?
+  /// 95% bootstrap intervals over images of the scores above (absent in older files).
+  public var intervals: Intervals?
+  /// Each image's scores, in the order of the held-out set, so that two methods scored on the
+  /// same images can be compared pair by pair (absent in older files).
+  public var perImage: PerImageScores?
+
+  /// The bootstrap intervals of a report's scores.
+  public struct Intervals: Codable {
+    public var psnr, ssim, perceptualDistance, top1Agreement, evaluationAccuracy, retrieval: Estimate
+    public var sameClassRetrieval, noiseDiversity, frechetDistance: Estimate?
+    enum CodingKeys: String, CodingKey {
+      case psnr, ssim, perceptualDistance = "perceptual_distance", top1Agreement = "top1_agreement", evaluationAccuracy = "eval_accuracy"
+      case retrieval, sameClassRetrieval = "same_class_retrieval", noiseDiversity = "noise_diversity", frechetDistance = "frechet_distance"
+    }
+  }
+
+  /// One value per held-out image (float32 is plenty for scores and keeps results.json small).
+  /// Retrieval hits are 1 or 0, and nil for images outside the scored groups.
+  public struct PerImageScores: Codable {
+    public var psnr, ssim, perceptualDistance, top1Agreement, evaluationCorrect: [Float]
+    public var retrieval, sameClassRetrieval: [Float?]
+    public var noiseDiversity: [Float]?
+    enum CodingKeys: String, CodingKey {
+      case psnr, ssim, perceptualDistance = "perceptual_distance", top1Agreement = "top1_agreement", evaluationCorrect = "eval_correct"
+      case retrieval, sameClassRetrieval = "same_class_retrieval", noiseDiversity = "noise_diversity"
+    }
+  }
 
   enum CodingKeys: String, CodingKey {
     case count, psnr, ssim, perceptualDistance = "perceptual_distance", top1Agreement = "top1_agreement"
     case logitCosine = "logit_cosine", evaluationAccuracy = "eval_accuracy"
     case evaluationAccuracyOnOriginals = "eval_accuracy_originals", retrieval, retrievalGroupSize = "retrieval_n"
-    case noiseDiversity = "noise_diversity", frechetDistance = "frechet_distance"
+    case noiseDiversity = "noise_diversity", frechetDistance = "frechet_distance", sameClassRetrieval = "same_class_retrieval"
+    case intervals, perImage = "per_image"
+  }
+}
+
+extension ReconstructionReport.PerImageScores {
+  /// The non-nil values of a per-image column, as doubles.
+  static func present(_ values: [Float?]) -> [Double] { values.compactMap { $0.map(Double.init) } }
+
+  /// Pairs of one score for the images both columns have, `(a[i], b[i])`.
+  public static func paired(_ a: [Float?], _ b: [Float?]) -> (a: [Double], b: [Double]) {
+    let pairs = zip(a, b).compactMap { x, y -> (Double, Double)? in
+      guard let x, let y else { return nil }
+      return (Double(x), Double(y))
+    }
+    return (pairs.map(\.0), pairs.map(\.1))
   }
 }
 
@@ -80,10 +125,22 @@ public enum ReconstructionAnalysis {
     let distances = try Metrics.perceptualDistanceMatrix(xHat, x, network: evaluation, layers: layers)  // [n, n]
     let pooledReal = try withNoGrad { try evaluation.features(x, names: ["pool"]).features["pool"]! }
     let pooledFake = try withNoGrad { try evaluation.features(xHat, names: ["pool"]).features["pool"]! }
-    let (meanReal, covarianceReal) = Metrics.featureStatistics(pooledReal)
-    let (meanFake, covarianceFake) = Metrics.featureStatistics(pooledFake)
-    let diversity = noiseSamples >= 2
-      ? try Metrics.noiseDiversity(samples.map { Tensor.cat($0) }, network: evaluation, layers: layers).mean().item() : 0
+    let diversityPerImage = noiseSamples >= 2
+      ? try Metrics.noiseDiversity(samples.map { Tensor.cat($0) }, network: evaluation, layers: layers) : nil
+    let diversity = diversityPerImage?.mean().item() ?? 0
+    func column(_ values: Tensor) -> [Float] { values.to(.cpu, dtype: .float32).scalars(as: Float.self) }
+    let retrievalHits = Metrics.retrievalHits(distances: distances, groupSize: retrievalGroupSize)
+    let perImage = ReconstructionReport.PerImageScores(
+      psnr: column(Metrics.psnr(x, xHat)), ssim: column(Metrics.ssim(x, xHat)),
+      perceptualDistance: column(try Metrics.perceptualDistance(x, xHat, network: evaluation, layers: layers)),
+      top1Agreement: column(Metrics.top1Agreement(logits, reconstructedLogits)),
+      evaluationCorrect: column((evalOnReconstructions .== truth).to(.float32)),
+      retrieval: (0..<n).map { $0 < retrievalHits.count ? Float(retrievalHits[$0]) : nil },
+      sameClassRetrieval: Metrics.sameClassRetrievalHits(
+        distances: distances, labels: truth.to(.cpu).scalars(as: Int64.self).map(Int.init), groupSize: retrievalGroupSize
+      ).map { $0.map(Float.init) },
+      noiseDiversity: diversityPerImage.map(column))
+    let frechet = frechetEstimate(real: pooledReal, fake: pooledFake)
     let report = ReconstructionReport(
       count: n,
       psnr: Metrics.psnr(x, xHat).mean().item(),
@@ -96,7 +153,43 @@ public enum ReconstructionAnalysis {
       retrieval: Metrics.retrieval(distances: distances, groupSize: retrievalGroupSize),
       retrievalGroupSize: retrievalGroupSize,
       noiseDiversity: diversity,
-      frechetDistance: Metrics.frechetDistance(mean1: meanReal, covariance1: covarianceReal, mean2: meanFake, covariance2: covarianceFake))
+      frechetDistance: frechet.value,
+      sameClassRetrieval: mean(perImage.sameClassRetrieval),
+      intervals: intervals(of: perImage, frechet: frechet),
+      perImage: perImage)
     return (report, x, xHat)
+  }
+
+  /// The mean of a column's present values (nil when none is).
+  static func mean(_ values: [Float?]) -> Double? {
+    let present = ReconstructionReport.PerImageScores.present(values)
+    return present.isEmpty ? nil : present.reduce(0, +) / Double(present.count)
+  }
+
+  /// The bootstrap interval of every per-image score.
+  static func intervals(of scores: ReconstructionReport.PerImageScores, frechet: Estimate) -> ReconstructionReport.Intervals {
+    func interval(_ values: [Float]) -> Estimate { Bootstrap.mean(values.map(Double.init)) }
+    func interval(_ values: [Float?]) -> Estimate? {
+      let present = ReconstructionReport.PerImageScores.present(values)
+      return present.isEmpty ? nil : Bootstrap.mean(present)
+    }
+    return ReconstructionReport.Intervals(
+      psnr: interval(scores.psnr), ssim: interval(scores.ssim), perceptualDistance: interval(scores.perceptualDistance),
+      top1Agreement: interval(scores.top1Agreement), evaluationAccuracy: interval(scores.evaluationCorrect),
+      retrieval: interval(scores.retrieval) ?? Estimate(value: .nan, low: .nan, high: .nan),
+      sameClassRetrieval: interval(scores.sameClassRetrieval), noiseDiversity: scores.noiseDiversity.map(interval), frechetDistance: frechet)
+  }
+
+  /// The Fréchet distance of pooled features `real [N, D]` and `fake [N, D]` (row i of each
+  /// from image i), with a bootstrap interval over images: both sides are resampled with the
+  /// same rows. Fewer resamples than for a mean, as each costs an eigendecomposition.
+  static func frechetEstimate(real: Tensor, fake: Tensor, resamples: Int = 200) -> Estimate {
+    let (real, fake) = (real.to(.cpu, dtype: .float64), fake.to(.cpu, dtype: .float64))
+    return Bootstrap.estimate(count: real.shape[0], resamples: resamples) { rows in
+      let index = Tensor(rows.map(Int64.init))
+      let (meanReal, covarianceReal) = Metrics.featureStatistics(real.indexSelect(dim: 0, index: index))
+      let (meanFake, covarianceFake) = Metrics.featureStatistics(fake.indexSelect(dim: 0, index: index))
+      return Metrics.frechetDistance(mean1: meanReal, covariance1: covarianceReal, mean2: meanFake, covariance2: covarianceFake)
+    }
   }
 }

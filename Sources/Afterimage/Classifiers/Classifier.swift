@@ -5,6 +5,8 @@ import Torch
 /// TorchScript (`torch.jit.trace`/`script`) and an AOTInductor package (`torch.export`, `.pt2`).
 public enum ClassifierArchitecture: String, Codable, CaseIterable, Sendable {
   case resnet20, resnet18, resnet50, evalnet, torchscript, pt2
+  /// The Shapes factor regressor's network (`FactorNet`): one output per regression target.
+  case factornet
 
   /// Whether the model is a user's file rather than one of Afterimage's architectures.
   public var isImported: Bool { self == .torchscript || self == .pt2 }
@@ -89,6 +91,8 @@ public struct ClassifierConfig: VersionedRecord, Equatable {
       return ResNet50(inputChannels: channels, classes: classCount, widthMultiplier: width, generator: generator)
     case .evalnet:
       return EvaluationNet(inputChannels: channels, classes: classCount, widthMultiplier: width, generator: generator)
+    case .factornet:
+      return FactorNet(inputChannels: channels, outputs: classCount, resolution: resolution, widthMultiplier: width, generator: generator)
     case .torchscript, .pt2:
       throw RunError("an imported classifier is loaded from its file, not built")
     }

@@ -225,3 +225,49 @@ public final class EvaluationNet: Module, FeatureNetwork {
     return (fc(pooled), features)
   }
 }
+
+/// The factor regressor's network: EvaluationNet's convolution blocks with two coordinate
+/// channels (x and y in [−1, 1]) appended to the input, and a head that flattens the last 4×4
+/// map instead of averaging it away, so that where a thing is stays readable. Regression
+/// targets, not classes, are its outputs (`FactorRegressor`).
+public final class FactorNet: Module, FeatureNetwork {
+  /// The convolution blocks, named `block1`, `block2`, `block3`.
+  @Children var blocks: [Sequential]
+  @Child var hidden: Linear
+  @Child var fc: Linear
+  public let featureNames = ["block1", "block2", "block3", "pool"]
+
+  public init(inputChannels: Int, outputs: Int, resolution: Int, widthMultiplier: Double = 1, generator: Generator? = nil) {
+    let widths = [32, 64, 128].map { 8 * max(1, Int((Double($0) * widthMultiplier / 8).rounded())) }
+    var input = inputChannels + 2
+    let blocks = widths.map { output in
+      defer { input = output }
+      return Sequential(
+        Conv2d(input, output, kernelSize: 3, padding: 1, generator: generator), GroupNorm(groups: 8, channels: output),
+        Lambda { $0.relu() },
+        Conv2d(output, output, kernelSize: 3, padding: 1, generator: generator), GroupNorm(groups: 8, channels: output),
+        Lambda { $0.relu() })
+    }
+    _blocks = Children(wrappedValue: blocks, named: { "block\($0 + 1)" })
+    // Three 2× poolings: a 32-pixel input ends as a 4×4 map.
+    let side = max(1, resolution / 8)
+    hidden = Linear(widths[2] * side * side, 256, generator: generator)
+    fc = Linear(256, outputs, generator: generator)
+    super.init()
+  }
+
+  public func forward(_ x: Tensor, keeping keep: Set<String>) -> (logits: Tensor, features: [String: Tensor]) {
+    let (batch, height, width) = (x.shape[0], x.shape[2], x.shape[3])
+    let ys = Tensor.linspace(-1, 1, count: height, dtype: x.dtype, device: x.device).reshaped([1, 1, height, 1]).expanded([batch, 1, height, width])
+    let xs = Tensor.linspace(-1, 1, count: width, dtype: x.dtype, device: x.device).reshaped([1, 1, 1, width]).expanded([batch, 1, height, width])
+    var features: [String: Tensor] = [:]
+    var h = Tensor.cat([x, xs, ys], dim: 1)  // [B, C + 2, H, W]
+    for (index, block) in blocks.enumerated() {
+      h = block(h).maxPool2d(kernel: 2)  // [B, C_i, H / 2^(i+1), W / 2^(i+1)]
+      if keep.contains("block\(index + 1)") { features["block\(index + 1)"] = h }
+    }
+    let pooled = hidden(h.flattened(from: 1)).relu()  // [B, 256]
+    if keep.contains("pool") { features["pool"] = pooled }
+    return (fc(pooled), features)
+  }
+}

@@ -50,20 +50,57 @@ public struct DemoHeadline: Codable {
 
   public var rows: [Row] = []
   public var findings: [Finding] = []
+  /// The paper's seven findings judged on each data set (absent in files written before).
+  public var verdicts: [FindingVerdict]? = []
 
-  enum CodingKeys: String, CodingKey { case rows = "headline", findings = "standard_vs_robust" }
+  enum CodingKeys: String, CodingKey { case rows = "headline", findings = "standard_vs_robust", verdicts }
 
   /// The side-by-side table's columns: title, format, and the score shown.
-  static let columns: [(title: String, format: String, value: (CompareResult.Row) -> Double)] = [
-    ("PSNR dB", "%.2f", { $0.report.psnr }), ("SSIM", "%.3f", { $0.report.ssim }), ("perc. dist", "%.3f", { $0.report.perceptualDistance }),
-    ("eval acc", "%.1f%%", { $0.report.evaluationAccuracy }), ("retr@10", "%.3f", { $0.report.retrieval }),
-    ("top-1 agr", "%.1f%%", { $0.report.top1Agreement }), ("noise div", "%.3f", { $0.report.noiseDiversity }),
-    ("Fréchet", "%.2f", { $0.report.frechetDistance }),
+  static let columns: [(title: String, format: String, value: (ReconstructionReport) -> Double?, interval: (ReconstructionReport.Intervals) -> Estimate?)] = [
+    ("PSNR dB", "%.2f", { $0.psnr }, { $0.psnr }), ("SSIM", "%.3f", { $0.ssim }, { $0.ssim }),
+    ("perc. dist", "%.3f", { $0.perceptualDistance }, { $0.perceptualDistance }),
+    ("eval acc", "%.1f%%", { $0.evaluationAccuracy }, { $0.evaluationAccuracy }), ("retr@10", "%.3f", { $0.retrieval }, { $0.retrieval }),
+    ("same-class@10", "%.3f", { $0.sameClassRetrieval }, { $0.sameClassRetrieval }),
+    ("top-1 agr", "%.1f%%", { $0.top1Agreement }, { $0.top1Agreement }), ("noise div", "%.3f", { $0.noiseDiversity }, { $0.noiseDiversity }),
+    ("Fréchet", "%.2f", { $0.frechetDistance }, { $0.frechetDistance }),
   ]
 
-  public init(rows: [Row], findings: [Finding]) {
+  /// One cell of the side-by-side table: the value and its interval's half-width.
+  static func cell(_ report: ReconstructionReport, _ column: Int) -> String {
+    let spec = columns[column]
+    return format(spec.value(report), report.intervals.flatMap(spec.interval), spec.format)
+  }
+
+  public init(rows: [Row], findings: [Finding], verdicts: [FindingVerdict] = []) {
     self.rows = rows
     self.findings = findings
+    self.verdicts = verdicts
+  }
+
+  /// The inputs of the seven verdicts for `data`, read from the plan's typed results.
+  static func findingInputs(_ data: String, rows: [Row], ran: [(DemoPlan.Step, any ExperimentResult)]) -> FindingInputs {
+    var inputs = FindingInputs(dataset: data)
+    inputs.standard = rows.first { $0.dataset == data && $0.method == "standard-fidelity" }?.scores.report
+    inputs.robust = rows.first { $0.dataset == data && $0.method == "robust-fidelity" }?.scores.report
+    for (step, result) in ran where step.dataset == data {
+      let isRobust = step.classifier == "robust"
+      switch result {
+      case let drift as MisclassifiedResult:
+        if isRobust { inputs.misclassifiedRobust = drift.misclassified } else { inputs.misclassifiedStandard = drift.misclassified }
+      case let curve as LogitCurveResult where curve.manipulation == .noise:
+        if isRobust {
+          (inputs.logitNoiseRobust, inputs.logitNoiseCount.robust) = (curve.point(at: 1), curve.count ?? 0)
+        } else {
+          (inputs.logitNoiseStandard, inputs.logitNoiseCount.standard) = (curve.point(at: 1), curve.count ?? 0)
+        }
+      case let transforms as TransformResult:
+        if isRobust { inputs.transformsRobust = transforms.points } else { inputs.transformsStandard = transforms.points }
+      case let factors as FactorResult where !isRobust:
+        inputs.probe = factors.mlpLogitProbe
+      default: break
+      }
+    }
+    return inputs
   }
 
   /// Reads the headline off the plan's results (in step order) and the classifiers' own
@@ -84,6 +121,7 @@ public struct DemoHeadline: Codable {
         rows.append(Row(dataset: step.dataset, method: method, scores: entry))
       }
     }
+    verdicts = Set(plan.steps.map(\.dataset)).sorted().flatMap { Self.findingInputs($0, rows: rows, ran: ran).verdicts() }
     for data in Set(plan.steps.map(\.dataset)).sorted() {
       func both<R: ExperimentResult>(_ finding: String, _ type: R.Type, isFraction: Bool = true, _ read: (R) -> Double?) {
         let standard = value(data, "standard", read), robust = value(data, "robust", read)
@@ -128,13 +166,50 @@ public struct DemoHeadline: Codable {
     return spec.hasSuffix("%%") ? String(format: spec, 100 * value) : String(format: spec, value)
   }
 
+  /// The verdict of `finding` on `data` (nil when not judged).
+  func verdict(_ finding: Int, _ data: String) -> FindingVerdict? {
+    verdicts?.first { $0.finding == finding && $0.dataset == data }
+  }
+
+  /// A verdict and its deciding interval in one cell: "holds  +0.12 [0.05–0.19]".
+  static func cell(_ verdict: FindingVerdict?) -> String {
+    guard let verdict else { return "n/a" }
+    guard let effect = verdict.effect, verdict.verdict != .notMeasured else { return verdict.verdict.rawValue }
+    return "\(verdict.verdict.rawValue)  \(String(format: "%+.3f", effect.value)) [\(String(format: "%.3f", effect.low))–\(String(format: "%.3f", effect.high))]"
+  }
+
+  /// The verdict table as terminal lines: one row per finding, one column per data set.
+  public var verdictLines: [String] {
+    let datasets = Set((verdicts ?? []).map(\.dataset)).sorted()
+    guard !datasets.isEmpty else { return [] }
+    var lines = ["the paper's findings: verdict per data set, and the deciding difference with its 95% interval (docs/SCIENCE.md)"]
+    lines.append("  " + "finding".padding(toLength: 58, withPad: " ", startingAt: 0) + datasets.map { $0.padding(toLength: 36, withPad: " ", startingAt: 0) }.joined())
+    for finding in PaperFinding.all {
+      let claim = "\(finding.number). \(finding.claim)"
+      let shown = claim.count > 56 ? String(claim.prefix(55)) + "…" : claim
+      lines.append("  " + shown.padding(toLength: 58, withPad: " ", startingAt: 0)
+                   + datasets.map { Self.cell(verdict(finding.number, $0)).padding(toLength: 36, withPad: " ", startingAt: 0) }.joined())
+    }
+    return lines + [""]
+  }
+
+  /// `value ±half-width` of the interval, the terminal's short form.
+  static func format(_ value: Double?, _ interval: Estimate?, _ spec: String) -> String {
+    guard let value else { return "n/a" }
+    guard let interval, interval.low.isFinite, interval.high.isFinite else { return format(value, spec) }
+    let scale = spec.hasSuffix("%%") ? 100.0 : 1
+    let bare = spec.hasSuffix("%%") ? String(spec.dropLast(2)) : spec
+    let half = scale * max(value - interval.low, interval.high - value)
+    return String(format: "\(bare)±\(bare)", scale * value, half)
+  }
+
   public var text: String {
-    var lines: [String] = []
+    var lines: [String] = verdictLines
     for data in Set(rows.map(\.dataset)).sorted() {
       lines.append("\(data): every inverter on the same held-out images (eval acc: an independent classifier names the true class)")
-      lines.append("  " + "method".padding(toLength: 24, withPad: " ", startingAt: 0) + Self.columns.map { $0.title.leftPadded(10) }.joined())
+      lines.append("  " + "method".padding(toLength: 24, withPad: " ", startingAt: 0) + Self.columns.map { $0.title.leftPadded(14) }.joined())
       for row in rows where row.dataset == data {
-        lines.append("  " + row.method.padding(toLength: 24, withPad: " ", startingAt: 0) + Self.columns.map { Self.format($0.value(row.scores), $0.format).leftPadded(10) }.joined())
+        lines.append("  " + row.method.padding(toLength: 24, withPad: " ", startingAt: 0) + Self.columns.indices.map { Self.cell(row.scores.report, $0).leftPadded(14) }.joined())
       }
       lines.append("")
     }
@@ -147,21 +222,59 @@ public struct DemoHeadline: Codable {
     return lines.joined(separator: "\n")
   }
 
-  public var html: String {
+  /// The baseline the evaluation classifier recognises best on `data` (the overview figure's last row).
+  public func bestBaseline(_ data: String) -> String? {
+    rows.filter { $0.dataset == data && ($0.method.hasSuffix("upconv") || $0.method.hasSuffix("deepsim") || $0.scores.isOptimisation) }
+      .max { $0.scores.report.evaluationAccuracy < $1.scores.report.evaluationAccuracy }?.method
+  }
+
+  /// The opening screen: the verdict table and each data set's overview figure (`overview`:
+  /// PNG bytes by data set), then the side-by-side tables and standard vs robust.
+  public func html(overview: [String: Data] = [:]) -> String {
     let escape = HTML.escape
-    var page = "<section><h2>Headline</h2>\n<p class=\"what\">Each data set's held-out images reconstructed by every shipped inverter and scored the same way. PSNR/SSIM: pixel fidelity; perc. dist: distance in an independent network's features (lower is closer); eval acc: an independently trained classifier names the true class of the reconstruction; retr@10: the reconstruction picks out its own original among 10; top-1 agr: the inverted classifier gives the reconstruction the original's class; noise div: how much the picture changes when only the generator's noise changes; Fréchet: distance between the feature statistics of reconstructions and originals.</p>\n"
-    for data in Set(rows.map(\.dataset)).sorted() {
-      page += "<h3>\(escape(data))</h3><table><tr><th>method</th>" + Self.columns.map { "<th>\(escape($0.title))</th>" }.joined() + "</tr>\n"
-      for row in rows where row.dataset == data {
-        page += "<tr><td>\(escape(row.method))</td>" + Self.columns.map { "<td>\(Self.format($0.value(row.scores), $0.format))</td>" }.joined() + "</tr>\n"
+    var page = ""
+    let datasets = Set((verdicts ?? []).map(\.dataset)).sorted()
+    if !datasets.isEmpty {
+      page += "<section id=\"verdicts\"><h2>The paper's seven findings, judged on the shipped models</h2>\n"
+      page += "<p class=\"what\">Each finding is decided by one difference, signed so that positive is what the paper found, with its 95% bootstrap interval over images: <b>holds</b> when the interval lies above 0, <b>does not hold</b> when it lies below (the data say the opposite), <b>inconclusive</b> when it straddles 0. docs/SCIENCE.md gives each rule.</p>\n"
+      page += "<div class=\"wide\"><table class=\"verdicts\"><tr><th>the paper found</th>" + datasets.map { "<th>\(escape($0))</th>" }.joined() + "</tr>\n"
+      for finding in PaperFinding.all {
+        page += "<tr><td><b>\(finding.number).</b> \(escape(finding.claim))<br><small>decided by: \(escape(finding.test))</small></td>"
+        for data in datasets {
+          guard let verdict = verdict(finding.number, data) else { page += "<td>n/a</td>"; continue }
+          let css = verdict.verdict.rawValue.replacingOccurrences(of: " ", with: "-")
+          let effect = verdict.effect.map { " " + escape($0.formatted("%+.3f")) } ?? ""
+          page += "<td><span class=\"\(css)\">\(escape(verdict.verdict.rawValue))</span>\(effect)<ul>"
+            + verdict.evidence.map { "<li>\(escape($0))</li>" }.joined() + "</ul></td>"
+        }
+        page += "</tr>\n"
       }
-      page += "</table>\n"
+      page += "</table></div>\n"
+      for data in datasets {
+        guard let png = overview[data] else { continue }
+        let baseline = bestBaseline(data).map { ", the best baseline (\(escape($0)))" } ?? ""
+        page += "<figure><img alt=\"\(escape(data)) originals and reconstructions\" src=\"data:image/png;base64,\(png.base64EncodedString())\"><figcaption>\(escape(data)), rows top to bottom: held-out originals, the standard classifier's reconstructions, the robust classifier's\(baseline).</figcaption></figure>\n"
+      }
+      page += "</section>\n"
     }
-    page += "<h3>Standard vs robust classifier</h3><table><tr><th>finding</th><th>standard</th><th>robust</th></tr>\n"
+    page += "<section><h2>Every inverter side by side</h2>\n<p class=\"what\">Each data set's held-out images reconstructed by every shipped inverter and scored the same way, each number with its 95% bootstrap interval over images. PSNR/SSIM: pixel fidelity; perc. dist: distance in an independent network's features (lower is closer); eval acc: an independently trained classifier names the true class of the reconstruction; retr@10: the reconstruction picks out its own original among 10; same-class@10: among 10 originals of its own class (chance 0.1: only what is beyond the class wins); top-1 agr: the inverted classifier gives the reconstruction the original's class; noise div: how much the picture changes when only the generator's noise changes; Fréchet: distance between the feature statistics of reconstructions and originals (lower is closer).</p>\n"
+    for data in Set(rows.map(\.dataset)).sorted() {
+      page += "<h3>\(escape(data))</h3><div class=\"wide\"><table><tr><th>method</th>" + Self.columns.map { "<th>\(escape($0.title))</th>" }.joined() + "</tr>\n"
+      for row in rows where row.dataset == data {
+        let report = row.scores.report
+        page += "<tr><td>\(escape(row.method))</td>" + Self.columns.map { column in
+          guard let value = column.value(report) else { return "<td>n/a</td>" }
+          guard let interval = report.intervals.flatMap(column.interval) else { return "<td>\(Self.format(value, column.format))</td>" }
+          return "<td>\(Self.format(value, column.format)) <small>[\(Self.format(interval.low, column.format))–\(Self.format(interval.high, column.format))]</small></td>"
+        }.joined() + "</tr>\n"
+      }
+      page += "</table></div>\n"
+    }
+    page += "<h3>Standard vs robust classifier</h3><div class=\"wide\"><table><tr><th>finding</th><th>standard</th><th>robust</th></tr>\n"
     for finding in findings {
       page += "<tr><td>\(escape(finding.dataset)): \(escape(finding.finding))</td><td>\(Self.format(finding.standard, finding.format))</td><td>\(Self.format(finding.robust, finding.format))</td></tr>\n"
     }
-    return page + "</table></section>\n"
+    return page + "</table></div></section>\n"
   }
 }
 

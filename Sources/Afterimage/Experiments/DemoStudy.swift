@@ -61,6 +61,8 @@ public struct DemoPlan {
       inverters: present.map { inverter(data, $0) }, optimize: optimizeSteps > 0 ? "\(models)/classifiers/\(data)-standard" : nil, evaluation: evaluation)
     compare.count = count
     compare.optimizeSteps = optimizeSteps
+    compare.overview = (shown: ["standard-fidelity", "robust-fidelity"].map { inverter(data, $0) },
+                        baselines: ["standard-upconv", "standard-deepsim"].map { inverter(data, $0) })
     steps.append(Step(title: "\(data): every inverter on the same \(count) held-out images", dataset: data, classifier: "all", folder: "\(out)/\(data)-compare", experiment: compare))
     for kind in ["standard", "robust"] {
       let model = inverter(data, "\(kind)-fidelity")
@@ -84,6 +86,15 @@ public struct DemoPlan {
       step("logit-shift", "a constant added to every logit", LogitManipulationExperiment(.shift, images: images(few)))
       step("transforms", "image transformations: followed or ignored", TransformExperiment(images: images(few)))
     }
+  }
+
+  /// The side-by-side experiments' overview figures (PNG bytes) by data set, once run.
+  public func overviewFigures() -> [String: Data] {
+    var figures: [String: Data] = [:]
+    for step in steps where step.experiment is CompareExperiment {
+      figures[step.dataset] = try? Data(contentsOf: URL(fileURLWithPath: "\(step.folder)/overview.png"))
+    }
+    return figures
   }
 
   /// Runs every step through `runner`, titled on its output; returns the results in step order.

@@ -11,10 +11,17 @@ public struct FactorExperiment: Experiment {
   public var count = 1000
   /// Clean training images for the factor regressor and the logit probes.
   public var trainCount = 10_000
-  /// Epochs of the factor regressor.
+  /// Epochs of the factor regressor, when one is trained here.
   public var epochs = 4
+  /// A trained factor regressor (`analyze factor-regressor`); nil: the shipped one
+  /// (`models/eval/shapes-factors`) when it is there, else one trained here on `trainCount` images.
+  public var regressor: String?
 
   public init(inverter: String) { self.inverter = inverter }
+
+  /// The MLP probe's R² above which a factor counts as held by the logits, and its recovery
+  /// efficiency is reported.
+  public static let presentInLogits = 0.3
 
   /// The defaults the command line shows.
   public static let defaults = FactorExperiment(inverter: "")
@@ -30,7 +37,11 @@ public struct FactorExperiment: Experiment {
     else {
       throw RunError("factor recovery needs the Shapes data set (its factors are known); \(inverter) was trained on \(model.config.dataset)")
     }
-    let probe = try FactorProbe(dataset: train, count: trainCount, epochs: epochs, progress: true)
+    let stored = try FactorRegressor.loadDefault(regressor)
+    let probe = try stored.map { FactorProbe(regressor: $0, dataset: train) } ?? FactorProbe(dataset: train, count: trainCount, epochs: epochs, progress: true)
+    if let stored, stored.encoding.statistics.means.count != ShapeFactors.names.count || stored.network.config.resolution != model.config.resolution {
+      throw RunError("the factor regressor reads \(stored.network.config.resolution) px images and \(model.config.dataset)'s inverter makes \(model.config.resolution) px ones: train a regressor at that resolution with `afterimage analyze factor-regressor --resolution \(model.config.resolution)`")
+    }
     let scored = try test.batch(at: Array(0..<min(count, test.count)))
     let labels = scored.labels.scalars(as: Int64.self).map(Int.init)
     let logits = try withNoGrad { Tensor.cat(try scored.images.split(size: 250).map { try model.classifier.logits($0) }) }
@@ -40,15 +51,25 @@ public struct FactorExperiment: Experiment {
     let trainBatch = try train.batch(at: Array(0..<min(trainCount, train.count)))
     let trainLogits = try withNoGrad { Tensor.cat(try trainBatch.images.split(size: 250).map { try model.classifier.logits($0) }) }
     let trainLabels = trainBatch.labels.scalars(as: Int64.self).map(Int.init)
+    let targets = probe.targets(scored.factors!, labels: labels)
+    let mask = probe.rotationMask(labels: labels)
+    let fromReconstructions = probe.predictions(reconstructions)
+    let fromProbe = probe.mlpPredictions(trainLogits: trainLogits, trainFactors: trainBatch.factors!, trainLabels: trainLabels, testLogits: logits)
+    let reconstructionR2 = probe.encoding.rSquaredEstimates(predictions: fromReconstructions, targets: targets, rotationMask: mask)
+    let originalR2 = probe.encoding.rSquaredEstimates(predictions: probe.predictions(scored.images), targets: targets, rotationMask: mask)
+    let probeR2 = probe.encoding.rSquaredEstimates(predictions: fromProbe, targets: targets, rotationMask: mask)
+    let held = Set(probeR2.filter { $0.value.value >= Self.presentInLogits }.keys)
     let result = FactorResult(
-      reconstructions: probe.recovery(images: reconstructions, factors: scored.factors!, labels: labels),
-      originals: probe.recovery(images: scored.images, factors: scored.factors!, labels: labels),
+      reconstructions: reconstructionR2.mapValues(\.value),
+      originals: originalR2.mapValues(\.value),
       linearLogitProbe: probe.logitProbe(
         trainLogits: trainLogits, trainFactors: trainBatch.factors!, trainLabels: trainLabels,
         testLogits: logits, testFactors: scored.factors!, testLabels: labels),
-      mlpLogitProbe: probe.mlpLogitProbe(
-        trainLogits: trainLogits, trainFactors: trainBatch.factors!, trainLabels: trainLabels,
-        testLogits: logits, testFactors: scored.factors!, testLabels: labels))
+      mlpLogitProbe: probeR2.mapValues(\.value),
+      intervals: .init(reconstructions: reconstructionR2, originals: originalR2, mlpLogitProbe: probeR2),
+      efficiency: probe.encoding.efficiencyEstimates(predictions: fromReconstructions, reference: fromProbe, targets: targets, rotationMask: mask, factors: held),
+      regressor: stored.map { _ in regressor ?? FactorRegressor.shippedFolder } ?? "trained here on \(trainCount) images, \(epochs) epochs",
+      storedCeiling: stored?.record.ceiling)
     return ExperimentOutcome(result)
   }
 }
@@ -60,10 +81,32 @@ public struct FactorResult: ExperimentResult {
   public var originals: [String: Double]
   public var linearLogitProbe: [String: Double]
   public var mlpLogitProbe: [String: Double]
+  /// 95% bootstrap intervals over the scored images (absent in older files).
+  public var intervals: Intervals?
+  /// Recovery efficiency: R² from reconstructions over the MLP probe's R² on the same logits,
+  /// for each factor the probe finds (R² ≥ 0.3), with its interval. 1: the inverter recovers
+  /// all the logits hold of it.
+  public var efficiency: [String: Estimate]?
+  /// Which regressor read the factors: a folder, or how it was trained here.
+  public var regressor: String?
+  /// The regressor's own ceiling as measured when it was trained (its factors.json).
+  public var storedCeiling: [String: Estimate]?
+
+  public struct Intervals: Codable {
+    public var reconstructions: [String: Estimate]
+    public var originals: [String: Estimate]
+    public var mlpLogitProbe: [String: Estimate]
+    enum CodingKeys: String, CodingKey { case reconstructions, originals, mlpLogitProbe = "logit_probe_mlp" }
+  }
 
   enum CodingKeys: String, CodingKey {
     case reconstructions, originals, linearLogitProbe = "logit_probe", mlpLogitProbe = "logit_probe_mlp"
+    case intervals, efficiency, regressor, storedCeiling = "stored_ceiling"
   }
+
+  /// The factors a clean image shows (the ruler must reach them): all but the ones drawn as
+  /// noise or near-invisible by design (texture noise, object saturation).
+  public static let visibleFactors = ["object_hue", "object_brightness", "size", "centre_x", "centre_y", "rotation", "background_hue", "background_brightness"]
 
   public var kind: String { "factors" }
   public var title: String { "What survives in the logits (Shapes factors)" }
@@ -81,10 +124,46 @@ public struct FactorResult: ExperimentResult {
   }
 
   public var lines: [String] {
-    ["R² per factor (1: fully recovered, 0: nothing):", "  factor                  reconstructions  originals  logit probe: linear      MLP"]
+    func cell(_ value: Double?, _ interval: Estimate?) -> String {
+      guard let value else { return "n/a".leftPadded(15) }
+      guard let interval, interval.low.isFinite else { return String(format: "%.3f", value).leftPadded(15) }
+      return String(format: "%.3f±%.3f", value, max(value - interval.low, interval.high - value)).leftPadded(15)
+    }
+    return ["R² per factor (1: fully recovered, 0: nothing), ± the 95% interval; efficiency = reconstructions / MLP probe (regressor: \(regressor ?? "trained here")):",
+            "  factor                   reconstructions originals(ceiling)    linear probe       MLP probe      efficiency"]
       + ShapeFactors.names.map { name in
-        let row = [reconstructions, originals, linearLogitProbe, mlpLogitProbe].map { $0[name].map { String(format: "%8.3f", $0) } ?? "     n/a" }
-        return "  \(name.padding(toLength: 22, withPad: " ", startingAt: 0))  \(row[0])         \(row[1])           \(row[2]) \(row[3])"
+        "  \(name.padding(toLength: 22, withPad: " ", startingAt: 0))"
+          + cell(reconstructions[name], intervals?.reconstructions[name]) + cell(originals[name], intervals?.originals[name])
+          + cell(linearLogitProbe[name], nil) + cell(mlpLogitProbe[name], intervals?.mlpLogitProbe[name])
+          + (efficiency?[name].map { cell($0.value, $0) } ?? "—".leftPadded(15))
       }
+  }
+
+  /// One row per factor for the report's table.
+  public struct Row: Codable {
+    public var factor: String
+    public var reconstructions: Double?
+    public var reconstructionsInterval: Estimate?
+    public var originals: Double?
+    public var originalsInterval: Estimate?
+    public var linearProbe: Double?
+    public var mlpProbe: Double?
+    public var mlpProbeInterval: Estimate?
+    public var efficiency: Double?
+    public var efficiencyInterval: Estimate?
+    enum CodingKeys: String, CodingKey {
+      case factor, reconstructions, reconstructionsInterval = "reconstructions_interval", originals, originalsInterval = "originals_interval"
+      case linearProbe = "logit_probe", mlpProbe = "logit_probe_mlp", mlpProbeInterval = "logit_probe_mlp_interval", efficiency
+      case efficiencyInterval = "efficiency_interval"
+    }
+  }
+
+  public var tabulated: any Encodable {
+    ShapeFactors.names.map { name in
+      Row(factor: name, reconstructions: reconstructions[name], reconstructionsInterval: intervals?.reconstructions[name],
+          originals: originals[name], originalsInterval: intervals?.originals[name], linearProbe: linearLogitProbe[name],
+          mlpProbe: mlpLogitProbe[name], mlpProbeInterval: intervals?.mlpLogitProbe[name], efficiency: efficiency?[name]?.value,
+          efficiencyInterval: efficiency?[name])
+    }
   }
 }

@@ -94,6 +94,10 @@ public struct CompareExperiment: Experiment {
   public var evaluation: String?
   public var count = 200
   public var retrievalGroupSize = 10
+  /// A second figure, `overview.png`: originals, then the reconstructions of `shown` (paths
+  /// among `inverters`), then of whichever of `baselines` the evaluation classifier recognises
+  /// best (the optimisation row counts as a baseline). nil: no overview.
+  public var overview: (shown: [String], baselines: [String])?
 
   public init(inverters: [String], optimize: String? = nil, evaluation: String? = nil) {
     self.inverters = inverters
@@ -154,7 +158,14 @@ public struct CompareExperiment: Experiment {
       figureRows.append(xHat)
     }
     let result = CompareResult(dataset: data.name, rows: rows)
-    let figures = originals.map { [Figure.rows([$0] + figureRows, shown: 8, scale: ImageGrid.scale(forResolution: resolution))] } ?? []
+    let scale = ImageGrid.scale(forResolution: resolution)
+    var figures = originals.map { [Figure.rows([$0] + figureRows, shown: 8, scale: scale)] } ?? []
+    if let overview, let originals {
+      let shown = overview.shown.compactMap { name in rows.firstIndex { $0.name == name } }
+      let candidates = rows.indices.filter { overview.baselines.contains(rows[$0].name) || rows[$0].isOptimisation }
+      let best = candidates.max { rows[$0].report.evaluationAccuracy < rows[$1].report.evaluationAccuracy }
+      figures.append(.rows([originals] + (shown + (best.map { [$0] } ?? [])).map { figureRows[$0] }, shown: 10, scale: scale, name: "overview.png"))
+    }
     return ExperimentOutcome(result, figures: figures)
   }
 }

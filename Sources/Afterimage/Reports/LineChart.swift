@@ -66,7 +66,9 @@ public struct LineChart {
     svg += "<text x=\"14\" y=\"\(top + plotHeight / 2)\" text-anchor=\"middle\" transform=\"rotate(-90 14 \(top + plotHeight / 2))\">\(escape(yLabel))</text>\n"
     for (index, line) in series.enumerated() {
       let colour = Self.palette[index % Self.palette.count]
-      let points = line.points.filter { $0.x.isFinite && $0.y.isFinite }
+      // Drawn left to right whatever order the points were measured in (a polyline in the
+      // order given zigzags when the magnitudes were, say, 0, −10, −5, 5).
+      let points = line.points.filter { $0.x.isFinite && $0.y.isFinite }.sorted { $0.x < $1.x }
       let path = points.map { String(format: "%.1f,%.1f", px($0.x), py($0.y)) }.joined(separator: " ")
       svg += "<polyline fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\" points=\"\(path)\"/>\n"
       for point in points {

@@ -1,0 +1,210 @@
+import Foundation
+
+/// What the numbers say about one of the paper's findings on one data set.
+public enum Verdict: String, Codable, Sendable {
+  case holds
+  case doesNotHold = "does not hold"
+  case inconclusive
+  /// Not measured on this data set (the experiment it needs did not run or had no images).
+  case notMeasured = "not measured"
+
+  /// The rule every verdict follows: `effect` is the 95% interval of a difference signed so
+  /// that positive is what the paper found. Wholly above 0: holds; wholly below: does not hold
+  /// (the data say the opposite); across 0: inconclusive.
+  public static func judging(_ effect: Estimate?) -> Verdict {
+    guard let effect, effect.low.isFinite, effect.high.isFinite else { return .notMeasured }
+    switch effect.side(of: 0) {
+    case 1: return .holds
+    case -1: return .doesNotHold
+    default: return .inconclusive
+    }
+  }
+}
+
+/// One of the paper's seven findings, as docs/SCIENCE.md lists them: what it claims and the
+/// difference Afterimage decides it by.
+public struct PaperFinding: Sendable {
+  public let number: Int
+  /// The paper's claim, in a line.
+  public let claim: String
+  /// The deciding difference, signed so that positive is the paper's direction.
+  public let test: String
+
+  public static let all: [PaperFinding] = [
+    PaperFinding(number: 1, claim: "Reconstructions from a robust classifier's logits are recognisable at a glance",
+                 test: "evaluation accuracy on robust reconstructions − 50%"),
+    PaperFinding(number: 2, claim: "Information beyond the class survives in the logits",
+                 test: "same-class retrieval@10 of standard reconstructions − chance (0.1)"),
+    PaperFinding(number: 3, claim: "Robust classifiers' reconstructions keep more of the image than standard ones'",
+                 test: "same-class retrieval@10, robust − standard, on the same images"),
+    PaperFinding(number: 4, claim: "Resampling the noise changes a robust model's reconstruction less",
+                 test: "noise diversity, standard − robust, on the same images"),
+    PaperFinding(number: 5, claim: "Reconstructions of misclassified images drift toward the predicted class",
+                 test: "misclassified images (robust classifier): evaluation sees the predicted class − sees the true class"),
+    PaperFinding(number: 6, claim: "Gaussian noise on the logits changes a standard model's reconstruction far more",
+                 test: "logit noise σ = 1: top-1 kept, robust − standard"),
+    PaperFinding(number: 7, claim: "Image transformations reveal what the classifier is invariant to",
+                 test: "robust: some transformation followed (change − equivariance error > 0) and some ignored (< 0)"),
+  ]
+}
+
+/// A finding's verdict on one data set, with the numbers that decide it.
+public struct FindingVerdict: Codable {
+  public var finding: Int
+  public var dataset: String
+  public var verdict: Verdict
+  /// The deciding difference (`PaperFinding.test`); nil when not measured.
+  public var effect: Estimate?
+  /// The numbers behind it, each with its interval, in words.
+  public var evidence: [String]
+
+  public init(finding: Int, dataset: String, effect: Estimate?, evidence: [String], verdict: Verdict? = nil) {
+    self.finding = finding
+    self.dataset = dataset
+    self.effect = effect
+    self.evidence = evidence
+    self.verdict = verdict ?? Verdict.judging(effect)
+  }
+
+  public var claim: String { PaperFinding.all.first { $0.number == finding }?.claim ?? "finding \(finding)" }
+}
+
+/// The inputs of the verdicts for one data set, read from the demo's typed results.
+public struct FindingInputs {
+  public var dataset: String
+  /// The fidelity inverters' side-by-side rows, on the same images.
+  public var standard: ReconstructionReport?
+  public var robust: ReconstructionReport?
+  public var misclassifiedRobust: ClassExperiments.Drift?
+  public var misclassifiedStandard: ClassExperiments.Drift?
+  public var logitNoiseStandard: ManipulationPoint?
+  public var logitNoiseRobust: ManipulationPoint?
+  public var logitNoiseCount: (standard: Int, robust: Int) = (0, 0)
+  public var transformsRobust: [TransformPoint] = []
+  public var transformsStandard: [TransformPoint] = []
+  /// The MLP probe's R² per factor (Shapes), for the evidence of finding 2.
+  public var probe: [String: Double] = [:]
+
+  public init(dataset: String) { self.dataset = dataset }
+
+  /// The seven verdicts.
+  public func verdicts() -> [FindingVerdict] {
+    [recognisable(), beyondClass(), robustKeepsMore(), noiseInvariance(), misclassifiedDrift(), logitNoise(), transformations()]
+  }
+
+  static func percent(_ estimate: Estimate?) -> String { estimate?.formatted("%.1f%%") ?? "n/a" }
+  static func number(_ estimate: Estimate?) -> String { estimate?.formatted("%.3f") ?? "n/a" }
+
+  /// Shifts an estimate by `offset` (a difference from a fixed reference).
+  static func shifted(_ estimate: Estimate?, by offset: Double) -> Estimate? {
+    estimate.map { Estimate(value: $0.value + offset, low: $0.low + offset, high: $0.high + offset) }
+  }
+
+  func recognisable() -> FindingVerdict {
+    let accuracy = robust?.intervals?.evaluationAccuracy
+    return FindingVerdict(finding: 1, dataset: dataset, effect: Self.shifted(accuracy, by: -0.5), evidence: [
+      "evaluation accuracy: robust \(Self.percent(accuracy)), standard \(Self.percent(standard?.intervals?.evaluationAccuracy))",
+      String(format: "on the originals: %.1f%%", 100 * (robust?.evaluationAccuracyOnOriginals ?? .nan)),
+    ])
+  }
+
+  func beyondClass() -> FindingVerdict {
+    let sameClass = standard?.intervals?.sameClassRetrieval
+    var evidence = [
+      "same-class retrieval@10: standard \(Self.number(sameClass)), robust \(Self.number(robust?.intervals?.sameClassRetrieval)) (chance 0.100)"
+    ]
+    if let best = probe.max(by: { $0.value < $1.value }) {
+      evidence.append(String(format: "the MLP probe reads %@ off the standard logits at R² %.2f", best.key, best.value))
+    }
+    return FindingVerdict(finding: 2, dataset: dataset, effect: Self.shifted(sameClass, by: -0.1), evidence: evidence)
+  }
+
+  /// The paired difference `robust − standard` of a per-image score (nil without per-image scores).
+  func paired(_ column: (ReconstructionReport.PerImageScores) -> [Float?]) -> Estimate? {
+    guard let a = robust?.perImage.map(column), let b = standard?.perImage.map(column) else { return nil }
+    let (x, y) = ReconstructionReport.PerImageScores.paired(a, b)
+    return x.isEmpty ? nil : Bootstrap.meanDifference(x, y)
+  }
+
+  func robustKeepsMore() -> FindingVerdict {
+    let retrieval = paired { $0.sameClassRetrieval }
+    let distance = paired { $0.perceptualDistance.map(Optional.some) }
+    let accuracy = paired { $0.evaluationCorrect.map(Optional.some) }
+    return FindingVerdict(finding: 3, dataset: dataset, effect: retrieval, evidence: [
+      "same-class retrieval@10, robust − standard: \(Self.number(retrieval))",
+      "perceptual distance, robust − standard (negative: robust closer): \(Self.number(distance))",
+      "evaluation accuracy, robust − standard: \(Self.percent(accuracy))",
+    ])
+  }
+
+  func noiseInvariance() -> FindingVerdict {
+    let difference = paired { $0.noiseDiversity?.map(Optional.some) ?? [] }.map { Estimate(value: -$0.value, low: -$0.high, high: -$0.low) }
+    return FindingVerdict(finding: 4, dataset: dataset, effect: difference, evidence: [
+      "noise diversity: standard \(Self.number(standard?.intervals?.noiseDiversity)), robust \(Self.number(robust?.intervals?.noiseDiversity))",
+      "standard − robust: \(Self.number(difference))",
+    ])
+  }
+
+  /// `P(predicted) − P(true)` over misclassified images' reconstructions: each image is one
+  /// of +1 (the evaluation classifier names the predicted class), −1 (the true class) or 0.
+  static func drift(_ drift: ClassExperiments.Drift?) -> Estimate? {
+    guard let drift, drift.count > 0 else { return nil }
+    let predicted = Int((drift.predictedClass * Double(drift.count)).rounded())
+    let truth = Int((drift.trueClass * Double(drift.count)).rounded())
+    let values = Array(repeating: 1.0, count: predicted) + Array(repeating: -1.0, count: truth)
+      + Array(repeating: 0.0, count: max(0, drift.count - predicted - truth))
+    return Bootstrap.mean(values)
+  }
+
+  func misclassifiedDrift() -> FindingVerdict {
+    let robustDrift = Self.drift(misclassifiedRobust)
+    func describe(_ name: String, _ drift: ClassExperiments.Drift?) -> String {
+      guard let drift else { return "\(name): no misclassified image" }
+      return String(format: "%@: %d misclassified; evaluation sees the predicted class in %.1f%%, the true class in %.1f%%", name, drift.count,
+                    100 * drift.predictedClass, 100 * drift.trueClass)
+    }
+    return FindingVerdict(finding: 5, dataset: dataset, effect: robustDrift, evidence: [
+      describe("robust", misclassifiedRobust), describe("standard", misclassifiedStandard),
+      "predicted − true, robust: \(Self.percent(robustDrift)); standard: \(Self.percent(Self.drift(misclassifiedStandard)))",
+    ])
+  }
+
+  func logitNoise() -> FindingVerdict {
+    var effect: Estimate?
+    if let robust = logitNoiseRobust, let standard = logitNoiseStandard {
+      // The top-1 agreements are fractions of 0/1 outcomes: their per-image values follow.
+      func outcomes(_ fraction: Double, _ count: Int) -> [Double] {
+        let kept = Int((fraction * Double(count)).rounded())
+        return Array(repeating: 1, count: kept) + Array(repeating: 0, count: max(0, count - kept))
+      }
+      effect = Bootstrap.independentDifference(
+        outcomes(robust.top1Agreement, logitNoiseCount.robust), outcomes(standard.top1Agreement, logitNoiseCount.standard))
+    }
+    return FindingVerdict(finding: 6, dataset: dataset, effect: effect, evidence: [
+      "top-1 kept under σ = 1: standard \(Self.percent(logitNoiseStandard?.top1AgreementInterval)), robust \(Self.percent(logitNoiseRobust?.top1AgreementInterval))",
+      "perceptual change: standard \(Self.number(logitNoiseStandard?.perceptualChangeInterval)), robust \(Self.number(logitNoiseRobust?.perceptualChangeInterval))",
+    ])
+  }
+
+  /// At each transformation's strongest magnitude: which are followed, which ignored.
+  static func strongest(_ points: [TransformPoint]) -> [TransformPoint] {
+    Dictionary(grouping: points, by: \.transform).compactMap { $0.value.max { $0.magnitude < $1.magnitude } }.sorted { $0.transform < $1.transform }
+  }
+
+  func transformations() -> FindingVerdict {
+    let points = Self.strongest(transformsRobust).filter { $0.followed != nil }
+    guard !points.isEmpty else { return FindingVerdict(finding: 7, dataset: dataset, effect: nil, evidence: ["not measured"]) }
+    let followed = points.filter { $0.followed!.side(of: 0) == 1 }.map(\.transform)
+    let ignored = points.filter { $0.followed!.side(of: 0) == -1 }.map(\.transform)
+    let most = points.max { $0.followed!.value < $1.followed!.value }!.followed!
+    let least = points.min { $0.followed!.value < $1.followed!.value }!.followed!
+    // Holds when the reconstructions tell transformations apart: one clearly followed and one
+    // clearly ignored. All on one side says nothing about which the classifier is invariant to.
+    let verdict: Verdict = !followed.isEmpty && !ignored.isEmpty ? .holds : (most.high < 0 || least.low > 0) ? .doesNotHold : .inconclusive
+    return FindingVerdict(finding: 7, dataset: dataset, effect: most, evidence: [
+      "followed (robust): \(followed.isEmpty ? "none" : followed.joined(separator: ", "))",
+      "ignored (robust): \(ignored.isEmpty ? "none" : ignored.joined(separator: ", "))",
+      "change − equivariance error, most followed \(Self.number(most)), least \(Self.number(least))",
+    ], verdict: verdict)
+  }
+}

@@ -1,0 +1,186 @@
+@testable import Afterimage
+import Foundation
+import TestSupport
+import Torch
+import XCTest
+
+/// The instrument behind the verdicts: same-class retrieval, bootstrap intervals, recovery
+/// efficiency and the verdict rule.
+final class FindingsTests: XCTestCase {
+  /// Distances `[n, n]` from each "reconstruction" to each original, by squared feature distance.
+  func distances(_ reconstructions: Tensor, _ originals: Tensor) -> Tensor {
+    let x = reconstructions.flattened(from: 1)
+    let y = originals.flattened(from: 1)
+    return (x.pow(2).sum(dim: 1, keepDim: true) + y.pow(2).sum(dim: 1).unsqueezed(0) - x.matmul(y.t) * 2).clamped(min: 0)
+  }
+
+  func testSameClassRetrievalIsOneForPerfectReconstructionsAndChanceForShuffledOnes() {
+    let n = 10
+    let count = 2000
+    let labels = (0..<count).map { $0 % 5 }
+    // Each class's images share a class direction (what the class alone would give) plus
+    // image-specific detail.
+    let classDirections = Tensor.randn([5, 32], generator: Generator(seed: 3)) * 4
+    let originals = classDirections.indexSelect(dim: 0, index: Tensor(labels.map(Int64.init))) + Tensor.randn([count, 32], generator: Generator(seed: 4))
+
+    let perfect = Metrics.sameClassRetrievalHits(distances: distances(originals, originals), labels: labels, groupSize: n)
+    XCTAssertEqual(perfect.compactMap { $0 }.count, count, "every class has at least N images")
+    XCTAssertEqual(perfect.compactMap { $0 }.reduce(0, +), Double(count), "a perfect reconstruction always finds its own original")
+
+    // Shuffled within each class: a reconstruction shows its class but another image's detail,
+    // so the class alone is all it carries and retrieval falls to chance, 1/N.
+    var shuffled = Array(0..<count)
+    var generator = SplitMix64(seed: 9)
+    for label in 0..<5 {
+      let members = (0..<count).filter { labels[$0] == label }
+      let permuted = members.shuffled(using: &generator)
+      for (from, to) in zip(members, permuted) { shuffled[from] = to }
+    }
+    let impostors = originals.indexSelect(dim: 0, index: Tensor(shuffled.map(Int64.init)))
+    let hits = Metrics.sameClassRetrievalHits(distances: distances(impostors, originals), labels: labels, groupSize: n).compactMap { $0 }
+    XCTAssertEqual(hits.reduce(0, +) / Double(hits.count), 1 / Double(n), accuracy: 0.03)
+
+    // Mixed retrieval on the same shuffled reconstructions is far above chance: it is won by the class.
+    let mixed = Metrics.retrieval(distances: distances(impostors, originals), groupSize: n)
+    XCTAssertGreaterThan(mixed, 0.15, "mixed candidates: about one in five shares the class, so the class alone wins often")
+  }
+
+  func testSameClassRetrievalLeavesOutClassesWithTooFewImages() {
+    let labels = [0, 0, 0, 1, 1, 1, 1, 1]
+    let points = Tensor.randn([8, 4], generator: Generator(seed: 1))
+    let hits = Metrics.sameClassRetrievalHits(distances: distances(points, points), labels: labels, groupSize: 4)
+    XCTAssertEqual(hits.prefix(3).compactMap { $0 }.count, 0, "class 0 has 3 images, fewer than N = 4")
+    XCTAssertEqual(hits.suffix(5).compactMap { $0 }, [1, 1, 1, 1, 1])
+  }
+
+  func testBootstrapIntervalCoversTheTrueMeanAboutNinetyFivePercentOfTheTime() {
+    // Exponential(1) samples of 100: a skewed distribution whose mean is known (1).
+    var generator = SplitMix64(seed: 5)
+    var covered = 0
+    let trials = 400
+    for trial in 0..<trials {
+      let sample = (0..<100).map { _ in -Foundation.log(1 - generator.uniform()) }
+      let estimate = Bootstrap.mean(sample, resamples: 400, seed: UInt64(trial))
+      XCTAssertLessThanOrEqual(estimate.low, estimate.value)
+      XCTAssertGreaterThanOrEqual(estimate.high, estimate.value)
+      if estimate.low <= 1 && 1 <= estimate.high { covered += 1 }
+    }
+    let coverage = Double(covered) / Double(trials)
+    // The percentile bootstrap undercovers a little for skewed data at n = 100 (about 93–94%);
+    // 400 trials put the binomial spread at ±2.2 points.
+    XCTAssertEqual(coverage, 0.95, accuracy: 0.045, "coverage \(coverage)")
+  }
+
+  func testPairedDifferenceCancelsWhatTheImagesShare() {
+    // Two methods scored on the same images: a large per-image spread shared by both, and a
+    // small constant advantage for b. Paired, the interval excludes 0; unpaired, it does not.
+    var generator = SplitMix64(seed: 7)
+    let shared = (0..<200).map { _ in 10 * generator.normal() }
+    let a = shared.map { $0 + 0.1 * generator.normal() }
+    let b = shared.map { $0 + 0.3 + 0.1 * generator.normal() }
+    let paired = Bootstrap.meanDifference(b, a)
+    XCTAssertEqual(paired.value, 0.3, accuracy: 0.05)
+    XCTAssertGreaterThan(paired.low, 0)
+    XCTAssertEqual(Bootstrap.independentDifference(b, a).side(of: 0), 0)
+  }
+
+  func testEfficiencyIsOneWhenReconstructionsCarryWhatTheLogitsDo() {
+    let samples = (0..<300).map { index -> ShapeFactors in
+      var r = SplitMix64(seed: 11, index: UInt64(index))
+      return ShapeFactors(
+        objectHue: r.uniform(), objectSaturation: r.uniform(0.6, 1), objectBrightness: r.uniform(0.6, 1), size: r.uniform(0.18, 0.34),
+        centreX: r.uniform(), centreY: r.uniform(), rotation: r.uniform(0, 2 * .pi), backgroundHue: r.uniform(),
+        backgroundBrightness: r.uniform(0.05, 0.45), textureNoise: r.uniform(0, 0.15))
+    }
+    let encoding = FactorEncoding(fitting: samples)
+    let targets = encoding.encode(samples, symmetries: Array(repeating: 4, count: samples.count))
+    // A probe that reads every target with noise: R² well below 1.
+    let probe = targets + Tensor.randn(targets.shape, generator: Generator(seed: 2), dtype: targets.dtype) * 0.5
+    let names = Set(ShapeFactors.names)
+    // Reconstructions that carry exactly what the probe read: efficiency 1 with a tight interval.
+    let same = encoding.efficiencyEstimates(predictions: probe, reference: probe, targets: targets, factors: names)
+    for name in ShapeFactors.names {
+      XCTAssertEqual(same[name]!.value, 1, accuracy: 1e-12, name)
+      XCTAssertEqual(same[name]!.low, 1, accuracy: 1e-9, name)
+    }
+    // Reconstructions noisier than the probe: efficiency below 1, its interval too.
+    let noisier = probe + Tensor.randn(targets.shape, generator: Generator(seed: 3), dtype: targets.dtype) * 0.5
+    let lower = encoding.efficiencyEstimates(predictions: noisier, reference: probe, targets: targets, factors: ["size"])
+    XCTAssertEqual(Set(lower.keys), ["size"], "only the factors asked for")
+    XCTAssertLessThan(lower["size"]!.high, 1)
+    // The ratio's value is the ratio of the two R².
+    let r2 = encoding.rSquared(predictions: noisier, targets: targets)
+    let r2Probe = encoding.rSquared(predictions: probe, targets: targets)
+    XCTAssertEqual(lower["size"]!.value, r2["size"]! / r2Probe["size"]!, accuracy: 1e-9)
+  }
+
+  func testVerdictRuleOnConstructedResults() {
+    XCTAssertEqual(Verdict.judging(Estimate(value: 0.2, low: 0.1, high: 0.3)), .holds, "a clear win for the paper")
+    XCTAssertEqual(Verdict.judging(Estimate(value: -0.2, low: -0.3, high: -0.1)), .doesNotHold, "a clear loss")
+    XCTAssertEqual(Verdict.judging(Estimate(value: 0.05, low: -0.05, high: 0.15)), .inconclusive, "an overlap")
+    XCTAssertEqual(Verdict.judging(nil), .notMeasured)
+    XCTAssertEqual(Verdict.judging(Estimate(value: .nan, low: .nan, high: .nan)), .notMeasured)
+  }
+
+  /// Per-image scores for a constructed report: `hits` same-class retrieval outcomes, and
+  /// noise diversities.
+  func report(sameClass hits: [Float], diversity: [Float], correct: [Float]) -> ReconstructionReport {
+    let n = hits.count
+    let zeros = [Float](repeating: 0, count: n)
+    let perImage = ReconstructionReport.PerImageScores(
+      psnr: zeros, ssim: zeros, perceptualDistance: zeros, top1Agreement: zeros, evaluationCorrect: correct,
+      retrieval: hits, sameClassRetrieval: hits, noiseDiversity: diversity)
+    func mean(_ values: [Float]) -> Estimate { Bootstrap.mean(values.map(Double.init)) }
+    return ReconstructionReport(
+      count: n, psnr: 0, ssim: 0, perceptualDistance: 0, top1Agreement: 0, logitCosine: 1, evaluationAccuracy: mean(correct).value,
+      evaluationAccuracyOnOriginals: 0.9, retrieval: 0, retrievalGroupSize: 10, noiseDiversity: mean(diversity).value, frechetDistance: 0,
+      sameClassRetrieval: mean(hits).value,
+      intervals: .init(
+        psnr: mean(zeros), ssim: mean(zeros), perceptualDistance: mean(zeros), top1Agreement: mean(zeros), evaluationAccuracy: mean(correct),
+        retrieval: mean(hits), sameClassRetrieval: mean(hits), noiseDiversity: mean(diversity), frechetDistance: nil),
+      perImage: perImage)
+  }
+
+  func testFindingVerdictsFromConstructedReports() {
+    var generator = SplitMix64(seed: 1)
+    func outcomes(_ p: Double, _ n: Int = 400) -> [Float] { (0..<n).map { _ in generator.uniform() < p ? 1 : 0 } }
+    func spread(_ mean: Double, _ n: Int = 400) -> [Float] { (0..<n).map { _ in Float(mean + 0.05 * generator.normal()) } }
+    var inputs = FindingInputs(dataset: "constructed")
+    // Robust: clearly more same-class retrieval, clearly *more* noise diversity (against the
+    // paper), recognised 80% of the time.
+    inputs.standard = report(sameClass: outcomes(0.3), diversity: spread(0.5), correct: outcomes(0.7))
+    inputs.robust = report(sameClass: outcomes(0.6), diversity: spread(0.8), correct: outcomes(0.8))
+    let verdicts = Dictionary(uniqueKeysWithValues: inputs.verdicts().map { ($0.finding, $0) })
+    XCTAssertEqual(verdicts[1]?.verdict, .holds, "80% recognised: above half")
+    XCTAssertEqual(verdicts[2]?.verdict, .holds, "standard same-class retrieval 0.3 > chance 0.1")
+    XCTAssertEqual(verdicts[3]?.verdict, .holds, "robust retrieves more, paired")
+    XCTAssertEqual(verdicts[4]?.verdict, .doesNotHold, "robust changes more with the noise: the opposite of the paper")
+    XCTAssertEqual(verdicts[5]?.verdict, .notMeasured, "no misclassified images given")
+    XCTAssertEqual(verdicts[7]?.verdict, .notMeasured)
+
+    // Equal classifiers: the robust-vs-standard comparison overlaps zero.
+    let same = outcomes(0.4)
+    inputs.standard = report(sameClass: same, diversity: spread(0.5), correct: outcomes(0.7))
+    inputs.robust = report(sameClass: same.map { $0 }, diversity: spread(0.5), correct: outcomes(0.7))
+    XCTAssertEqual(inputs.robustKeepsMore().verdict, .inconclusive)
+
+    // Misclassified drift: 30 of 40 named as the predicted class, 5 as the true one.
+    inputs.misclassifiedRobust = try! JSONDecoder().decode(
+      ClassExperiments.Drift.self, from: Data(#"{"count": 40, "eval_says_true_class": 0.125, "eval_says_predicted_class": 0.75}"#.utf8))
+    XCTAssertEqual(inputs.misclassifiedDrift().verdict, .holds)
+    XCTAssertEqual(inputs.misclassifiedDrift().effect!.value, 0.75 - 0.125, accuracy: 1e-12)
+
+    // Transformations: one followed, one ignored → holds; all ignored → does not hold.
+    func point(_ name: String, _ low: Double, _ high: Double) -> TransformPoint {
+      var point = TransformPoint(transform: name, magnitude: 1, equivarianceError: 0, change: 0)
+      point.followed = Estimate(value: (low + high) / 2, low: low, high: high)
+      return point
+    }
+    inputs.transformsRobust = [point("flip", 0.1, 0.3), point("hue", -0.3, -0.1)]
+    XCTAssertEqual(inputs.transformations().verdict, .holds)
+    inputs.transformsRobust = [point("flip", -0.2, -0.1), point("hue", -0.3, -0.1)]
+    XCTAssertEqual(inputs.transformations().verdict, .doesNotHold)
+    inputs.transformsRobust = [point("flip", -0.2, 0.1), point("hue", -0.3, -0.1)]
+    XCTAssertEqual(inputs.transformations().verdict, .inconclusive)
+  }
+}
