@@ -11,7 +11,7 @@ struct AnalyzeCommand: ParsableCommand {
     subcommands: [
       AnalyzeReconstruct.self, AnalyzeFactors.self, AnalyzeFactorRegressor.self, AnalyzeNoise.self, AnalyzeLogitShift.self, AnalyzeLogitScale.self,
       AnalyzeLogitNoise.self, AnalyzeTopK.self, AnalyzeInterpolate.self, AnalyzeMisclassified.self, AnalyzeAdversarial.self,
-      AnalyzeTransforms.self, AnalyzeIterate.self, AnalyzeCompare.self,
+      AnalyzeTransforms.self, AnalyzeIterate.self, AnalyzeCompare.self, AnalyzeSeeds.self,
     ])
 }
 
@@ -122,7 +122,7 @@ struct AnalyzeFactorRegressor: ParsableCommand {
     (options.trainCount, options.epochs, options.width, options.heldOutCount, options.seed) = (trainCount, epochs, width, heldOut, seed)
     print("training the factor regressor on \(min(trainCount, train.count)) clean \(dataset) images for \(epochs) epochs")
     let regressor = try FactorRegressor.train(on: train, test: test, options: options, progress: true)
-    try regressor.save(to: run, command: (["afterimage"] + CommandLine.arguments.dropFirst()).joined(separator: " "))
+    try regressor.save(to: run, command: reproducibleCommandLine())
     print("ceiling, R² per factor on \(heldOut) held-out originals (95% interval):")
     for name in ShapeFactors.names {
       guard let estimate = regressor.record.ceiling[name] else { continue }
@@ -260,6 +260,29 @@ struct AnalyzeCompare: ParsableCommand {
   func run() throws {
     var experiment = CompareExperiment(inverters: inverters, optimize: optimize, evaluation: evaluation)
     (experiment.optimizeSteps, experiment.count, experiment.retrievalGroupSize) = (optimizeSteps, count, retrievalN)
+    try output.run(experiment)
+  }
+}
+
+struct AnalyzeSeeds: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "seeds",
+    abstract: "Standard vs robust over several inverter seeds on the same held-out images: per-seed and pooled differences with intervals, and the seed-to-seed spread.")
+
+  @Option(parsing: .upToNextOption, help: "The standard classifier's inverters, one per seed.") var standard: [String]
+  @Option(parsing: .upToNextOption, help: "The robust classifier's inverters, in the same seed order.") var robust: [String]
+  @Option(help: "The independent evaluation classifier (default: models/eval/<data set>).") var evaluation: String?
+  @Option(help: "Held-out images scored.") var count = SeedStudyExperiment.defaults.count
+  @OptionGroup var output: ExperimentOutput
+
+  func validate() throws {
+    try require(standard.count >= 2 && standard.count == robust.count, "give as many --robust as --standard inverters, at least 2 of each (one per seed)")
+    try require(count >= 20, "--count must be at least 20 (retrieval is scored among 10)")
+  }
+
+  func run() throws {
+    var experiment = SeedStudyExperiment(standard: standard, robust: robust, evaluation: evaluation)
+    experiment.count = count
     try output.run(experiment)
   }
 }

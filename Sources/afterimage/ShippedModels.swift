@@ -7,7 +7,19 @@ import Torch
 /// This table is the single record of how every shipped weight file was made; `afterimage
 /// models train`, `afterimage demo --train` and scripts/train-* all run it.
 struct Recipe {
-  enum Kind: String { case classifier, evaluation = "evaluation classifier", inverter }
+  enum Kind: String {
+    case classifier, evaluation = "evaluation classifier", inverter, factorRegressor = "factor regressor", study
+
+    /// The sub-command that makes this kind of model.
+    var subcommand: [String] {
+      switch self {
+      case .classifier, .evaluation: return ["classifier", "train"]
+      case .inverter: return ["inverter", "train"]
+      case .factorRegressor: return ["analyze", "factor-regressor"]
+      case .study: return ["analyze", "seeds"]
+      }
+    }
+  }
 
   let name: String
   let kind: Kind
@@ -18,13 +30,12 @@ struct Recipe {
 
   /// The words of the command line, e.g. `["classifier", "train", "--out", …]`.
   func commandLine(models: String) -> [String] {
-    let subcommand = kind == .inverter ? ["inverter", "train"] : ["classifier", "train"]
-    return subcommand + ["--out", "\(models)/\(folder)"] + arguments.map { $0.replacingOccurrences(of: "{models}", with: models) }
+    return kind.subcommand + ["--out", "\(models)/\(folder)"] + arguments.map { $0.replacingOccurrences(of: "{models}", with: models) }
   }
 }
 
 enum Recipes {
-  static let all: [Recipe] = classifiers + inverters
+  static let all: [Recipe] = classifiers + inverters + studies
 
   /// ResNet-20 at half width; the robust ones are Madry PGD-7 trained at the ε the demo attacks with.
   static let classifiers: [Recipe] = [
@@ -51,7 +62,7 @@ enum Recipes {
     /// up-convolutional presets).
     func inverter(_ data: String, _ kind: String, _ preset: String) -> Recipe {
       let arch = ["upconv", "deepsim"].contains(preset) ? " --arch upconv" : ""
-      var training = " --steps 1500"
+      var training = preset == "fidelity" ? " " + fidelityTraining : " --steps 1500"
       if data == "shapes" && preset == "fidelity" {
         // Shapes' logits hold neither the object's colour nor its position (the demo's logit
         // probes), so pixel and perceptual terms toward the original only pull G toward a
@@ -59,7 +70,12 @@ enum Recipes {
         // consistency instead, and train longer. The evaluation classifier named the class of
         // 41.5% of the standard classifier's reconstructions after 1000 steps of these weights,
         // 17.5% after 1500 steps of the Fashion-MNIST ones.
-        training = " --l1-weight 0 --perceptual-weight 0 --logit-weight 10 --steps 5000"
+        training = " --adversarial-weight 1 --l1-weight 0 --perceptual-weight 0 --logit-weight 10 --steps 5000"
+      }
+      if data == "shapes" && preset == "deepsim" {
+        // The same wall-clock budget as Shapes' fidelity inverters (about 25 minutes on 2 cores
+        // for 5000 steps of either), so that the comparison is at equal training time.
+        training = " --steps 5000"
       }
       return Recipe(name: "\(data)-\(kind)-\(preset)", kind: .inverter, folder: "inverters/\(data)-\(kind)-\(preset)",
                     arguments: "--classifier {models}/classifiers/\(data)-\(kind)\(arch) --preset \(preset)" + training)
@@ -73,15 +89,39 @@ enum Recipes {
       + datasets.map { inverter($0, "standard", "deepsim") }
   }()
 
+  /// The Shapes factor regressor (the ruler of factor recovery), the Fashion-MNIST fidelity
+  /// inverters of two more seeds, and the seed study that scores all six on 1000 images: what
+  /// costs more than the demo may spend, computed once and shown by the demo.
+  static let studies: [Recipe] = {
+    let seeds = [1, 2]
+    func seeded(_ kind: String, _ seed: Int) -> Recipe {
+      Recipe(name: "fashion-mnist-\(kind)-fidelity-seed\(seed)", kind: .inverter, folder: "inverters/fashion-mnist-\(kind)-fidelity-seed\(seed)",
+             arguments: "--classifier {models}/classifiers/fashion-mnist-\(kind) --preset fidelity \(fidelityTraining) --seed \(seed)")
+    }
+    func folders(_ kind: String) -> String {
+      (["{models}/inverters/fashion-mnist-\(kind)-fidelity"] + seeds.map { "{models}/inverters/fashion-mnist-\(kind)-fidelity-seed\($0)" }).joined(separator: " ")
+    }
+    return [
+      Recipe(name: "shapes-factors", kind: .factorRegressor, folder: "eval/shapes-factors",
+             arguments: "--train-count 30000 --epochs 12 --width 0.5"),
+    ] + ["standard", "robust"].flatMap { kind in seeds.map { seeded(kind, $0) } } + [
+      Recipe(name: "fashion-mnist-seeds", kind: .study, folder: "studies/fashion-mnist-seeds",
+             arguments: "--standard \(folders("standard")) --robust \(folders("robust")) --evaluation {models}/eval/fashion-mnist --count 1000"),
+    ]
+  }()
+
+  /// The fidelity inverters' training length and rates, beside the preset's losses.
+  static let fidelityTraining = "--steps 1500 --g-lr 0.0002"
+
   /// The recipes called `names` (all when empty), or an error naming the unknown ones.
   static func select(_ names: [String]) throws -> [Recipe] {
     guard !names.isEmpty else { return all }
-    let groups: [String: [Recipe]] = ["classifiers": classifiers, "inverters": inverters]
+    let groups: [String: [Recipe]] = ["classifiers": classifiers, "inverters": inverters, "studies": studies]
     var chosen: [Recipe] = []
     for name in names {
       if let group = groups[name] { chosen += group; continue }
       guard let recipe = all.first(where: { $0.name == name }) else {
-        throw ValidationError("no shipped model called '\(name)'; `afterimage models list` names them (or use 'classifiers', 'inverters')")
+        throw ValidationError("no shipped model called '\(name)'; `afterimage models list` names them (or use 'classifiers', 'inverters', 'studies')")
       }
       chosen.append(recipe)
     }
@@ -95,8 +135,9 @@ enum Recipes {
     var times: [(Recipe, Double)] = []
     for recipe in recipes {
       var words = recipe.commandLine(models: models)
-      if let threads { words += ["--threads", String(threads)] }
-      if let device { words += ["--device", device] }
+      // A seed study takes no --threads (it sets none), the factor regressor no --device (it trains on the CPU).
+      if let threads, recipe.kind != .study { words += ["--threads", String(threads)] }
+      if let device, recipe.kind != .factorRegressor { words += ["--device", device] }
       let folder = "\(models)/\(recipe.folder)"
       try? FileManager.default.removeItem(atPath: folder)
       print("== \(recipe.name): afterimage \(words.joined(separator: " "))")

@@ -136,8 +136,13 @@ final class CommandLineTests: XCTestCase {
     try expectFailure(["models", "train", "nope"], saying: "no shipped model called 'nope'", in: root)
     // Every recipe of a shipped model is a valid command line.
     let recipes = try expectSuccess(["models", "train", "--dry-run"], in: root)
-    XCTAssertEqual(recipes.split(separator: "\n").filter { $0.hasPrefix("afterimage ") }.count, 18, recipes)
+    XCTAssertEqual(recipes.split(separator: "\n").filter { $0.hasPrefix("afterimage ") }.count, 24, recipes)
     XCTAssertTrue(recipes.contains("afterimage inverter train --out models/inverters/shapes-robust-paper --classifier models/classifiers/shapes-robust --preset paper"))
+    XCTAssertTrue(recipes.contains("afterimage analyze factor-regressor --out models/eval/shapes-factors"), recipes)
+    XCTAssertTrue(recipes.contains("afterimage analyze seeds --out models/studies/fashion-mnist-seeds --standard models/inverters/fashion-mnist-standard-fidelity models/inverters/fashion-mnist-standard-fidelity-seed1"), recipes)
+    try expectFailure(["analyze", "seeds", "--standard", "a", "b", "--robust", "c", "--out", "s"], saying: "as many --robust as --standard", in: root)
+    try expectFailure(["analyze", "factor-regressor", "--dataset", "fashion-mnist", "--out", "f"], saying: "not a Shapes data set", in: root)
+    try expectFailure(["analyze", "factors", "--inverter", "nowhere", "--regressor", "r", "--out", "f"], saying: "no inverter at nowhere", in: root)
   }
 
   /// --device and --precision as a user meets them on a CPU-only machine, and a PyTorch 2.x

@@ -183,4 +183,57 @@ final class FindingsTests: XCTestCase {
     inputs.transformsRobust = [point("flip", -0.2, 0.1), point("hue", -0.3, -0.1)]
     XCTAssertEqual(inputs.transformations().verdict, .inconclusive)
   }
+
+  func testSeedStudyPoolsSeedsAndCallsADifferenceOnlyWhenItsIntervalExcludesZero() {
+    var generator = SplitMix64(seed: 21)
+    func outcomes(_ p: Double) -> [Float] { (0..<300).map { _ in generator.uniform() < p ? 1 : 0 } }
+    func spread(_ mean: Double) -> [Float] { (0..<300).map { _ in Float(mean + 0.05 * generator.normal()) } }
+    // Three seeds: robust retrieves clearly more; diversity the same for both.
+    let pairs = (0..<3).map { seed in
+      SeedStudyResult.Pair(
+        standard: "s\(seed)", robust: "r\(seed)",
+        standardReport: report(sameClass: outcomes(0.2), diversity: spread(0.5), correct: outcomes(0.8)),
+        robustReport: report(sameClass: outcomes(0.5), diversity: spread(0.5), correct: outcomes(0.8)))
+    }
+    let study = SeedStudyResult(dataset: "constructed", count: 300, pairs: pairs)
+    let retrieval = study.comparison(named: "same-class retrieval@10")!
+    XCTAssertEqual(retrieval.perSeed.count, 3)
+    XCTAssertEqual(retrieval.pooled.value, 0.3, accuracy: 0.06)
+    XCTAssertTrue(retrieval.isDifference)
+    XCTAssertTrue(retrieval.seedsAgree)
+    XCTAssertGreaterThan(retrieval.standardSpread, 0, "three draws differ")
+    let diversity = study.comparison(named: "noise diversity")!
+    XCTAssertFalse(diversity.isDifference, "equal diversity: \(diversity.pooled)")
+    // The pooled difference is the mean of the per-seed ones (same images in every seed).
+    XCTAssertEqual(retrieval.pooled.value, retrieval.perSeed.map(\.value).reduce(0, +) / 3, accuracy: 1e-9)
+    // A seed study decides finding 3 in place of the single run.
+    var inputs = FindingInputs(dataset: "constructed")
+    inputs.standard = pairs[0].robustReport
+    inputs.robust = pairs[0].standardReport  // the single run says the opposite …
+    XCTAssertEqual(inputs.robustKeepsMore().verdict, .doesNotHold)
+    inputs.seeds = study  // … the seeds decide
+    XCTAssertEqual(inputs.robustKeepsMore().verdict, .holds)
+  }
+
+  func testFactorRegressorRoundTripsAndRefusesWhatIsNotOne() throws {
+    let folder = try temporaryDirectory()
+    let train = try ShapesDataset(split: .train, resolution: 32, count: 256, seed: 1)
+    let test = try ShapesDataset(split: .test, resolution: 32, count: 64, seed: 1)
+    var options = FactorRegressor.Options()
+    (options.trainCount, options.epochs, options.batchSize, options.width, options.heldOutCount) = (256, 1, 64, 0.25, 64)
+    let regressor = try FactorRegressor.train(on: train, test: test, options: options)
+    XCTAssertEqual(Set(regressor.record.ceiling.keys), Set(ShapeFactors.names), "a ceiling for every factor")
+    XCTAssertGreaterThan(regressor.record.ceiling["centre_x"]!.value, 0.2, "even one short epoch reads position (coordinate channels)")
+    let run = RunDirectory(url: folder.appendingPathComponent("factors"))
+    try regressor.save(to: run, command: "afterimage analyze factor-regressor --out factors")
+    let loaded = try FactorRegressor.load(run.url.path)
+    let images = try test.batch(at: Array(0..<8)).images
+    assertClose(loaded.predict(images), regressor.predict(images), atol: 1e-6)
+    XCTAssertEqual(loaded.record.command, "afterimage analyze factor-regressor --out factors")
+    XCTAssertEqual(loaded.encoding.statistics.means, regressor.encoding.statistics.means)
+    // A classifier folder is not a regressor; a damaged record names its field.
+    XCTAssertThrowsError(try FactorRegressor.load(folder.path)) { XCTAssertTrue("\($0)".contains("no factors.json"), "\($0)") }
+    try Data(#"{"schemaVersion": 1, "dataset": "shapes"}"#.utf8).write(to: FactorRegressor.recordURL(in: run))
+    XCTAssertThrowsError(try FactorRegressor.load(run.url.path)) { XCTAssertTrue("\($0)".contains("options"), "\($0)") }
+  }
 }

@@ -107,6 +107,7 @@ public struct DemoHeadline: Codable {
   /// results.json files.
   public init(plan: DemoPlan, results: [any ExperimentResult]) throws {
     let ran = Array(zip(plan.steps, results))
+    let studies = try plan.storedStudies()
     /// The first number `read` gives from a result of type R for `data` and classifier `kind`.
     func value<R: ExperimentResult>(_ data: String, _ kind: String, _ read: (R) -> Double?) -> Double? {
       for (step, result) in ran where step.dataset == data && step.classifier == kind {
@@ -121,7 +122,11 @@ public struct DemoHeadline: Codable {
         rows.append(Row(dataset: step.dataset, method: method, scores: entry))
       }
     }
-    verdicts = Set(plan.steps.map(\.dataset)).sorted().flatMap { Self.findingInputs($0, rows: rows, ran: ran).verdicts() }
+    verdicts = Set(plan.steps.map(\.dataset)).sorted().flatMap { data in
+      var inputs = Self.findingInputs(data, rows: rows, ran: ran)
+      inputs.seeds = studies.first { $0.dataset == data }?.result
+      return inputs.verdicts()
+    }
     for data in Set(plan.steps.map(\.dataset)).sorted() {
       func both<R: ExperimentResult>(_ finding: String, _ type: R.Type, isFraction: Bool = true, _ read: (R) -> Double?) {
         let standard = value(data, "standard", read), robust = value(data, "robust", read)

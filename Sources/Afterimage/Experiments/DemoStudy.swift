@@ -97,6 +97,19 @@ public struct DemoPlan {
     return figures
   }
 
+  /// The shipped studies too costly for the demo to run (`analyze seeds` over several inverter
+  /// seeds), read from `models/studies/<data set>-seeds` when there: the demo shows them.
+  public func storedStudies() throws -> [(dataset: String, folder: String, result: SeedStudyResult)] {
+    try Set(steps.map(\.dataset)).sorted().compactMap { data in
+      let folder = "\(models)/studies/\(data)-seeds"
+      guard FileManager.default.fileExists(atPath: "\(folder)/results.json") else { return nil }
+      guard let study = try StoredExperiment(folder: URL(fileURLWithPath: folder)).result as? SeedStudyResult else {
+        throw RunError("\(folder)/results.json is not a seed study (`afterimage analyze seeds` writes one)")
+      }
+      return (data, folder, study)
+    }
+  }
+
   /// Runs every step through `runner`, titled on its output; returns the results in step order.
   public func run(with runner: ExperimentRunner) throws -> [any ExperimentResult] {
     try steps.map { step in

@@ -17,5 +17,6 @@ public enum ExperimentCatalog {
     "adversarial": AdversarialResult.self,
     "transforms": TransformResult.self,
     "iterate": IterationResult.self,
+    "seeds": SeedStudyResult.self,
   ]
 }

@@ -36,9 +36,9 @@ public struct PaperFinding: Sendable {
     PaperFinding(number: 2, claim: "Information beyond the class survives in the logits",
                  test: "same-class retrieval@10 of standard reconstructions − chance (0.1)"),
     PaperFinding(number: 3, claim: "Robust classifiers' reconstructions keep more of the image than standard ones'",
-                 test: "same-class retrieval@10, robust − standard, on the same images"),
+                 test: "same-class retrieval@10, robust − standard, on the same images (over inverter seeds where a seed study is shipped)"),
     PaperFinding(number: 4, claim: "Resampling the noise changes a robust model's reconstruction less",
-                 test: "noise diversity, standard − robust, on the same images"),
+                 test: "noise diversity, standard − robust, on the same images (over inverter seeds where a seed study is shipped)"),
     PaperFinding(number: 5, claim: "Reconstructions of misclassified images drift toward the predicted class",
                  test: "misclassified images (robust classifier): evaluation sees the predicted class − sees the true class"),
     PaperFinding(number: 6, claim: "Gaussian noise on the logits changes a standard model's reconstruction far more",
@@ -84,6 +84,9 @@ public struct FindingInputs {
   public var transformsStandard: [TransformPoint] = []
   /// The MLP probe's R² per factor (Shapes), for the evidence of finding 2.
   public var probe: [String: Double] = [:]
+  /// A shipped study of several inverter seeds (`analyze seeds`): when present, findings 3 and
+  /// 4 are decided by its pooled differences, over more images and seeds than one run.
+  public var seeds: SeedStudyResult?
 
   public init(dataset: String) { self.dataset = dataset }
 
@@ -126,23 +129,36 @@ public struct FindingInputs {
     return x.isEmpty ? nil : Bootstrap.meanDifference(x, y)
   }
 
+  /// The seed study's line for `score`: the pooled difference, the per-seed ones and the spread.
+  func seedEvidence(_ score: String) -> [String] {
+    guard let seeds, let comparison = seeds.comparison(named: score) else { return [] }
+    return [String(
+      format: "%d seeds × %d images, robust − standard: %@ (per seed %@; seed sd %.3f standard, %.3f robust)", seeds.pairs.count, seeds.count,
+      Self.number(comparison.pooled), comparison.perSeed.map { String(format: "%+.3f", $0.value) }.joined(separator: ", "),
+      comparison.standardSpread, comparison.robustSpread)]
+  }
+
+  static func negated(_ estimate: Estimate?) -> Estimate? { estimate.map { Estimate(value: -$0.value, low: -$0.high, high: -$0.low) } }
+
   func robustKeepsMore() -> FindingVerdict {
     let retrieval = paired { $0.sameClassRetrieval }
     let distance = paired { $0.perceptualDistance.map(Optional.some) }
     let accuracy = paired { $0.evaluationCorrect.map(Optional.some) }
-    return FindingVerdict(finding: 3, dataset: dataset, effect: retrieval, evidence: [
+    let fromSeeds = seeds?.comparison(named: "same-class retrieval@10")?.pooled
+    return FindingVerdict(finding: 3, dataset: dataset, effect: fromSeeds ?? retrieval, evidence: [
       "same-class retrieval@10, robust − standard: \(Self.number(retrieval))",
       "perceptual distance, robust − standard (negative: robust closer): \(Self.number(distance))",
       "evaluation accuracy, robust − standard: \(Self.percent(accuracy))",
-    ])
+    ] + seedEvidence("same-class retrieval@10"))
   }
 
   func noiseInvariance() -> FindingVerdict {
-    let difference = paired { $0.noiseDiversity?.map(Optional.some) ?? [] }.map { Estimate(value: -$0.value, low: -$0.high, high: -$0.low) }
-    return FindingVerdict(finding: 4, dataset: dataset, effect: difference, evidence: [
+    let difference = Self.negated(paired { $0.noiseDiversity?.map(Optional.some) ?? [] })
+    let fromSeeds = Self.negated(seeds?.comparison(named: "noise diversity")?.pooled)
+    return FindingVerdict(finding: 4, dataset: dataset, effect: fromSeeds ?? difference, evidence: [
       "noise diversity: standard \(Self.number(standard?.intervals?.noiseDiversity)), robust \(Self.number(robust?.intervals?.noiseDiversity))",
       "standard − robust: \(Self.number(difference))",
-    ])
+    ] + seedEvidence("noise diversity"))
   }
 
   /// `P(predicted) − P(true)` over misclassified images' reconstructions: each image is one

@@ -40,14 +40,18 @@ public struct InversionLossWeights: Codable, Equatable, Sendable {
     return weights
   }
 
-  /// Adversarial plus reconstruction terms, which buy fidelity fast at CPU scale (in an early
-  /// calibration run, hinge + 10·L1 took retrieval@100 from 0.15 to 0.39 in the same time).
+  /// Reconstruction terms first, with a light adversarial term: found by measured trials on
+  /// Fashion-MNIST (docs/SCIENCE.md, "The fidelity recipe"). At 1000 steps and a generator rate
+  /// of 2e-4, these weights took the evaluation classifier's accuracy on reconstructions from
+  /// 74% (the first release's weights: adversarial 1, perceptual 1, logit 0.1, 1500 steps at
+  /// 1e-4) to 89.5%, and Fréchet distance from 1.37 to 0.42.
   public static func fidelity(layers: [String]) -> InversionLossWeights {
     var weights = InversionLossWeights()
+    weights.adversarial = 0.1
     weights.pixelL1 = 10
-    weights.perceptual = 1
+    weights.perceptual = 4
     weights.perceptualLayers = layers
-    weights.logitConsistency = 0.1
+    weights.logitConsistency = 1
     return weights
   }
 
