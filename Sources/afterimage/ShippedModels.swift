@@ -103,7 +103,7 @@ enum Recipes {
     }
     return [
       Recipe(name: "shapes-factors", kind: .factorRegressor, folder: "eval/shapes-factors",
-             arguments: "--train-count 30000 --epochs 12 --width 0.5"),
+             arguments: "--train-count 30000 --epochs 20 --width 0.5"),
     ] + ["standard", "robust"].flatMap { kind in seeds.map { seeded(kind, $0) } } + [
       Recipe(name: "fashion-mnist-seeds", kind: .study, folder: "studies/fashion-mnist-seeds",
              arguments: "--standard \(folders("standard")) --robust \(folders("robust")) --evaluation {models}/eval/fashion-mnist --count 1000"),

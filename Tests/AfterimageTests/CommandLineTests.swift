@@ -103,7 +103,9 @@ final class CommandLineTests: XCTestCase {
     XCTAssertTrue(demo.contains("standard vs robust"), demo)
     XCTAssertTrue(demo.contains("shapes-standard-paper is not there"), "missing optional inverters are named")
     let demoPage = try String(contentsOf: root.appendingPathComponent("demo/report.html"), encoding: .utf8)
-    XCTAssertTrue(demoPage.contains("Headline") && demoPage.contains("Image transformations"), "the report has the headline and the sections")
+    XCTAssertTrue(demoPage.contains("The paper's seven findings") && demoPage.contains("Every inverter side by side") && demoPage.contains("Image transformations"), "the report opens with the verdicts, then the tables and the sections")
+    XCTAssertTrue(demo.contains("the paper's findings: verdict per data set"), demo)
+    XCTAssertTrue(demo.contains("shapes-factors is not there"), "the missing regressor is named")
     let demoResults = try JSONSerialization.jsonObject(with: Data(contentsOf: root.appendingPathComponent("demo/results.json"))) as! [String: Any]
     let methods = (demoResults["headline"] as! [[String: Any]]).map { $0["method"] as! String }
     XCTAssertEqual(methods, ["standard-fidelity", "robust-fidelity", "standard-upconv", "optimisation (standard)"])

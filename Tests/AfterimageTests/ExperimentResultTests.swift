@@ -30,6 +30,7 @@ final class ExperimentResultTests: XCTestCase {
       AdversarialResult(attack: "PGD-20 L∞ ε=0.0314", count: 8, trueClass: 0.125, predictedClass: 0.75, attackSuccess: 1),
       TransformResult(points: [TransformPoint(transform: "hue", magnitude: 0.25, equivarianceError: 0.1, change: 0.3)]),
       IterationResult(count: 6, points: [.init(iteration: 1, distanceToOriginal: 0.5, distanceToPrevious: 0.5, top1Agreement: 0.9, logitCosine: 0.95, evaluationAccuracy: 0.7)]),
+      SeedStudyResult(dataset: "shapes", count: 20, pairs: (0..<2).map { SeedStudyResult.Pair(standard: "s\($0)", robust: "r\($0)", standardReport: report, robustReport: report) }),
     ]
   }()
 

@@ -55,6 +55,13 @@ public enum Bootstrap {
     estimate(count: values.count, resamples: resamples, seed: seed) { rows in rows.reduce(0) { $0 + values[$1] } / Double(rows.count) }
   }
 
+  /// The interval of a proportion `fraction` of `count` 0/1 outcomes (the outcomes follow from
+  /// the two numbers, so the interval is the same as from the outcomes themselves).
+  public static func proportion(_ fraction: Double, of count: Int, resamples: Int = defaultResamples, seed: UInt64 = 0) -> Estimate {
+    let ones = Int((fraction * Double(count)).rounded())
+    return mean(Array(repeating: 1, count: ones) + Array(repeating: 0, count: max(0, count - ones)), resamples: resamples, seed: seed)
+  }
+
   /// The interval of `mean(a − b)` for paired values (the same images scored two ways): the
   /// pairs are resampled together, so what the images share cancels.
   public static func meanDifference(_ a: [Double], _ b: [Double], resamples: Int = defaultResamples, seed: UInt64 = 0) -> Estimate {

@@ -140,7 +140,7 @@ public struct FactorEncoding {
 /// nonlinearly, as an inverter can; the closer of the two to what any decoder of the logits could recover).
 public final class FactorProbe {
   public let encoding: FactorEncoding
-  let regressor: FactorRegressor
+  public let regressor: FactorRegressor
   let symmetry: (Int) -> Int
 
   /// The probe reading images with `regressor`, on `dataset`'s glyphs.

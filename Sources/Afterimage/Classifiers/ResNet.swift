@@ -227,9 +227,10 @@ public final class EvaluationNet: Module, FeatureNetwork {
 }
 
 /// The factor regressor's network: EvaluationNet's convolution blocks with two coordinate
-/// channels (x and y in [−1, 1]) appended to the input, and a head that flattens the last 4×4
-/// map instead of averaging it away, so that where a thing is stays readable. Regression
-/// targets, not classes, are its outputs (`FactorRegressor`).
+/// channels (x and y in [−1, 1]) appended to the input, and a head that reads the last 4×4 map
+/// both flattened (where a thing is stays readable) and averaged (colours and brightness, the
+/// image's global statistics, are one step away). Regression targets, not classes, are its
+/// outputs (`FactorRegressor`).
 public final class FactorNet: Module, FeatureNetwork {
   /// The convolution blocks, named `block1`, `block2`, `block3`.
   @Children var blocks: [Sequential]
@@ -251,7 +252,7 @@ public final class FactorNet: Module, FeatureNetwork {
     _blocks = Children(wrappedValue: blocks, named: { "block\($0 + 1)" })
     // Three 2× poolings: a 32-pixel input ends as a 4×4 map.
     let side = max(1, resolution / 8)
-    hidden = Linear(widths[2] * side * side, 256, generator: generator)
+    hidden = Linear(widths[2] * (side * side + 1), 256, generator: generator)
     fc = Linear(256, outputs, generator: generator)
     super.init()
   }
@@ -266,7 +267,7 @@ public final class FactorNet: Module, FeatureNetwork {
       h = block(h).maxPool2d(kernel: 2)  // [B, C_i, H / 2^(i+1), W / 2^(i+1)]
       if keep.contains("block\(index + 1)") { features["block\(index + 1)"] = h }
     }
-    let pooled = hidden(h.flattened(from: 1)).relu()  // [B, 256]
+    let pooled = hidden(Tensor.cat([h.flattened(from: 1), h.mean(dims: [2, 3])], dim: 1)).relu()  // [B, C·16 + C] → [B, 256]
     if keep.contains("pool") { features["pool"] = pooled }
     return (fc(pooled), features)
   }

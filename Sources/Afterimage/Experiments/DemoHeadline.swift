@@ -38,11 +38,21 @@ public struct DemoHeadline: Codable {
     public var robust: Double?
     /// nil (files written before it was recorded): a fraction.
     public var isFraction: Bool?
+    /// The 95% bootstrap intervals of the two numbers (nil where none was measured).
+    public var standardInterval: Estimate?
+    public var robustInterval: Estimate?
 
-    enum CodingKeys: String, CodingKey { case dataset, finding, standard, robust, isFraction = "is_fraction" }
+    enum CodingKeys: String, CodingKey {
+      case dataset, finding, standard, robust, isFraction = "is_fraction", standardInterval = "standard_interval", robustInterval = "robust_interval"
+    }
 
     public init(dataset: String, finding: String, standard: Double?, robust: Double?, isFraction: Bool = true) {
       (self.dataset, self.finding, self.standard, self.robust, self.isFraction) = (dataset, finding, standard, robust, isFraction)
+    }
+
+    public init(dataset: String, finding: String, standard: Estimate?, robust: Estimate?, isFraction: Bool = true) {
+      self.init(dataset: dataset, finding: finding, standard: standard?.value, robust: robust?.value, isFraction: isFraction)
+      (standardInterval, robustInterval) = (standard, robust)
     }
 
     var format: String { isFraction ?? true ? "%.1f%%" : "%.3f" }
@@ -108,13 +118,6 @@ public struct DemoHeadline: Codable {
   public init(plan: DemoPlan, results: [any ExperimentResult]) throws {
     let ran = Array(zip(plan.steps, results))
     let studies = try plan.storedStudies()
-    /// The first number `read` gives from a result of type R for `data` and classifier `kind`.
-    func value<R: ExperimentResult>(_ data: String, _ kind: String, _ read: (R) -> Double?) -> Double? {
-      for (step, result) in ran where step.dataset == data && step.classifier == kind {
-        if let typed = result as? R, let number = read(typed) { return number }
-      }
-      return nil
-    }
     for (step, result) in ran {
       guard let table = result as? CompareResult else { continue }
       for entry in table.rows {
@@ -128,41 +131,60 @@ public struct DemoHeadline: Codable {
       return inputs.verdicts()
     }
     for data in Set(plan.steps.map(\.dataset)).sorted() {
-      func both<R: ExperimentResult>(_ finding: String, _ type: R.Type, isFraction: Bool = true, _ read: (R) -> Double?) {
-        let standard = value(data, "standard", read), robust = value(data, "robust", read)
+      /// The first estimate `read` gives from a result of type R for `data` and classifier `kind`.
+      func estimate<R: ExperimentResult>(_ kind: String, _ read: (R) -> Estimate?) -> Estimate? {
+        for (step, result) in ran where step.dataset == data && step.classifier == kind {
+          if let typed = result as? R, let number = read(typed) { return number }
+        }
+        return nil
+      }
+      func both<R: ExperimentResult>(_ finding: String, _ type: R.Type, isFraction: Bool = true, _ read: (R) -> Estimate?) {
+        let standard = estimate("standard", read), robust = estimate("robust", read)
         if standard != nil || robust != nil {
           findings.append(Finding(dataset: data, finding: finding, standard: standard, robust: robust, isFraction: isFraction))
         }
       }
-      func classifierAccuracy(_ kind: String) throws -> Double {
+      func classifierAccuracy(_ kind: String) throws -> Estimate {
         let url = URL(fileURLWithPath: "\(plan.models)/classifiers/\(data)-\(kind)/results.json")
-        return try JSONFiles.read(ClassifierTrainingResults.self, from: url).evaluation.cleanAccuracy
+        let evaluation = try JSONFiles.read(ClassifierTrainingResults.self, from: url).evaluation
+        return Bootstrap.proportion(evaluation.cleanAccuracy, of: evaluation.count)
       }
       findings.append(Finding(dataset: data, finding: "classifier test accuracy", standard: try classifierAccuracy("standard"), robust: try classifierAccuracy("robust")))
-      both("PGD-20 fools the classifier", AdversarialResult.self) { $0.attackSuccess }
-      func fidelity(_ kind: String, _ score: (ReconstructionReport) -> Double) throws -> Double {
+      both("PGD-20 fools the classifier", AdversarialResult.self) { Bootstrap.proportion($0.attackSuccess, of: $0.count) }
+      func fidelity(_ kind: String, _ score: (ReconstructionReport.Intervals) -> Estimate?) throws -> Estimate? {
         guard let row = rows.first(where: { $0.dataset == data && $0.method == "\(kind)-fidelity" }) else {
           throw RunError("the side-by-side table of \(data) has no \(kind)-fidelity row")
         }
-        return score(row.scores.report)
+        return row.scores.report.intervals.flatMap(score)
       }
-      findings.append(Finding(dataset: data, finding: "eval classifier names the class of reconstructions", standard: try fidelity("standard") { $0.evaluationAccuracy }, robust: try fidelity("robust") { $0.evaluationAccuracy }))
-      findings.append(Finding(dataset: data, finding: "retrieval@10 (chance 0.1)", standard: try fidelity("standard") { $0.retrieval }, robust: try fidelity("robust") { $0.retrieval }, isFraction: false))
-      findings.append(Finding(dataset: data, finding: "noise diversity (same logits, new z)", standard: try fidelity("standard") { $0.noiseDiversity }, robust: try fidelity("robust") { $0.noiseDiversity }, isFraction: false))
+      func fidelityRow(_ finding: String, isFraction: Bool = true, _ score: (ReconstructionReport.Intervals) -> Estimate?) throws {
+        findings.append(Finding(dataset: data, finding: finding, standard: try fidelity("standard", score), robust: try fidelity("robust", score), isFraction: isFraction))
+      }
+      try fidelityRow("eval classifier names the class of reconstructions") { $0.evaluationAccuracy }
+      try fidelityRow("same-class retrieval@10 (chance 0.1)", isFraction: false) { $0.sameClassRetrieval }
+      try fidelityRow("retrieval@10 (chance 0.1)", isFraction: false) { $0.retrieval }
+      try fidelityRow("noise diversity (same logits, new z)", isFraction: false) { $0.noiseDiversity }
       for factor in ["object_hue", "centre_x", "size", "background_brightness"] {
-        both("factor R² from reconstructions: \(factor)", FactorResult.self, isFraction: false) { $0.reconstructions[factor] }
+        both("factor R² from reconstructions: \(factor)", FactorResult.self, isFraction: false) { $0.intervals?.reconstructions[factor] }
+      }
+      for factor in ["size"] {
+        both("recovery efficiency (reconstructions / MLP probe): \(factor)", FactorResult.self, isFraction: false) { $0.efficiency?[factor] }
       }
       // What the logits themselves hold, the ceiling for any inverter: linearly, and to an MLP.
       for factor in ["object_hue", "size"] {
-        both("factor R² of a linear probe on the logits: \(factor)", FactorResult.self, isFraction: false) { $0.linearLogitProbe[factor] }
+        both("factor R² of a linear probe on the logits: \(factor)", FactorResult.self, isFraction: false) { result in
+          result.linearLogitProbe[factor].map { Estimate(value: $0, low: .nan, high: .nan) }
+        }
       }
       for factor in ["object_hue", "centre_x", "size"] {
-        both("factor R² of an MLP probe on the logits: \(factor)", FactorResult.self, isFraction: false) { $0.mlpLogitProbe[factor] }
+        both("factor R² of an MLP probe on the logits: \(factor)", FactorResult.self, isFraction: false) { $0.intervals?.mlpLogitProbe[factor] }
       }
-      both("adversarial: eval sees the true class", AdversarialResult.self) { $0.trueClass }
-      both("adversarial: eval sees the adversarial class", AdversarialResult.self) { $0.predictedClass }
-      both("misclassified: eval sees the predicted class", MisclassifiedResult.self) { $0.misclassified?.predictedClass }
-      both("logit noise σ=1: top-1 kept", LogitCurveResult.self) { $0.manipulation == .noise ? $0.point(at: 1)?.top1Agreement : nil }
+      both("adversarial: eval sees the true class", AdversarialResult.self) { Bootstrap.proportion($0.trueClass, of: $0.count) }
+      both("adversarial: eval sees the adversarial class", AdversarialResult.self) { Bootstrap.proportion($0.predictedClass, of: $0.count) }
+      both("misclassified: eval sees the predicted class", MisclassifiedResult.self) { result in
+        result.misclassified.map { Bootstrap.proportion($0.predictedClass, of: $0.count) }
+      }
+      both("logit noise σ=1: top-1 kept", LogitCurveResult.self) { $0.manipulation == .noise ? $0.point(at: 1)?.top1AgreementInterval : nil }
     }
   }
 
@@ -188,12 +210,12 @@ public struct DemoHeadline: Codable {
     let datasets = Set((verdicts ?? []).map(\.dataset)).sorted()
     guard !datasets.isEmpty else { return [] }
     var lines = ["the paper's findings: verdict per data set, and the deciding difference with its 95% interval (docs/SCIENCE.md)"]
-    lines.append("  " + "finding".padding(toLength: 58, withPad: " ", startingAt: 0) + datasets.map { $0.padding(toLength: 36, withPad: " ", startingAt: 0) }.joined())
+    lines.append("  " + "finding".padding(toLength: 58, withPad: " ", startingAt: 0) + datasets.map { $0.padding(toLength: 42, withPad: " ", startingAt: 0) }.joined())
     for finding in PaperFinding.all {
       let claim = "\(finding.number). \(finding.claim)"
       let shown = claim.count > 56 ? String(claim.prefix(55)) + "…" : claim
       lines.append("  " + shown.padding(toLength: 58, withPad: " ", startingAt: 0)
-                   + datasets.map { Self.cell(verdict(finding.number, $0)).padding(toLength: 36, withPad: " ", startingAt: 0) }.joined())
+                   + datasets.map { Self.cell(verdict(finding.number, $0)).padding(toLength: 42, withPad: " ", startingAt: 0) }.joined())
     }
     return lines + [""]
   }
@@ -218,11 +240,12 @@ public struct DemoHeadline: Codable {
       }
       lines.append("")
     }
-    lines.append("standard vs robust classifier (fidelity inverters):")
-    lines.append("  " + "finding".padding(toLength: 68, withPad: " ", startingAt: 0) + "standard".leftPadded(10) + "robust".leftPadded(10))
+    lines.append("standard vs robust classifier (fidelity inverters; ± the 95% interval):")
+    lines.append("  " + "finding".padding(toLength: 76, withPad: " ", startingAt: 0) + "standard".leftPadded(15) + "robust".leftPadded(15))
     for finding in findings {
-      lines.append("  " + "\(finding.dataset): \(finding.finding)".padding(toLength: 68, withPad: " ", startingAt: 0)
-                   + Self.format(finding.standard, finding.format).leftPadded(10) + Self.format(finding.robust, finding.format).leftPadded(10))
+      lines.append("  " + "\(finding.dataset): \(finding.finding)".padding(toLength: 76, withPad: " ", startingAt: 0)
+                   + Self.format(finding.standard, finding.standardInterval, finding.format).leftPadded(15)
+                   + Self.format(finding.robust, finding.robustInterval, finding.format).leftPadded(15))
     }
     return lines.joined(separator: "\n")
   }
@@ -276,8 +299,14 @@ public struct DemoHeadline: Codable {
       page += "</table></div>\n"
     }
     page += "<h3>Standard vs robust classifier</h3><div class=\"wide\"><table><tr><th>finding</th><th>standard</th><th>robust</th></tr>\n"
+    func cell(_ value: Double?, _ interval: Estimate?, _ spec: String) -> String {
+      guard let value else { return "<td>n/a</td>" }
+      guard let interval, interval.low.isFinite else { return "<td>\(Self.format(value, spec))</td>" }
+      return "<td>\(Self.format(value, spec)) <small>[\(Self.format(interval.low, spec))–\(Self.format(interval.high, spec))]</small></td>"
+    }
     for finding in findings {
-      page += "<tr><td>\(escape(finding.dataset)): \(escape(finding.finding))</td><td>\(Self.format(finding.standard, finding.format))</td><td>\(Self.format(finding.robust, finding.format))</td></tr>\n"
+      page += "<tr><td>\(escape(finding.dataset)): \(escape(finding.finding))</td>" + cell(finding.standard, finding.standardInterval, finding.format)
+        + cell(finding.robust, finding.robustInterval, finding.format) + "</tr>\n"
     }
     return page + "</table></div></section>\n"
   }
