@@ -234,6 +234,33 @@ final class FindingsTests: XCTestCase {
     // A classifier folder is not a regressor; a damaged record names its field.
     XCTAssertThrowsError(try FactorRegressor.load(folder.path)) { XCTAssertTrue("\($0)".contains("no factors.json"), "\($0)") }
     try Data(#"{"schemaVersion": 1, "dataset": "shapes"}"#.utf8).write(to: FactorRegressor.recordURL(in: run))
-    XCTAssertThrowsError(try FactorRegressor.load(run.url.path)) { XCTAssertTrue("\($0)".contains("options"), "\($0)") }
+    XCTAssertThrowsError(try FactorRegressor.load(run.url.path)) { XCTAssertTrue("\($0)".contains("means"), "\($0)") }
+  }
+
+  func testTooFewImagesGiveNoIntervalAndNoVerdictAndStillWriteJSON() throws {
+    XCTAssertFalse(Bootstrap.mean([1]).hasInterval, "one image: no interval, not a zero-width one")
+    XCTAssertFalse(Bootstrap.mean([]).hasInterval)
+    XCTAssertEqual(Verdict.judging(Bootstrap.mean([1])), .notMeasured)
+    // Finding 5 on a single misclassified image: not measured, not "holds".
+    var inputs = FindingInputs(dataset: "tiny")
+    inputs.misclassifiedRobust = try JSONDecoder().decode(
+      ClassExperiments.Drift.self, from: Data(#"{"count": 1, "eval_says_true_class": 0, "eval_says_predicted_class": 1}"#.utf8))
+    XCTAssertEqual(inputs.misclassifiedDrift().verdict, .notMeasured)
+    // Finding 6 from logit-noise files that recorded no image count: not measured.
+    inputs.logitNoiseRobust = ManipulationPoint(magnitude: 1, perceptualChange: 0.1, psnrToBaseline: 20, top1Agreement: 0.9, evaluationAccuracy: 0.8)
+    inputs.logitNoiseStandard = ManipulationPoint(magnitude: 1, perceptualChange: 0.3, psnrToBaseline: 15, top1Agreement: 0.2, evaluationAccuracy: 0.5)
+    XCTAssertEqual(inputs.logitNoise().verdict, .notMeasured)
+    // With counts: robust keeps 90% of 64, standard 20%: holds.
+    inputs.logitNoiseCount = (64, 64)
+    XCTAssertEqual(inputs.logitNoise().verdict, .holds)
+    XCTAssertEqual(inputs.logitNoise().effect!.value, 0.7, accuracy: 0.02)
+    // A headline whose numbers lack intervals still encodes (JSON has no NaN: nulls).
+    let headline = DemoHeadline(rows: [], findings: [.init(dataset: "tiny", finding: "probe", standard: Estimate.unknown(0.5), robust: nil)],
+                                verdicts: inputs.verdicts())
+    let data = try JSONEncoder().encode(headline)
+    let back = try JSONDecoder().decode(DemoHeadline.self, from: data)
+    XCTAssertEqual(back.findings[0].standard, 0.5)
+    XCTAssertFalse(back.findings[0].standardInterval!.hasInterval)
+    XCTAssertEqual(back.verdicts?.count, 7)
   }
 }

@@ -42,11 +42,16 @@ def main():
             fail(f"the page is {width} px wide in a {viewport} px window")
         print(f"ok: nothing is wider than the window ({width} ≤ {viewport} px)")
         images = driver.find_elements(By.TAG_NAME, "img")
+        if not images:
+            fail("the page has no image")
         broken = [i.get_attribute("alt") for i in images if driver.execute_script("return arguments[0].naturalWidth", i) == 0]
         if broken:
             fail(f"images that did not decode: {broken}")
         print(f"ok: every image decoded ({len(images)})")
-        for line in driver.find_elements(By.CSS_SELECTOR, "svg polyline"):
+        lines = driver.find_elements(By.CSS_SELECTOR, "svg polyline")
+        if not lines:
+            fail("the page has no chart line")
+        for line in lines:
             xs = [float(p.split(",")[0]) for p in line.get_attribute("points").split()]
             if xs != sorted(xs):
                 fail(f"a chart line runs back and forth: x = {xs}")

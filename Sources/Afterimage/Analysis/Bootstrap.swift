@@ -14,8 +14,35 @@ public struct Estimate: Codable, Equatable, Sendable {
   /// Whether the interval lies wholly above (`1`), wholly below (`-1`) or across (`0`) `reference`.
   public func side(of reference: Double) -> Int { low > reference ? 1 : high < reference ? -1 : 0 }
 
+  /// No interval: too few values to resample (written as nulls in JSON).
+  public static func unknown(_ value: Double) -> Estimate { Estimate(value: value, low: .nan, high: .nan) }
+
+  /// Whether both bounds are numbers.
+  public var hasInterval: Bool { low.isFinite && high.isFinite }
+
+  enum CodingKeys: String, CodingKey { case value, low, high }
+
+  // JSON has no NaN: a missing bound or value is written as null and read back as NaN.
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    value = try c.decodeIfPresent(Double.self, forKey: .value) ?? .nan
+    low = try c.decodeIfPresent(Double.self, forKey: .low) ?? .nan
+    high = try c.decodeIfPresent(Double.self, forKey: .high) ?? .nan
+  }
+
+  public func encode(to encoder: any Encoder) throws {
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    func put(_ number: Double, _ key: CodingKeys) throws {
+      if number.isFinite { try c.encode(number, forKey: key) } else { try c.encodeNil(forKey: key) }
+    }
+    try put(value, .value)
+    try put(low, .low)
+    try put(high, .high)
+  }
+
   /// `value [low, high]` with `spec` (a percentage when it ends in `%%`).
   public func formatted(_ spec: String) -> String {
+    guard hasInterval else { return String(format: spec, (spec.hasSuffix("%%") ? 100.0 : 1) * value) + " [no interval]" }
     let scale = spec.hasSuffix("%%") ? 100.0 : 1
     let bare = spec.hasSuffix("%%") ? String(spec.dropLast(2)) : spec
     return String(format: "\(spec) [\(bare)–\(bare)]", scale * value, scale * low, scale * high)
@@ -34,8 +61,9 @@ public enum Bootstrap {
   public static func estimate(
     count: Int, resamples: Int = defaultResamples, seed: UInt64 = 0, confidence: Double = 0.95, _ statistic: ([Int]) -> Double
   ) -> Estimate {
+    guard count > 0 else { return .unknown(.nan) }
     let value = statistic(Array(0..<count))
-    guard count > 1 else { return Estimate(value: value, low: value, high: value) }
+    guard count > 1 else { return .unknown(value) }
     var generator = SplitMix64(seed: seed ^ 0xB007_5742)
     var draws: [Double] = []
     draws.reserveCapacity(resamples)
@@ -44,7 +72,7 @@ public enum Bootstrap {
       let drawn = statistic(rows)
       if drawn.isFinite { draws.append(drawn) }
     }
-    guard !draws.isEmpty else { return Estimate(value: value, low: .nan, high: .nan) }
+    guard !draws.isEmpty else { return .unknown(value) }
     draws.sort()
     let tail = (1 - confidence) / 2
     return Estimate(value: value, low: percentile(draws, tail), high: percentile(draws, 1 - tail))
@@ -72,8 +100,9 @@ public enum Bootstrap {
   /// The interval of `mean(a) − mean(b)` for independent samples (different images on each
   /// side), each resampled on its own.
   public static func independentDifference(_ a: [Double], _ b: [Double], resamples: Int = defaultResamples, seed: UInt64 = 0) -> Estimate {
-    let value = a.reduce(0, +) / Double(max(a.count, 1)) - b.reduce(0, +) / Double(max(b.count, 1))
-    guard a.count > 1, b.count > 1 else { return Estimate(value: value, low: value, high: value) }
+    guard !a.isEmpty, !b.isEmpty else { return .unknown(.nan) }
+    let value = a.reduce(0, +) / Double(a.count) - b.reduce(0, +) / Double(b.count)
+    guard a.count > 1, b.count > 1 else { return .unknown(value) }
     var generator = SplitMix64(seed: seed ^ 0xD1FF)
     func resampledMean(_ values: [Double]) -> Double {
       (0..<values.count).reduce(0) { sum, _ in sum + values[Int(generator.next() % UInt64(values.count))] } / Double(values.count)

@@ -20,6 +20,20 @@ public final class FactorRegressor {
     /// Held-out test images the ceiling is measured on.
     public var heldOutCount = 1000
     public init() {}
+
+    enum CodingKeys: String, CodingKey { case trainCount, epochs, batchSize, learningRate, width, seed, heldOutCount }
+
+    /// Reads options of any version: a missing key keeps its default.
+    public init(from decoder: any Decoder) throws {
+      let c = try decoder.container(keyedBy: CodingKeys.self)
+      try c.decodeIfPresent(.trainCount, into: &trainCount)
+      try c.decodeIfPresent(.epochs, into: &epochs)
+      try c.decodeIfPresent(.batchSize, into: &batchSize)
+      try c.decodeIfPresent(.learningRate, into: &learningRate)
+      try c.decodeIfPresent(.width, into: &width)
+      try c.decodeIfPresent(.seed, into: &seed)
+      try c.decodeIfPresent(.heldOutCount, into: &heldOutCount)
+    }
   }
 
   /// `factors.json`: how the regressor was made, the encoding it predicts, and its ceiling.
@@ -35,6 +49,25 @@ public final class FactorRegressor {
     public var ceiling: [String: Estimate]
     public var seconds: Double?
     public var command: String?
+
+    init(dataset: String, options: Options, means: [Double], stds: [Double], ceiling: [String: Estimate], seconds: Double?, command: String?) {
+      (self.dataset, self.options, self.means, self.stds, self.ceiling, self.seconds, self.command) = (dataset, options, means, stds, ceiling, seconds, command)
+    }
+
+    enum CodingKeys: String, CodingKey { case schemaVersion, dataset, options, means, stds, ceiling, seconds, command }
+
+    /// Refuses a newer schema; the encoding's statistics are required, the rest may be absent.
+    public init(from decoder: any Decoder) throws {
+      let c = try decoder.container(keyedBy: CodingKeys.self)
+      try c.checkSchemaVersion(.schemaVersion, of: Self.self)
+      dataset = try c.decodeIfPresent(String.self, forKey: .dataset) ?? "shapes"
+      options = try c.decodeIfPresent(Options.self, forKey: .options) ?? Options()
+      means = try c.decode([Double].self, forKey: .means)
+      stds = try c.decode([Double].self, forKey: .stds)
+      ceiling = try c.decodeIfPresent([String: Estimate].self, forKey: .ceiling) ?? [:]
+      seconds = try c.decodeIfPresent(Double.self, forKey: .seconds)
+      command = try c.decodeIfPresent(String.self, forKey: .command)
+    }
   }
 
   public let encoding: FactorEncoding

@@ -173,7 +173,7 @@ public struct DemoHeadline: Codable {
       // What the logits themselves hold, the ceiling for any inverter: linearly, and to an MLP.
       for factor in ["object_hue", "size"] {
         both("factor R² of a linear probe on the logits: \(factor)", FactorResult.self, isFraction: false) { result in
-          result.linearLogitProbe[factor].map { Estimate(value: $0, low: .nan, high: .nan) }
+          result.linearLogitProbe[factor].map(Estimate.unknown)  // a ridge fit: no interval
         }
       }
       for factor in ["object_hue", "centre_x", "size"] {
@@ -223,7 +223,7 @@ public struct DemoHeadline: Codable {
   /// `value ±half-width` of the interval, the terminal's short form.
   static func format(_ value: Double?, _ interval: Estimate?, _ spec: String) -> String {
     guard let value else { return "n/a" }
-    guard let interval, interval.low.isFinite, interval.high.isFinite else { return format(value, spec) }
+    guard let interval, interval.hasInterval else { return format(value, spec) }
     let scale = spec.hasSuffix("%%") ? 100.0 : 1
     let bare = spec.hasSuffix("%%") ? String(spec.dropLast(2)) : spec
     let half = scale * max(value - interval.low, interval.high - value)
@@ -301,7 +301,7 @@ public struct DemoHeadline: Codable {
     page += "<h3>Standard vs robust classifier</h3><div class=\"wide\"><table><tr><th>finding</th><th>standard</th><th>robust</th></tr>\n"
     func cell(_ value: Double?, _ interval: Estimate?, _ spec: String) -> String {
       guard let value else { return "<td>n/a</td>" }
-      guard let interval, interval.low.isFinite else { return "<td>\(Self.format(value, spec))</td>" }
+      guard let interval, interval.hasInterval else { return "<td>\(Self.format(value, spec))</td>" }
       return "<td>\(Self.format(value, spec)) <small>[\(Self.format(interval.low, spec))–\(Self.format(interval.high, spec))]</small></td>"
     }
     for finding in findings {

@@ -34,7 +34,7 @@ public struct PaperFinding: Sendable {
     PaperFinding(number: 1, claim: "Reconstructions from a robust classifier's logits are recognisable at a glance",
                  test: "evaluation accuracy on robust reconstructions − 50%"),
     PaperFinding(number: 2, claim: "Information beyond the class survives in the logits",
-                 test: "same-class retrieval@10 of standard reconstructions − chance (0.1)"),
+                 test: "same-class retrieval@N of standard reconstructions − chance (1/N)"),
     PaperFinding(number: 3, claim: "Robust classifiers' reconstructions keep more of the image than standard ones'",
                  test: "same-class retrieval@10, robust − standard, on the same images (over inverter seeds where a seed study is shipped)"),
     PaperFinding(number: 4, claim: "Resampling the noise changes a robust model's reconstruction less",
@@ -44,7 +44,7 @@ public struct PaperFinding: Sendable {
     PaperFinding(number: 6, claim: "Gaussian noise on the logits changes a standard model's reconstruction far more",
                  test: "logit noise σ = 1: top-1 kept, robust − standard"),
     PaperFinding(number: 7, claim: "Image transformations reveal what the classifier is invariant to",
-                 test: "robust: some transformation followed (change − equivariance error > 0) and some ignored (< 0)"),
+                 test: "robust: min(most clearly followed transformation's change − equivariance error, −(most clearly ignored one's)): above 0 when one is followed and another ignored"),
   ]
 }
 
@@ -113,13 +113,14 @@ public struct FindingInputs {
 
   func beyondClass() -> FindingVerdict {
     let sameClass = standard?.intervals?.sameClassRetrieval
+    let n = standard?.retrievalGroupSize ?? 10
     var evidence = [
-      "same-class retrieval@10: standard \(Self.number(sameClass)), robust \(Self.number(robust?.intervals?.sameClassRetrieval)) (chance 0.100)"
+      "same-class retrieval@\(n): standard \(Self.number(sameClass)), robust \(Self.number(robust?.intervals?.sameClassRetrieval)) (chance \(String(format: "%.3f", 1 / Double(n))))"
     ]
     if let best = probe.max(by: { $0.value < $1.value }) {
       evidence.append(String(format: "the MLP probe reads %@ off the standard logits at R² %.2f", best.key, best.value))
     }
-    return FindingVerdict(finding: 2, dataset: dataset, effect: Self.shifted(sameClass, by: -0.1), evidence: evidence)
+    return FindingVerdict(finding: 2, dataset: dataset, effect: Self.shifted(sameClass, by: -1 / Double(n)), evidence: evidence)
   }
 
   /// The paired difference `robust − standard` of a per-image score (nil without per-image scores).
@@ -140,25 +141,34 @@ public struct FindingInputs {
 
   static func negated(_ estimate: Estimate?) -> Estimate? { estimate.map { Estimate(value: -$0.value, low: -$0.high, high: -$0.low) } }
 
+  /// A verdict from a seed study's comparison: its pooled interval decides, but only when every
+  /// seed's difference has the pooled one's sign (else the seeds disagree: inconclusive).
+  static func seedVerdict(_ comparison: SeedStudyResult.Comparison?, negated: Bool = false) -> (effect: Estimate?, verdict: Verdict?) {
+    guard let comparison else { return (nil, nil) }
+    let effect = negated ? Self.negated(comparison.pooled) : comparison.pooled
+    let verdict = Verdict.judging(effect)
+    return (effect, comparison.seedsAgree || verdict == .notMeasured ? verdict : .inconclusive)
+  }
+
   func robustKeepsMore() -> FindingVerdict {
     let retrieval = paired { $0.sameClassRetrieval }
     let distance = paired { $0.perceptualDistance.map(Optional.some) }
     let accuracy = paired { $0.evaluationCorrect.map(Optional.some) }
-    let fromSeeds = seeds?.comparison(named: "same-class retrieval@10")?.pooled
-    return FindingVerdict(finding: 3, dataset: dataset, effect: fromSeeds ?? retrieval, evidence: [
+    let fromSeeds = Self.seedVerdict(seeds?.comparison(named: "same-class retrieval@10"))
+    return FindingVerdict(finding: 3, dataset: dataset, effect: fromSeeds.effect ?? retrieval, evidence: [
       "same-class retrieval@10, robust − standard: \(Self.number(retrieval))",
       "perceptual distance, robust − standard (negative: robust closer): \(Self.number(distance))",
       "evaluation accuracy, robust − standard: \(Self.percent(accuracy))",
-    ] + seedEvidence("same-class retrieval@10"))
+    ] + seedEvidence("same-class retrieval@10"), verdict: fromSeeds.verdict)
   }
 
   func noiseInvariance() -> FindingVerdict {
     let difference = Self.negated(paired { $0.noiseDiversity?.map(Optional.some) ?? [] })
-    let fromSeeds = Self.negated(seeds?.comparison(named: "noise diversity")?.pooled)
-    return FindingVerdict(finding: 4, dataset: dataset, effect: fromSeeds ?? difference, evidence: [
+    let fromSeeds = Self.seedVerdict(seeds?.comparison(named: "noise diversity"), negated: true)
+    return FindingVerdict(finding: 4, dataset: dataset, effect: fromSeeds.effect ?? difference, evidence: [
       "noise diversity: standard \(Self.number(standard?.intervals?.noiseDiversity)), robust \(Self.number(robust?.intervals?.noiseDiversity))",
       "standard − robust: \(Self.number(difference))",
-    ] + seedEvidence("noise diversity"))
+    ] + seedEvidence("noise diversity"), verdict: fromSeeds.verdict)
   }
 
   /// `P(predicted) − P(true)` over misclassified images' reconstructions: each image is one
@@ -187,7 +197,7 @@ public struct FindingInputs {
 
   func logitNoise() -> FindingVerdict {
     var effect: Estimate?
-    if let robust = logitNoiseRobust, let standard = logitNoiseStandard {
+    if let robust = logitNoiseRobust, let standard = logitNoiseStandard, logitNoiseCount.robust >= 2, logitNoiseCount.standard >= 2 {
       // The top-1 agreements are fractions of 0/1 outcomes: their per-image values follow.
       func outcomes(_ fraction: Double, _ count: Int) -> [Double] {
         let kept = Int((fraction * Double(count)).rounded())
@@ -208,19 +218,22 @@ public struct FindingInputs {
   }
 
   func transformations() -> FindingVerdict {
-    let points = Self.strongest(transformsRobust).filter { $0.followed != nil }
+    let points = Self.strongest(transformsRobust).filter { $0.followed?.hasInterval ?? false }
     guard !points.isEmpty else { return FindingVerdict(finding: 7, dataset: dataset, effect: nil, evidence: ["not measured"]) }
     let followed = points.filter { $0.followed!.side(of: 0) == 1 }.map(\.transform)
     let ignored = points.filter { $0.followed!.side(of: 0) == -1 }.map(\.transform)
-    let most = points.max { $0.followed!.value < $1.followed!.value }!.followed!
-    let least = points.min { $0.followed!.value < $1.followed!.value }!.followed!
-    // Holds when the reconstructions tell transformations apart: one clearly followed and one
-    // clearly ignored. All on one side says nothing about which the classifier is invariant to.
-    let verdict: Verdict = !followed.isEmpty && !ignored.isEmpty ? .holds : (most.high < 0 || least.low > 0) ? .doesNotHold : .inconclusive
-    return FindingVerdict(finding: 7, dataset: dataset, effect: most, evidence: [
+    // The most clearly followed transformation (highest lower bound) and the most clearly
+    // ignored one (lowest upper bound). The effect is the smaller of "how much the first is
+    // followed" and "how much the second is ignored": above 0 exactly when one transformation
+    // is clearly followed and another clearly ignored, which is what telling invariances apart
+    // takes. All followed, or all ignored, says nothing about which the classifier ignores.
+    let most = points.max { $0.followed!.low < $1.followed!.low }!.followed!
+    let least = points.min { $0.followed!.high < $1.followed!.high }!.followed!
+    let effect = Estimate(value: min(most.value, -least.value), low: min(most.low, -least.high), high: min(most.high, -least.low))
+    return FindingVerdict(finding: 7, dataset: dataset, effect: effect, evidence: [
       "followed (robust): \(followed.isEmpty ? "none" : followed.joined(separator: ", "))",
       "ignored (robust): \(ignored.isEmpty ? "none" : ignored.joined(separator: ", "))",
-      "change − equivariance error, most followed \(Self.number(most)), least \(Self.number(least))",
-    ], verdict: verdict)
+      "change − equivariance error, most clearly followed \(Self.number(most)), most clearly ignored \(Self.number(least))",
+    ])
   }
 }

@@ -137,6 +137,7 @@ public struct SeedStudyResult: ExperimentResult {
       }
       return total / Double(columns.count)
     }
+    guard !differences.isEmpty else { return nil }  // e.g. same-class retrieval on too few images per class
     let pooled = Bootstrap.mean(differences)
     return Comparison(
       score: name, standardMean: mean(standardMeans), standardSpread: spread(standardMeans), robustMean: mean(robustMeans),
