@@ -62,21 +62,9 @@ enum Recipes {
     /// up-convolutional presets).
     func inverter(_ data: String, _ kind: String, _ preset: String) -> Recipe {
       let arch = ["upconv", "deepsim"].contains(preset) ? " --arch upconv" : ""
-      var training = preset == "fidelity" ? " " + fidelityTraining : " --steps 1500"
-      if data == "shapes" && preset == "fidelity" {
-        // Shapes' logits hold neither the object's colour nor its position (the demo's logit
-        // probes), so pixel and perceptual terms toward the original only pull G toward a
-        // centred mean blob. Shapes' fidelity inverters keep the adversarial term, weight logit
-        // consistency instead, and train longer. The evaluation classifier named the class of
-        // 41.5% of the standard classifier's reconstructions after 1000 steps of these weights,
-        // 17.5% after 1500 steps of the Fashion-MNIST ones.
-        training = " --adversarial-weight 1 --l1-weight 0 --perceptual-weight 0 --logit-weight 10 --steps 5000"
-      }
-      if data == "shapes" && preset == "deepsim" {
-        // The same wall-clock budget as Shapes' fidelity inverters (about 25 minutes on 2 cores
-        // for 5000 steps of either), so that the comparison is at equal training time.
-        training = " --steps 5000"
-      }
+      // Every inverter gets the same budget: 1500 steps, about 8 minutes on 2 cores for the
+      // BigGAN generator with the fidelity terms (200 images/s) and for DeePSiM's decoder (205).
+      let training = preset == "fidelity" ? " " + fidelityTraining : " --steps 1500"
       return Recipe(name: "\(data)-\(kind)-\(preset)", kind: .inverter, folder: "inverters/\(data)-\(kind)-\(preset)",
                     arguments: "--classifier {models}/classifiers/\(data)-\(kind)\(arch) --preset \(preset)" + training)
     }

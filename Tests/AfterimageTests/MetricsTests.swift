@@ -83,7 +83,7 @@ final class FactorProbeTests: XCTestCase {
   /// shipped Shapes data set, shared by the tests below.
   func trainedProbe() throws -> (FactorProbe, Batch) {
     if let probe = Self.probe, let test = Self.test { return (probe, test) }
-    let root = parityScripts.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let root = parityScripts.deletingLastPathComponent().deletingLastPathComponent()
     let regressor = try FactorRegressor.load(root.appendingPathComponent(FactorRegressor.shippedFolder).path)
     let dataset = try XCTUnwrap(try DatasetSource("shapes").open(split: .test, resolution: 32).dataset as? ShapesDataset)
     let probe = FactorProbe(regressor: regressor, dataset: dataset)

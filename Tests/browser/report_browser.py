@@ -35,7 +35,11 @@ def main():
         verdicts = driver.find_elements(By.CSS_SELECTOR, "table.verdicts tr")
         if len(verdicts) != 8:
             fail(f"the verdict table has {len(verdicts)} rows, not a header and seven findings")
-        print("ok: the page opens with the verdict table of the seven findings")
+        table = driver.find_element(By.CSS_SELECTOR, "table.verdicts")
+        inner, box = driver.execute_script("return [arguments[0].scrollWidth, arguments[0].parentElement.clientWidth]", table)
+        if inner > box:
+            fail(f"the verdict table is {inner} px wide in a {box} px box: it should fit without scrolling")
+        print("ok: the page opens with the verdict table of the seven findings, which fits the page")
         width = driver.execute_script("return document.documentElement.scrollWidth")
         viewport = driver.execute_script("return window.innerWidth")
         if width > viewport:
