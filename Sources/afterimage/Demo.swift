@@ -19,7 +19,7 @@ struct Demo: ParsableCommand {
   @Option(help: "Data sets, comma-separated: shapes, fashion-mnist.")
   var datasets = DemoPlan.datasets.joined(separator: ",")
   @Option(help: "Held-out images per data set for the side-by-side table (the other experiments scale with it).")
-  var count = 200
+  var count = 500
   @Option(help: "Gradient steps of the optimisation-based inversion baseline (0: leave it out).")
   var optimizeSteps = 200
   @Option(help: "Threads (default: all cores).")
