@@ -198,15 +198,7 @@ public final class EvaluationNet: Module, FeatureNetwork {
   public init(inputChannels: Int, classes: Int, widthMultiplier: Double = 1, generator: Generator? = nil) {
     // Multiples of 8, so that group normalisation's 8 groups divide every width.
     let widths = [32, 64, 128].map { 8 * max(1, Int((Double($0) * widthMultiplier / 8).rounded())) }
-    var input = inputChannels
-    let blocks = widths.map { output in
-      defer { input = output }
-      return Sequential(
-        Conv2d(input, output, kernelSize: 3, padding: 1, generator: generator), GroupNorm(groups: 8, channels: output),
-        Lambda { $0.relu() },
-        Conv2d(output, output, kernelSize: 3, padding: 1, generator: generator), GroupNorm(groups: 8, channels: output),
-        Lambda { $0.relu() })
-    }
+    let blocks = groupNormBlocks(input: inputChannels, widths: widths, generator: generator)
     _blocks = Children(wrappedValue: blocks, named: { "block\($0 + 1)" })
     fc = Linear(widths[2], classes, generator: generator)
     super.init()
@@ -226,6 +218,20 @@ public final class EvaluationNet: Module, FeatureNetwork {
   }
 }
 
+/// EvaluationNet's and FactorNet's convolution blocks: per width, two 3×3 convolutions, each
+/// followed by group normalisation (8 groups) and ReLU.
+func groupNormBlocks(input: Int, widths: [Int], generator: Generator?) -> [Sequential] {
+  var input = input
+  return widths.map { output in
+    defer { input = output }
+    return Sequential(
+      Conv2d(input, output, kernelSize: 3, padding: 1, generator: generator), GroupNorm(groups: 8, channels: output),
+      Lambda { $0.relu() },
+      Conv2d(output, output, kernelSize: 3, padding: 1, generator: generator), GroupNorm(groups: 8, channels: output),
+      Lambda { $0.relu() })
+  }
+}
+
 /// The factor regressor's network: EvaluationNet's convolution blocks with two coordinate
 /// channels (x and y in [−1, 1]) appended to the input, and a head that reads the last 4×4 map
 /// both flattened (where a thing is stays readable) and averaged (colours and brightness, the
@@ -240,15 +246,7 @@ public final class FactorNet: Module, FeatureNetwork {
 
   public init(inputChannels: Int, outputs: Int, resolution: Int, widthMultiplier: Double = 1, generator: Generator? = nil) {
     let widths = [32, 64, 128].map { 8 * max(1, Int((Double($0) * widthMultiplier / 8).rounded())) }
-    var input = inputChannels + 2
-    let blocks = widths.map { output in
-      defer { input = output }
-      return Sequential(
-        Conv2d(input, output, kernelSize: 3, padding: 1, generator: generator), GroupNorm(groups: 8, channels: output),
-        Lambda { $0.relu() },
-        Conv2d(output, output, kernelSize: 3, padding: 1, generator: generator), GroupNorm(groups: 8, channels: output),
-        Lambda { $0.relu() })
-    }
+    let blocks = groupNormBlocks(input: inputChannels + 2, widths: widths, generator: generator)  // + the coordinate channels
     _blocks = Children(wrappedValue: blocks, named: { "block\($0 + 1)" })
     // Three 2× poolings: a 32-pixel input ends as a 4×4 map.
     let side = max(1, resolution / 8)
