@@ -129,11 +129,14 @@ public enum ReconstructionAnalysis {
       ? try Metrics.noiseDiversity(samples.map { Tensor.cat($0) }, network: evaluation, layers: layers) : nil
     let diversity = diversityPerImage?.mean().item() ?? 0
     func column(_ values: Tensor) -> [Float] { values.to(.cpu, dtype: .float32).scalars(as: Float.self) }
+    // Each per-image score once ([n]); the report's means and the stored columns both read it.
+    let psnr = Metrics.psnr(x, xHat)
+    let ssim = Metrics.ssim(x, xHat)
+    let perceptual = try Metrics.perceptualDistance(x, xHat, network: evaluation, layers: layers)
+    let agreement = Metrics.top1Agreement(logits, reconstructedLogits)
     let retrievalHits = Metrics.retrievalHits(distances: distances, groupSize: retrievalGroupSize)
     let perImage = ReconstructionReport.PerImageScores(
-      psnr: column(Metrics.psnr(x, xHat)), ssim: column(Metrics.ssim(x, xHat)),
-      perceptualDistance: column(try Metrics.perceptualDistance(x, xHat, network: evaluation, layers: layers)),
-      top1Agreement: column(Metrics.top1Agreement(logits, reconstructedLogits)),
+      psnr: column(psnr), ssim: column(ssim), perceptualDistance: column(perceptual), top1Agreement: column(agreement),
       evaluationCorrect: column((evalOnReconstructions .== truth).to(.float32)),
       retrieval: (0..<n).map { $0 < retrievalHits.count ? Float(retrievalHits[$0]) : nil },
       sameClassRetrieval: Metrics.sameClassRetrievalHits(
@@ -143,10 +146,10 @@ public enum ReconstructionAnalysis {
     let frechet = frechetEstimate(real: pooledReal, fake: pooledFake)
     let report = ReconstructionReport(
       count: n,
-      psnr: Metrics.psnr(x, xHat).mean().item(),
-      ssim: Metrics.ssim(x, xHat).mean().item(),
-      perceptualDistance: try Metrics.perceptualDistance(x, xHat, network: evaluation, layers: layers).mean().item(),
-      top1Agreement: Metrics.top1Agreement(logits, reconstructedLogits).mean().item(),
+      psnr: psnr.mean().item(),
+      ssim: ssim.mean().item(),
+      perceptualDistance: perceptual.mean().item(),
+      top1Agreement: agreement.mean().item(),
       logitCosine: Metrics.logitCosine(logits, reconstructedLogits).mean().item(),
       evaluationAccuracy: (evalOnReconstructions .== truth).to(.float32).mean().item(),
       evaluationAccuracyOnOriginals: (evalOnOriginals .== truth).to(.float32).mean().item(),
