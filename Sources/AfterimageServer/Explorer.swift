@@ -114,6 +114,10 @@ public final class Explorer {
   public init(columns: [Column], testSet: Dataset) throws {
     guard let first = columns.first else { throw RunError("the explorer needs at least one inverter") }
     for column in columns {
+      // The page edits logits (one slider per class); a feature-map inverter has no class per value.
+      guard column.inverter.config.representation == .logits else {
+        throw RunError("\(column.name) inverts \(column.inverter.config.representation), and the explorer edits logits: explore logit inverters, or study feature inverters with `afterimage analyze reconstruct` and `afterimage study depth`")
+      }
       let config = column.inverter.classifier.config
       guard config.channels == testSet.channels, config.resolution == testSet.resolution else {
         throw RunError("\(column.name) takes \(config.channels)×\(config.resolution)² images; \(first.name)'s data set has \(testSet.channels)×\(testSet.resolution)²: explore inverters of one input shape together")
@@ -259,7 +263,7 @@ public final class Explorer {
       throw RequestError(.badRequest, "the edited logits reach \(largest); keep them within ±10000 (the inverter saw logits of about ±\(Int(spread * 4)))")
     }
     let batch = logits.expanded([samples, classes]).contiguous()
-    let images = column.inverter.reconstruct(logits: batch, noise: column.inverter.noise(count: samples, seed: edit.seed ?? 0))
+    let images = column.inverter.reconstruct(representation: batch, noise: column.inverter.noise(count: samples, seed: edit.seed ?? 0))
     var verdicts: [String] = []
     if let evaluation = column.evaluation {
       let predicted = try withNoGrad { try evaluation.logits(images).argmax(dim: 1) }.scalars(as: Int64.self)

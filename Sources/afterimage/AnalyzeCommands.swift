@@ -9,7 +9,7 @@ struct AnalyzeCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "analyze", abstract: "Measure what survives in the logits (experiments write figures and results.json).",
     subcommands: [
-      AnalyzeReconstruct.self, AnalyzeFactors.self, AnalyzeFactorRegressor.self, AnalyzeNoise.self, AnalyzeLogitShift.self, AnalyzeLogitScale.self,
+      AnalyzeReconstruct.self, AnalyzeFactors.self, AnalyzeInformation.self, AnalyzeFactorRegressor.self, AnalyzeNoise.self, AnalyzeLogitShift.self, AnalyzeLogitScale.self,
       AnalyzeLogitNoise.self, AnalyzeTopK.self, AnalyzeInterpolate.self, AnalyzeMisclassified.self, AnalyzeAdversarial.self,
       AnalyzeTransforms.self, AnalyzeIterate.self, AnalyzeCompare.self, AnalyzeSeeds.self,
     ])
@@ -83,6 +83,35 @@ struct AnalyzeFactors: ParsableCommand {
   func run() throws {
     var experiment = FactorExperiment(inverter: inverter)
     (experiment.count, experiment.trainCount, experiment.epochs, experiment.regressor) = (count, trainCount, epochs, regressor)
+    try output.run(experiment)
+  }
+}
+
+struct AnalyzeInformation: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "information",
+    abstract: "What each representation of a Shapes classifier holds: R² per factor of a linear and an MLP probe at every depth (stem … pooled features, logits), and from reconstructions of inverters of some of them against the regressor's ceiling.")
+
+  @Option(help: "The classifier run directory (trained on shapes, any class count).") var classifier: String
+  @Option(
+    parsing: .upToNextOption,
+    help: ArgumentHelp("Representations to probe, in depth order: logits, features:NAME (default: every feature map, then the logits).", valueName: "representation"))
+  var representation: [String] = []
+  @Option(parsing: .upToNextOption, help: "Inverters of this classifier whose reconstructions are scored.") var inverter: [String] = []
+  @Option(help: "Held-out images scored.") var count = InformationExperiment.defaults.count
+  @Option(help: "Clean training images the probes are fit on.") var trainCount = InformationExperiment.defaults.trainCount
+  @Option(help: "Epochs of the MLP probe.") var epochs = InformationExperiment.defaults.epochs
+  @Option(help: "A trained factor regressor (default: \(FactorRegressor.shippedFolder)).") var regressor: String?
+  @OptionGroup var output: ExperimentOutput
+
+  func validate() throws {
+    try require(count >= 10 && trainCount >= 100 && epochs >= 1, "--count ≥ 10, --train-count ≥ 100, --epochs ≥ 1")
+  }
+
+  func run() throws {
+    var experiment = InformationExperiment(classifier: classifier)
+    experiment.representations = try validating { try representation.isEmpty ? nil : representation.map { try Representation(parsing: $0) } }
+    (experiment.inverters, experiment.count, experiment.trainCount, experiment.epochs, experiment.regressor) = (inverter, count, trainCount, epochs, regressor)
     try output.run(experiment)
   }
 }

@@ -7,7 +7,30 @@ import Torch
 struct ClassifierCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "classifier", abstract: "Train, evaluate and import the classifiers to invert.",
-    subcommands: [ClassifierTrain.self, ClassifierEval.self, ClassifierImport.self])
+    subcommands: [ClassifierTrain.self, ClassifierEval.self, ClassifierImport.self, ClassifierInfo.self])
+}
+
+/// `classifier info`: what a classifier is, and every representation an inverter or a probe
+/// can read from it (`--representation`), with the length of its vector.
+struct ClassifierInfo: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "info", abstract: "A classifier's architecture, classes and data set, and its feature maps as representations (what `inverter train --representation` takes).")
+
+  @Option(help: "A classifier run directory or model.safetensors.") var classifier: String
+
+  func run() throws {
+    let model = try Classifiers.load(classifier)
+    let config = model.config
+    print("\(classifier): \(config.architecture.rawValue), \(config.classCount) classes, \(config.channels)×\(config.resolution)² inputs, trained on \(config.dataset ?? "an unrecorded data set")")
+    print("representations (feature maps pooled to at most \(Representation.gridSide)×\(Representation.gridSide) cells and flattened):")
+    let probe = Tensor.full([1, config.channels, config.resolution, config.resolution], 0.5)
+    let maps = try withNoGrad { try model.features(probe, names: model.featureNames).features }
+    for representation in model.representations {
+      let shape = representation == .logits ? [1, config.classCount] : maps[representation.label]?.shape ?? []
+      let size = try model.representationSize(representation)
+      print("  \(representation.description.padding(toLength: 28, withPad: " ", startingAt: 0)) map \(shape.dropFirst().map(String.init).joined(separator: "×").leftPadded(12))  →  \(size) values")
+    }
+  }
 }
 
 /// Parses "0.5,0.4,0.3" into numbers.

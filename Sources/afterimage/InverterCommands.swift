@@ -60,7 +60,7 @@ struct InverterTrain: ParsableCommand {
     let recipe = self.recipe.recipe
     let featureNetwork = try recipe.perceptualNetwork.map { try Classifiers.load($0) } ?? model
     return try validating {
-      try recipe.config(classifier: model.config, classifierPath: classifier, featureNetwork: featureNetwork, command: reproducibleCommandLine())
+      try recipe.config(classifier: model, classifierPath: classifier, featureNetwork: featureNetwork, command: reproducibleCommandLine())
     }
   }
 }
@@ -102,15 +102,15 @@ struct InverterReconstruct: ParsableCommand {
       originals = try data.batch(at: Array(0..<min(count, data.count))).images
     }
     let n = originals.shape[0]
-    let logits = try withNoGrad { try model.classifier.logits(originals) }  // [n, K]
+    let representation = try withNoGrad { try model.represent(originals) }  // [n, D]
     var columns = [originals.to(model.device)]
     var predicted: [[Int64]] = []
     for k in 0..<max(1, samples) {
-      let reconstruction = model.reconstruct(logits: logits, noise: model.noise(count: n, seed: seed &+ UInt64(k)))
+      let reconstruction = model.reconstruct(representation: representation, noise: model.noise(count: n, seed: seed &+ UInt64(k)))
       columns.append(reconstruction)
       predicted.append(try withNoGrad { try model.classifier.logits(reconstruction).argmax(dim: 1) }.scalars(as: Int64.self))
     }
-    let originalClasses = logits.argmax(dim: 1).scalars(as: Int64.self)
+    let originalClasses = try withNoGrad { try model.classifier.logits(originals) }.argmax(dim: 1).scalars(as: Int64.self)
     // Rows: an original, then its reconstructions; a reconstruction whose top-1 class differs
     // from the original's gets a red frame, a matching one a green frame.
     let tiles = Tensor.stack(columns, dim: 1).flattened(from: 0, through: 1)  // [n·(K+1), C, R, R]

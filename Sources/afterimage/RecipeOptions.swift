@@ -19,6 +19,12 @@ struct InverterRecipeOptions: ParsableArguments {
   @Option(help: "Length of the noise vector z.") var noiseSize = InverterRecipe.default.noiseSize
   @Flag(help: "No self-attention blocks.") var noAttention = !InverterRecipe.default.attention
   @Option(help: "Logit preprocessing: raw (the paper) or standardized.") var logits = InverterRecipe.default.preprocessing
+  @Option(
+    help: ArgumentHelp(
+      "What to invert: logits (the paper), or features:NAME, one of the classifier's feature maps (stem, layer1, …, pool for the ResNets; `afterimage classifier info` lists them), average-pooled to at most a 4×4 grid and flattened.",
+      valueName: "representation"),
+    transform: { try Representation(parsing: $0) })
+  var representation = InverterRecipe.default.representation
   @Option(help: "Training steps (generator updates).") var steps = InverterRecipe.default.training.steps
   @Option(help: "Batch size.") var batchSize = InverterRecipe.default.training.batchSize
   @Option(help: "Generator learning rate.") var gLr = InverterRecipe.default.training.generatorLearningRate
@@ -66,6 +72,7 @@ struct InverterRecipeOptions: ParsableArguments {
     recipe.noiseSize = noiseSize
     recipe.attention = !noAttention
     recipe.preprocessing = logits
+    recipe.representation = representation
     recipe.perceptualLayers = perceptualLayers.map { $0.split(separator: ",").map(String.init) }
     recipe.perceptualNetwork = perceptualNetwork
     recipe.weightOverrides.adversarial = adversarialWeight

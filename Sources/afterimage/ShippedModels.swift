@@ -27,22 +27,30 @@ struct Recipe {
   let folder: String
   /// The sub-command's arguments after `--out DIR`; `{models}` stands for the models folder.
   let arguments: [String]
+  /// The sub-command when it is not the kind's (`study depth` for a study beyond the paper).
+  var subcommand: [String]? = nil
 
   /// The words of the command line, e.g. `["classifier", "train", "--out", …]`.
   func commandLine(models: String) -> [String] {
-    return kind.subcommand + ["--out", "\(models)/\(folder)"] + arguments.map { $0.replacingOccurrences(of: "{models}", with: models) }
+    return (subcommand ?? kind.subcommand) + ["--out", "\(models)/\(folder)"] + arguments.map { $0.replacingOccurrences(of: "{models}", with: models) }
   }
+
+  /// The same recipe with `flags` after its own (a later flag overrides an earlier one).
+  func appending(_ flags: [String]) -> Recipe {
+    Recipe(name: name, kind: kind, folder: folder, arguments: arguments + flags, subcommand: subcommand)
+  }
+
+  /// The file whose presence means the recipe has been run: the weights, or a study's results.
+  var product: String { kind == .study ? "results.json" : "model.safetensors" }
 }
 
 enum Recipes {
-  static let all: [Recipe] = classifiers + inverters + studies
+  static let all: [Recipe] = classifiers + inverters + studies + beyond
 
   /// ResNet-20 at half width; the robust ones are Madry PGD-7 trained at the ε the demo attacks with.
   static let classifiers: [Recipe] = [
-    Recipe(name: "shapes-standard", kind: .classifier, folder: "classifiers/shapes-standard",
-           arguments: "--dataset shapes --arch resnet20 --width 0.5 --epochs 6 --warmup-steps 100"),
-    Recipe(name: "shapes-robust", kind: .classifier, folder: "classifiers/shapes-robust",
-           arguments: "--dataset shapes --arch resnet20 --width 0.5 --epochs 6 --train-count 30000 --warmup-steps 100 --adversarial linf:8/255"),
+    shapesClassifier(classes: 10, kind: "standard"),
+    shapesClassifier(classes: 10, kind: "robust"),
     Recipe(name: "fashion-mnist-standard", kind: .classifier, folder: "classifiers/fashion-mnist-standard",
            arguments: "--dataset fashion-mnist --arch resnet20 --width 0.5 --epochs 8 --warmup-steps 100"),
     Recipe(name: "fashion-mnist-robust", kind: .classifier, folder: "classifiers/fashion-mnist-robust",
@@ -98,13 +106,60 @@ enum Recipes {
     ]
   }()
 
+  /// The models and results of the studies beyond the paper (`afterimage study …`): Shapes
+  /// classifiers with 20 and 40 classes and their inverters, inverters of the pooled features, a
+  /// VGG-style Fashion-MNIST classifier, and the three studies, which the demo shows.
+  static let beyond: [Recipe] = {
+    let classes = [shapesClassifier(classes: 20, kind: "standard"), shapesClassifier(classes: 40, kind: "standard"), shapesClassifier(classes: 40, kind: "robust")]
+    let vgg = Recipe(name: "fashion-mnist-vgg", kind: .classifier, folder: "classifiers/fashion-mnist-vgg",
+                     arguments: "--dataset fashion-mnist --arch vgg --width 0.5 --epochs 8 --warmup-steps 100")
+    let inverters = ["shapes-standard", "shapes-robust"].map { depthInverters(of: $0)[0] } + ["fashion-mnist-vgg", "shapes-40-standard", "shapes-40-robust"].map { fidelityInverter(of: $0) }
+    let studies = ["depth", "classes", "architecture"].map { study in
+      Recipe(name: "study-\(study)", kind: .study, folder: "studies/\(study)", arguments: ["--models", "{models}"], subcommand: ["study", study])
+    }
+    return classes + [vgg] + inverters + studies
+  }()
+
+  /// The name of the Shapes classifier with `classes` classes of `kind` (standard, robust):
+  /// `shapes-standard` for the 10-class default, `shapes-40-robust` for 40.
+  static func shapesClassifierName(classes: Int, kind: String) -> String {
+    classes == 10 ? "shapes-\(kind)" : "shapes-\(classes)-\(kind)"
+  }
+
+  /// The shipped Shapes classifier recipe scaled to `classes` (only the data set changes):
+  /// ResNet-20 at half width, 6 epochs; the robust one PGD-7 at ε = 8/255 on 30000 images.
+  /// `options` adds Shapes options (train=N,test=N) to its data set.
+  static func shapesClassifier(classes: Int, kind: String, options: String? = nil) -> Recipe {
+    let settings = (classes == 10 ? [] : ["classes=\(classes)"]) + (options.map { [$0] } ?? [])
+    let dataset = settings.isEmpty ? "shapes" : "shapes:" + settings.joined(separator: ",")
+    let robust = kind == "robust" ? " --train-count 30000" : ""
+    let attack = kind == "robust" ? " --adversarial linf:8/255" : ""
+    let name = shapesClassifierName(classes: classes, kind: kind)
+    return Recipe(name: name, kind: .classifier, folder: "classifiers/\(name)",
+                  arguments: "--dataset \(dataset) --arch resnet20 --width 0.5 --epochs 6\(robust) --warmup-steps 100\(attack)")
+  }
+
+  /// The fidelity inverter of the classifier `classifiers/NAME` (of its logits, or of
+  /// `representation`): the shipped fidelity recipe.
+  static func fidelityInverter(of classifier: String, representation: String? = nil) -> Recipe {
+    let layer = representation.map { " --representation features:\($0)" } ?? ""
+    let name = "\(classifier)\(representation.map { "-\($0)" } ?? "")-fidelity"
+    return Recipe(name: name, kind: .inverter, folder: "inverters/\(name)",
+                  arguments: "--classifier {models}/classifiers/\(classifier) --preset fidelity\(layer) \(fidelityTraining)")
+  }
+
+  /// The inverters the depth study scores for a classifier: of its pooled features, and of its logits.
+  static func depthInverters(of classifier: String) -> [Recipe] {
+    [fidelityInverter(of: classifier, representation: "pool"), fidelityInverter(of: classifier)]
+  }
+
   /// The fidelity inverters' training length and rates, beside the preset's losses.
   static let fidelityTraining = "--steps 1500 --g-lr 0.0002"
 
   /// The recipes called `names` (all when empty), or an error naming the unknown ones.
   static func select(_ names: [String]) throws -> [Recipe] {
     guard !names.isEmpty else { return all }
-    let groups: [String: [Recipe]] = ["classifiers": classifiers, "inverters": inverters, "studies": studies]
+    let groups: [String: [Recipe]] = ["classifiers": classifiers, "inverters": inverters, "studies": studies, "beyond": beyond]
     var chosen: [Recipe] = []
     for name in names {
       if let group = groups[name] { chosen += group; continue }
@@ -124,7 +179,7 @@ enum Recipes {
     for recipe in recipes {
       var words = recipe.commandLine(models: models)
       // A seed study takes no --threads (it sets none), the factor regressor no --device (it trains on the CPU).
-      if let threads, recipe.kind != .study { words += ["--threads", String(threads)] }
+      if let threads, recipe.kind != .study || recipe.subcommand != nil { words += ["--threads", String(threads)] }
       if let device, recipe.kind != .factorRegressor { words += ["--device", device] }
       let folder = "\(models)/\(recipe.folder)"
       try? FileManager.default.removeItem(atPath: folder)
@@ -162,7 +217,7 @@ struct ModelsList: ParsableCommand {
 
   func run() throws {
     for recipe in Recipes.all {
-      let weights = "\(models)/\(recipe.folder)/model.safetensors"
+      let weights = "\(models)/\(recipe.folder)/\(recipe.product)"
       let size = (try? FileManager.default.attributesOfItem(atPath: weights)[.size] as? Int) ?? nil
       let state = size.map { String(format: "%7.2f MB", Double($0) / 1e6) } ?? "  missing "
       print("\(recipe.name.padding(toLength: 32, withPad: " ", startingAt: 0)) \(state)  afterimage \(recipe.commandLine(models: models).joined(separator: " "))")
@@ -174,7 +229,7 @@ struct ModelsTrain: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "train",
     abstract: "Retrain shipped models from scratch with their recorded commands (all: about 3 hours on 2 cores).")
-  @Argument(help: "Models to train (names from `models list`, or 'classifiers', 'inverters'; default: all).") var names: [String] = []
+  @Argument(help: "Models to train (names from `models list`, or 'classifiers', 'inverters', 'studies', 'beyond'; default: all).") var names: [String] = []
   @Option(help: "The models folder to write (inverters read their classifiers from it).") var models = "models"
   @Option(help: "Threads (default: all cores).") var threads: Int?
   @Flag(help: "Check and print each command without training anything.") var dryRun = false

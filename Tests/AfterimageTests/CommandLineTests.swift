@@ -114,6 +114,60 @@ final class CommandLineTests: XCTestCase {
     XCTAssertTrue(try expectSuccess(["models", "list", "--models", "models"], in: root).contains("afterimage inverter train --out models/inverters/shapes-robust-paper"))
   }
 
+  /// `study depth|classes|architecture` on tiny models: each trains what is missing, writes its
+  /// results and figures, and a rerun reuses what it has.
+  func testTheStudiesRunEndToEndOnTinyModels() throws {
+    let root = try temporaryDirectory()
+    let repository = parityScripts.deletingLastPathComponent().deletingLastPathComponent()
+    let regressor = repository.appendingPathComponent("models/eval/shapes-factors").path
+    let small = "shapes:train=256,test=128"
+    let classifierFlags = [
+      "--arch", "resnet20", "--width", "0.25", "--epochs", "1", "--batch-size", "32", "--warmup-steps", "2", "--final-attack-count", "16", "--train-count", "256",
+    ]
+    for (name, arch) in [("tiny", "resnet20"), ("tiny-vgg", "vgg")] {
+      var flags = classifierFlags
+      flags[1] = arch
+      _ = try expectSuccess(["classifier", "train", "--dataset", small, "--out", "models/classifiers/\(name)"] + flags, in: root)
+    }
+    let inverterFlags = "--steps 2 --batch-size 8 --ch 4 --noise-size 16 --no-attention --train-count 64"
+    let counts = ["--count", "20", "--train-count", "100", "--epochs", "2", "--regressor", regressor, "--inverter-options=\(inverterFlags)"]
+
+    let depth = try expectSuccess(["study", "depth", "--classifier", "tiny", "--out", "depth"] + counts, in: root)
+    XCTAssertTrue(depth.contains("to train  models/inverters/tiny-pool-fidelity"), depth)
+    let stored = try JSONSerialization.jsonObject(with: Data(contentsOf: root.appendingPathComponent("depth/results.json"))) as! [String: Any]
+    let entries = (stored["result"] as! [String: Any])["entries"] as! [[String: Any]]
+    let layers = (entries[0]["information"] as! [String: Any])["layers"] as! [[String: Any]]
+    XCTAssertEqual(layers.map { $0["representation"] as! String }, ["features:stem", "features:layer1", "features:layer2", "features:layer3", "features:pool", "logits"])
+    XCTAssertEqual(layers.filter { $0["reconstructions"] != nil }.map { $0["representation"] as! String }, ["features:pool", "logits"], "both inverters scored")
+    for figure in ["curve-tiny.svg", "figure-tiny.png"] {
+      XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent("depth/\(figure)").path), figure)
+    }
+    let again = try expectSuccess(["study", "depth", "--classifier", "tiny", "--out", "depth"] + counts, in: root)
+    XCTAssertTrue(again.contains("found     models/inverters/tiny-pool-fidelity") && again.contains("tiny: reusing"), again)
+
+    let classes = try expectSuccess(
+      ["study", "classes", "--standard", "3,4", "--robust", "4", "--shapes-options", "train=256,test=128", "--out", "classes",
+       "--classifier-options=" + classifierFlags.dropFirst(2).joined(separator: " ")] + counts, in: root)
+    XCTAssertTrue(classes.contains("to train  models/classifiers/shapes-4-robust"), classes)
+    let robust = try String(contentsOf: root.appendingPathComponent("models/classifiers/shapes-4-robust/config.json"), encoding: .utf8)
+    XCTAssertTrue(robust.contains("linf") && robust.contains("shapes:classes=4,train=256,test=128"), "the recipe scaled to K: \(robust)")
+    let points = ((try JSONSerialization.jsonObject(with: Data(contentsOf: root.appendingPathComponent("classes/results.json"))) as! [String: Any])["result"] as! [String: Any])["points"] as! [[String: Any]]
+    XCTAssertEqual(points.count, 3)
+    XCTAssertEqual(points.filter { $0["reconstructions"] != nil }.count, 2, "the largest K is inverted, standard and robust")
+    XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent("classes/curve.svg").path))
+
+    let architecture = try expectSuccess(
+      ["study", "architecture", "--classifier", "tiny", "tiny-vgg", "--out", "architecture", "--count", "20",
+       "--evaluation", repository.appendingPathComponent("models/eval/shapes").path, "--inverter-options=\(inverterFlags)"], in: root)
+    XCTAssertTrue(architecture.contains("vgg"), architecture)
+    let report = try expectSuccess(["report", "--from", "depth", "classes", "architecture", "--out", "report.html"], in: root)
+    XCTAssertTrue(report.contains("report.html"), report)
+    let html = try String(contentsOf: root.appendingPathComponent("report.html"), encoding: .utf8)
+    XCTAssertTrue(html.contains("Information across depth") && html.contains("<svg") && html.contains("Architecture families"), "the studies' sections")
+    try expectFailure(["study", "depth", "--classifier", "absent", "--out", "x"], saying: "no classifier models/classifiers/absent", in: root)
+    try expectFailure(["study", "classes", "--standard", "1", "--out", "x"], saying: "class counts are comma-separated integers", in: root)
+  }
+
   func testBadInputGivesAClearErrorNotACrash() throws {
     let root = try temporaryDirectory()
     try expectFailure(["data", "info", "--dataset", "imagenet"], saying: "unknown data set", in: root)

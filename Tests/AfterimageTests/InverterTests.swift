@@ -97,7 +97,7 @@ final class InverterTests: XCTestCase {
 
   func tinyTrainer(
     _ run: RunDirectory, classifierPath: String, steps: Int, preset: InversionLossWeights = .fidelity(layers: ["layer1"]),
-    architecture: InverterConfig.Architecture = .biggan
+    architecture: InverterConfig.Architecture = .biggan, representation: Representation = .logits
   ) throws -> InverterTrainer {
     var options = InverterTrainingOptions()
     options.steps = steps
@@ -113,6 +113,8 @@ final class InverterTests: XCTestCase {
     config.attention = false
     config.architecture = architecture
     let classifier = try Classifiers.load(classifierPath)
+    config.representation = representation
+    config.logitCount = try classifier.representationSize(representation)
     let train = try ShapesDataset(split: .train, resolution: 32, count: 64, seed: 5)
     let test = try ShapesDataset(split: .test, resolution: 32, count: 16, seed: 5)
     let trainer = try InverterTrainer(run: run, config: config, classifier: classifier, classifierPath: classifierPath, train: train, heldOut: test, datasetKey: "shapes-test-64")

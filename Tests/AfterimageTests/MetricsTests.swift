@@ -137,9 +137,10 @@ final class FactorProbeTests: XCTestCase {
     let factors = test.factors!
     let linear = probe.logitProbe(
       trainLogits: carrier, trainFactors: factors, trainLabels: labels, testLogits: carrier, testFactors: factors, testLabels: labels)
-    let mlp = probe.mlpLogitProbe(
-      trainLogits: carrier, trainFactors: factors, trainLabels: labels, testLogits: carrier, testFactors: factors, testLabels: labels,
-      epochs: 150)
+    let dataset = try XCTUnwrap(try DatasetSource("shapes").open(split: .test, resolution: 32).dataset as? ShapesDataset)
+    let mlp = RepresentationProbe(encoding: probe.encoding, symmetry: { dataset.rotationSymmetry(ofClass: $0) }).scores(
+      train: carrier, trainFactors: factors, trainLabels: labels, test: carrier, testFactors: factors, testLabels: labels, epochs: 150
+    ).mlp.mapValues(\.value)
     print("hue R² from a plain hue number: linear \(linear["object_hue"]!), MLP \(mlp["object_hue"]!)")
     XCTAssertLessThan(linear["object_hue"]!, 0.5)
     XCTAssertGreaterThan(mlp["object_hue"]!, 0.9)

@@ -127,7 +127,7 @@ final class PyTorch2ImportTests: XCTestCase {
       XCTAssertEqual(trainer.step, 3, "\(name) \(format)")
       let inverter = try Inverter.load(inverterRun.url.path)
       let logits = try withNoGrad { try classifier.logits(try heldOut.batch(at: [0, 1, 2, 3]).images) }
-      let images = inverter.reconstruct(logits: logits, noise: inverter.noise(count: 4, seed: 1))
+      let images = inverter.reconstruct(representation: logits, noise: inverter.noise(count: 4, seed: 1))
       XCTAssertEqual(images.shape, [4, 3, 32, 32])
       XCTAssertEqual(images.isFinite().to(.float32).min().item(), 1)
     }

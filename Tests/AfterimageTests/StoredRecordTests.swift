@@ -225,22 +225,22 @@ final class StoredRecordTests: XCTestCase {
       normalization: .identity(channels: 3), dataset: "shapes")
     let network = try NetworkClassifier(config: config, generator: Generator(seed: 1))
     var recipe = InverterRecipe()
-    XCTAssertEqual(try recipe.config(classifier: config, classifierPath: "c", featureNetwork: network, command: nil).losses, .paper)
+    XCTAssertEqual(try recipe.config(classifier: network, classifierPath: "c", featureNetwork: network, command: nil).losses, .paper)
     recipe.architecture = .upconv
-    XCTAssertEqual(try recipe.config(classifier: config, classifierPath: "c", featureNetwork: network, command: nil).preset, "upconv")
+    XCTAssertEqual(try recipe.config(classifier: network, classifierPath: "c", featureNetwork: network, command: nil).preset, "upconv")
     recipe.preset = .fidelity
-    XCTAssertThrowsError(try recipe.config(classifier: config, classifierPath: "c", featureNetwork: network, command: nil)) {
+    XCTAssertThrowsError(try recipe.config(classifier: network, classifierPath: "c", featureNetwork: network, command: nil)) {
       XCTAssertTrue("\($0)".contains("does not go with --arch upconv"), "\($0)")
     }
     recipe = InverterRecipe()
     recipe.weightOverrides.perceptual = 2
     recipe.perceptualNetwork = "eval"
-    let perceptual = try recipe.config(classifier: config, classifierPath: "c", featureNetwork: network, command: nil).losses
+    let perceptual = try recipe.config(classifier: network, classifierPath: "c", featureNetwork: network, command: nil).losses
     XCTAssertEqual(perceptual.perceptualLayers, ["layer1", "layer2"], "a perceptual weight brings the network's default layers")
     XCTAssertEqual(perceptual.perceptualNetwork, "eval")
     recipe.weightOverrides.adversarial = 0
     recipe.weightOverrides.perceptual = 0
-    XCTAssertThrowsError(try recipe.config(classifier: config, classifierPath: "c", featureNetwork: network, command: nil)) {
+    XCTAssertThrowsError(try recipe.config(classifier: network, classifierPath: "c", featureNetwork: network, command: nil)) {
       XCTAssertTrue("\($0)".contains("not all zero"), "\($0)")
     }
   }

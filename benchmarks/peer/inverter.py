@@ -557,7 +557,7 @@ def time_reconstruction(args):
 
     def step():
         with torch.no_grad():
-            (G_ema(logits, z) + 1) / 2  # Inverter.reconstruct(logits:noise:)
+            (G_ema(logits, z) + 1) / 2  # Inverter.reconstruct(representation:noise:)
 
     return timed(step, args.steps, args.warmup), parameter_counts(nets)
 

@@ -20,16 +20,16 @@ public enum ClassExperiments {
   ) throws -> (points: [InterpolationPoint], rows: [Tensor]) {
     let half = images.shape[0] / 2
     guard half >= 1 else { throw RunError("interpolation needs at least two images") }
-    let logits = try withNoGrad { try inverter.classifier.logits(images) }
-    let a = logits.narrow(dim: 0, start: 0, length: half)
-    let b = logits.narrow(dim: 0, start: half, length: half)
+    let code = try inverter.represent(images)  // [B, D]: logits, or the inverted feature vector
+    let a = code.narrow(dim: 0, start: 0, length: half)
+    let b = code.narrow(dim: 0, start: half, length: half)
     let classA = labels.narrow(dim: 0, start: 0, length: half).unsqueezed(1)
     let classB = labels.narrow(dim: 0, start: half, length: half).unsqueezed(1)
     let noise = inverter.noise(count: half, seed: seed)
     var points: [InterpolationPoint] = []
     var rows: [Tensor] = []
     for alpha in alphas {
-      let reconstruction = inverter.reconstruct(logits: a * (1 - alpha) + b * alpha, noise: noise)
+      let reconstruction = inverter.reconstruct(representation: a * (1 - alpha) + b * alpha, noise: noise)
       rows.append(reconstruction)
       let probabilities = try withNoGrad { try evaluation.logits(reconstruction).softmax(dim: 1) }  // [half, K]
       points.append(InterpolationPoint(
@@ -49,11 +49,11 @@ public enum ClassExperiments {
     enum CodingKeys: String, CodingKey { case count, trueClass = "eval_says_true_class", predictedClass = "eval_says_predicted_class" }
   }
 
-  /// The evaluation classifier's verdict on reconstructions from `logits` of images with
-  /// true classes `labels`.
-  static func drift(logits: Tensor, labels: Tensor, inverter: Inverter, evaluation: any ImageClassifier, seed: UInt64) throws -> (Drift, Tensor) {
-    let reconstruction = inverter.reconstruct(logits: logits, noise: inverter.noise(count: logits.shape[0], seed: seed))
-    let named = try withNoGrad { try evaluation.logits(reconstruction).argmax(dim: 1) }
+  /// The evaluation classifier's verdict on reconstructions of `images` with true classes
+  /// `labels`, which the inverted classifier gave `logits`.
+  static func drift(images: Tensor, logits: Tensor, labels: Tensor, inverter: Inverter, evaluation: any ImageClassifier, seed: UInt64) throws -> (Drift, Tensor) {
+    let reconstruction = try inverter.reconstruct(images: images, noise: inverter.noise(count: logits.shape[0], seed: seed))
+    let named = try withNoGrad { try evaluation.logits(reconstruction).argmax(dim: 1) }.to(labels.device)
     let predicted = logits.argmax(dim: 1)
     return (Drift(
       count: logits.shape[0], trueClass: (named .== labels).to(.float32).mean().item(),
@@ -77,11 +77,12 @@ public enum ClassExperiments {
     var wrongImages: Tensor?
     var wrongReconstructions: Tensor?
     if let index = subset(right) {
-      correct = try drift(logits: logits.indexSelect(dim: 0, index: index), labels: labels.indexSelect(dim: 0, index: index), inverter: inverter, evaluation: evaluation, seed: seed).0
+      correct = try drift(
+        images: images.indexSelect(dim: 0, index: index.to(images.device)), logits: logits.indexSelect(dim: 0, index: index), labels: labels.indexSelect(dim: 0, index: index), inverter: inverter, evaluation: evaluation, seed: seed).0
     }
     if let index = subset(.!right) {
       let (verdict, reconstructions) = try drift(
-        logits: logits.indexSelect(dim: 0, index: index), labels: labels.indexSelect(dim: 0, index: index), inverter: inverter, evaluation: evaluation, seed: seed)
+        images: images.indexSelect(dim: 0, index: index.to(images.device)), logits: logits.indexSelect(dim: 0, index: index), labels: labels.indexSelect(dim: 0, index: index), inverter: inverter, evaluation: evaluation, seed: seed)
       wrong = verdict
       wrongImages = images.indexSelect(dim: 0, index: index.to(images.device))
       wrongReconstructions = reconstructions
@@ -97,7 +98,7 @@ public enum ClassExperiments {
     let adversarialImages = try Attacks.perturb(images, labels: labels, classifier: inverter.classifier, spec: attack, generator: Generator(seed: seed))
     let logits = try withNoGrad { try inverter.classifier.logits(adversarialImages) }
     let fooled = (logits.argmax(dim: 1) .!= labels).to(.float32).mean().item()
-    let (verdict, reconstructions) = try drift(logits: logits, labels: labels, inverter: inverter, evaluation: evaluation, seed: seed)
+    let (verdict, reconstructions) = try drift(images: adversarialImages, logits: logits, labels: labels, inverter: inverter, evaluation: evaluation, seed: seed)
     return (verdict, fooled, adversarialImages, reconstructions)
   }
 }

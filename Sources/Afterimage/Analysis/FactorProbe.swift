@@ -179,29 +179,8 @@ public final class FactorProbe {
     trainLogits: Tensor, trainFactors: [ShapeFactors], trainLabels: [Int], testLogits: Tensor, testFactors: [ShapeFactors],
     testLabels: [Int], ridge: Double = 1e-2
   ) -> [String: Double] {
-    func design(_ logits: Tensor) -> Tensor {
-      let x = logits.to(.cpu, dtype: .float64)
-      return Tensor.cat([x, Tensor.ones([x.shape[0], 1], dtype: .float64)], dim: 1)  // bias column
-    }
-    let x = design(trainLogits)
-    let y = targets(trainFactors, labels: trainLabels).to(.float64)
-    let gram = x.t.matmul(x) + Tensor.eye(x.shape[1], dtype: .float64) * (ridge * Double(x.shape[0]))
-    // Solve (XᵀX + λI) W = XᵀY through the symmetric eigendecomposition (gram is positive definite).
-    let (values, vectors) = gram.symmetricEigen()
-    let inverse = (vectors / values.unsqueezed(0)).matmul(vectors.t)
-    let weights = inverse.matmul(x.t.matmul(y))
-    let predictions = design(testLogits).matmul(weights)
-    return encoding.rSquared(predictions: predictions, targets: targets(testFactors, labels: testLabels), rotationMask: rotationMask(labels: testLabels))
-  }
-
-  /// R² per factor of a small MLP from the logits (`MLPRegression`), fit on the training logits
-  /// and scored on the test ones, like `logitProbe`.
-  public func mlpLogitProbe(
-    trainLogits: Tensor, trainFactors: [ShapeFactors], trainLabels: [Int], testLogits: Tensor, testFactors: [ShapeFactors],
-    testLabels: [Int], epochs: Int = 40, seed: UInt64 = 0
-  ) -> [String: Double] {
-    let predictions = mlpPredictions(
-      trainLogits: trainLogits, trainFactors: trainFactors, trainLabels: trainLabels, testLogits: testLogits, epochs: epochs, seed: seed)
+    let predictions = RepresentationProbe.linearPredictions(
+      inputs: trainLogits, targets: targets(trainFactors, labels: trainLabels), predicting: testLogits, ridge: ridge)
     return encoding.rSquared(predictions: predictions, targets: targets(testFactors, labels: testLabels), rotationMask: rotationMask(labels: testLabels))
   }
 
@@ -215,6 +194,78 @@ public final class FactorProbe {
 
   /// The regressor's predicted targets for `images`.
   public func predictions(_ images: Tensor) -> Tensor { regressor.predict(images) }
+}
+
+/// What a representation (`Representation`: logits or a pooled feature map, or any vectors
+/// `[N, D]`) holds of Shapes' factors: a ridge-regression probe (what is there linearly) and the
+/// MLP probe (what is there nonlinearly, as an inverter could read it), each fit on training
+/// rows and scored on held-out rows as R² per factor with a bootstrap interval.
+public struct RepresentationProbe {
+  public let encoding: FactorEncoding
+  /// The rotation symmetry of a glyph class (0: a circle, whose rotation is invisible).
+  let symmetry: (Int) -> Int
+
+  public init(encoding: FactorEncoding, symmetry: @escaping (Int) -> Int) {
+    self.encoding = encoding
+    self.symmetry = symmetry
+  }
+
+  /// The probe of `dataset`'s glyphs, its encoding fit on the training factors `fitting`.
+  public init(dataset: ShapesDataset, fitting factors: [ShapeFactors]) {
+    self.init(encoding: FactorEncoding(fitting: factors), symmetry: { dataset.rotationSymmetry(ofClass: $0) })
+  }
+
+  /// The R² of each probe per factor, with its interval.
+  public struct Scores {
+    public var linear: [String: Estimate]
+    public var mlp: [String: Estimate]
+  }
+
+  /// Targets `[N, width]` for `factors` of glyph classes `labels`.
+  public func targets(_ factors: [ShapeFactors], labels: [Int]) -> Tensor {
+    encoding.encode(factors, symmetries: labels.map(symmetry))
+  }
+
+  /// 1 for the rows whose rotation is visible, 0 for rotation-invariant glyphs.
+  public func rotationMask(labels: [Int]) -> Tensor {
+    Tensor(labels.map { symmetry($0) == 0 ? Float(0) : 1 })
+  }
+
+  /// Fits both probes on `train [N, D]` (with its factors and classes) and scores them on `test [Q, D]`.
+  public func scores(
+    train: Tensor, trainFactors: [ShapeFactors], trainLabels: [Int], test: Tensor, testFactors: [ShapeFactors], testLabels: [Int],
+    epochs: Int = 40, seed: UInt64 = 0
+  ) -> Scores {
+    let trainTargets = targets(trainFactors, labels: trainLabels)
+    let testTargets = targets(testFactors, labels: testLabels)
+    let mask = rotationMask(labels: testLabels)
+    let linear = Self.linearPredictions(inputs: train, targets: trainTargets, predicting: test)
+    let mlp = MLPRegression.fit(inputs: train.to(.cpu), targets: trainTargets, predicting: test.to(.cpu), epochs: epochs, seed: seed)
+    return Scores(
+      linear: encoding.rSquaredEstimates(predictions: linear, targets: testTargets, rotationMask: mask),
+      mlp: encoding.rSquaredEstimates(predictions: mlp, targets: testTargets, rotationMask: mask))
+  }
+
+  /// Ridge regression `inputs [N, D]` → `targets [N, T]`, its predictions `[Q, T]` for
+  /// `queries [Q, D]`. Inputs are standardised with the training rows' statistics first, so the
+  /// penalty `ridge · N` weighs every input alike, whatever its scale (logits of ±20, pooled
+  /// activations of 0.1) and whatever D.
+  public static func linearPredictions(inputs: Tensor, targets: Tensor, predicting queries: Tensor, ridge: Double = 1e-2) -> Tensor {
+    let x = inputs.to(.cpu, dtype: .float64)
+    let mean = x.mean(dims: [0], keepDim: true)
+    let std = x.variance(dims: [0], keepDim: true).sqrt() + 1e-6
+    func design(_ values: Tensor) -> Tensor {
+      let standardized = (values.to(.cpu, dtype: .float64) - mean) / std
+      return Tensor.cat([standardized, Tensor.ones([values.shape[0], 1], dtype: .float64)], dim: 1)  // bias column
+    }
+    let a = design(x)
+    let y = targets.to(.cpu, dtype: .float64)
+    let gram = a.t.matmul(a) + Tensor.eye(a.shape[1], dtype: .float64) * (ridge * Double(a.shape[0]))
+    // Solve (AᵀA + λI) W = AᵀY through the symmetric eigendecomposition (gram is positive definite).
+    let (values, vectors) = gram.symmetricEigen()
+    let inverse = (vectors / values.unsqueezed(0)).matmul(vectors.t)
+    return design(queries).matmul(inverse.matmul(a.t.matmul(y)))
+  }
 }
 
 /// Nonlinear regression for probes: inputs standardised with the training rows' statistics, two

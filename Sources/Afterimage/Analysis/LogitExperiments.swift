@@ -70,16 +70,17 @@ public enum LogitExperiments {
     evaluation: any ImageClassifier, seed: UInt64 = 0
   ) throws -> (points: [ManipulationPoint], rows: [Tensor]) {
     let layers = ReconstructionAnalysis.perceptualLayers(of: evaluation)
-    let logits = try withNoGrad { try inverter.classifier.logits(images) }
-    let spread = logits.standardDeviation().item()
+    // The manipulation acts on what the inverter reads: the logits, or its feature vector.
+    let code = try inverter.represent(images)  // [B, D]
+    let spread = code.standardDeviation().item()
     let noise = inverter.noise(count: images.shape[0], seed: seed)
-    let baseline = inverter.reconstruct(logits: logits, noise: noise)
-    let originalClasses = logits.argmax(dim: 1)
+    let baseline = inverter.reconstruct(representation: code, noise: noise)
+    let originalClasses = try withNoGrad { try inverter.classifier.logits(images) }.argmax(dim: 1)
     var points: [ManipulationPoint] = []
     var rows: [Tensor] = []
     for magnitude in magnitudes {
-      let changed = manipulation.apply(logits, magnitude: magnitude, spread: spread, generator: Generator(seed: seed &+ 1))
-      let images = inverter.reconstruct(logits: changed, noise: noise)
+      let changed = manipulation.apply(code, magnitude: magnitude, spread: spread, generator: Generator(seed: seed &+ 1))
+      let images = inverter.reconstruct(representation: changed, noise: noise)
       rows.append(images)
       let classes = try withNoGrad { try inverter.classifier.logits(images).argmax(dim: 1) }
       let named = try withNoGrad { try evaluation.logits(images).argmax(dim: 1) }
@@ -102,8 +103,8 @@ public enum LogitExperiments {
   public static func noise(images: Tensor, inverter: Inverter, evaluation: any ImageClassifier, samples: Int = 4) throws
     -> (diversity: Double, rows: [Tensor])
   {
-    let logits = try withNoGrad { try inverter.classifier.logits(images) }
-    let rows = (0..<samples).map { inverter.reconstruct(logits: logits, noise: inverter.noise(count: images.shape[0], seed: UInt64($0))) }
+    let code = try inverter.represent(images)
+    let rows = (0..<samples).map { inverter.reconstruct(representation: code, noise: inverter.noise(count: images.shape[0], seed: UInt64($0))) }
     let diversity = try Metrics.noiseDiversity(rows, network: evaluation, layers: ReconstructionAnalysis.perceptualLayers(of: evaluation))
     return (diversity.mean().item(), rows)
   }

@@ -89,12 +89,15 @@ public enum ReconstructionAnalysis {
   }
 
   /// Reconstructions `[B, C, H, W]` of `images` from any inverter-like function of logits.
-  public typealias Reconstructor = (_ logits: Tensor, _ seed: UInt64) throws -> Tensor
+  /// Images from the classifier's `representation` of a batch (`[B, D]`: its logits, or the
+  /// inverted feature vector) and a noise seed.
+  public typealias Reconstructor = (_ representation: Tensor, _ seed: UInt64) throws -> Tensor
 
   /// Scores `reconstruct` on the first `count` images of `dataset`.
   public static func run(
     dataset: Dataset, count: Int, classifier: any ImageClassifier, evaluation: any ImageClassifier,
-    retrievalGroupSize: Int = 10, noiseSamples: Int = 3, batchSize: Int = 100, reconstruct: Reconstructor
+    retrievalGroupSize: Int = 10, noiseSamples: Int = 3, batchSize: Int = 100, representation: Representation = .logits,
+    reconstruct: Reconstructor
   ) throws -> (report: ReconstructionReport, originals: Tensor, reconstructions: Tensor) {
     let n = min(count, dataset.count)
     let layers = perceptualLayers(of: evaluation)
@@ -106,11 +109,12 @@ public enum ReconstructionAnalysis {
     for start in stride(from: 0, to: n, by: batchSize) {
       let batch = try dataset.batch(at: Array(start..<min(start + batchSize, n)))
       let logits = try withNoGrad { try classifier.logits(batch.images) }  // on the classifier's device
+      let code = representation == .logits ? logits : try withNoGrad { try classifier.represent(batch.images, as: representation) }
       originals.append(batch.images.to(logits.device))
       originalLogits.append(logits)
       labels.append(batch.labels.to(logits.device))
       for k in 0..<noiseSamples {
-        let images = try reconstruct(logits, UInt64(k))
+        let images = try reconstruct(code, UInt64(k))
         samples[k].append(images)
         if k == 0 { reconstructions.append(images) }
       }

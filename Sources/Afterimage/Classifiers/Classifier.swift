@@ -5,6 +5,8 @@ import Torch
 /// TorchScript (`torch.jit.trace`/`script`) and an AOTInductor package (`torch.export`, `.pt2`).
 public enum ClassifierArchitecture: String, Codable, CaseIterable, Sendable {
   case resnet20, resnet18, resnet50, evalnet, torchscript, pt2
+  /// A VGG-style network with batch norm (`VGGNet`): the second family the architecture study compares.
+  case vgg
   /// The Shapes factor regressor's network (`FactorNet`): one output per regression target.
   case factornet
 
@@ -89,6 +91,8 @@ public struct ClassifierConfig: VersionedRecord, Equatable {
       return CIFARResNet(blocks: [2, 2, 2, 2], widths: [64, 128, 256, 512], widthMultiplier: width, inputChannels: channels, classes: classCount, generator: generator)
     case .resnet50:
       return ResNet50(inputChannels: channels, classes: classCount, widthMultiplier: width, generator: generator)
+    case .vgg:
+      return VGGNet(inputChannels: channels, classes: classCount, widthMultiplier: width, generator: generator)
     case .evalnet:
       return EvaluationNet(inputChannels: channels, classes: classCount, widthMultiplier: width, generator: generator)
     case .factornet:

@@ -186,6 +186,45 @@ public final class ResNet50: Module, FeatureNetwork {
   }
 }
 
+/// A VGG-style classifier (Simonyan & Zisserman 2015, with batch norm as torchvision's `vgg*_bn`),
+/// the second architecture family the studies compare with the ResNets: no residual connections,
+/// three stages of two 3×3 convolution + batch norm + ReLU layers at 32·w/64·w/128·w channels,
+/// 2× max pooling between stages, global average pooling and one linear layer. At width 0.5 it
+/// has about as many parameters as ResNet-20 at width 0.5 (72k against 70k).
+public final class VGGNet: Module, FeatureNetwork {
+  /// The stages, named `block1`, `block2`, `block3`.
+  @Children var blocks: [Sequential]
+  @Child var fc: Linear
+  public let featureNames = ["block1", "block2", "block3", "pool"]
+
+  public init(inputChannels: Int, classes: Int, widthMultiplier: Double = 1, generator: Generator? = nil) {
+    let widths = [32, 64, 128].map { max(4, Int((Double($0) * widthMultiplier).rounded())) }
+    var input = inputChannels
+    let blocks = widths.map { output -> Sequential in
+      defer { input = output }
+      return Sequential(
+        convolution(input, output, kernel: 3, padding: 1, generator: generator), BatchNorm2d(output), Lambda { $0.relu() },
+        convolution(output, output, kernel: 3, padding: 1, generator: generator), BatchNorm2d(output), Lambda { $0.relu() })
+    }
+    _blocks = Children(wrappedValue: blocks, named: { "block\($0 + 1)" })
+    fc = Linear(widths[2], classes, generator: generator)
+    super.init()
+  }
+
+  public func forward(_ x: Tensor, keeping keep: Set<String>) -> (logits: Tensor, features: [String: Tensor]) {
+    var features: [String: Tensor] = [:]
+    var h = x
+    for (index, block) in blocks.enumerated() {
+      h = block(h)  // [B, C_i, H / 2^i, W / 2^i]
+      if keep.contains("block\(index + 1)") { features["block\(index + 1)"] = h }
+      if index < blocks.count - 1 { h = h.maxPool2d(kernel: 2) }
+    }
+    let pooled = h.mean(dims: [2, 3])  // [B, C]
+    if keep.contains("pool") { features["pool"] = pooled }
+    return (fc(pooled), features)
+  }
+}
+
 /// The independent evaluation classifier: a plain VGG-style network (no residual connections,
 /// group normalisation, max pooling) so that it shares neither architecture nor weights with
 /// the ResNets being inverted, and its judgement of a reconstruction is a second opinion.

@@ -59,10 +59,12 @@ public enum Figure {
   case grid(name: String, images: Tensor, columns: Int, scale: Int)
   /// An SVG line chart.
   case chart(name: String, LineChart)
+  /// A file another experiment wrote (a study's part), copied as it is.
+  case copy(name: String, from: URL)
 
   public var name: String {
     switch self {
-    case .grid(let name, _, _, _), .chart(let name, _): return name
+    case .grid(let name, _, _, _), .chart(let name, _), .copy(let name, _): return name
     }
   }
 
@@ -79,6 +81,8 @@ public enum Figure {
       try PNG.write(ImageGrid.make(images, columns: columns, padding: 2, scale: scale), to: url)
     case .chart(_, let chart):
       try Safetensors.writeAtomically(Data(chart.svg().utf8), to: url)
+    case .copy(_, let source):
+      try Safetensors.writeAtomically(try Data(contentsOf: source), to: url)
     }
   }
 }

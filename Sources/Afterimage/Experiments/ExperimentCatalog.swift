@@ -18,5 +18,9 @@ public enum ExperimentCatalog {
     "transforms": TransformResult.self,
     "iterate": IterationResult.self,
     "seeds": SeedStudyResult.self,
+    "information": InformationResult.self,
+    "depth-study": DepthStudyResult.self,
+    "classes-study": ClassesStudyResult.self,
+    "architecture-study": ArchitectureStudyResult.self,
   ]
 }

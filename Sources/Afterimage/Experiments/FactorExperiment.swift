@@ -44,12 +44,13 @@ public struct FactorExperiment: Experiment {
     }
     let scored = try test.batch(at: Array(0..<min(count, test.count)))
     let labels = scored.labels.scalars(as: Int64.self).map(Int.init)
-    let logits = try withNoGrad { Tensor.cat(try scored.images.split(size: 250).map { try model.classifier.logits($0) }) }
+    // The probes read what the inverter reads: its representation (the logits, or a feature map).
+    let logits = Tensor.cat(try scored.images.split(size: 250).map { try model.represent($0) })
     let reconstructions = Tensor.cat(logits.split(size: 250).enumerated().map { index, part in
-      model.reconstruct(logits: part, noise: model.noise(count: part.shape[0], seed: UInt64(index)))
+      model.reconstruct(representation: part, noise: model.noise(count: part.shape[0], seed: UInt64(index)))
     })
     let trainBatch = try train.batch(at: Array(0..<min(trainCount, train.count)))
-    let trainLogits = try withNoGrad { Tensor.cat(try trainBatch.images.split(size: 250).map { try model.classifier.logits($0) }) }
+    let trainLogits = Tensor.cat(try trainBatch.images.split(size: 250).map { try model.represent($0) })
     let trainLabels = trainBatch.labels.scalars(as: Int64.self).map(Int.init)
     let targets = probe.targets(scored.factors!, labels: labels)
     let mask = probe.rotationMask(labels: labels)

@@ -33,8 +33,9 @@ public struct ReconstructExperiment: Experiment {
     let evaluator = try EvaluationClassifier.load(evaluation, dataset: name, device: device)
     let (report, originals, reconstructions) = try ReconstructionAnalysis.run(
       dataset: data, count: count, classifier: model.classifier, evaluation: evaluator, retrievalGroupSize: retrievalGroupSize,
-      noiseSamples: noiseSamples
-    ) { logits, seed in model.reconstruct(logits: logits, noise: model.noise(count: logits.shape[0], seed: seed)) }
+      noiseSamples: noiseSamples,
+      representation: model.config.representation
+    ) { code, seed in model.reconstruct(representation: code, noise: model.noise(count: code.shape[0], seed: seed)) }
     let shown = min(32, report.count)
     // Original and reconstruction side by side, four pairs a row.
     let pairs = Tensor.stack([originals[0..<shown], reconstructions[0..<shown]], dim: 1).flattened(from: 0, through: 1)
@@ -135,8 +136,9 @@ public struct CompareExperiment: Experiment {
     for (path, model) in zip(inverters, models) {
       let start = Date()
       let (report, x, xHat) = try ReconstructionAnalysis.run(
-        dataset: data, count: count, classifier: model.classifier, evaluation: evaluator, retrievalGroupSize: retrievalGroupSize, noiseSamples: 2
-      ) { logits, seed in model.reconstruct(logits: logits, noise: model.noise(count: logits.shape[0], seed: seed)) }
+        dataset: data, count: count, classifier: model.classifier, evaluation: evaluator, retrievalGroupSize: retrievalGroupSize, noiseSamples: 2,
+        representation: model.config.representation
+      ) { code, seed in model.reconstruct(representation: code, noise: model.noise(count: code.shape[0], seed: seed)) }
       // Three passes per image: two noise samples and scoring.
       rows.append(.init(name: path, report: report, seconds: Date().timeIntervalSince(start) / 3))
       originals = originals ?? x

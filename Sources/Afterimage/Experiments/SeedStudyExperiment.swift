@@ -38,8 +38,9 @@ public struct SeedStudyExperiment: Experiment {
     var reports: [ReconstructionReport] = []
     for model in models {
       let (report, _, _) = try ReconstructionAnalysis.run(
-        dataset: data, count: count, classifier: model.classifier, evaluation: evaluator, retrievalGroupSize: retrievalGroupSize, noiseSamples: 2
-      ) { logits, seed in model.reconstruct(logits: logits, noise: model.noise(count: logits.shape[0], seed: seed)) }
+        dataset: data, count: count, classifier: model.classifier, evaluation: evaluator, retrievalGroupSize: retrievalGroupSize, noiseSamples: 2,
+        representation: model.config.representation
+      ) { code, seed in model.reconstruct(representation: code, noise: model.noise(count: code.shape[0], seed: seed)) }
       reports.append(report)
     }
     let seeds = standard.count

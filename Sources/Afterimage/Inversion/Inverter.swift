@@ -1,11 +1,12 @@
 import Foundation
 import Torch
 
-/// A trained inverter: the EMA generator of a run, with the classifier whose logits it inverts.
+/// A trained inverter: the EMA generator of a run, with the classifier whose representation
+/// (`config.representation`: its logits, or a pooled feature map) it inverts.
 ///
 ///     let inverter = try Inverter.load("models/inverters/shapes-standard-paper")
-///     let logits = try inverter.classifier.logits(images)            // [B, K]
-///     let images = inverter.reconstruct(logits: logits, noise: inverter.noise(count: B, seed: 0))
+///     let code = try inverter.represent(images)                      // [B, D]: logits, D = K
+///     let images = inverter.reconstruct(representation: code, noise: inverter.noise(count: B, seed: 0))
 public final class Inverter {
   public let config: InverterConfig
   public let generator: any ImageGenerator
@@ -31,14 +32,16 @@ public final class Inverter {
     let config = try run.readJSON(InverterConfig.self, from: run.configURL)
     let classifierPath = try resolveClassifier(classifierOverride ?? config.classifier, relativeTo: run)
     let classifier = try Classifiers.load(classifierPath, device: device)
-    guard classifier.config.classCount == config.logitCount else {
-      throw RunError("the classifier at \(classifierPath) gives \(classifier.config.classCount) logits but the inverter in \(path) was trained on \(config.logitCount)")
+    let size = try classifier.representationSize(config.representation)
+    guard size == config.logitCount else {
+      let what = config.representation == .logits ? "logits" : "values of \(config.representation)"
+      throw RunError("the classifier at \(classifierPath) gives \(size) \(what) but the inverter in \(path) was trained on \(config.logitCount)")
     }
     guard classifier.config.channels == config.channels, classifier.config.resolution == config.resolution else {
       throw RunError("the classifier at \(classifierPath) takes \(classifier.config.channels)×\(classifier.config.resolution)² images but the inverter in \(path) makes \(config.channels)×\(config.resolution)² ones: give the classifier it was trained on")
     }
     if let recorded = config.classifierDigest, !allowMismatch {
-      let found = try LogitCache.weightsDigest(classifierPath, config: classifier.config)
+      let found = try RepresentationCache.weightsDigest(classifierPath, config: classifier.config)
       guard found == recorded else {
         throw RunError("the classifier at \(classifierPath) is not the one the inverter in \(path) was trained on (its weights have changed: digest \(found), recorded \(recorded)). Retrain the inverter, point --classifier at the original, or reconstruct anyway with `afterimage inverter reconstruct --allow-mismatch` (the numbers then describe a model the inverter never saw)")
       }
@@ -106,18 +109,23 @@ public final class Inverter {
     Tensor.randn([count, generator.noiseSize], generator: Generator(seed: seed)).to(device)
   }
 
-  /// Images `[B, C, R, R]` in [0, 1] reconstructed from raw classifier `logits [B, K]`, on the
-  /// inverter's device.
-  public func reconstruct(logits: Tensor, noise: Tensor) -> Tensor {
+  /// What this inverter reconstructs from: the classifier's representation of `images [B, C,
+  /// H, W]` in [0, 1], `[B, D]` (logits: D = K), without gradients.
+  public func represent(_ images: Tensor) throws -> Tensor {
+    try withNoGrad { try classifier.represent(images, as: config.representation) }
+  }
+
+  /// Images `[B, C, R, R]` in [0, 1] reconstructed from a raw `representation [B, D]` (for a
+  /// logit inverter, the classifier's logits), on the inverter's device.
+  public func reconstruct(representation: Tensor, noise: Tensor) -> Tensor {
     withNoGrad {
-      let images = generator(logits: config.preprocess(logits.to(device)), noise: noise.to(device))  // (−1, 1)
+      let images = generator(logits: config.preprocess(representation.to(device)), noise: noise.to(device))  // (−1, 1)
       return (images + 1) / 2
     }
   }
 
-  /// Reconstructions of `images` (in [0, 1]) through the classifier's logits.
+  /// Reconstructions of `images` (in [0, 1]) through the classifier's representation.
   public func reconstruct(images: Tensor, noise: Tensor) throws -> Tensor {
-    let logits = try withNoGrad { try classifier.logits(images) }
-    return reconstruct(logits: logits, noise: noise)
+    reconstruct(representation: try represent(images), noise: noise)
   }
 }

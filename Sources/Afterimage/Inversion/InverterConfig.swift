@@ -39,7 +39,12 @@ public struct InverterConfig: VersionedRecord, Equatable {
   public var architecture = Defaults.architecture
   public var resolution: Int
   public var channels: Int
+  /// The length of the vector G and D are conditioned on: the classifier's logit count K for
+  /// `logits`, the pooled feature vector's D for `features:NAME`.
   public var logitCount: Int
+  /// What of the classifier is inverted (`inverter train --representation`; logits in runs from
+  /// before representations).
+  public var representation = Representation.logits
   public var ch = Defaults.ch
   public var noiseSize = Defaults.noiseSize
   public var embeddingSize = Defaults.embeddingSize
@@ -51,7 +56,7 @@ public struct InverterConfig: VersionedRecord, Equatable {
   /// The classifier run directory whose logits are inverted, and the data it saw.
   public var classifier: String
   /// The digest of the classifier's weights file when the inverter was trained
-  /// (`LogitCache.weightsDigest`; nil in runs from before it was recorded). `Inverter.load`
+  /// (`RepresentationCache.weightsDigest`; nil in runs from before it was recorded). `Inverter.load`
   /// refuses a classifier whose weights have changed since.
   public var classifierDigest: String?
   public var dataset: String
@@ -77,7 +82,7 @@ public struct InverterConfig: VersionedRecord, Equatable {
   }
 
   enum CodingKeys: String, CodingKey {
-    case schemaVersion, architecture, resolution, channels, logitCount, ch, noiseSize, embeddingSize, attention, preprocessing
+    case schemaVersion, architecture, resolution, channels, logitCount, representation, ch, noiseSize, embeddingSize, attention, preprocessing
     case logitMean, logitStd, classifier, classifierDigest, dataset, preset, losses, training, command
   }
 
@@ -91,6 +96,7 @@ public struct InverterConfig: VersionedRecord, Equatable {
       dataset: try c.decode(String.self, forKey: .dataset), preset: try c.decode(String.self, forKey: .preset),
       losses: try c.decode(InversionLossWeights.self, forKey: .losses), training: try c.decode(InverterTrainingOptions.self, forKey: .training))
     try c.decodeIfPresent(.architecture, into: &architecture)
+    try c.decodeIfPresent(.representation, into: &representation)
     try c.decodeIfPresent(.ch, into: &ch)
     try c.decodeIfPresent(.noiseSize, into: &noiseSize)
     try c.decodeIfPresent(.embeddingSize, into: &embeddingSize)

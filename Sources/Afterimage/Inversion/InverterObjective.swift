@@ -39,17 +39,21 @@ public struct InverterStepLosses {
 ///   image's (preprocessed) logits.
 /// - G: `adversarial · hinge(D(fake))` + `pixelL2 · MSE` + `pixelL1 · L1` (images in [0, 1])
 ///   + `perceptual · Σ_layers FeatureDistance.channelAveraged` + `logitConsistency ·
-///   MSE(Φ(fake)/s, ℓ/s)` (s: the cached logits' standard deviation) + `orthogonal ·
+///   MSE(Φ(fake)/s, ℓ/s)` (Φ: the inverted representation, logits or a pooled feature map;
+///   ℓ: its cached value for the original; s: the cached values' standard deviation) + `orthogonal ·
 ///   orthogonalPenalty(G)`. A term with weight 0 is not computed.
 ///
 /// Every loss is taken in float32 whatever the autocast precision of the passes.
 struct InverterObjective {
   let weights: InversionLossWeights
   let orthogonalRegularization: Double
-  /// The frozen classifier whose logits are inverted.
+  /// The frozen classifier whose representation is inverted.
   let classifier: any ImageClassifier
   /// The evaluation classifier whose features the perceptual term reads, when the losses name one.
   let perceptualNetwork: (any ImageClassifier)?
+  /// What of the classifier is inverted: the consistency term compares the fakes' and the
+  /// originals' values of it (logits in the paper).
+  let representation: Representation
   /// The standard deviation of all cached logits: the logit-consistency term compares logits in
   /// this unit, so its weight means the same for a confident classifier (logits of ±20) as for
   /// a hesitant one.
@@ -126,7 +130,8 @@ struct InverterObjective {
       losses.perceptual = distance.item()
     }
     if weights.logitConsistency > 0 {
-      let produced = try (fakeLogits ?? precision.run(on: device) { try classifier.logits(fake01) }).to(.float32)
+      let reused = representation == .logits ? fakeLogits : nil
+      let produced = try (reused ?? precision.run(on: device) { try classifier.represent(fake01, as: representation) }).to(.float32)
       let consistency = Loss.mse(produced / logitScale, rawLogits / logitScale)
       total = total + consistency * weights.logitConsistency
       losses.logit = consistency.item()

@@ -12,6 +12,8 @@ public struct InverterRecipe: Equatable, Sendable {
   public var noiseSize = InverterConfig.Defaults.noiseSize
   public var attention = InverterConfig.Defaults.attention
   public var preprocessing = InverterConfig.Defaults.preprocessing
+  /// What of the classifier to invert: its logits, or a pooled feature map.
+  public var representation = Representation.logits
   /// Nil: the classifier's input resolution.
   public var resolution: Int?
   /// The data set to train on, as `DatasetSource` names it. Nil: the classifier's.
@@ -29,14 +31,16 @@ public struct InverterRecipe: Equatable, Sendable {
   /// Every choice at its default.
   public static let `default` = InverterRecipe()
 
-  /// The config of an inverter of `classifier` (found at `classifierPath`).
+  /// The config of an inverter of `classifier` (found at `classifierPath`, loaded as
+  /// `inverted`, which gives the representation's length).
   /// - Parameters:
   ///   - featureNetwork: the network the perceptual term reads (the loaded `perceptualNetwork`,
   ///     else the classifier); its default layers are used when none are named.
   ///   - command: the command line to record.
   public func config(
-    classifier: ClassifierConfig, classifierPath: String, featureNetwork: any ImageClassifier, command: String?
+    classifier inverted: any ImageClassifier, classifierPath: String, featureNetwork: any ImageClassifier, command: String?
   ) throws -> InverterConfig {
+    let classifier = inverted.config
     let layers = perceptualLayers ?? featureNetwork.defaultFeatureLayers
     let chosen = preset ?? .default(for: architecture)
     var losses = try chosen.lossWeights(for: architecture, layers: layers).overridden(by: weightOverrides, layers: layers)
@@ -44,9 +48,10 @@ public struct InverterRecipe: Equatable, Sendable {
     if losses.perceptual > 0 { losses.perceptualNetwork = perceptualNetwork }
     guard let name = dataset ?? classifier.dataset else { throw RunError("the classifier records no data set: pass --dataset") }
     var config = InverterConfig(
-      resolution: resolution ?? classifier.resolution, channels: classifier.channels, logitCount: classifier.classCount,
-      classifier: classifierPath, dataset: name, preset: chosen.rawValue, losses: losses, training: training)
+      resolution: resolution ?? classifier.resolution, channels: classifier.channels,
+      logitCount: try inverted.representationSize(representation), classifier: classifierPath, dataset: name, preset: chosen.rawValue, losses: losses, training: training)
     config.architecture = architecture
+    config.representation = representation
     config.ch = ch
     config.noiseSize = noiseSize
     config.attention = attention
@@ -66,11 +71,14 @@ extension InverterConfig {
 }
 
 extension InverterConfig {
-  /// Throws unless `classifier` gives this inverter's logits for `train`'s images, which are
-  /// this inverter's images.
-  public func checkFits(classifier: ClassifierConfig, train: Dataset) throws {
-    guard classifier.classCount == logitCount else {
-      throw RunError("the classifier gives \(classifier.classCount) logits; the inverter config says \(logitCount)")
+  /// Throws unless `inverted` gives this inverter's representation (its length) for `train`'s
+  /// images, which are this inverter's images.
+  public func checkFits(classifier inverted: any ImageClassifier, train: Dataset) throws {
+    let classifier = inverted.config
+    let size = try inverted.representationSize(representation)
+    guard size == logitCount else {
+      let what = representation == .logits ? "\(size) logits" : "\(size) values of \(representation)"
+      throw RunError("the classifier gives \(what); the inverter config says \(logitCount)")
     }
     guard train.channels == channels, train.resolution == resolution else {
       throw RunError("the inverter makes \(channels)×\(resolution)² images; the data set has \(train.channels)×\(train.resolution)²")

@@ -4,17 +4,18 @@ import Torch
 /// A run's sample grids, `samples/step-NNNNNN.png`: fixed held-out originals, each beside its
 /// reconstruction by the EMA generator from fixed noise, so grids of different steps compare.
 struct InverterSamples {
-  /// The originals `[S, C, R, R]` in [0, 1], their raw logits `[S, K]` and the noise `[S, Z]`.
+  /// The originals `[S, C, R, R]` in [0, 1], their raw representation `[S, D]` (logits: D = K)
+  /// and the noise `[S, Z]`.
   let images: Tensor
   let logits: Tensor
   let noise: Tensor
 
   /// The first (up to) 16 images of `heldOut`, and noise drawn from `seed`.
-  init(heldOut: Dataset, classifier: any ImageClassifier, noiseSize: Int, seed: UInt64, device: Device) throws {
+  init(heldOut: Dataset, classifier: any ImageClassifier, representation: Representation, noiseSize: Int, seed: UInt64, device: Device) throws {
     let count = min(16, heldOut.count)
     let images = try heldOut.batch(at: Array(0..<count)).images.to(device)
     self.images = images
-    logits = try withNoGrad { try classifier.logits(images) }
+    logits = try withNoGrad { try classifier.represent(images, as: representation) }
     noise = Tensor.randn([count, noiseSize], generator: Generator(seed: seed)).to(device)
   }
 

@@ -1,10 +1,11 @@
 import Foundation
 import Torch
 
-/// Trains a logit-conditioned BigGAN inverter into a run directory.
+/// Trains a BigGAN inverter conditioned on a classifier's logits (or one of its feature maps)
+/// into a run directory.
 ///
-/// `init` sets up: the frozen classifier and its logits for the un-augmented training set (from
-/// `LogitCache`), the losses (`InverterObjective`), the networks and optimisers
+/// `init` sets up: the frozen classifier and its representation (`config.representation`: its
+/// logits, or a pooled feature map) of the un-augmented training set (from `RepresentationCache`), the losses (`InverterObjective`), the networks and optimisers
 /// (`InverterState`), the loader and the sample grid. `fit` is the loop; each `trainingStep`
 /// is a batch, `dSteps` discriminator updates on real and fake images in one pass (both paired
 /// with the real image's logits), one generator update, then the EMA of G.
@@ -18,7 +19,7 @@ public final class InverterTrainer {
   public let device: Device
   public let state: InverterState
   let objective: InverterObjective
-  /// The classifier's raw logits of the training set `[N, K]`, on the CPU.
+  /// The classifier's raw representation of the training set `[N, D]` (logits: D = K), on the CPU.
   let logits: Tensor
   let loader: DataLoader
   let samples: InverterSamples
@@ -38,7 +39,7 @@ public final class InverterTrainer {
     perceptualNetwork: (any ImageClassifier)? = nil, train: Dataset, heldOut: Dataset, datasetKey: String,
     device: Device = .cpu
   ) throws {
-    try config.checkFits(classifier: classifier.config, train: train)
+    try config.checkFits(classifier: classifier, train: train)
     try InverterObjective.check(config.losses, preset: config.preset, classifier: classifier, perceptualNetwork: perceptualNetwork)
     try device.checkAvailable()
     if config.training.precision == .bf16 && device == .cpu {
@@ -49,13 +50,14 @@ public final class InverterTrainer {
     let options = config.training
     let subset: Dataset = try options.trainCount.map { try Subset(train, count: $0) } ?? train
     try Self.freeze(classifier, perceptualNetwork, on: device)
-    let allLogits = try LogitCache.logits(classifier: classifier, classifierPath: classifierPath, dataset: train, datasetKey: datasetKey)
+    let allLogits = try RepresentationCache.values(
+      of: config.representation, classifier: classifier, classifierPath: classifierPath, dataset: train, datasetKey: datasetKey)
     let logits = allLogits.narrow(dim: 0, start: 0, length: subset.count)
     self.logits = logits
     var config = config
     // The classifier's weights are recorded, so a resumed run (and every later load) can tell
     // when it is handed another classifier.
-    let digest = try LogitCache.weightsDigest(classifierPath, config: classifier.config)
+    let digest = try RepresentationCache.weightsDigest(classifierPath, config: classifier.config)
     if let recorded = config.classifierDigest, recorded != digest {
       throw RunError("\(run.url.path) was started with another classifier than \(classifierPath) (its weights' digest \(digest), recorded \(recorded)): resume with the classifier it was trained on, or start a new run")
     }
@@ -67,7 +69,7 @@ public final class InverterTrainer {
     self.config = config
     objective = InverterObjective(
       weights: config.losses, orthogonalRegularization: options.orthogonalRegularization, classifier: classifier,
-      perceptualNetwork: perceptualNetwork, logitScale: max(logits.standardDeviation().item(), 1e-6),
+      perceptualNetwork: perceptualNetwork, representation: config.representation, logitScale: max(logits.standardDeviation().item(), 1e-6),
       precision: options.forwardPrecision, device: device)
     state = try InverterState(config: config, device: device)
     // Channels-last like G and D (InverterState), after the logit cache has run.
@@ -77,7 +79,7 @@ public final class InverterTrainer {
       throw RunError("the training set has \(subset.count) examples, fewer than one batch of \(options.batchSize)")
     }
     samples = try InverterSamples(
-      heldOut: heldOut, classifier: classifier, noiseSize: state.generator.noiseSize, seed: options.seed &+ 2, device: device)
+      heldOut: heldOut, classifier: classifier, representation: config.representation, noiseSize: state.generator.noiseSize, seed: options.seed &+ 2, device: device)
   }
 
   // MARK: the loop

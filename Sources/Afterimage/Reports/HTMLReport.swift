@@ -17,14 +17,16 @@ public enum HTMLReport {
       if let summary = result.summary { sections += "<p class=\"says\"><b>What the numbers say:</b> \(escape(summary))</p>\n" }
       sections += "<p class=\"source\">inverter: <code>\(escape(stored.record.inverter))</code>, folder <code>\(escape(folder.lastPathComponent))</code></p>\n"
       sections += try table(result.tabulated)
-      for name in ["gallery.png", "figure.png"] {
+      for name in figureNames(in: folder, extension: "png") {
         let url = folder.appendingPathComponent(name)
         if let data = try? Data(contentsOf: url) {
           sections += "<img alt=\"\(name)\" src=\"data:image/png;base64,\(data.base64EncodedString())\">\n"
         }
       }
-      if let svg = try? String(contentsOf: folder.appendingPathComponent("curve.svg"), encoding: .utf8) {
-        sections += "<div class=\"chart\">\(svg)</div>\n"
+      for name in figureNames(in: folder, extension: "svg") {
+        if let svg = try? String(contentsOf: folder.appendingPathComponent(name), encoding: .utf8) {
+          sections += "<div class=\"chart\">\(svg)</div>\n"
+        }
       }
       sections += "</section>\n"
     }
@@ -54,6 +56,15 @@ public enum HTMLReport {
       </body></html>
 
       """
+  }
+
+  /// A section's figures: `gallery.png`, `figure.png` and `curve.svg`, then a study's per-model
+  /// ones (`figure-NAME.png`, `curve-NAME.svg`) in name order.
+  static func figureNames(in folder: URL, extension kind: String) -> [String] {
+    let fixed = kind == "png" ? ["gallery.png", "figure.png"] : ["curve.svg"]
+    let named = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [])
+      .filter { $0.hasPrefix(kind == "png" ? "figure-" : "curve-") && $0.hasSuffix(".\(kind)") }.sorted()
+    return fixed + named
   }
 
   /// An HTML table of `value` encoded: a flat object, an array of flat objects, or an object

@@ -6,7 +6,13 @@ public struct LineChart {
   public struct Series {
     public var name: String
     public var points: [(x: Double, y: Double)]
-    public init(name: String, points: [(x: Double, y: Double)]) {
+    /// Drawn dashed (a second condition beside the solid lines, e.g. robust beside standard).
+    public var dashed = false
+    /// The palette index of its colour (nil: its position among the series).
+    public var colour: Int?
+    public init(name: String, points: [(x: Double, y: Double)], dashed: Bool = false, colour: Int? = nil) {
+      self.dashed = dashed
+      self.colour = colour
       self.name = name
       self.points = points
     }
@@ -18,6 +24,10 @@ public struct LineChart {
   public var series: [Series]
   public var width = 480.0
   public var height = 300.0
+  /// Labels at given x positions in place of the numeric ticks (categories such as layer names).
+  public var xTicks: [(x: Double, label: String)]?
+  /// A fixed y range (R² in [0, 1]) in place of the data's own.
+  public var yRange: ClosedRange<Double>?
 
   public init(title: String, xLabel: String, yLabel: String, series: [Series]) {
     self.title = title
@@ -37,6 +47,7 @@ public struct LineChart {
     let ys = series.flatMap { $0.points.map(\.y) }.filter(\.isFinite)
     var (xMin, xMax) = (xs.min() ?? 0, xs.max() ?? 1)
     var (yMin, yMax) = (ys.min() ?? 0, ys.max() ?? 1)
+    if let yRange { (yMin, yMax) = (min(yRange.lowerBound, yMin), max(yRange.upperBound, yMax)) }
     if xMax - xMin < 1e-12 { xMin -= 0.5; xMax += 0.5 }
     if yMax - yMin < 1e-12 { yMin -= 0.5; yMax += 0.5 }
     let yPad = (yMax - yMin) * 0.05
@@ -56,21 +67,28 @@ public struct LineChart {
       let fraction = Double(i) / 4
       let xValue = xMin + fraction * (xMax - xMin)
       let yValue = yMin + fraction * (yMax - yMin)
-      svg += "<line x1=\"\(px(xValue))\" y1=\"\(top + plotHeight)\" x2=\"\(px(xValue))\" y2=\"\(top + plotHeight + 4)\" stroke=\"black\"/>"
-      svg += "<text x=\"\(px(xValue))\" y=\"\(top + plotHeight + 16)\" text-anchor=\"middle\">\(Self.tick(xValue))</text>\n"
+      if xTicks == nil {
+        svg += "<line x1=\"\(px(xValue))\" y1=\"\(top + plotHeight)\" x2=\"\(px(xValue))\" y2=\"\(top + plotHeight + 4)\" stroke=\"black\"/>"
+        svg += "<text x=\"\(px(xValue))\" y=\"\(top + plotHeight + 16)\" text-anchor=\"middle\">\(Self.tick(xValue))</text>\n"
+      }
       svg += "<line x1=\"\(left - 4)\" y1=\"\(py(yValue))\" x2=\"\(left)\" y2=\"\(py(yValue))\" stroke=\"black\"/>"
       svg += "<line x1=\"\(left)\" y1=\"\(py(yValue))\" x2=\"\(left + plotWidth)\" y2=\"\(py(yValue))\" stroke=\"#eee\"/>"
       svg += "<text x=\"\(left - 6)\" y=\"\(py(yValue) + 4)\" text-anchor=\"end\">\(Self.tick(yValue))</text>\n"
     }
+    for (x, label) in xTicks ?? [] {
+      svg += "<line x1=\"\(px(x))\" y1=\"\(top + plotHeight)\" x2=\"\(px(x))\" y2=\"\(top + plotHeight + 4)\" stroke=\"black\"/>"
+      svg += "<text x=\"\(px(x))\" y=\"\(top + plotHeight + 16)\" text-anchor=\"middle\">\(escape(label))</text>\n"
+    }
     svg += "<text x=\"\(left + plotWidth / 2)\" y=\"\(height - 10)\" text-anchor=\"middle\">\(escape(xLabel))</text>\n"
     svg += "<text x=\"14\" y=\"\(top + plotHeight / 2)\" text-anchor=\"middle\" transform=\"rotate(-90 14 \(top + plotHeight / 2))\">\(escape(yLabel))</text>\n"
     for (index, line) in series.enumerated() {
-      let colour = Self.palette[index % Self.palette.count]
+      let colour = Self.palette[(line.colour ?? index) % Self.palette.count]
       // Drawn left to right whatever order the points were measured in (a polyline in the
       // order given zigzags when the magnitudes were, say, 0, −10, −5, 5).
       let points = line.points.filter { $0.x.isFinite && $0.y.isFinite }.sorted { $0.x < $1.x }
       let path = points.map { String(format: "%.1f,%.1f", px($0.x), py($0.y)) }.joined(separator: " ")
-      svg += "<polyline fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\" points=\"\(path)\"/>\n"
+      let dash = line.dashed ? " stroke-dasharray=\"5,3\"" : ""
+      svg += "<polyline fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\"\(dash) points=\"\(path)\"/>\n"
       for point in points {
         svg += String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%@\"/>", px(point.x), py(point.y), colour)
       }

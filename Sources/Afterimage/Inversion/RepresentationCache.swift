@@ -1,10 +1,11 @@
 import Foundation
 import Torch
 
-/// The frozen classifier's logits for a whole (un-augmented) data set, computed once and kept in
-/// a safetensors file keyed by a digest of the classifier's weights and the data set, instead of
-/// a classifier forward pass on every training step.
-public enum LogitCache {
+/// The frozen classifier's representation (`Representation`: its logits or a pooled feature map)
+/// of a whole (un-augmented) data set, computed once and kept in a safetensors file keyed by a
+/// digest of the classifier's weights, the representation and the data set, instead of a
+/// classifier forward pass on every training step.
+public enum RepresentationCache {
   /// Where cache files live: `$AFTERIMAGE_CACHE`, else `~/.cache/afterimage`.
   public static var directory: URL {
     if let path = ProcessInfo.processInfo.environment["AFTERIMAGE_CACHE"], !path.isEmpty {
@@ -51,40 +52,47 @@ public enum LogitCache {
     }
   }
 
-  /// Logits `[N, K]` (float32) of `classifier` for every example of `dataset`, from the cache
-  /// when present, else computed (in evaluation mode, without gradients) and stored.
-  public static func logits(
-    classifier: any ImageClassifier, classifierPath: String, dataset: Dataset, datasetKey: String,
-    progress: Bool = true
+  /// `representation` `[N, D]` (float32) of `classifier` for every example of `dataset`, from
+  /// the cache when present, else computed (in evaluation mode, without gradients) and stored.
+  public static func values(
+    of representation: Representation = .logits, classifier: any ImageClassifier, classifierPath: String, dataset: Dataset,
+    datasetKey: String, progress: Bool = true
   ) throws -> Tensor {
     // The first images' bytes go into the key too, so that a change in how a data set is read
-    // or drawn (not only in its name) makes a new cache entry instead of reusing stale logits.
+    // or drawn (not only in its name) makes a new cache entry instead of reusing stale values.
     let fingerprint = try dataset.batch(at: Array(0..<min(8, dataset.count))).images.rawBytes()
+    // Logits keep the key they had before representations (their caches stay valid).
+    let layer = representation == .logits ? "" : "|\(representation)"
     let key = digest([Data(try classifierDigest(classifierPath, config: classifier.config).utf8),
-                      Data("\(datasetKey)|\(dataset.count)|\(dataset.resolution)".utf8), Data(fingerprint)])
-    let url = directory.appendingPathComponent("logits-\(key).safetensors")
-    if let cached = try? Safetensors.read(url), let logits = try? cached.tensor("logits"),
-      logits.shape == [dataset.count, classifier.config.classCount]
-    {
-      return logits
+                      Data("\(datasetKey)|\(dataset.count)|\(dataset.resolution)\(layer)".utf8), Data(fingerprint)])
+    let url = url(key: key, representation: representation)
+    let size = try classifier.representationSize(representation)
+    if let cached = try? Safetensors.read(url), let values = try? cached.tensor("logits"), values.shape == [dataset.count, size] {
+      return values
     }
     let wasTraining = classifier.isTraining
     try classifier.train(false)
     defer { try? classifier.train(wasTraining) }
     var pieces: [Tensor] = []
-    let bar = progress ? ProgressBar(total: dataset.count, label: "caching logits", unit: "img") : nil
+    let bar = progress ? ProgressBar(total: dataset.count, label: "caching \(representation.label)", unit: "img") : nil
     let batches = DataLoader(dataset, batchSize: 500, shuffle: false).epoch(0).makeIterator()
     var done = 0
     while let batch = batches.next() {
       // Cached on the CPU (the file), whatever the classifier's device.
-      pieces.append(try withNoGrad { try classifier.logits(batch.images).to(.cpu, dtype: .float32) })
+      pieces.append(try withNoGrad { try classifier.represent(batch.images, as: representation).to(.cpu, dtype: .float32) })
       done += batch.labels.count
       bar?.update(done)
     }
     if let error = batches.error { throw error }
-    let logits = Tensor.cat(pieces, dim: 0)  // [N, K]
+    let values = Tensor.cat(pieces, dim: 0)  // [N, D]
     // A cache that cannot be written (read-only home) only costs recomputation next time.
-    try? Safetensors.write([("logits", logits)], metadata: ["dataset": datasetKey, "classifier": classifierPath], to: url)
-    return logits
+    try? Safetensors.write(
+      [("logits", values)], metadata: ["dataset": datasetKey, "classifier": classifierPath, "representation": representation.description], to: url)
+    return values
+  }
+
+  /// The cache file of `key`: `logits-KEY.safetensors`, or `features-KEY.safetensors`.
+  static func url(key: String, representation: Representation) -> URL {
+    directory.appendingPathComponent("\(representation == .logits ? "logits" : "features")-\(key).safetensors")
   }
 }
