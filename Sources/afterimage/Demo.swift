@@ -57,7 +57,8 @@ struct Demo: ParsableCommand {
     let results = try plan.run(with: ExperimentRunner(device: device))
     let headline = try DemoHeadline(plan: plan, results: results)
     let page = try HTMLReport.build(
-      from: (plan.steps.map(\.folder) + (try plan.storedStudies()).map(\.folder)).map { URL(fileURLWithPath: $0) }, title: "Afterimage demo",
+      from: (plan.steps.map(\.folder) + (try plan.storedStudies()).map(\.folder) + (try plan.storedBeyondStudies()).map(\.folder))
+        .map { URL(fileURLWithPath: $0) }, title: "Afterimage demo",
       preface: headline.html(overview: plan.overviewFigures()))
     try Safetensors.writeAtomically(Data(page.utf8), to: URL(fileURLWithPath: "\(out)/report.html"))
     try JSONFiles.write(DemoResults(headline: headline, plan: plan, results: results), to: URL(fileURLWithPath: "\(out)/results.json"))
@@ -66,6 +67,11 @@ struct Demo: ParsableCommand {
     for study in try plan.storedStudies() {
       print("\n\(study.dataset), shipped seed study (\(study.folder), made by `afterimage models train \(study.dataset)-seeds`):")
       study.result.lines.forEach { print($0) }
+    }
+    for study in try plan.storedBeyondStudies() {
+      print("\nBeyond the paper, shipped \(study.name) study (\(study.folder), made by `afterimage study \(study.name) --models \(modelsFolder) --out \(study.folder)`):")
+      if let summary = study.result.summary { print(summary) }
+      print("(figures and tables: the report's section \"\(study.result.title)\", and \(study.folder))")
     }
     print(String(format: "Wrote %@/report.html (%d KiB) and %@/results.json in %@.", out, page.utf8.count / 1024, out, ProgressBar.clock(Date().timeIntervalSince(start))))
   }

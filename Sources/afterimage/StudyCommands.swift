@@ -89,6 +89,8 @@ struct StudyClasses: ParsableCommand {
 
   @Option(help: "Class counts of the standard classifiers.", transform: { try parseCounts($0) }) var standard = [10, 20, 40]
   @Option(help: "Class counts of the robust classifiers (empty: none).", transform: { try parseCounts($0) }) var robust = [10, 40]
+  @Option(help: ArgumentHelp("Which kinds are inverted at the largest K: standard,robust, one of them, or none.", valueName: "kinds"))
+  var invert = "standard,robust"
   @Option(help: ArgumentHelp("Options added to the Shapes data set of the classifiers trained here (e.g. train=512,test=256).", valueName: "options"))
   var shapesOptions: String?
   @OptionGroup var options: StudyOptions
@@ -97,13 +99,18 @@ struct StudyClasses: ParsableCommand {
     let wanted = standard.map { ($0, "standard") } + robust.map { ($0, "robust") }
     guard !wanted.isEmpty else { throw ValidationError("give at least one class count (--standard or --robust)") }
     let largest = wanted.map(\.0).max()!
+    let inverted = invert == "none" ? [] : invert.split(separator: ",").map(String.init)
+    guard inverted.allSatisfy({ ["standard", "robust"].contains($0) }) else {
+      throw ValidationError("--invert takes standard, robust, standard,robust or none; got '\(invert)'")
+    }
+    func invertsIt(_ classes: Int, _ kind: String) -> Bool { classes == largest && inverted.contains(kind) }
     let classifiers = wanted.map { Recipes.shapesClassifier(classes: $0.0, kind: $0.1, options: shapesOptions) }
-    let inverters = wanted.filter { $0.0 == largest }.map { Recipes.fidelityInverter(of: Recipes.shapesClassifierName(classes: $0.0, kind: $0.1)) }
+    let inverters = wanted.filter { invertsIt($0.0, $0.1) }.map { Recipes.fidelityInverter(of: Recipes.shapesClassifierName(classes: $0.0, kind: $0.1)) }
     try options.ensure(classifiers + inverters)
     let studied = wanted.map { classes, kind -> (classes: Int, kind: String, classifier: StudyClassifier) in
       let name = Recipes.shapesClassifierName(classes: classes, kind: kind)
-      let inverted = classes == largest ? ["\(options.models)/\(Recipes.fidelityInverter(of: name).folder)"] : []
-      return (classes, kind, StudyClassifier(name: name, path: "\(options.models)/classifiers/\(name)", inverters: inverted))
+      let inverters = invertsIt(classes, kind) ? ["\(options.models)/\(Recipes.fidelityInverter(of: name).folder)"] : []
+      return (classes, kind, StudyClassifier(name: name, path: "\(options.models)/classifiers/\(name)", inverters: inverters))
     }
     var study = ClassesStudy(classifiers: studied, folder: options.out)
     study.settings = options.settings

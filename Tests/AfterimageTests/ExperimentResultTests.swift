@@ -16,6 +16,12 @@ final class ExperimentResultTests: XCTestCase {
     let point = ManipulationPoint(magnitude: 1, perceptualChange: 0.2, psnrToBaseline: 21, top1Agreement: 0.75, evaluationAccuracy: 0.5)
     let drift = ClassExperiments.Drift(count: 4, trueClass: 0.25, predictedClass: 0.5)
     let factors = ["object_hue": 0.9, "size": 0.4]
+    let estimates = ["object_hue": Estimate(value: 0.9, low: 0.85, high: 0.93), "size": Estimate(value: 0.4, low: .nan, high: .nan)]
+    let information = InformationResult(
+      classifier: "c", classifierDigest: "0123456789abcdef", dataset: "shapes", classCount: 10, count: 20, trainCount: 100,
+      layers: [.init(representation: "features:pool", size: 32, linear: estimates, mlp: estimates, reconstructions: estimates, inverter: "i"),
+               .init(representation: "logits", size: 10, linear: estimates, mlp: estimates)],
+      ceiling: estimates, regressor: "r")
     return [
       ReconstructionResult(source: .init(inverter: "runs/inv", dataset: "shapes"), report: report),
       CompareResult(dataset: "shapes", rows: [.init(name: "runs/inv", report: report, seconds: 2), .init(name: "optimisation (2 steps) of c", report: report, seconds: 8)]),
@@ -31,6 +37,12 @@ final class ExperimentResultTests: XCTestCase {
       TransformResult(points: [TransformPoint(transform: "hue", magnitude: 0.25, equivarianceError: 0.1, change: 0.3)]),
       IterationResult(count: 6, points: [.init(iteration: 1, distanceToOriginal: 0.5, distanceToPrevious: 0.5, top1Agreement: 0.9, logitCosine: 0.95, evaluationAccuracy: 0.7)]),
       SeedStudyResult(dataset: "shapes", count: 20, pairs: (0..<2).map { SeedStudyResult.Pair(standard: "s\($0)", robust: "r\($0)", standardReport: report, robustReport: report) }),
+      information,
+      DepthStudyResult(entries: [.init(name: "shapes-standard", information: information)]),
+      ClassesStudyResult(points: [10, 40].map { k in
+        ClassesStudyResult.Point(classes: k, kind: "robust", classifier: "c\(k)", accuracy: 0.9, linear: estimates, mlp: estimates, reconstructions: k == 40 ? estimates : nil, ceiling: nil)
+      }),
+      ArchitectureStudyResult(rows: [.init(name: "fashion-mnist-vgg", architecture: "vgg", parameters: 72000, accuracy: 0.9, inverter: "i", report: report)]),
     ]
   }()
 

@@ -101,6 +101,12 @@ final class PyTorch2ImportTests: XCTestCase {
     let (vit, _) = try importModel("vit", format: .torchscript)
     XCTAssertEqual(vit.defaultFeatureLayers, ["patch_embed", "blocks"], "the patch embedding, then the transformer's tokens")
     XCTAssertEqual(try vit.features(images, names: ["blocks.0"]).features["blocks.0"]?.shape, [2, 17, 32])
+    // A submodule output is a representation an inverter or a probe can read: maps pooled to
+    // 4×4 cells and flattened, tokens averaged.
+    XCTAssertEqual(try mobilenet.represent(images, as: .features("features.2")).shape, [2, 24 * 16])
+    XCTAssertEqual(try mobilenet.representationSize(.features("features.0")), 16 * 16)
+    XCTAssertEqual(try vit.represent(images, as: .features("blocks.0")).shape, [2, 32])
+    XCTAssertTrue(mobilenet.representations.contains(.features("features.2.block.6")))
   }
 
   func testImportedModelsAreInvertedWithTheDefaultRecipes() throws {

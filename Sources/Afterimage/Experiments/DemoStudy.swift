@@ -118,6 +118,16 @@ public struct DemoPlan {
     }
   }
 
+  /// The shipped studies beyond the paper (`afterimage study depth|classes|architecture`), read
+  /// from `models/studies/NAME` when there: the demo shows their figures and tables as stored.
+  public func storedBeyondStudies() throws -> [(name: String, folder: String, result: any ExperimentResult)] {
+    try ["depth", "classes", "architecture"].compactMap { name in
+      let folder = "\(models)/studies/\(name)"
+      guard FileManager.default.fileExists(atPath: "\(folder)/results.json") else { return nil }
+      return (name, folder, try StoredExperiment(folder: URL(fileURLWithPath: folder)).result)
+    }
+  }
+
   /// Runs every step through `runner`, titled on its output; returns the results in step order.
   public func run(with runner: ExperimentRunner) throws -> [any ExperimentResult] {
     try steps.map { step in

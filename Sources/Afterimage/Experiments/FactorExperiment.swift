@@ -70,7 +70,7 @@ public struct FactorExperiment: Experiment {
       intervals: .init(reconstructions: reconstructionR2, originals: originalR2, mlpLogitProbe: probeR2),
       efficiency: probe.encoding.efficiencyEstimates(predictions: fromReconstructions, reference: fromProbe, targets: targets, rotationMask: mask, factors: held),
       regressor: stored.map { _ in regressor ?? FactorRegressor.shippedFolder } ?? "trained here on \(trainCount) images, \(epochs) epochs",
-      storedCeiling: stored?.record.ceiling)
+      storedCeiling: stored?.record.ceiling, representation: model.config.representation.description)
     return ExperimentOutcome(result)
   }
 }
@@ -92,6 +92,8 @@ public struct FactorResult: ExperimentResult {
   public var regressor: String?
   /// The regressor's own ceiling as measured when it was trained (its factors.json).
   public var storedCeiling: [String: Estimate]?
+  /// What the inverter and the probes read (`logits`, or `features:NAME`; nil in older files: logits).
+  public var representation: String?
 
   public struct Intervals: Codable {
     public var reconstructions: [String: Estimate]
@@ -102,7 +104,7 @@ public struct FactorResult: ExperimentResult {
 
   enum CodingKeys: String, CodingKey {
     case reconstructions, originals, linearLogitProbe = "logit_probe", mlpLogitProbe = "logit_probe_mlp"
-    case intervals, efficiency, regressor, storedCeiling = "stored_ceiling"
+    case intervals, efficiency, regressor, storedCeiling = "stored_ceiling", representation
   }
 
   /// The factors a clean image shows (the ruler must reach them): all but the ones drawn as
@@ -130,7 +132,8 @@ public struct FactorResult: ExperimentResult {
       guard let interval, interval.low.isFinite else { return String(format: "%.3f", value).leftPadded(15) }
       return String(format: "%.3f±%.3f", value, max(value - interval.low, interval.high - value)).leftPadded(15)
     }
-    return ["R² per factor (1: fully recovered, 0: nothing), ± the 95% interval; efficiency = reconstructions / MLP probe (regressor: \(regressor ?? "trained here")):",
+    let read = representation.map { $0 == "logits" ? "" : "; the probes read \($0), which the inverter inverts" } ?? ""
+    return ["R² per factor (1: fully recovered, 0: nothing), ± the 95% interval; efficiency = reconstructions / MLP probe (regressor: \(regressor ?? "trained here")\(read)):",
             "  factor                   reconstructions originals(ceiling)    linear probe       MLP probe      efficiency"]
       + ShapeFactors.names.map { name in
         "  \(name.padding(toLength: 22, withPad: " ", startingAt: 0))"
