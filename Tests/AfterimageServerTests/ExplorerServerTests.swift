@@ -147,6 +147,15 @@ final class ExplorerServerTests: XCTestCase {
     XCTAssertEqual(after.status, 200, "the server still answers")
   }
 
+  /// The page edits logits, so an inverter of a feature map is refused with a message.
+  func testAFeatureInverterIsRefusedWithAMessage() throws {
+    let inverter = try Inverter.load(Self.root.appendingPathComponent("models/inverters/shapes-standard-pool-fidelity").path)
+    XCTAssertEqual(inverter.config.representation, .features("pool"))
+    XCTAssertThrowsError(try Explorer(columns: [.init(name: "pool", inverter: inverter, evaluation: nil)], testSet: try ShapesDataset(split: .test, count: 20))) {
+      XCTAssertTrue("\($0)".contains("inverts features:pool, and the explorer edits logits"), "\($0)")
+    }
+  }
+
   func testConcurrentEditsAllAnswer() async throws {
     let clients = 16, edits = 50
     let results = try await withThrowingTaskGroup(of: [Bool].self) { group in

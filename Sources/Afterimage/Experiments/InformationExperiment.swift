@@ -210,12 +210,13 @@ public struct InformationResult: ExperimentResult {
   /// MLP-probe R² per visible factor against depth (one line per factor, x: the representation).
   public func depthChart(title: String) -> LineChart {
     var chart = LineChart(
-      title: title, xLabel: "representation (input side → logits)", yLabel: "R² (MLP probe)",
+      title: title, xLabel: "representation (input side → logits)", yLabel: "R² (MLP probe; below 0 drawn at 0)",
       series: Self.factors.map { factor in
         .init(name: factor, points: layers.enumerated().compactMap { index, layer in layer.mlp[factor].map { (Double(index), $0.value) } })
       })
     chart.xTicks = layers.enumerated().map { (Double($0.offset), Representation.label(of: $0.element.representation)) }
     chart.yRange = 0...1
+    chart.width = 660
     return chart
   }
 }

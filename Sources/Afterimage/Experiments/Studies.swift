@@ -284,10 +284,10 @@ public struct ClassesStudyResult: ExperimentResult {
           dashed: kind == "robust", colour: colour))
       }
     }
-    var chart = LineChart(title: "What the logits hold against K (solid: standard, dashed: robust)", xLabel: "classes K", yLabel: "R² (MLP probe on the logits)", series: series)
+    var chart = LineChart(title: "What the logits hold against K (solid: standard, dashed: robust)", xLabel: "classes K", yLabel: "R² (MLP probe on the logits; below 0 at 0)", series: series)
     chart.xTicks = Set(points.map(\.classes)).sorted().map { (Double($0), String($0)) }
     chart.yRange = 0...1
-    (chart.width, chart.height) = (640, 520)
+    (chart.width, chart.height) = (720, 420)
     return chart
   }
 }

@@ -40,21 +40,24 @@ public struct LineChart {
 
   /// The chart as an SVG document.
   public func svg() -> String {
-    let (left, right, top, bottom) = (60.0, 20.0, 36.0, 48.0)
+    // Many series: the legend goes right of the plot instead of over it.
+    let legendOutside = series.count > 4
+    let (left, right, top, bottom) = (60.0, legendOutside ? 190.0 : 20.0, 36.0, 48.0)
     let plotWidth = width - left - right
     let plotHeight = height - top - bottom
     let xs = series.flatMap { $0.points.map(\.x) }.filter(\.isFinite)
     let ys = series.flatMap { $0.points.map(\.y) }.filter(\.isFinite)
     var (xMin, xMax) = (xs.min() ?? 0, xs.max() ?? 1)
     var (yMin, yMax) = (ys.min() ?? 0, ys.max() ?? 1)
-    if let yRange { (yMin, yMax) = (min(yRange.lowerBound, yMin), max(yRange.upperBound, yMax)) }
+    if let yRange { (yMin, yMax) = (yRange.lowerBound, yRange.upperBound) }
     if xMax - xMin < 1e-12 { xMin -= 0.5; xMax += 0.5 }
     if yMax - yMin < 1e-12 { yMin -= 0.5; yMax += 0.5 }
-    let yPad = (yMax - yMin) * 0.05
+    let yPad = yRange == nil ? (yMax - yMin) * 0.05 : 0
     yMin -= yPad
     yMax += yPad
     func px(_ x: Double) -> Double { left + (x - xMin) / (xMax - xMin) * plotWidth }
-    func py(_ y: Double) -> Double { top + (1 - (y - yMin) / (yMax - yMin)) * plotHeight }
+    /// Values outside a fixed range are drawn at its edge (an R² below 0 at 0: nothing held).
+    func py(_ y: Double) -> Double { top + (1 - (min(max(y, yMin), yMax) - yMin) / (yMax - yMin)) * plotHeight }
     var svg = """
       <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="sans-serif" font-size="11">
       <rect width="100%" height="100%" fill="white"/>
@@ -93,8 +96,12 @@ public struct LineChart {
         svg += String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%@\"/>", px(point.x), py(point.y), colour)
       }
       let legendY = top + 14 * Double(index) + 4
-      svg += "\n<rect x=\"\(left + plotWidth - 130)\" y=\"\(legendY)\" width=\"10\" height=\"10\" fill=\"\(colour)\"/>"
-      svg += "<text x=\"\(left + plotWidth - 115)\" y=\"\(legendY + 9)\">\(escape(line.name))</text>\n"
+      let legendX = legendOutside ? left + plotWidth + 12 : left + plotWidth - 130
+      let swatch = line.dashed
+        ? "<line x1=\"\(legendX)\" y1=\"\(legendY + 5)\" x2=\"\(legendX + 12)\" y2=\"\(legendY + 5)\" stroke=\"\(colour)\" stroke-width=\"2\" stroke-dasharray=\"3,2\"/>"
+        : "<rect x=\"\(legendX)\" y=\"\(legendY)\" width=\"10\" height=\"10\" fill=\"\(colour)\"/>"
+      svg += "\n" + swatch
+      svg += "<text x=\"\(legendX + 15)\" y=\"\(legendY + 9)\">\(escape(line.name))</text>\n"
     }
     return svg + "</svg>\n"
   }
