@@ -324,11 +324,30 @@ public struct ArchitectureStudy: Experiment {
       let parameters = inverter.classifier.network?.parameters.reduce(0) { $0 + $1.count } ?? 0
       rows.append(.init(
         name: classifier.name, architecture: inverter.classifier.config.architecture.rawValue, parameters: parameters,
-        accuracy: ClassifierAccuracy.recorded(in: classifier.path), inverter: path, report: report))
+        accuracy: ClassifierAccuracy.recorded(in: classifier.path), inverter: path, report: report,
+        differenceToFirst: rows.first.map { Self.pairedDifferences(report, $0.report) }))
     }
     return ExperimentOutcome(
       ArchitectureStudyResult(rows: rows),
       figures: [.grid(name: "figure.png", images: Tensor.cat(figureRows), columns: figureRows[0].shape[0], scale: 2)])
+  }
+}
+
+extension ArchitectureStudy {
+  /// This row's scores minus the first row's on the same images, pair by pair, with intervals.
+  static func pairedDifferences(_ mine: ReconstructionReport, _ first: ReconstructionReport) -> [String: Estimate] {
+    guard let a = mine.perImage, let b = first.perImage else { return [:] }
+    func floats(_ x: [Float]) -> [Double] { x.map(Double.init) }
+    let both = zip(a.sameClassRetrieval, b.sameClassRetrieval).compactMap { pair -> (Double, Double)? in
+      guard let x = pair.0, let y = pair.1 else { return nil }
+      return (Double(x), Double(y))
+    }
+    return [
+      "eval_accuracy": Bootstrap.meanDifference(floats(a.evaluationCorrect), floats(b.evaluationCorrect)),
+      "same_class_retrieval": Bootstrap.meanDifference(both.map(\.0), both.map(\.1)),
+      "perceptual_distance": Bootstrap.meanDifference(floats(a.perceptualDistance), floats(b.perceptualDistance)),
+      "top1_agreement": Bootstrap.meanDifference(floats(a.top1Agreement), floats(b.top1Agreement)),
+    ]
   }
 }
 
@@ -340,6 +359,9 @@ public struct ArchitectureStudyResult: ExperimentResult {
     public var accuracy: Double?
     public var inverter: String
     public var report: ReconstructionReport
+    /// Its scores minus the first row's on the same images (paired), with 95% intervals.
+    public var differenceToFirst: [String: Estimate]?
+    enum CodingKeys: String, CodingKey { case name, architecture, parameters, accuracy, inverter, report, differenceToFirst = "difference_to_first" }
   }
   public var rows: [Row]
 
@@ -350,9 +372,15 @@ public struct ArchitectureStudyResult: ExperimentResult {
   }
 
   public var summary: String? {
-    rows.map { row in
+    let scores = rows.map { row in
       String(format: "%@: evaluation accuracy on reconstructions %.1f%%, same-class retrieval %.3f, Fréchet %.2f", row.name, 100 * row.report.evaluationAccuracy, row.report.sameClassRetrieval ?? .nan, row.report.frechetDistance)
-    }.joined(separator: "; ") + "."
+    }.joined(separator: "; ")
+    let differences = rows.dropFirst().compactMap { row -> String? in
+      guard let d = row.differenceToFirst, let accuracy = d["eval_accuracy"], let retrieval = d["same_class_retrieval"] else { return nil }
+      return String(format: "%@ − %@, paired over the same images: evaluation accuracy %+.3f [%+.3f, %+.3f], same-class retrieval %+.3f [%+.3f, %+.3f]",
+                    row.name, rows[0].name, accuracy.value, accuracy.low, accuracy.high, retrieval.value, retrieval.low, retrieval.high)
+    }
+    return ([scores] + differences).joined(separator: ". ") + "."
   }
 
   public var lines: [String] {
@@ -368,6 +396,11 @@ public struct ArchitectureStudyResult: ExperimentResult {
           + pm(r.evaluationAccuracy, r.intervals?.evaluationAccuracy).leftPadded(15)
           + pm(r.sameClassRetrieval ?? .nan, r.intervals?.sameClassRetrieval).leftPadded(18)
           + pm(r.frechetDistance, r.intervals?.frechetDistance).leftPadded(15) + pm(r.top1Agreement, r.intervals?.top1Agreement).leftPadded(15)
+      }
+      + rows.dropFirst().compactMap { row in
+        guard let d = row.differenceToFirst, !d.isEmpty else { return nil }
+        let cells = d.keys.sorted().map { key in String(format: "%@ %+.3f [%+.3f, %+.3f]", key, d[key]!.value, d[key]!.low, d[key]!.high) }
+        return "  \(row.name) − \(rows[0].name) (paired): " + cells.joined(separator: ", ")
       }
   }
 
