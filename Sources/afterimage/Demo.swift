@@ -69,7 +69,7 @@ struct Demo: ParsableCommand {
       study.result.lines.forEach { print($0) }
     }
     for study in try plan.storedBeyondStudies() {
-      print("\nBeyond the paper, shipped \(study.name) study (\(study.folder), made by `afterimage study \(study.name) --models \(modelsFolder) --out \(study.folder)`):")
+      print("\nBeyond the paper, shipped \(study.name) study (\(study.folder), made by `afterimage models train study-\(study.name)`, which `models list` spells out):")
       if let summary = study.result.summary { print(summary) }
       print("(figures and tables: the report's section \"\(study.result.title)\", and \(study.folder))")
     }
