@@ -212,16 +212,7 @@ public final class VGGNet: Module, FeatureNetwork {
   }
 
   public func forward(_ x: Tensor, keeping keep: Set<String>) -> (logits: Tensor, features: [String: Tensor]) {
-    var features: [String: Tensor] = [:]
-    var h = x
-    for (index, block) in blocks.enumerated() {
-      h = block(h)  // [B, C_i, H / 2^i, W / 2^i]
-      if keep.contains("block\(index + 1)") { features["block\(index + 1)"] = h }
-      if index < blocks.count - 1 { h = h.maxPool2d(kernel: 2) }
-    }
-    let pooled = h.mean(dims: [2, 3])  // [B, C]
-    if keep.contains("pool") { features["pool"] = pooled }
-    return (fc(pooled), features)
+    plainForward(x, blocks: blocks, fc: fc, keeping: keep)
   }
 }
 
@@ -244,17 +235,23 @@ public final class EvaluationNet: Module, FeatureNetwork {
   }
 
   public func forward(_ x: Tensor, keeping keep: Set<String>) -> (logits: Tensor, features: [String: Tensor]) {
-    var features: [String: Tensor] = [:]
-    var h = x
-    for (index, block) in blocks.enumerated() {
-      h = block(h)  // [B, C_i, H / 2^i, W / 2^i]
-      if keep.contains("block\(index + 1)") { features["block\(index + 1)"] = h }
-      if index < blocks.count - 1 { h = h.maxPool2d(kernel: 2) }
-    }
-    let pooled = h.mean(dims: [2, 3])  // [B, C]
-    if keep.contains("pool") { features["pool"] = pooled }
-    return (fc(pooled), features)
+    plainForward(x, blocks: blocks, fc: fc, keeping: keep)
   }
+}
+
+/// VGGNet's and EvaluationNet's forward pass: each block (features `block1`, …), 2× max pooling
+/// between blocks, global average pooling (`pool`, `[B, C]`) and the classifier `fc`.
+func plainForward(_ x: Tensor, blocks: [Sequential], fc: Linear, keeping keep: Set<String>) -> (logits: Tensor, features: [String: Tensor]) {
+  var features: [String: Tensor] = [:]
+  var h = x
+  for (index, block) in blocks.enumerated() {
+    h = block(h)  // [B, C_i, H / 2^i, W / 2^i]
+    if keep.contains("block\(index + 1)") { features["block\(index + 1)"] = h }
+    if index < blocks.count - 1 { h = h.maxPool2d(kernel: 2) }
+  }
+  let pooled = h.mean(dims: [2, 3])  // [B, C]
+  if keep.contains("pool") { features["pool"] = pooled }
+  return (fc(pooled), features)
 }
 
 /// EvaluationNet's and FactorNet's convolution blocks: per width, two 3×3 convolutions, each

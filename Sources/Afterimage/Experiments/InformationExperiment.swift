@@ -57,13 +57,13 @@ public struct InformationExperiment: Experiment {
       bar.update(index + 1)
     }
 
+    let digest = try RepresentationCache.weightsDigest(classifier, config: model.config)
     var ceiling: [String: Estimate]?
     var rows = [testBatch.images.narrow(dim: 0, start: 0, length: min(12, testBatch.images.shape[0]))]
     if let stored {
       let targets = probe.targets(testFactors, labels: testLabels)
       let mask = probe.rotationMask(labels: testLabels)
       ceiling = stored.encoding.rSquaredEstimates(predictions: stored.predict(testBatch.images), targets: targets, rotationMask: mask)
-      let digest = try RepresentationCache.weightsDigest(classifier, config: model.config)
       for path in inverters {
         let inverter = try Inverter.load(path, classifierOverride: classifier, device: device)
         if let recorded = inverter.config.classifierDigest, recorded != digest {
@@ -84,7 +84,7 @@ public struct InformationExperiment: Experiment {
       }
     }
     let result = InformationResult(
-      classifier: classifier, classifierDigest: try RepresentationCache.weightsDigest(classifier, config: model.config),
+      classifier: classifier, classifierDigest: digest,
       dataset: datasetName, classCount: model.config.classCount, count: testBatch.labels.count, trainCount: trainBatch.labels.count,
       layers: layers, ceiling: ceiling, regressor: stored.map { _ in regressor ?? FactorRegressor.shippedFolder })
     var figures: [Figure] = [.chart(name: "curve.svg", result.depthChart(title: "What each depth holds (MLP probe)"))]
