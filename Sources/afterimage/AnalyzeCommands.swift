@@ -32,11 +32,15 @@ struct HeldOutOptions: ParsableArguments {
   @Option(help: "Held-out images.") var count = HeldOutImages.defaults.count
   @Option(help: "Images shown per row of the figure.") var shown = HeldOutImages.defaults.shown
   @Option(help: "Noise seed.") var seed = HeldOutImages.defaults.seed
+  @Flag(help: "Go on when the classifier's weights or the data set's images are not those the inverter was trained on (the numbers then describe a model or data it never saw).")
+  var allowMismatch = false
   @OptionGroup var output: ExperimentOutput
 
   func validate() throws { try require(count >= 2 && shown >= 1, "--count must be at least 2 and --shown at least 1") }
 
-  var images: HeldOutImages { HeldOutImages(inverter: inverter, evaluation: evaluation, count: count, shown: shown, seed: seed) }
+  var images: HeldOutImages {
+    HeldOutImages(inverter: inverter, evaluation: evaluation, count: count, shown: shown, seed: seed, allowMismatch: allowMismatch)
+  }
 }
 
 struct AnalyzeReconstruct: ParsableCommand {

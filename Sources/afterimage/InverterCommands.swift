@@ -37,9 +37,11 @@ struct InverterTrain: ParsableCommand {
     let source = try DatasetSource(config.dataset)
     let train = try source.open(split: .train, resolution: config.resolution).dataset
     let heldOut = try source.open(split: .test, resolution: config.resolution).dataset
-    let perceptual = try config.losses.perceptualNetwork.map { try Classifiers.load($0) }
+    // A resumed run finds its perceptual network as it finds its classifier: from the run first.
+    let perceptualPath = try config.losses.perceptualNetwork.map { resume ? try Inverter.resolveClassifier($0, relativeTo: run, role: "perceptual network") : $0 }
+    let perceptual = try perceptualPath.map { try Classifiers.load($0) }
     let trainer = try InverterTrainer(
-      run: run, config: config, classifier: model, classifierPath: classifier, perceptualNetwork: perceptual,
+      run: run, config: config, classifier: model, classifierPath: classifier, perceptualNetwork: perceptual, perceptualNetworkPath: perceptualPath,
       train: train, heldOut: heldOut, datasetKey: "\(config.dataset)|train", device: device)
     print("training a \(config.resolution)×\(config.resolution) inverter (\(config.preset)) of \(classifier) on \(train.name) for \(config.training.steps) steps")
     let summary = try trainer.fit(resume: resume)
@@ -71,7 +73,7 @@ struct InverterReconstruct: ParsableCommand {
 
   @Option(help: "The inverter run directory.") var inverter: String
   @Option(help: "Use this classifier instead of the one recorded in the run.") var classifier: String?
-  @Flag(help: "Reconstruct even when the classifier's weights are not those the inverter was trained on (the pictures then answer for a model it never saw).")
+  @Flag(help: "Reconstruct even when the classifier's weights, or the data under the inverter's data set's name, are not those it was trained on (the pictures then answer for a model or data it never saw).")
   var allowMismatch = false
   @Option(help: ArgumentHelp("Data set to take originals from (default: the inverter's).", valueName: "name")) var dataset: String?
   @Option(help: "Which split.") var split = Split.test
@@ -99,6 +101,7 @@ struct InverterReconstruct: ParsableCommand {
     } else {
       let data = try openReporting(try DatasetSource(dataset ?? model.config.dataset), split: split, resolution: config.resolution)
       try model.checkAccepts(data)
+      if dataset == nil || dataset == model.config.dataset { try model.checkOwnData(data, split: split, allowMismatch: allowMismatch) }
       originals = try data.batch(at: Array(0..<min(count, data.count))).images
     }
     let n = originals.shape[0]

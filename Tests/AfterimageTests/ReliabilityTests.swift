@@ -124,6 +124,52 @@ final class ReliabilityTests: XCTestCase {
     XCTAssertTrue(resumed.output.contains("was started with another classifier"), resumed.output)
   }
 
+  func testAnInverterRefusesDataAndAPerceptualNetworkThatChangedUnderTheSameName() throws {
+    let root = try temporaryDirectory()
+    // A folder data set (every tenth file is held out) the classifier and inverter are trained on.
+    for label in ["a", "b"] {
+      let folder = root.appendingPathComponent("pictures/\(label)")
+      try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+      for index in 0..<20 { try PNG.write(Tensor.rand([3, 32, 32]), to: folder.appendingPathComponent("\(index).png")) }
+    }
+    let classifier = ["classifier", "train", "--dataset", "folder:pictures", "--arch", "evalnet", "--width", "0.25", "--epochs", "1",
+                      "--batch-size", "8", "--warmup-steps", "1"]
+    XCTAssertEqual(try afterimage(classifier + ["--out", "c"], in: root).status, 0)
+    XCTAssertEqual(try afterimage(classifier + ["--out", "p", "--seed", "4"], in: root).status, 0)
+    let train = ["inverter", "train", "--classifier", "c", "--out", "i", "--steps", "2", "--batch-size", "4", "--ch", "4", "--noise-size", "16",
+                 "--no-attention", "--checkpoint-every", "1", "--preset", "fidelity", "--perceptual-network", "p"]
+    let first = try afterimage(train, in: root)
+    XCTAssertEqual(first.status, 0, first.output)
+    let config = try RunDirectory(url: root.appendingPathComponent("i")).readJSON(InverterConfig.self, from: root.appendingPathComponent("i/config.json"))
+    XCTAssertEqual(config.data?.train.count, 36)
+    XCTAssertEqual(config.data?.test.count, 4)
+    XCTAssertNotNil(config.perceptualDigest)
+    // Another perceptual network under the recorded path: the resume is refused.
+    let original = root.appendingPathComponent("p-original")
+    try FileManager.default.moveItem(at: root.appendingPathComponent("p"), to: original)
+    try FileManager.default.copyItem(at: root.appendingPathComponent("c"), to: root.appendingPathComponent("p"))
+    let otherNetwork = try afterimage(train + ["--resume"], in: root)
+    XCTAssertNotEqual(otherNetwork.status, 0)
+    XCTAssertTrue(otherNetwork.output.contains("another perceptual network"), otherNetwork.output)
+    try FileManager.default.removeItem(at: root.appendingPathComponent("p"))
+    try FileManager.default.moveItem(at: original, to: root.appendingPathComponent("p"))
+    XCTAssertEqual(try afterimage(train + ["--resume"], in: root).status, 0)
+    // One held-out picture repainted (every tenth file by name is held out: 18.png and 9.png of
+    // each class): the same name, other data.
+    try PNG.write(Tensor.zeros([3, 32, 32]), to: root.appendingPathComponent("pictures/b/9.png"))
+    let reconstruct = ["inverter", "reconstruct", "--inverter", "i", "--count", "2", "--out", "r.png"]
+    let refused = try afterimage(reconstruct, in: root)
+    XCTAssertNotEqual(refused.status, 0)
+    XCTAssertTrue(refused.output.contains("the test split of folder:pictures has changed") && refused.output.contains("--allow-mismatch"), refused.output)
+    XCTAssertEqual(try afterimage(reconstruct + ["--allow-mismatch"], in: root).status, 0)
+    let analyzed = try afterimage(["analyze", "noise", "--inverter", "i", "--evaluation", "p", "--count", "2", "--out", "s"], in: root)
+    XCTAssertTrue(analyzed.output.contains("has changed since"), analyzed.output)
+    // A training picture added: the train split no longer has 36 examples, and a resume says so.
+    try PNG.write(Tensor.rand([3, 32, 32]), to: root.appendingPathComponent("pictures/a/20.png"))
+    let resumed = try afterimage(train + ["--resume"], in: root)
+    XCTAssertTrue(resumed.output.contains("was started on other data") && resumed.output.contains("it has 37 examples, and had 36"), resumed.output)
+  }
+
   func testMismatchedImagesAreRefusedAtTheBoundary() throws {
     let root = try temporaryDirectory()
     XCTAssertEqual(try afterimage(Self.tinyClassifier + ["--out", "c"], in: root).status, 0)

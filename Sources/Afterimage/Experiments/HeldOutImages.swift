@@ -13,13 +13,17 @@ public struct HeldOutImages {
   public var shown: Int
   /// The generator noise's seed.
   public var seed: UInt64
+  /// Go on when the classifier's weights or the data set's images are not those the inverter was
+  /// trained on (`analyze … --allow-mismatch`).
+  public var allowMismatch: Bool
 
-  public init(inverter: String, evaluation: String? = nil, count: Int = 64, shown: Int = 8, seed: UInt64 = 0) {
+  public init(inverter: String, evaluation: String? = nil, count: Int = 64, shown: Int = 8, seed: UInt64 = 0, allowMismatch: Bool = false) {
     self.inverter = inverter
     self.evaluation = evaluation
     self.count = count
     self.shown = shown
     self.seed = seed
+    self.allowMismatch = allowMismatch
   }
 
   /// The defaults the command line shows.
@@ -36,8 +40,9 @@ public struct HeldOutImages {
   }
 
   public func load(on device: Device) throws -> Loaded {
-    let model = try Inverter.load(inverter, device: device)
+    let model = try Inverter.load(inverter, allowMismatch: allowMismatch, device: device)
     let data = try DatasetSource(model.config.dataset).open(split: .test, resolution: model.config.resolution).dataset
+    try model.checkOwnData(data, split: .test, allowMismatch: allowMismatch)
     let batch = try data.batch(at: Array(0..<min(count, data.count)))
     return Loaded(
       inverter: model, images: batch.images.to(device), labels: batch.labels.to(device),

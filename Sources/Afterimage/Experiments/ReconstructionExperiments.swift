@@ -30,6 +30,7 @@ public struct ReconstructExperiment: Experiment {
     let name = dataset ?? model.config.dataset
     let data = try DatasetSource(name).open(split: .test, resolution: model.config.resolution).dataset
     try model.checkAccepts(data)
+    if name == model.config.dataset { try model.checkOwnData(data, split: .test, escapable: false) }
     let evaluator = try EvaluationClassifier.load(evaluation, dataset: name, device: device)
     let (report, originals, reconstructions) = try ReconstructionAnalysis.run(
       dataset: data, count: count, classifier: model.classifier, evaluation: evaluator, retrievalGroupSize: retrievalGroupSize,
@@ -128,7 +129,10 @@ public struct CompareExperiment: Experiment {
       throw RunError("\(path) inverts \(model.config.dataset) at \(model.config.resolution) px, the first one \(datasetName) at \(resolution) px: compare like with like")
     }
     let data = try DatasetSource(datasetName).open(split: .test, resolution: resolution).dataset
-    for model in models { try model.checkAccepts(data) }
+    for model in models {
+      try model.checkAccepts(data)
+      try model.checkOwnData(data, split: .test, escapable: false)
+    }
     let evaluator = try EvaluationClassifier.load(evaluation, dataset: datasetName, device: device)
     var rows: [CompareResult.Row] = []
     var figureRows: [Tensor] = []

@@ -33,7 +33,10 @@ public struct SeedStudyExperiment: Experiment {
       throw RunError("\(path) inverts \(model.config.dataset) at \(model.config.resolution) px, \(standard[0]) \(datasetName) at \(models[0].config.resolution) px: a seed study compares like with like")
     }
     let data = try DatasetSource(datasetName).open(split: .test, resolution: models[0].config.resolution).dataset
-    for model in models { try model.checkAccepts(data) }
+    for model in models {
+      try model.checkAccepts(data)
+      try model.checkOwnData(data, split: .test, escapable: false)
+    }
     let evaluator = try EvaluationClassifier.load(evaluation, dataset: datasetName, device: device)
     var reports: [ReconstructionReport] = []
     for model in models {

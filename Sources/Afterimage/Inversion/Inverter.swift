@@ -65,18 +65,20 @@ public final class Inverter {
     return Inverter(config: config, generator: generator, classifier: classifier, run: run)
   }
 
-  /// The classifier path recorded in an inverter's config.json, found from the run directory
-  /// and each folder above it (a shipped inverter records `models/classifiers/…`, relative to
-  /// the repository it was trained in), and only then from the working directory, so another
-  /// `models/classifiers/…` where the command runs is not taken instead.
-  static func resolveClassifier(_ path: String, relativeTo run: RunDirectory) throws -> String {
+  /// A model path recorded in an inverter's config.json (its classifier, its perceptual
+  /// network), found from the run directory and each folder above it (a shipped inverter
+  /// records `models/classifiers/…`, relative to the repository it was trained in), and only
+  /// then from the working directory, so another `models/classifiers/…` where the command runs
+  /// is not taken instead. `role` names the model in errors.
+  public static func resolveClassifier(_ path: String, relativeTo run: RunDirectory, role: String = "classifier") throws -> String {
+    let option = role == "classifier" ? "--classifier" : "a copy of it at that path"
     if path.hasPrefix("/") {
-      guard FileManager.default.fileExists(atPath: path) else { throw RunError("the inverter's classifier \(path) was not found; pass --classifier") }
+      guard FileManager.default.fileExists(atPath: path) else { throw RunError("the inverter's \(role) \(path) was not found; pass \(option)") }
       return path
     }
     if let found = Self.findUpward(path, from: run) { return found }
     if FileManager.default.fileExists(atPath: path) { return path }
-    throw RunError("the inverter's classifier \(path) was not found (from \(run.url.path) or any folder above it, nor from \(FileManager.default.currentDirectoryPath)); pass --classifier")
+    throw RunError("the inverter's \(role) \(path) was not found (from \(run.url.path) or any folder above it, nor from \(FileManager.default.currentDirectoryPath)); pass \(option)")
   }
 
   /// `path` taken relative to the run directory, then to each folder above it.
@@ -97,6 +99,20 @@ public final class Inverter {
     let wanted = classifier.config
     guard dataset.channels == wanted.channels, dataset.resolution == wanted.resolution else {
       throw RunError("\(dataset.name) has \(dataset.channels)×\(dataset.resolution)² images; the inverter in \(run.url.path) and its classifier work on \(wanted.channels)×\(wanted.resolution)² ones: choose a data set of that kind")
+    }
+  }
+
+  /// Refuses `dataset`, opened as `split` of this inverter's own data set, when it no longer
+  /// reads as it did when the inverter was trained (`config.data`), unless `allowMismatch`:
+  /// scores on it would describe data the inverter never saw. Runs from before the identity was
+  /// recorded are not checked.
+  /// `escapable`: the command has `--allow-mismatch`, and the error says so.
+  public func checkOwnData(_ dataset: Dataset, split: Split, allowMismatch: Bool = false, escapable: Bool = true) throws {
+    guard let recorded = config.data, !allowMismatch else { return }
+    let was = split == .train ? recorded.train : recorded.test
+    if let difference = was.difference(from: try DatasetIdentity.of(dataset)) {
+      let escape = escapable ? ", or go on anyway with --allow-mismatch (the numbers then describe images it was not trained or scored on)" : ""
+      throw RunError("the \(split) split of \(config.dataset) has changed since the inverter in \(run.url.path) was trained (\(difference)). Restore the data or retrain the inverter\(escape)")
     }
   }
 

@@ -59,7 +59,14 @@ public struct InverterConfig: VersionedRecord, Equatable {
   /// (`RepresentationCache.weightsDigest`; nil in runs from before it was recorded). `Inverter.load`
   /// refuses a classifier whose weights have changed since.
   public var classifierDigest: String?
+  /// The digest of the perceptual loss's network (`losses.perceptualNetwork`) when training
+  /// started; a resume with other weights there is refused.
+  public var perceptualDigest: String?
   public var dataset: String
+  /// What `dataset`'s train and test splits held when training started (nil in runs from before
+  /// it was recorded): a resume, and every score on the inverter's own held-out images, refuse
+  /// data that has changed under the same name.
+  public var data: InverterDataIdentity?
   /// The preset's name (`InverterPreset`'s raw value for runs of `inverter train`).
   public var preset: String
   public var losses: InversionLossWeights
@@ -83,7 +90,7 @@ public struct InverterConfig: VersionedRecord, Equatable {
 
   enum CodingKeys: String, CodingKey {
     case schemaVersion, architecture, resolution, channels, logitCount, representation, ch, noiseSize, embeddingSize, attention, preprocessing
-    case logitMean, logitStd, classifier, classifierDigest, dataset, preset, losses, training, command
+    case logitMean, logitStd, classifier, classifierDigest, perceptualDigest, dataset, data, preset, losses, training, command
   }
 
   /// Reads a config of any schema up to the current one; a field the file lacks keeps its default.
@@ -106,6 +113,8 @@ public struct InverterConfig: VersionedRecord, Equatable {
     try c.decodeIfPresent(.logitStd, into: &logitStd)
     command = try c.decodeIfPresent(String.self, forKey: .command)
     classifierDigest = try c.decodeIfPresent(String.self, forKey: .classifierDigest)
+    perceptualDigest = try c.decodeIfPresent(String.self, forKey: .perceptualDigest)
+    data = try c.decodeIfPresent(InverterDataIdentity.self, forKey: .data)
   }
 
   /// The config as one line of key-sorted JSON (for safetensors metadata).

@@ -31,13 +31,14 @@ public final class InverterTrainer {
 
   /// - Parameters:
   ///   - classifierPath: recorded in config.json so the run can find its classifier again.
-  ///   - perceptualNetwork: the evaluation classifier, when the losses name one.
+  ///   - perceptualNetwork: the evaluation classifier, when the losses name one, and where it
+  ///     was read from (its weights' digest is recorded like the classifier's).
   ///   - datasetKey: names the training set in the logit cache's key.
   ///   - device: where to train; the classifiers are moved there.
   public init(
     run: RunDirectory, config: InverterConfig, classifier: any ImageClassifier, classifierPath: String,
-    perceptualNetwork: (any ImageClassifier)? = nil, train: Dataset, heldOut: Dataset, datasetKey: String,
-    device: Device = .cpu
+    perceptualNetwork: (any ImageClassifier)? = nil, perceptualNetworkPath: String? = nil, train: Dataset, heldOut: Dataset,
+    datasetKey: String, device: Device = .cpu
   ) throws {
     try config.checkFits(classifier: classifier, train: train)
     try InverterObjective.check(config.losses, preset: config.preset, classifier: classifier, perceptualNetwork: perceptualNetwork)
@@ -62,6 +63,23 @@ public final class InverterTrainer {
       throw RunError("\(run.url.path) was started with another classifier than \(classifierPath) (its weights' digest \(digest), recorded \(recorded)): resume with the classifier it was trained on, or start a new run")
     }
     config.classifierDigest = digest
+    if let perceptualNetwork, let perceptualNetworkPath {
+      let digest = try RepresentationCache.weightsDigest(perceptualNetworkPath, config: perceptualNetwork.config)
+      if let recorded = config.perceptualDigest, recorded != digest {
+        throw RunError("\(run.url.path) was started with another perceptual network than \(perceptualNetworkPath) (its weights' digest \(digest), recorded \(recorded)): resume with the network it was trained with, or start a new run")
+      }
+      config.perceptualDigest = digest
+    }
+    // The data under the data set's name, as it reads now: a resume on changed data is refused.
+    let data = InverterDataIdentity(train: try DatasetIdentity.of(train), test: try DatasetIdentity.of(heldOut))
+    if let recorded = config.data {
+      for (split, was, now) in [("train", recorded.train, data.train), ("test", recorded.test, data.test)] {
+        if let difference = was.difference(from: now) {
+          throw RunError("\(run.url.path) was started on other data: the \(split) split of \(config.dataset) has changed since (\(difference)). Resume on the data it was trained on, or start a new run")
+        }
+      }
+    }
+    config.data = data
     if config.preprocessing == .standardized && config.logitMean.isEmpty {
       config.logitMean = logits.mean(dims: [0]).scalars(as: Double.self)
       config.logitStd = logits.standardDeviation(dims: [0]).scalars(as: Double.self)
