@@ -152,6 +152,7 @@ public final class Explorer {
     let batch = try testSet.batch(at: Array(start..<min(start + perPage, testSet.count)))
     let predicted = try withNoGrad { try columns[0].inverter.classifier.logits(batch.images).argmax(dim: 1) }.scalars(as: Int64.self)
     let labels = batch.labels.scalars(as: Int64.self)
+    try throwIfTorchFailed()  // before indexing what was read (see catchingTorchErrors)
     let names = columns[0].inverter.classifier.config.classNames
     return zip(batch.indices, zip(labels, predicted)).map { index, pair in
       ImageInfo(
@@ -223,6 +224,7 @@ public final class Explorer {
   /// The logits of each column for `edit`'s image (before the logit edits), with softmax.
   public func logits(_ edit: Edit) throws -> LogitsInfo {
     let logits = try baseLogits(edit, columns: columns)
+    try throwIfTorchFailed()
     return LogitsInfo(
       logits: logits.map { $0.squeezed(0).scalars(as: Double.self) },
       softmax: logits.map { $0.softmax(dim: 1).squeezed(0).scalars(as: Double.self) },
@@ -264,9 +266,11 @@ public final class Explorer {
     }
     let batch = logits.expanded([samples, classes]).contiguous()
     let images = column.inverter.reconstruct(representation: batch, noise: column.inverter.noise(count: samples, seed: edit.seed ?? 0))
+    try throwIfTorchFailed()
     var verdicts: [String] = []
     if let evaluation = column.evaluation {
       let predicted = try withNoGrad { try evaluation.logits(images).argmax(dim: 1) }.scalars(as: Int64.self)
+      try throwIfTorchFailed()
       verdicts = predicted.map { evaluation.config.classNames[Int($0)] }
     }
     let picture = ImageGrid.make(images, columns: samples, padding: 2, scale: displayScale)

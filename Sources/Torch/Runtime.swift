@@ -188,8 +188,12 @@ private func currentErrorScope() -> ErrorScope {
 /// instead of a trap. Use it around work whose failure a user can cause: running a model they
 /// supplied, shapes read from their files.
 ///
-/// Inside the scope a failing operation returns an empty tensor and later operations go on;
-/// the first error is thrown when the scope ends, so results computed after it are discarded.
+/// Inside the scope a failing operation returns a placeholder, an empty tensor of rank 8
+/// (`failurePlaceholderShape`), and later operations go on; the first error is thrown when the
+/// scope ends, so results computed after it are discarded. Reading the placeholder's shape never
+/// traps (any dimension up to the eighth is 0), but Swift code that indexes values it read from
+/// tensors must first call `throwIfTorchFailed()`: an empty array indexed by a count from
+/// elsewhere would trap where the error should have been thrown.
 public func catchingTorchErrors<Result>(_ body: () throws -> Result) throws -> Result {
   let scope = currentErrorScope()
   scope.depth += 1
@@ -203,6 +207,18 @@ public func catchingTorchErrors<Result>(_ body: () throws -> Result) throws -> R
   }
   return result
 }
+
+/// Throws now the first libtorch error raised so far in the enclosing `catchingTorchErrors`
+/// scope (which then ends with it); does nothing outside a scope or when nothing failed. Call it
+/// before reading tensor values into Swift arrays that are indexed by sizes known elsewhere.
+public func throwIfTorchFailed() throws {
+  let scope = currentErrorScope()
+  if scope.depth > 0, let error = scope.firstError { throw error }
+}
+
+/// The shape of the tensor a failed operation returns inside a `catchingTorchErrors` scope: no
+/// elements, and enough dimensions that `shape[i]` does not trap for any tensor Afterimage reads.
+public let failurePlaceholderShape = [Int](repeating: 0, count: 8)
 
 /// Reads and clears the shim's thread-local error message.
 @inline(never)
@@ -229,9 +245,9 @@ func checked(_ handle: ct_tensor?, _ context: @autoclosure () -> String = "opera
 {
   if let handle { return handle }
   reportShimFailure(context())
-  // Inside a catching scope: go on with an empty tensor; the error is thrown at scope end.
-  var zero: Int64 = 0
-  return ct_zeros(&zero, 1, DType.float32.code, -1)!
+  // Inside a catching scope: go on with the placeholder; the error is thrown at scope end.
+  var zeros = failurePlaceholderShape.map(Int64.init)
+  return ct_zeros(&zeros, Int32(zeros.count), DType.float32.code, -1)!
 }
 
 /// Checks a status returned by the shim (0 on success).

@@ -149,6 +149,28 @@ final class FileTests: XCTestCase {
     XCTAssertEqual(try catchingTorchErrors { a.sum().item() }, 6)
   }
 
+  func testCodeAfterAFailureInACatchingScopeThrowsInsteadOfTrapping() {
+    let images = Tensor.ones([2, 3, 4, 4])
+    var reachedAfterCheck = false
+    XCTAssertThrowsError(try catchingTorchErrors { () -> Double in
+      let logits = images.matmul(Tensor.ones([5, 7]))  // fails: the placeholder comes back
+      // Swift code that reads shapes goes on without trapping …
+      let (batch, classes) = (logits.shape[0], logits.shape[1])
+      XCTAssertEqual(logits.size(3), 0)
+      let values = logits.softmax(dim: 1).scalars(as: Float.self)
+      XCTAssertEqual(values.count, batch * classes)
+      // … and code that indexes what it read checks first: the matmul's error, not a trap.
+      try throwIfTorchFailed()
+      reachedAfterCheck = true
+      return Double(values[0])
+    }) { error in
+      XCTAssertTrue("\(error)".contains("matmul") || "\(error)".contains("cannot be multiplied") || "\(error)".contains("mat"), "\(error)")
+    }
+    XCTAssertFalse(reachedAfterCheck)
+    XCTAssertNoThrow(try throwIfTorchFailed(), "outside a scope there is nothing to throw")
+    XCTAssertNoThrow(try catchingTorchErrors { try throwIfTorchFailed() })
+  }
+
   func testTorchScriptModuleGivesPyTorchsOutputs() throws {
     let directory = try temporaryDirectory()
     let modelPath = directory.appendingPathComponent("model.pt").path
