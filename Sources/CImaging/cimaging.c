@@ -166,6 +166,32 @@ int ci_png_encode(const uint8_t *pixels, int width, int height, int channels, in
 
 // MARK: JPEG
 
+// Whether the JPEG has Adobe's APP14 segment before its first scan: Adobe's CMYK files store
+// each ink inverted (255 = no ink), the convention every reader follows when it is there.
+static int ci_jpeg_has_adobe_marker(const uint8_t *data, size_t size) {
+  size_t at = 2;  // after SOI
+  while (at + 4 <= size && data[at] == 0xFF) {
+    uint8_t marker = data[at + 1];
+    if (marker == 0xDA) return 0;  // start of scan: no more headers
+    size_t length = ((size_t)data[at + 2] << 8) | data[at + 3];
+    if (length < 2) return 0;
+    if (marker == 0xEE && length >= 7 && at + 4 + 5 <= size && memcmp(data + at + 4, "Adobe", 5) == 0) return 1;
+    at += 2 + length;
+  }
+  return 0;
+}
+
+// CMYK pixels (4 bytes each) to RGB in place (3 bytes each), as most readers do without a
+// colour profile: R = (1 − C)(1 − K), and so on.
+static void ci_cmyk_to_rgb(uint8_t *pixels, size_t count, int inverted) {
+  for (size_t i = 0; i < count; i++) {
+    unsigned ink[4];
+    for (int k = 0; k < 4; k++) ink[k] = inverted ? 255u - pixels[4 * i + k] : pixels[4 * i + k];
+    unsigned white = 255u - ink[3];
+    for (int k = 0; k < 3; k++) pixels[3 * i + k] = (uint8_t)(((255u - ink[k]) * white + 127u) / 255u);
+  }
+}
+
 int ci_jpeg_decode(const uint8_t *data, size_t size, int *width, int *height, int *channels,
                    uint8_t **out, char *error, size_t error_capacity) {
   *out = NULL;
@@ -184,14 +210,18 @@ int ci_jpeg_decode(const uint8_t *data, size_t size, int *width, int *height, in
     return -1;
   }
   int gray = colorspace == TJCS_GRAY;
+  // CMYK and YCCK files (print workflows) decode to CMYK, which libjpeg-turbo does not turn into
+  // RGB itself; they are converted below.
+  int ink = colorspace == TJCS_CMYK || colorspace == TJCS_YCCK;
   int c = gray ? 1 : 3;
-  uint8_t *pixels = (uint8_t *)malloc((size_t)w * (size_t)h * (size_t)c);
+  int decoded_channels = ink ? 4 : c;
+  uint8_t *pixels = (uint8_t *)malloc((size_t)w * (size_t)h * (size_t)decoded_channels);
   if (pixels == NULL) {
     tjDestroy(handle);
     return set_error(error, error_capacity, "out of memory"), -1;
   }
   int status = tjDecompress2(handle, data, (unsigned long)size, pixels, w, 0, h,
-                             gray ? TJPF_GRAY : TJPF_RGB, TJFLAG_ACCURATEDCT);
+                             gray ? TJPF_GRAY : (ink ? TJPF_CMYK : TJPF_RGB), TJFLAG_ACCURATEDCT);
   // A warning (e.g. premature end of data) still decodes; an error does not.
   if (status != 0 && tjGetErrorCode(handle) == TJERR_FATAL) {
     set_error(error, error_capacity, tjGetErrorStr2(handle));
@@ -200,6 +230,7 @@ int ci_jpeg_decode(const uint8_t *data, size_t size, int *width, int *height, in
     return -1;
   }
   tjDestroy(handle);
+  if (ink) ci_cmyk_to_rgb(pixels, (size_t)w * (size_t)h, ci_jpeg_has_adobe_marker(data, size));
   *width = w;
   *height = h;
   *channels = c;

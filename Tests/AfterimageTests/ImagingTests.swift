@@ -48,6 +48,15 @@ final class ImagingTests: XCTestCase {
     let gray = try ImageFile.read(directory.appendingPathComponent("gray.jpg"))
     XCTAssertEqual(gray.shape, [1, 16, 16])
     XCTAssertEqual(gray[0][4][10].item(), 160.0 / 255, accuracy: 0.03)
+    // CMYK used to be refused as corrupt; it reads as PIL reads it, to a rounding step.
+    let cmyk = try ImageFile.read(directory.appendingPathComponent("cmyk.jpg"))
+    XCTAssertEqual(cmyk.shape, [3, 16, 24])
+    let pil = try Data(contentsOf: directory.appendingPathComponent("cmyk-as-rgb.bin")).map { Float($0) / 255 }
+    let ours = cmyk.permuted([1, 2, 0]).contiguous().scalars(as: Float.self)
+    XCTAssertEqual(ours.count, pil.count)
+    let largest = zip(ours, pil).map { abs($0 - $1) }.max() ?? 1
+    XCTAssertLessThanOrEqual(largest, 1.5 / 255, "CMYK → RGB as PIL converts it")
+    XCTAssertLessThan(cmyk[1][15][0].item(), cmyk[1][0][0].item() - 0.5, "magenta ink grows downwards, so green falls")
   }
 
   func testResizeAndCentreCrop() {
