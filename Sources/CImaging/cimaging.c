@@ -240,7 +240,7 @@ int ci_jpeg_decode(const uint8_t *data, size_t size, int *width, int *height, in
 
 // MARK: gzip
 
-int ci_gunzip(const uint8_t *data, size_t size, uint8_t **out, size_t *out_size, char *error,
+int ci_gunzip(const uint8_t *data, size_t size, size_t max_out, uint8_t **out, size_t *out_size, char *error,
               size_t error_capacity) {
   *out = NULL;
   z_stream stream;
@@ -250,6 +250,7 @@ int ci_gunzip(const uint8_t *data, size_t size, uint8_t **out, size_t *out_size,
     return set_error(error, error_capacity, "cannot start zlib"), -1;
   }
   size_t capacity = size * 4 + 1024;
+  if (capacity > max_out) capacity = max_out > 0 ? max_out : 1;
   uint8_t *buffer = (uint8_t *)malloc(capacity);
   if (buffer == NULL) {
     inflateEnd(&stream);
@@ -260,7 +261,14 @@ int ci_gunzip(const uint8_t *data, size_t size, uint8_t **out, size_t *out_size,
   int status = Z_OK;
   while (status != Z_STREAM_END) {
     if (stream.total_out == capacity) {
-      capacity *= 2;
+      if (capacity >= max_out) {
+        snprintf(error, error_capacity, "it inflates to more than %zu MB, the most Afterimage reads (a damaged or hostile file?)",
+                 max_out / 1000000);
+        free(buffer);
+        inflateEnd(&stream);
+        return -1;
+      }
+      capacity = capacity * 2 > max_out ? max_out : capacity * 2;
       uint8_t *grown = (uint8_t *)realloc(buffer, capacity);
       if (grown == NULL) {
         free(buffer);

@@ -179,6 +179,10 @@ struct ClassifierImport: ParsableCommand {
     guard dims.count == 3, dims[1] == dims[2], dims.allSatisfy({ $0 > 0 }) else {
       throw ValidationError("--input must be CxHxW with H = W, e.g. 3x32x32; got '\(input)'")
     }
+    // The import probe runs batches of up to 5 such images: refused before libtorch allocates them.
+    guard (1...4).contains(dims[0]), (8...1024).contains(dims[1]) else {
+      throw ValidationError("--input \(input) is outside what Afterimage inverts: 1 to 4 channels and 8 to 1024 pixels square")
+    }
     let names: [String]
     if let classNames {
       names = classNames.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }

@@ -106,8 +106,10 @@ struct DataPreview: ParsableCommand {
       var rng = SplitMix64(seed: seed)
       indices.shuffle(using: &rng)
     }
-    let batch = try dataset.batch(at: Array(indices.prefix(shown)))
     let magnification = scale ?? max(1, 96 / dataset.resolution)
+    let perRow = max(1, min(columns ?? Int(Double(shown).squareRoot().rounded(.up)), shown))
+    try ResourceLimits.checkGrid(count: shown, columns: perRow, side: dataset.resolution, scale: magnification, fix: "show fewer images with --count, or a smaller --scale")
+    let batch = try dataset.batch(at: Array(indices.prefix(shown)))
     let grid = ImageGrid.make(batch.images, columns: columns, padding: 2, scale: magnification)
     try PNG.write(grid, to: URL(fileURLWithPath: out))
     let labels = batch.labels.scalars(as: Int64.self).prefix(min(shown, 8)).map { dataset.classNames[Int($0)] }

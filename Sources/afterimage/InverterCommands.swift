@@ -92,8 +92,14 @@ struct InverterReconstruct: ParsableCommand {
   func run() throws {
     let model = try Inverter.load(inverter, classifierOverride: classifier, allowMismatch: allowMismatch, device: try compute.resolved())
     let config = model.classifier.config
+    func checkFits(_ n: Int) throws {
+      try ResourceLimits.checkGrid(
+        count: n * (samples + 1), columns: samples + 1, side: config.resolution, scale: max(1, 96 / config.resolution),
+        fix: "reconstruct fewer originals (--count) or fewer --samples")
+    }
     let originals: Tensor
     if !image.isEmpty {
+      try checkFits(image.count)
       originals = try Tensor.stack(image.map { path in
         let picture = try ImageFile.read(URL(fileURLWithPath: path))
         return ImageFile.resizedAndCentreCropped(ImageFile.withChannels(picture, config.channels), to: config.resolution)
@@ -102,6 +108,7 @@ struct InverterReconstruct: ParsableCommand {
       let data = try openReporting(try DatasetSource(dataset ?? model.config.dataset), split: split, resolution: config.resolution)
       try model.checkAccepts(data)
       if dataset == nil || dataset == model.config.dataset { try model.checkOwnData(data, split: split, allowMismatch: allowMismatch) }
+      try checkFits(min(count, data.count))
       originals = try data.batch(at: Array(0..<min(count, data.count))).images
     }
     let n = originals.shape[0]

@@ -170,6 +170,38 @@ final class ReliabilityTests: XCTestCase {
     XCTAssertTrue(resumed.output.contains("was started on other data") && resumed.output.contains("it has 37 examples, and had 36"), resumed.output)
   }
 
+  func testRequestsThatWouldExhaustMemoryAreRefusedBeforeTheyAllocate() throws {
+    let root = try temporaryDirectory()
+    XCTAssertEqual(try afterimage(Self.tinyClassifier + ["--out", "c"], in: root).status, 0)
+    let train = ["inverter", "train", "--classifier", "c", "--out", "i", "--steps", "1", "--batch-size", "4", "--ch", "4", "--noise-size", "16",
+                 "--no-attention", "--train-count", "16"]
+    XCTAssertEqual(try afterimage(train, in: root).status, 0)
+    // A million originals, 16 reconstructions each (the test split has 32): 32 rows of 17 tiles.
+    let grid = try afterimage(["inverter", "reconstruct", "--inverter", "i", "--count", "1000000", "--samples", "16", "--out", "r.png"], in: root)
+    XCTAssertEqual(grid.status, 0, "32 rows fit: \(grid.output)")
+    let huge = try afterimage(["data", "preview", "--dataset", "shapes:train=64,test=32", "--count", "64", "--scale", "32", "--columns", "1", "--out", "p.png"], in: root)
+    XCTAssertNotEqual(huge.status, 0)
+    XCTAssertTrue(huge.output.contains("over the 64 million one grid may have") && huge.output.contains("rows fit"), huge.output)
+    XCTAssertFalse(FileManager.default.fileExists(atPath: root.appendingPathComponent("p.png").path))
+    XCTAssertThrowsError(try ResourceLimits.checkGrid(count: 1_000_000 * 17, columns: 17, side: 32, scale: 3, fix: "use --count")) {
+      XCTAssertTrue("\($0)".contains("use --count"), "\($0)")
+    }
+    // Scoring a million images together: n² distances alone are 4 TB.
+    XCTAssertThrowsError(try ResourceLimits.checkScoring(count: 1_000_000, channels: 3, side: 32, copies: 4, pairwise: 3, fix: "use --count")) { error in
+      let message = "\(error)"
+      XCTAssertTrue(message.contains("needs about") && message.contains("use --count") && message.contains(" fit)"), message)
+    }
+    XCTAssertNoThrow(try ResourceLimits.checkScoring(count: 1000, channels: 3, side: 32, copies: 4, pairwise: 3, fix: "use --count"))
+    // An imported model of 100000² inputs would be probed with 5 of them (600 GB).
+    let input = try afterimage(["classifier", "import", "--torchscript", "m.pt", "--input", "3x100000x100000", "--classes", "10", "--out", "m"], in: root)
+    XCTAssertTrue(input.output.contains("8 to 1024 pixels square"), input.output)
+    // A gzip file that inflates past the limit (here 1 MB of zeros against a 100 kB limit).
+    let zeros = try runPythonCode("import gzip, sys; sys.stdout.buffer.write(gzip.compress(bytes(1_000_000)).hex().encode())")
+    let bytes = Data(stride(from: 0, to: zeros.count - 1, by: 2).map { UInt8(zeros.dropFirst($0).prefix(2), radix: 16)! })
+    XCTAssertThrowsError(try gunzip(bytes, limit: 100_000)) { XCTAssertTrue("\($0)".contains("inflates to more than"), "\($0)") }
+    XCTAssertEqual(try gunzip(bytes).count, 1_000_000)
+  }
+
   func testMismatchedImagesAreRefusedAtTheBoundary() throws {
     let root = try temporaryDirectory()
     XCTAssertEqual(try afterimage(Self.tinyClassifier + ["--out", "c"], in: root).status, 0)

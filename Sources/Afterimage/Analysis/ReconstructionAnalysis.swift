@@ -100,6 +100,9 @@ public enum ReconstructionAnalysis {
     reconstruct: Reconstructor
   ) throws -> (report: ReconstructionReport, originals: Tensor, reconstructions: Tensor) {
     let n = min(count, dataset.count)
+    // All n are scored together: n² distances and every image's features at once.
+    try ResourceLimits.checkScoring(
+      count: n, channels: dataset.channels, side: dataset.resolution, copies: noiseSamples + 1, pairwise: 3, fix: "score fewer images with --count")
     let layers = perceptualLayers(of: evaluation)
     var originals: [Tensor] = []
     var reconstructions: [Tensor] = []

@@ -47,14 +47,15 @@ public enum IDX {
   }
 }
 
-/// Inflates gzip data through zlib.
-public func gunzip(_ data: Data) throws -> Data {
+/// Inflates gzip data through zlib, refusing output beyond `limit` bytes (a few kilobytes of
+/// gzip can claim gigabytes). The default, 1 GB, is twenty times Fashion-MNIST's largest file.
+public func gunzip(_ data: Data, limit: Int = 1_000_000_000) throws -> Data {
   var output: UnsafeMutablePointer<UInt8>?
   var size = 0
   var message = [CChar](repeating: 0, count: 256)
   let status = data.withUnsafeBytes { raw in
     message.withUnsafeMutableBufferPointer {
-      ci_gunzip(raw.bindMemory(to: UInt8.self).baseAddress, raw.count, &output, &size, $0.baseAddress, $0.count)
+      ci_gunzip(raw.bindMemory(to: UInt8.self).baseAddress, raw.count, limit, &output, &size, $0.baseAddress, $0.count)
     }
   }
   guard status == 0, let output else { throw DatasetError("gzip: \(String(cString: message))") }

@@ -43,6 +43,10 @@ public struct HeldOutImages {
     let model = try Inverter.load(inverter, allowMismatch: allowMismatch, device: device)
     let data = try DatasetSource(model.config.dataset).open(split: .test, resolution: model.config.resolution).dataset
     try model.checkOwnData(data, split: .test, allowMismatch: allowMismatch)
+    // The experiments reconstruct every image several times over (noise samples, sweeps) and
+    // compare them in pairs.
+    try ResourceLimits.checkScoring(
+      count: min(count, data.count), channels: data.channels, side: data.resolution, copies: 16, pairwise: 1, fix: "use fewer held-out images with --count")
     let batch = try data.batch(at: Array(0..<min(count, data.count)))
     return Loaded(
       inverter: model, images: batch.images.to(device), labels: batch.labels.to(device),

@@ -25,8 +25,8 @@ int ci_png_encode(const uint8_t *pixels, int width, int height, int channels, in
 int ci_jpeg_decode(const uint8_t *data, size_t size, int *width, int *height, int *channels,
                    uint8_t **out, char *error, size_t error_capacity);
 
-/// Inflates gzip (or zlib) data.
-int ci_gunzip(const uint8_t *data, size_t size, uint8_t **out, size_t *out_size, char *error,
+/// Inflates gzip (or zlib) data to at most `max_out` bytes (more is an error: a gzip bomb).
+int ci_gunzip(const uint8_t *data, size_t size, size_t max_out, uint8_t **out, size_t *out_size, char *error,
               size_t error_capacity);
 
 #ifdef __cplusplus
