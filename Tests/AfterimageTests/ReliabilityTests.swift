@@ -202,6 +202,94 @@ final class ReliabilityTests: XCTestCase {
     XCTAssertEqual(try gunzip(bytes).count, 1_000_000)
   }
 
+  /// Mounts a `megabytes` tmpfs at `folder` (root only; false where mounting is not allowed, as in
+  /// unprivileged containers, or when AFTERIMAGE_TEST_NO_MOUNT is set to try the other path) and
+  /// unmounts it when the test ends.
+  func smallFilesystem(at folder: URL, megabytes: Int) throws -> Bool {
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    let mount = Process()
+    mount.executableURL = URL(fileURLWithPath: "/bin/mount")
+    mount.arguments = ["-t", "tmpfs", "-o", "size=\(megabytes)m", "tmpfs", folder.path]
+    mount.standardError = FileHandle.nullDevice
+    guard getuid() == 0, ProcessInfo.processInfo.environment["AFTERIMAGE_TEST_NO_MOUNT"] == nil, (try? mount.run()) != nil else { return false }
+    mount.waitUntilExit()
+    guard mount.terminationStatus == 0 else { return false }
+    addTeardownBlock { _ = try? Self.command("/bin/umount", ["-l", folder.path]) }
+    return true
+  }
+
+  @discardableResult
+  static func command(_ path: String, _ arguments: [String]) throws -> Int32 {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    process.standardError = FileHandle.nullDevice  // dd's "No space left on device" is the point
+    try process.run()
+    process.waitUntilExit()
+    return process.terminationStatus
+  }
+
+  func testAFullOrReadOnlyDiskFailsClearlyAndKeepsTheLastCheckpoint() throws {
+    let root = try temporaryDirectory()
+    XCTAssertEqual(try afterimage(Self.tinyClassifier + ["--out", "c"], in: root).status, 0)
+    let disk = root.appendingPathComponent("disk")
+    let run = disk.appendingPathComponent("i")
+    let train = ["inverter", "train", "--classifier", "c", "--out", "disk/i", "--steps", "400", "--batch-size", "4", "--ch", "4", "--noise-size", "16",
+                 "--no-attention", "--train-count", "16", "--checkpoint-every", "5", "--sample-every", "5"]
+    // Without mount rights the run goes on the ordinary disk, and a write limit is injected below.
+    let mounted = try smallFilesystem(at: disk, megabytes: 32)
+    // A run under way, stopped with Ctrl-C after a few checkpoints.
+    let process = afterimageProcess(train, in: root)
+    try process.run()
+    for _ in 0..<600 where process.isRunning && ((try? RunDirectory(url: run).readCheckpoint(kind: "inverter").step) ?? 0) < 10 { usleep(50_000) }
+    kill(process.processIdentifier, SIGINT)
+    process.waitUntilExit()
+    XCTAssertEqual(process.terminationStatus, 130)
+    let before = try Data(contentsOf: run.appendingPathComponent("checkpoint.safetensors"))
+    let metricsBefore = try Data(contentsOf: run.appendingPathComponent("metrics.jsonl"))
+    let more = train + ["--resume"]
+    func checkKept(_ outcome: (status: Int32, output: String), cause: String) throws {
+      XCTAssertNotEqual(outcome.status, 0)
+      XCTAssertTrue(outcome.output.contains(run.path) || outcome.output.contains("disk/i"), "the message names the path: \(outcome.output)")
+      XCTAssertTrue(outcome.output.contains(cause), "the message says why (\(cause)): \(outcome.output)")
+      XCTAssertFalse(outcome.output.contains("Code=") || outcome.output.contains("NSCocoaErrorDomain"), outcome.output)
+      XCTAssertEqual(try Data(contentsOf: run.appendingPathComponent("checkpoint.safetensors")), before, "the last checkpoint is the one before")
+      XCTAssertNoThrow(try RunDirectory(url: run).readCheckpoint(kind: "inverter"))
+      let metrics = try Data(contentsOf: run.appendingPathComponent("metrics.jsonl"))
+      XCTAssertTrue(metrics.starts(with: metricsBefore.prefix(metrics.count)) && metrics.count >= metricsBefore.count, "metrics are kept, never emptied")
+    }
+    if mounted {
+      // Full: a filler takes all but a few kilobytes, so the next sample or checkpoint cannot be written.
+      let filler = disk.appendingPathComponent("filler")
+      _ = try Self.command("/bin/dd", ["if=/dev/zero", "of=\(filler.path)", "bs=1M", "count=64", "status=none"])
+      try checkKept(try afterimage(more, in: root), cause: String(cString: strerror(ENOSPC)))
+      XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: run.path).filter { $0.hasSuffix(".tmp") }, [], "no partial file is left")
+      try FileManager.default.removeItem(at: filler)
+      // Read-only: refused with the cause, nothing changed.
+      XCTAssertEqual(try Self.command("/bin/mount", ["-o", "remount,ro", disk.path]), 0)
+      try checkKept(try afterimage(more, in: root), cause: String(cString: strerror(EROFS)))
+      XCTAssertEqual(try Self.command("/bin/mount", ["-o", "remount,rw", disk.path]), 0)
+    } else {
+      // An injected write failure: files may not grow past 300 kB (RLIMIT_FSIZE; writes beyond
+      // it fail with EFBIG once SIGXFSZ is ignored).
+      let limited = Process()
+      limited.executableURL = URL(fileURLWithPath: "/bin/bash")
+      limited.arguments = ["-c", "ulimit -f 300; trap '' XFSZ; exec \"$0\" \"$@\"", afterimageExecutable.path] + more
+      limited.currentDirectoryURL = root
+      limited.environment = ProcessInfo.processInfo.environment.merging(["AFTERIMAGE_CACHE": root.appendingPathComponent("cache").path]) { $1 }
+      let pipe = Pipe()
+      limited.standardOutput = pipe
+      limited.standardError = pipe
+      try limited.run()
+      let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+      limited.waitUntilExit()
+      try checkKept((limited.terminationStatus, output), cause: String(cString: strerror(EFBIG)))
+    }
+    // With room again the run resumes and finishes.
+    XCTAssertEqual(try afterimage(more, in: root).status, 0)
+    XCTAssertEqual(try loggedSteps(run), Array(stride(from: 10, through: 400, by: 10)), "every logged step once")
+  }
+
   func testMismatchedImagesAreRefusedAtTheBoundary() throws {
     let root = try temporaryDirectory()
     XCTAssertEqual(try afterimage(Self.tinyClassifier + ["--out", "c"], in: root).status, 0)
