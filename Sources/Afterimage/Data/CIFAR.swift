@@ -35,19 +35,27 @@ public enum CIFAR {
       }
       bytes.append(data)
     }
+    do {
+      return try parse(bytes, variant: variant, classNames: readClassNames(variant, folder: folder))
+    } catch let error as DatasetError {
+      throw DatasetError("\(variant.rawValue) in \(folder.path): \(error.message)")
+    }
+  }
+
+  /// The data set held by the concatenated binary records `bytes`: per record the label byte(s)
+  /// (CIFAR-100: coarse, then fine) and 3×32×32 pixels, channel by channel.
+  public static func parse(_ bytes: Data, variant: Variant, classNames: [String]) throws -> InMemoryDataset {
     let recordSize = variant.labelBytes + 3 * 32 * 32
     guard !bytes.isEmpty, bytes.count % recordSize == 0 else {
-      throw DatasetError(
-        "\(variant.rawValue) in \(folder.path): \(bytes.count) bytes is not a whole number of \(recordSize)-byte records (truncated or wrong variant?)")
+      throw DatasetError("\(bytes.count) bytes is not a whole number of \(recordSize)-byte records (truncated or wrong variant?)")
     }
     let count = bytes.count / recordSize
     let records = bytes.withUnsafeBytes { Tensor(bytes: $0, shape: [count, recordSize], dtype: .uint8) }
     // The fine label is the last label byte; the image follows.
     let labels = records.select(dim: 1, index: variant.labelBytes - 1).to(.int64).scalars(as: Int64.self)
     let pixels = records.narrow(dim: 1, start: variant.labelBytes, length: 3 * 32 * 32).reshaped([count, 3, 32, 32]).contiguous()
-    let classNames = readClassNames(variant, folder: folder)
     guard let largest = labels.max(), largest < classNames.count else {
-      throw DatasetError("\(variant.rawValue): a label exceeds the \(classNames.count) classes (wrong variant?)")
+      throw DatasetError("a label exceeds the \(classNames.count) classes (wrong variant?)")
     }
     return InMemoryDataset(name: variant.rawValue, classNames: classNames, pixels: pixels, labels: labels)
   }
