@@ -59,6 +59,9 @@ let package = Package(
       cSettings: [.unsafeFlags(["-O2"])],
       cxxSettings: [
         .define("_GLIBCXX_USE_CXX11_ABI", to: "1"),
+        // c10d's Gloo process group (distributed.cpp); the Gloo declarations it needs are ours.
+        .define("USE_C10D_GLOO"),
+        .headerSearchPath("declarations"),
         .unsafeFlags(torchHeaders + ["-O2", "-Wno-deprecated-declarations"]),
       ],
       linkerSettings: [.unsafeFlags(torchLibraryFlags)] + torchLibraries + [.linkedLibrary("dl")]

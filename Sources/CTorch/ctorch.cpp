@@ -1,9 +1,11 @@
 // ctorch.cpp: one short C function per libtorch call (see include/ctorch.h).
 //
-// Every body runs inside PROTECT, which turns a C++ exception into a thread-local error
-// message and a failure return value. No logic lives here beyond argument marshalling.
+// Every body runs inside PROTECT (shim.hpp), which turns a C++ exception into a thread-local
+// error message and a failure return value. No logic lives here beyond argument marshalling.
+// The distributed calls are in distributed.cpp.
 #include <cmath>
 #include "ctorch.h"
+#include "shim.hpp"
 
 #if !__has_include(<torch/torch.h>)
 #error "libtorch's headers are not where Package.swift looked: run scripts/setup (it installs PyTorch 2.x into .venv), or set LIBTORCH to a libtorch 2.x folder"
@@ -28,9 +30,6 @@
 #include <string>
 #include <vector>
 
-struct ct_tensor_s {
-  at::Tensor tensor;
-};
 struct ct_generator_s {
   at::Generator generator;
 };
@@ -44,29 +43,12 @@ struct ct_package_s {
   std::unique_ptr<torch::inductor::AOTIModelPackageLoader> loader;
 };
 
-static thread_local std::string last_error;
-static thread_local bool has_error = false;
-
-#define PROTECT(body, failure)                                                               \
-  try {                                                                                      \
-    body                                                                                     \
-  } catch (const c10::Error &e) {                                                            \
-    last_error = e.what_without_backtrace();                                                 \
-    has_error = true;                                                                        \
-    return failure;                                                                          \
-  } catch (const std::exception &e) {                                                        \
-    last_error = e.what();                                                                   \
-    has_error = true;                                                                        \
-    return failure;                                                                          \
-  }
+thread_local std::string last_error;
+thread_local bool has_error = false;
 
 // Wraps a tensor-returning expression.
 #define TENSOR(expr) PROTECT(return wrap(expr);, nullptr)
-// Wraps a statement that returns 0 on success.
-#define STATUS(stmt) PROTECT(stmt; return 0;, -1)
 
-static ct_tensor wrap(at::Tensor t) { return new ct_tensor_s{std::move(t)}; }
-static const at::Tensor &T(ct_tensor t) { return t->tensor; }
 static c10::optional<at::Tensor> opt(ct_tensor t) {
   if (t == nullptr) return c10::nullopt;
   return t->tensor;

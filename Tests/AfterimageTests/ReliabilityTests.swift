@@ -49,13 +49,20 @@ final class ReliabilityTests: XCTestCase {
     XCTAssertTrue(try afterimage(inverter + ["--out", "j", "--l1-weight", "inf"], in: root).output.contains("loss weights must be finite"))
   }
 
-  func testADivergedClassifierStopsWithATrueMessageAndSavesNothing() throws {
+  func testDivergedTrainingStopsWithATrueMessageAndSavesNothing() throws {
     let root = try temporaryDirectory()
     let outcome = try afterimage(Self.tinyClassifier + ["--out", "c", "--lr", "1e9"], in: root)
     XCTAssertNotEqual(outcome.status, 0)
     XCTAssertTrue(outcome.output.contains("training diverged"), outcome.output)
     XCTAssertTrue(outcome.output.contains("no checkpoint was written yet"), outcome.output)
     XCTAssertFalse(FileManager.default.fileExists(atPath: root.appendingPathComponent("c/model.safetensors").path))
+    // The inverter at --g-lr 1e9 used to exit 0 with infinite batch-norm statistics in its model.
+    XCTAssertEqual(try afterimage(Self.tinyClassifier + ["--out", "good"], in: root).status, 0)
+    let inverter = try afterimage(["inverter", "train", "--classifier", "good", "--out", "i", "--g-lr", "1e9", "--d-lr", "1e9", "--steps", "20",
+                                   "--batch-size", "4", "--ch", "4", "--noise-size", "16", "--no-attention", "--train-count", "16"], in: root)
+    XCTAssertNotEqual(inverter.status, 0)
+    XCTAssertTrue(inverter.output.contains("training diverged") && inverter.output.contains("nothing is kept"), inverter.output)
+    XCTAssertFalse(FileManager.default.fileExists(atPath: root.appendingPathComponent("i/model.safetensors").path))
   }
 
   func testWeightsWithNaNAreNeitherSavedNorLoaded() throws {

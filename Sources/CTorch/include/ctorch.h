@@ -320,6 +320,19 @@ char *ct_package_metadata(ct_package p);
 // Runs the compiled model; writes at most `capacity` outputs, returns how many there are.
 int ct_package_run(ct_package p, const ct_tensor *inputs, int n, ct_tensor *out, int capacity);
 
+// MARK: Distributed (c10d: a TCP store and a Gloo process group; distributed.cpp)
+typedef struct ct_process_group_s *ct_process_group;
+// Joins a group of `world_size` processes as `rank`: rank 0 hosts the TCP store at host:port,
+// the others connect to it; every step (connecting, each collective) gives up after
+// `timeout_ms`. NULL on failure (ct_last_error says why).
+ct_process_group ct_dist_init(const char *host, int port, int rank, int world_size, int64_t timeout_ms);
+void ct_dist_free(ct_process_group group);
+// In place on every rank: the sum (op 0) or the mean (op 1) of each tensor over the ranks.
+int ct_dist_all_reduce(ct_process_group group, const ct_tensor *tensors, int n, int op);
+// In place: every rank's tensors become rank `root`'s.
+int ct_dist_broadcast(ct_process_group group, const ct_tensor *tensors, int n, int root);
+int ct_dist_barrier(ct_process_group group);
+
 #ifdef __cplusplus
 }
 #endif
