@@ -49,17 +49,24 @@ ct_process_group ct_dist_init(const char *host, int port, int rank, int world_si
 
 void ct_dist_free(ct_process_group group) { delete group; }
 
+// Each tensor is its own collective: Gloo's multi-tensor form means one tensor per device, all
+// of one size.
 int ct_dist_all_reduce(ct_process_group group, const ct_tensor *tensors, int n, int op) {
   // Gloo sums; the mean is the sum over the world size (Gloo has no AVG).
-  STATUS(auto list = tensors_of(tensors, n); c10d::AllreduceOptions options;
-         options.reduceOp = c10d::ReduceOp::SUM; options.timeout = group->timeout;
-         group->group->allreduce(list, options)->wait(group->timeout);
-         if (op == 1) for (auto &t : list) t.div_(group->world_size))
+  STATUS(c10d::AllreduceOptions options; options.reduceOp = c10d::ReduceOp::SUM; options.timeout = group->timeout;
+         for (auto &tensor : tensors_of(tensors, n)) {
+           std::vector<at::Tensor> one{tensor};
+           group->group->allreduce(one, options)->wait(group->timeout);
+           if (op == 1) tensor.div_(group->world_size);
+         })
 }
 
 int ct_dist_broadcast(ct_process_group group, const ct_tensor *tensors, int n, int root) {
-  STATUS(auto list = tensors_of(tensors, n); c10d::BroadcastOptions options; options.rootRank = root;
-         options.timeout = group->timeout; group->group->broadcast(list, options)->wait(group->timeout))
+  STATUS(c10d::BroadcastOptions options; options.rootRank = root; options.timeout = group->timeout;
+         for (auto &tensor : tensors_of(tensors, n)) {
+           std::vector<at::Tensor> one{tensor};
+           group->group->broadcast(one, options)->wait(group->timeout);
+         })
 }
 
 int ct_dist_barrier(ct_process_group group) {

@@ -159,20 +159,16 @@ public final class ProcessGroup {
 extension ProcessGroup {
   /// Averages the gradients of `parameters` over the ranks, in buckets of about `bucketBytes`
   /// (as PyTorch's DistributedDataParallel, 25 MB by default): each bucket's gradients are
-  /// flattened into one tensor, all-reduced, and copied back. Parameters without a gradient on
-  /// this rank get zeros, so every rank sends buckets of the same shapes.
+  /// flattened into one tensor, all-reduced, and copied back. Parameters without a gradient are
+  /// skipped; which ones have one depends on the graph, not on the data, so it is the same on
+  /// every rank.
   public func averageGradients(of parameters: [Tensor], bucketBytes: Int = 25 << 20) throws {
     guard worldSize > 1 else { return }
     var bucket: [Tensor] = []
     var bytes = 0
     func flush() throws {
       guard !bucket.isEmpty else { return }
-      let gradients = withNoGrad { bucket.map { parameter -> Tensor in
-        if let gradient = parameter.grad { return gradient }
-        let zeros = Tensor.zeros(parameter.shape, dtype: parameter.dtype, device: parameter.device)
-        parameter.grad = zeros
-        return zeros
-      } }
+      let gradients = bucket
       let flat = withNoGrad { Tensor.cat(gradients.map { $0.contiguous().flattened() }) }  // [Σ numel]
       try allReduce([flat], .mean)
       withNoGrad {
@@ -186,10 +182,46 @@ extension ProcessGroup {
       bytes = 0
     }
     for parameter in parameters {
-      bucket.append(parameter)
-      bytes += parameter.count * parameter.dtype.byteCount
+      guard let gradient = parameter.grad else { continue }
+      bucket.append(gradient)
+      bytes += gradient.count * gradient.dtype.byteCount
       if bytes >= bucketBytes { try flush() }
     }
     try flush()
+  }
+
+  /// Replaces each floating-point buffer of `module` (batch norm's running statistics) by its
+  /// mean over the ranks, so every rank evaluates (PGD's attack, samples, the saved model) with
+  /// the same statistics; counters such as `num_batches_tracked` agree already.
+  public func averageBuffers(of module: Module) throws {
+    guard worldSize > 1 else { return }
+    let buffers = module.namedBuffers().map(\.tensor).filter { $0.dtype.isFloatingPoint }
+    guard !buffers.isEmpty else { return }
+    let flat = withNoGrad { Tensor.cat(buffers.map { $0.contiguous().flattened().to(.float32) }) }  // one collective
+    try allReduce([flat], .mean)
+    withNoGrad {
+      var offset = 0
+      for buffer in buffers {
+        buffer.copy(from: flat.narrow(dim: 0, start: offset, length: buffer.count).reshaped(buffer.shape).to(buffer.dtype))
+        offset += buffer.count
+      }
+    }
+  }
+
+  /// Whether `flag` is true on any rank (every rank gets the same answer): how the ranks agree
+  /// to stop at the same step when one of them sees Ctrl-C.
+  public func anyRank(_ flag: Bool) throws -> Bool {
+    guard worldSize > 1 else { return flag }
+    let votes = Tensor([Float(flag ? 1 : 0)])
+    try allReduce([votes], .sum)
+    return votes.item() > 0
+  }
+
+  /// The mean of `values` over the ranks (the same on every rank), for losses and metrics.
+  public func mean(_ values: [Double]) throws -> [Double] {
+    guard worldSize > 1, !values.isEmpty else { return values }
+    let tensor = Tensor(values, shape: [values.count])  // float64
+    try allReduce([tensor], .mean)
+    return tensor.scalars(as: Double.self)
   }
 }

@@ -55,15 +55,24 @@ struct ClassifierTrain: ParsableCommand {
   @Flag(help: "Replace a run already in --out (its weights, config, metrics and samples are deleted).") var force = false
   @OptionGroup var compute: DeviceOptions
   @Flag(help: "Fail on an unreadable image instead of skipping it (image folders).") var strict = false
+  @Option(help: "Batch-norm statistics per group of batch/N examples: one process then trains as N data-parallel processes with per-rank statistics do.")
+  var batchNormGroups = 1
+  @OptionGroup(title: "Data-parallel training (torchrun's variables: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT)")
+  var distributed: DistributedOptions
 
   func validate() throws {
+    try require(batchNormGroups >= 1, "--batch-norm-groups must be at least 1")
     try require(finalAttackCount >= 1, "--final-attack-count must be at least 1")
     try require(threads.map { $0 >= 1 } ?? true, "--threads must be at least 1")
     try require(!(resume && force), "--resume continues the run in --out and --force replaces it: give one")
   }
 
   func run() throws {
+    let role = try distributed.role()
+    if case .launched = role { return }  // the ranks have trained
     if let threads { Torch.threadCount = threads }
+    let group = try role.group(timeout: distributed.distributedTimeout)
+    let writer = (group?.rank ?? 0) == 0
     let run = RunDirectory(out)
     let source = try DatasetSource(recipe.dataset)
     let (config, options): (ClassifierConfig, ClassifierTrainingOptions)
@@ -72,13 +81,21 @@ struct ClassifierTrain: ParsableCommand {
       (config, options) = try savedConfig(of: run)
       (trainSet, testSet) = try openSplits(try DatasetSource(config.dataset ?? recipe.dataset), resolution: config.resolution)
     } else {
-      try run.prepareNewRun(replacing: force)
+      if writer { try run.prepareNewRun(replacing: force) }
       let asked = try recipe.recipe()
       (trainSet, testSet) = try openSplits(source, resolution: asked.resolution)
       (config, options) = (try asked.config(fittedTo: trainSet, command: reproducibleCommandLine()), asked.training)
     }
     let device = try compute.resolved()
-    let trainer = try ClassifierTrainer(run: run, config: config, options: options, train: trainSet, test: testSet, device: device)
+    let trainer = try ClassifierTrainer(run: run, config: config, options: options, train: trainSet, test: testSet, device: device, group: group)
+    trainer.state.classifier.model.setBatchNormGroups(batchNormGroups)
+    if !writer {  // rank 0 speaks, evaluates and writes for the job
+      trainer.showProgress = false
+      trainer.log = nil
+      guard !(try trainer.fit(resume: resume)).interrupted else { throw ExitCode(130) }
+      return
+    }
+    if let group { print("data-parallel: \(group.worldSize) processes, \(options.batchSize / group.worldSize) images each per step (batch-norm statistics per process)") }
     print("training \(config.architecture.rawValue) (width \(config.width), \(try NetworkClassifier(config: config).model.parameterCount) parameters) on \(trainSet.name): \(options.trainCount ?? trainSet.count) images, \(options.epochs) epochs of \(trainer.totalSteps / max(options.epochs, 1)) steps\(options.adversarial.map { ", adversarial \($0)" } ?? "")")
     let summary = try trainer.fit(resume: resume)
     guard !summary.interrupted else { throw ExitCode(130) }

@@ -1,3 +1,4 @@
+import Afterimage
 import ArgumentParser
 import Foundation
 import Torch
@@ -72,10 +73,20 @@ struct Launcher {
       FileHandle.standardError.write(Data("launched rank \(rendezvous.rank) of \(options.worldSize) as process \(process.processIdentifier)\n".utf8))
       ranks.append((rendezvous.rank, process))
     }
+    // Ctrl-C or a SIGTERM sent to the launcher alone reaches every rank, which checkpoint and stop.
+    let processes = ranks.map(\.process)
+    let forwarders = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
+      signal(number, SIG_IGN)
+      let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+      source.setEventHandler { for process in processes where process.isRunning { kill(process.processIdentifier, number) } }
+      source.resume()
+      return source
+    }
+    defer { forwarders.forEach { $0.cancel() } }
     // The first rank to end badly takes the job down; the others are stopped.
     var failure: String?
     while ranks.contains(where: { $0.process.isRunning }) {
-      for (rank, process) in ranks where !process.isRunning && failure == nil && !endedWell(process) {
+      for (rank, process) in ranks where !process.isRunning && failure == nil && !endedWell(process) && !interrupted(process) {
         failure = "rank \(rank) \(describe(process))"
         let others = ranks.map(\.process).filter(\.isRunning)
         for other in others { kill(other.processIdentifier, SIGTERM) }
@@ -85,15 +96,13 @@ struct Launcher {
       }
       usleep(50_000)
     }
-    if failure == nil, let (rank, process) = ranks.first(where: { !endedWell($0.process) }) { failure = "rank \(rank) \(describe(process))" }
-    if let failure {
-      let interrupted = ranks.allSatisfy { $0.process.terminationReason == .exit && $0.process.terminationStatus == 130 }
-      if interrupted { throw ExitCode(130) }
-      throw ValidationError("the job stopped: \(failure); the other ranks were stopped")
-    }
+    if let failure { throw RunError("the job stopped: \(failure); the other ranks were stopped") }
+    // Ctrl-C: the ranks agreed on a step, checkpointed and stopped with status 130.
+    if ranks.contains(where: { interrupted($0.process) }) { throw ExitCode(130) }
   }
 
   private func endedWell(_ process: Process) -> Bool { process.terminationReason == .exit && process.terminationStatus == 0 }
+  private func interrupted(_ process: Process) -> Bool { process.terminationReason == .exit && process.terminationStatus == 130 }
 
   private func describe(_ process: Process) -> String {
     switch process.terminationReason {

@@ -20,7 +20,11 @@ struct InverterTrain: ParsableCommand {
   @Option(help: "Threads (default: all cores).") var threads: Int?
   @Flag(help: "Continue the run in --out from its checkpoint (its saved options are used).") var resume = false
   @Flag(help: "Replace a run already in --out (its weights, config, metrics and samples are deleted).") var force = false
+  @Option(help: "Batch-norm statistics per group of batch/N examples: one process then trains as N data-parallel processes with per-rank statistics do.")
+  var batchNormGroups = 1
   @OptionGroup var compute: DeviceOptions
+  @OptionGroup(title: "Data-parallel training (torchrun's variables: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT)")
+  var distributed: DistributedOptions
 
   func validate() throws {
     try require(threads.map { $0 >= 1 } ?? true, "--threads must be at least 1")
@@ -28,11 +32,16 @@ struct InverterTrain: ParsableCommand {
   }
 
   func run() throws {
+    let role = try distributed.role()
+    if case .launched = role { return }  // the ranks have trained
+    try require(batchNormGroups >= 1, "--batch-norm-groups must be at least 1")
     if let threads { Torch.threadCount = threads }
     let device = try compute.resolved()  // a device this machine lacks is refused before any work
+    let group = try role.group(timeout: distributed.distributedTimeout)
+    let writer = (group?.rank ?? 0) == 0
     let run = RunDirectory(out)
     let model = try Classifiers.load(classifier)
-    let config = try resume ? savedConfig(of: run) : newConfig(for: model, in: run)
+    let config = try resume ? savedConfig(of: run) : newConfig(for: model, in: run, writer: writer)
     try validating { try config.checkScorable(by: model.config) }
     let source = try DatasetSource(config.dataset)
     let train = try source.open(split: .train, resolution: config.resolution).dataset
@@ -42,7 +51,15 @@ struct InverterTrain: ParsableCommand {
     let perceptual = try perceptualPath.map { try Classifiers.load($0) }
     let trainer = try InverterTrainer(
       run: run, config: config, classifier: model, classifierPath: classifier, perceptualNetwork: perceptual, perceptualNetworkPath: perceptualPath,
-      train: train, heldOut: heldOut, datasetKey: "\(config.dataset)|train", device: device)
+      train: train, heldOut: heldOut, datasetKey: "\(config.dataset)|train", device: device, group: group)
+    trainer.setBatchNormGroups(batchNormGroups)
+    if !writer {  // rank 0 speaks for the job
+      trainer.showProgress = false
+      trainer.log = nil
+      guard try trainer.fit(resume: resume).finished else { throw ExitCode(130) }
+      return
+    }
+    if let group { print("data-parallel: \(group.worldSize) processes, \(config.training.batchSize / group.worldSize) images each per step (batch-norm statistics per process)") }
     print("training a \(config.resolution)×\(config.resolution) inverter (\(config.preset)) of \(classifier) on \(train.name) for \(config.training.steps) steps")
     let summary = try trainer.fit(resume: resume)
     guard summary.finished else { throw ExitCode(130) }
@@ -57,8 +74,8 @@ struct InverterTrain: ParsableCommand {
   }
 
   /// The config the options ask for, for `model`.
-  func newConfig(for model: any ImageClassifier, in run: RunDirectory) throws -> InverterConfig {
-    try run.prepareNewRun(replacing: force)
+  func newConfig(for model: any ImageClassifier, in run: RunDirectory, writer: Bool = true) throws -> InverterConfig {
+    if writer { try run.prepareNewRun(replacing: force) }
     let recipe = self.recipe.recipe
     let featureNetwork = try recipe.perceptualNetwork.map { try Classifiers.load($0) } ?? model
     return try validating {

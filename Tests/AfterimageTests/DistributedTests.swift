@@ -2,6 +2,7 @@ import Foundation
 import TestSupport
 import XCTest
 
+@testable import Afterimage
 @testable import Torch
 
 /// The c10d layer: processes started by the launcher (or torchrun-style, from the environment)
@@ -53,5 +54,152 @@ final class DistributedTests: XCTestCase {
     ] {
       XCTAssertThrowsError(try Rendezvous.fromEnvironment(environment)) { XCTAssertTrue("\($0)".contains(named), "\($0)") }
     }
+  }
+
+  // MARK: data-parallel training
+
+  static let tinyClassifier = [
+    "classifier", "train", "--dataset", "shapes:train=64,test=32", "--arch", "evalnet", "--width", "0.25", "--epochs", "1",
+    "--batch-size", "32", "--warmup-steps", "1",
+  ]
+
+  func inverterTraining(steps: Int, out: String) -> [String] {
+    ["inverter", "train", "--classifier", "c", "--out", out, "--steps", "\(steps)", "--batch-size", "8", "--ch", "4", "--noise-size", "16",
+     "--no-attention", "--train-count", "32", "--checkpoint-every", "5", "--sample-every", "1000", "--distributed-timeout", "60"]
+  }
+
+  /// The largest difference between two runs' checkpoints over their floating-point tensors.
+  func largestDifference(_ a: URL, _ b: URL) throws -> (value: Double, name: String) {
+    let (x, y) = (try Safetensors.read(a.appendingPathComponent("checkpoint.safetensors")), try Safetensors.read(b.appendingPathComponent("checkpoint.safetensors")))
+    var worst = (value: 0.0, name: "")
+    for (name, tensor) in x.tensors where tensor.dtype.isFloatingPoint && tensor.count > 0 {
+      let other = try y.tensor(name)
+      let difference = (tensor.to(.float64) - other.to(.float64)).abs().max().item()
+      if difference > worst.value { worst = (difference, name) }
+    }
+    return worst
+  }
+
+  /// The last metrics line's values.
+  func lastMetrics(_ run: URL) throws -> [String: Double] {
+    let text = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+    let line = try XCTUnwrap(text.split(separator: "\n").last)
+    return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Double])
+  }
+
+  func assertClose(_ a: [String: Double], _ b: [String: Double], relative: Double, _ what: String) {
+    XCTAssertEqual(Set(a.keys), Set(b.keys), what)
+    for (key, value) in a {
+      let other = b[key] ?? .nan
+      XCTAssertLessThanOrEqual(abs(value - other), relative * max(abs(value), abs(other), 1e-3), "\(what): \(key) \(value) against \(other)")
+    }
+  }
+
+  /// Two processes with 4 images each take the steps one process takes with 8, when its batch
+  /// norm keeps the same per-rank statistics (--batch-norm-groups 2) and it has one thread like
+  /// each rank (libtorch's kernels sum in another order with two).
+  func testTwoProcessesTrainTheInverterAsOneProcessWithTheWholeBatch() throws {
+    let root = try temporaryDirectory()
+    XCTAssertEqual(try runAfterimage(Self.tinyClassifier + ["--out", "c"], in: root).status, 0)
+    let parallel = try runAfterimage(inverterTraining(steps: 5, out: "parallel") + ["--nproc-per-node", "2", "--master-port", "\(freePort())"], in: root)
+    XCTAssertEqual(parallel.status, 0, parallel.output)
+    XCTAssertTrue(parallel.output.contains("data-parallel: 2 processes, 4 images each per step"), parallel.output)
+    XCTAssertEqual(try runAfterimage(inverterTraining(steps: 5, out: "single") + ["--batch-norm-groups", "2", "--threads", "1"], in: root).status, 0)
+    XCTAssertEqual(try runAfterimage(inverterTraining(steps: 5, out: "whole-batch") + ["--threads", "1"], in: root).status, 0)
+    let (p, s, w) = (root.appendingPathComponent("parallel"), root.appendingPathComponent("single"), root.appendingPathComponent("whole-batch"))
+    assertClose(try lastMetrics(p), try lastMetrics(s), relative: 1e-4, "losses and gradient norms at step 5")
+    // Adam divides by the gradients' spread, so a parameter whose gradient is near zero moves a
+    // whole step on float noise; the weights are compared against the control: one process with
+    // whole-batch statistics, another trajectory.
+    let (same, control) = (try largestDifference(p, s), try largestDifference(s, w))
+    XCTAssertLessThan(same.value, control.value / 10, "G, D, their optimisers and the EMA after 5 steps: \(same) against the control's \(control)")
+  }
+
+  func testTwoProcessesTrainTheClassifierAsOneProcessWithTheWholeBatch() throws {
+    let root = try temporaryDirectory()
+    // Augmented, adversarially trained (PGD with a random start), batch norm: every draw counts.
+    let train = ["classifier", "train", "--dataset", "shapes:train=48,test=16", "--arch", "resnet20", "--width", "0.25", "--epochs", "1",
+                 "--batch-size", "16", "--warmup-steps", "1", "--adversarial", "linf:8/255", "--attack-steps", "2", "--final-attack-count", "4",
+                 "--distributed-timeout", "60"]
+    let parallel = try runAfterimage(train + ["--out", "parallel", "--nproc-per-node", "2", "--master-port", "\(freePort())"], in: root)
+    XCTAssertEqual(parallel.status, 0, parallel.output)
+    XCTAssertEqual(try runAfterimage(train + ["--out", "single", "--batch-norm-groups", "2", "--threads", "1"], in: root).status, 0)
+    XCTAssertEqual(try runAfterimage(train + ["--out", "whole-batch", "--threads", "1"], in: root).status, 0)
+    let (p, s, w) = (root.appendingPathComponent("parallel"), root.appendingPathComponent("single"), root.appendingPathComponent("whole-batch"))
+    let losses = { (run: URL) -> [String: Double] in
+      let text = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+      return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(text.split(separator: "\n")[0].utf8)) as? [String: Double])
+    }
+    assertClose(try losses(p), try losses(s), relative: 1e-4, "loss and accuracy at step 3")
+    // PGD steps by the gradient's sign, which turns float noise into whole steps on a few pixels.
+    let (same, control) = (try largestDifference(p, s), try largestDifference(s, w))
+    XCTAssertLessThan(same.value, control.value / 10, "weights, momentum and running statistics after 3 steps: \(same) against the control's \(control)")
+    XCTAssertTrue(FileManager.default.fileExists(atPath: p.appendingPathComponent("results.json").path), "rank 0 evaluated and wrote the results")
+  }
+
+  /// Starts `arguments` with its output in a file; returns the process and the file.
+  func start(_ arguments: [String], in root: URL, log name: String) throws -> (Process, URL) {
+    let log = root.appendingPathComponent(name)
+    FileManager.default.createFile(atPath: log.path, contents: nil)
+    let process = afterimageProcess(arguments, in: root)
+    let handle = try FileHandle(forWritingTo: log)
+    process.standardOutput = handle
+    process.standardError = handle
+    try process.run()
+    return (process, log)
+  }
+
+  /// Waits (up to `seconds`) for `condition`.
+  func wait(seconds: Double, for condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+      if condition() { return true }
+      usleep(50_000)
+    }
+    return condition()
+  }
+
+  func checkpointStep(_ run: URL) -> Int {
+    (try? RunDirectory(url: run).readCheckpoint(kind: "inverter").step) ?? 0
+  }
+
+  func testARankThatDiesTakesTheJobDownWithAClearError() throws {
+    let root = try temporaryDirectory()
+    XCTAssertEqual(try runAfterimage(Self.tinyClassifier + ["--out", "c"], in: root).status, 0)
+    let run = root.appendingPathComponent("i")
+    let (launcher, log) = try start(inverterTraining(steps: 2000, out: "i") + ["--nproc-per-node", "2", "--master-port", "\(freePort())"], in: root, log: "log")
+    XCTAssertTrue(wait(seconds: 120) { checkpointStep(run) >= 5 }, "training got under way")
+    let text = try String(contentsOf: log, encoding: .utf8)
+    let pid = try XCTUnwrap(text.components(separatedBy: "launched rank 1 of 2 as process ").dropFirst().first?.prefix { $0.isNumber })
+    let killed = Date()
+    kill(try XCTUnwrap(Int32(pid)), SIGKILL)
+    XCTAssertTrue(wait(seconds: 60) { !launcher.isRunning }, "the job stopped instead of hanging")
+    XCTAssertLessThan(Date().timeIntervalSince(killed), 60)
+    XCTAssertNotEqual(launcher.terminationStatus, 0)
+    let output = try String(contentsOf: log, encoding: .utf8)
+    XCTAssertTrue(output.contains("the job stopped: rank 1 was killed by signal 9"), output)
+    XCTAssertFalse(output.contains("Fatal error"), output)
+    XCTAssertNoThrow(try RunDirectory(url: run).readCheckpoint(kind: "inverter"), "the last checkpoint is whole")
+  }
+
+  func testAnInterruptedTwoProcessRunResumesToTheEndOfAnUninterruptedOne() throws {
+    let root = try temporaryDirectory()
+    XCTAssertEqual(try runAfterimage(Self.tinyClassifier + ["--out", "c"], in: root).status, 0)
+    let run = root.appendingPathComponent("i")
+    let training = inverterTraining(steps: 40, out: "i")
+    let (launcher, log) = try start(training + ["--nproc-per-node", "2", "--master-port", "\(freePort())"], in: root, log: "first")
+    XCTAssertTrue(wait(seconds: 120) { checkpointStep(run) >= 10 || !launcher.isRunning })
+    kill(launcher.processIdentifier, SIGINT)  // to the launcher alone: it passes it on to every rank
+    launcher.waitUntilExit()
+    let stoppedAt = checkpointStep(run)
+    if stoppedAt < 40 {
+      XCTAssertEqual(launcher.terminationStatus, 130, "interrupted: a checkpoint and status 130\n\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+    }
+    let resumed = try runAfterimage(training + ["--resume", "--nproc-per-node", "2", "--master-port", "\(freePort())"], in: root)
+    XCTAssertEqual(resumed.status, 0, resumed.output)
+    XCTAssertEqual(try RunDirectory(url: run).readJSON(InverterConfig.self, from: run.appendingPathComponent("config.json")).training.steps, 40)
+    XCTAssertEqual(try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n").count, 4, "steps 10 to 40 logged once each")
+    XCTAssertEqual(try runAfterimage(inverterTraining(steps: 40, out: "reference") + ["--batch-norm-groups", "2", "--threads", "1"], in: root).status, 0)
+    assertClose(try lastMetrics(run), try lastMetrics(root.appendingPathComponent("reference")), relative: 2e-3, "step 40 after a stop at \(stoppedAt)")
   }
 }

@@ -113,8 +113,10 @@ func parseFraction(_ text: String) -> Double? {
 public enum Attacks {
   /// Adversarial versions of `images [B, C, H, W]` (in [0, 1]) within `spec`'s ball.
   /// - Parameter labels: the true classes (untargeted) or the target classes (targeted), int64 `[B]`.
+  /// - Parameter start: the random start's offset from `images` (drawn from `generator` when
+  ///   nil); a rank of a data-parallel job passes its slice of the whole batch's draw.
   public static func perturb(
-    _ images: Tensor, labels: Tensor, classifier: any ImageClassifier, spec: AttackSpec, generator: Generator
+    _ images: Tensor, labels: Tensor, classifier: any ImageClassifier, spec: AttackSpec, generator: Generator, start: Tensor? = nil
   ) throws -> Tensor {
     guard spec.steps >= 1, spec.epsilon > 0, spec.stepSize > 0 else {
       throw RunError("an attack needs at least one step and a positive ε and step size; got \(spec.steps) steps, ε \(spec.epsilon), step \(spec.stepSize)")
@@ -125,7 +127,7 @@ public enum Attacks {
     let clean = images.detached()
     var adversarial = clean
     if spec.randomStart {
-      adversarial = (clean + randomPoint(in: spec, like: clean, generator: generator)).clamped(min: 0, max: 1)
+      adversarial = (clean + (start ?? randomPoint(in: spec, like: clean, generator: generator))).clamped(min: 0, max: 1)
     }
     for _ in 0..<spec.steps {
       let input = adversarial.detached().requiringGrad()

@@ -23,16 +23,31 @@ public final class ClassifierTrainer {
   /// Where progress lines go (standard error by default); set to nil for silence in tests.
   public var log: ((String) -> Void)? = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
   public var showProgress = true
+  /// The job's process group when this is one rank of a data-parallel run (see `init`).
+  public let group: ProcessGroup?
+  /// Whether this process writes the run's files: the only one, or rank 0.
+  public var isWriter: Bool { (group?.rank ?? 0) == 0 }
 
   /// SGD steps done.
   public var step: Int { state.step }
   var classifier: NetworkClassifier { state.classifier }
 
   /// Prepares a run; `config` describes the network (its classes and input come from `train`).
+  ///
+  /// With `group`, this is one rank of a data-parallel run: every rank loads and augments the
+  /// whole batch (so the draws are those of one process) and trains on its slice; PGD's random
+  /// start is its slice of the whole batch's; gradients are averaged over the ranks before each
+  /// step, the loss and Ctrl-C are agreed, and rank 0 alone writes and evaluates. Batch norm
+  /// normalises with each rank's own batch statistics; the running statistics are averaged over
+  /// the ranks after every step.
   public init(
     run: RunDirectory, config: ClassifierConfig, options: ClassifierTrainingOptions, train: Dataset, test: Dataset,
-    device: Device = .cpu
+    device: Device = .cpu, group: ProcessGroup? = nil
   ) throws {
+    self.group = group
+    if let group, options.batchSize % group.worldSize != 0 {
+      throw RunError("a batch of \(options.batchSize) does not split evenly over \(group.worldSize) processes: choose a --batch-size divisible by \(group.worldSize)")
+    }
     try device.checkAvailable()
     self.device = device
     guard train.classCount == config.classCount, train.channels == config.channels, train.resolution == config.resolution else {
@@ -80,7 +95,7 @@ public final class ClassifierTrainer {
         state.step += 1
         images += batch.labels.count
         accuracy.add(correct: hits, of: batch.labels.count)
-        if step % 25 == 0 || step == totalSteps {
+        if isWriter && (step % 25 == 0 || step == totalSteps) {
           try run.appendMetrics(["loss": loss, "train_accuracy": accuracy.correct / accuracy.seen, "lr": state.optimizer.learningRate], step: step)
         }
         if showProgress {
@@ -88,8 +103,9 @@ public final class ClassifierTrainer {
             "epoch": "\(epoch + 1)/\(options.epochs)", "loss": String(format: "%.3f", loss), "acc": String(format: "%.1f%%", 100 * accuracy.correct / max(accuracy.seen, 1)),
           ])
         }
-        if step % options.checkpointEvery == 0 { try state.saveCheckpoint(to: run, config: config) }
-        if Interruption.requested || step == stopAfter {
+        if isWriter && step % options.checkpointEvery == 0 { try state.saveCheckpoint(to: run, config: config) }
+        // Every rank stops at the same step: a Ctrl-C seen by any of them stops them all.
+        if try group?.anyRank(Interruption.requested) ?? Interruption.requested || step == stopAfter {
           interrupted = true
           break training
         }
@@ -97,15 +113,15 @@ public final class ClassifierTrainer {
       }
       if let error = batches.error { throw error }
       if step % perEpoch == 0 {
-        try evaluateEpoch()
+        if isWriter { try evaluateEpoch() }
         accuracy = RunningAccuracy()
       }
     }
-    try state.saveCheckpoint(to: run, config: config)
     let seconds = Date().timeIntervalSince(start)
+    if isWriter { try state.saveCheckpoint(to: run, config: config) }
     if interrupted {
       log?("stopped at step \(step); checkpoint saved. Continue with --resume.")
-    } else {
+    } else if isWriter {
       classifier.train(false)
       try Classifiers.save(classifier, to: run)
     }
@@ -115,7 +131,7 @@ public final class ClassifierTrainer {
   /// Creates the run folder; on `resume` restores the checkpoint and drops the metrics logged
   /// after it, else starts the metrics afresh. Writes config.json and installs the Ctrl-C handler.
   func begin(resume: Bool) throws {
-    let resumed = try run.beginTraining(config: config, resume: resume) {
+    let resumed = try run.beginTraining(config: config, resume: resume, writer: isWriter) {
       try state.loadCheckpoint(from: run)
       return state.step
     }
@@ -135,23 +151,38 @@ public final class ClassifierTrainer {
   /// One SGD step on `batch` (replaced by its PGD examples in adversarial training); returns the
   /// loss and the number of correct predictions.
   public func trainingStep(_ batch: Batch) throws -> (loss: Double, correct: Double) {
-    let labels = batch.labels.to(device)
+    var labels = batch.labels.to(device)
     var images = options.augmentation(batch.images.to(device), generator: state.augmentGenerator).channelsLast()  // [B, C, H, W]
+    var start: Tensor?
+    if let attack = options.adversarial, attack.randomStart, group != nil {
+      start = Attacks.randomPoint(in: attack, like: images, generator: state.attackGenerator)  // the whole batch's draw
+    }
+    if let group {  // this rank's slice: [B/N, …]
+      let size = images.shape[0] / group.worldSize
+      func slice(_ x: Tensor) -> Tensor { x.narrow(dim: 0, start: group.rank * size, length: size) }
+      (images, labels, start) = (slice(images).contiguous().channelsLast(), slice(labels), start.map(slice))
+    }
     if let attack = options.adversarial {
-      images = try Attacks.perturb(images, labels: labels, classifier: classifier, spec: attack, generator: state.attackGenerator)
+      images = try Attacks.perturb(images, labels: labels, classifier: classifier, spec: attack, generator: state.attackGenerator, start: start)
     }
     classifier.train(true)
     let logits = options.forwardPrecision.run(on: device) { classifier.logits(images) }.to(.float32)  // [B, K]
     let loss = Loss.crossEntropy(logits, labels, labelSmoothing: options.labelSmoothing)
     state.optimizer.zeroGrad()
     loss.backward()
+    try group?.averageGradients(of: classifier.model.parameters)
     state.optimizer.step()
-    let value = loss.item()
+    try group?.averageBuffers(of: classifier.model)  // running statistics: every rank attacks the same model
+    var value = loss.item()
+    var correct = withNoGrad { (logits.argmax(dim: 1) .== labels).to(.float32).sum().item() }
+    if let group {  // the whole batch's loss and hits, on every rank
+      let agreed = try group.mean([value, correct])
+      (value, correct) = (agreed[0], agreed[1] * Double(group.worldSize))
+    }
     // Cross-entropy starts near ln K (2.3 for 10 classes); a thousand means the logits blew up.
     guard value.isFinite, value < Self.divergedLoss else {
       throw RunError("training diverged: the loss became \(value) at step \(step + 1); \(run.whatIsKept(kind: "classifier"))")
     }
-    let correct = withNoGrad { (logits.argmax(dim: 1) .== labels).to(.float32).sum().item() }
     return (value, correct)
   }
 }

@@ -18,14 +18,29 @@ public final class DataLoader {
   public let shuffle: Bool
   public let dropLast: Bool
   public let seed: UInt64
+  /// In a data-parallel job, this rank's part of every batch: rank r of N takes the r-th of N
+  /// equal slices of each batch of `batchSize` (the same seeded order on every rank), so the N
+  /// ranks together see exactly the batches one process would.
+  public let shard: Shard?
 
-  public init(_ dataset: Dataset, batchSize: Int, shuffle: Bool = true, dropLast: Bool = false, seed: UInt64 = 0) {
+  public struct Shard: Sendable {
+    public var rank: Int
+    public var count: Int
+    public init(rank: Int, count: Int) {
+      self.rank = rank
+      self.count = count
+    }
+  }
+
+  public init(_ dataset: Dataset, batchSize: Int, shuffle: Bool = true, dropLast: Bool = false, seed: UInt64 = 0, shard: Shard? = nil) {
     precondition(batchSize > 0, "batch size must be positive")
+    precondition(shard.map { dropLast && batchSize % $0.count == 0 } ?? true, "a sharded loader drops the last batch and splits each batch evenly")
     self.dataset = dataset
     self.batchSize = batchSize
     self.shuffle = shuffle
     self.dropLast = dropLast
     self.seed = seed
+    self.shard = shard
   }
 
   /// Batches per epoch.
@@ -48,7 +63,10 @@ public final class DataLoader {
     let indices = order(epoch: epoch)
     let chunks = stride(from: 0, to: indices.count, by: batchSize).compactMap { start -> [Int]? in
       let chunk = Array(indices[start..<min(start + batchSize, indices.count)])
-      return dropLast && chunk.count < batchSize ? nil : chunk
+      guard !(dropLast && chunk.count < batchSize) else { return nil }
+      guard let shard else { return chunk }
+      let size = batchSize / shard.count
+      return Array(chunk[(shard.rank * size)..<((shard.rank + 1) * size)])
     }
     return BatchSequence(dataset: dataset, chunks: Array(chunks.dropFirst(start)))
   }

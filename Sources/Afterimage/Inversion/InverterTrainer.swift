@@ -25,6 +25,10 @@ public final class InverterTrainer {
   let samples: InverterSamples
   public var log: ((String) -> Void)? = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
   public var showProgress = true
+  /// The job's process group in a data-parallel run (see `init`).
+  public let group: ProcessGroup?
+  /// Whether this process writes the run's files: the only one, or rank 0.
+  public var isWriter: Bool { (group?.rank ?? 0) == 0 }
 
   /// Generator updates done.
   public var step: Int { state.step }
@@ -35,11 +39,20 @@ public final class InverterTrainer {
   ///     was read from (its weights' digest is recorded like the classifier's).
   ///   - datasetKey: names the training set in the logit cache's key.
   ///   - device: where to train; the classifiers are moved there.
+  ///   - group: the job's process group when this is one rank of a data-parallel run: it takes
+  ///     its slice of every batch and of every batch's noise, gradients are averaged over the
+  ///     ranks before each optimiser step (G's and D's), losses and Ctrl-C are agreed every step,
+  ///     and rank 0 alone writes. Batch norm normalises with each rank's own batch statistics;
+  ///     the running statistics are averaged over the ranks after every step.
   public init(
     run: RunDirectory, config: InverterConfig, classifier: any ImageClassifier, classifierPath: String,
     perceptualNetwork: (any ImageClassifier)? = nil, perceptualNetworkPath: String? = nil, train: Dataset, heldOut: Dataset,
-    datasetKey: String, device: Device = .cpu
+    datasetKey: String, device: Device = .cpu, group: ProcessGroup? = nil
   ) throws {
+    self.group = group
+    if let group, config.training.batchSize % group.worldSize != 0 {
+      throw RunError("a batch of \(config.training.batchSize) does not split evenly over \(group.worldSize) processes: choose a --batch-size divisible by \(group.worldSize)")
+    }
     try config.checkFits(classifier: classifier, train: train)
     try InverterObjective.check(config.losses, preset: config.preset, classifier: classifier, perceptualNetwork: perceptualNetwork)
     try device.checkAvailable()
@@ -92,7 +105,9 @@ public final class InverterTrainer {
     state = try InverterState(config: config, device: device)
     // Channels-last like G and D (InverterState), after the logit cache has run.
     for network in [classifier.network, perceptualNetwork?.network].compactMap({ $0 }) { network.convertToChannelsLast() }
-    loader = DataLoader(subset, batchSize: options.batchSize, shuffle: true, dropLast: true, seed: options.seed)
+    loader = DataLoader(
+      subset, batchSize: options.batchSize, shuffle: true, dropLast: true, seed: options.seed,
+      shard: group.map { DataLoader.Shard(rank: $0.rank, count: $0.worldSize) })
     guard loader.batchCount > 0 else {
       throw RunError("the training set has \(subset.count) examples, fewer than one batch of \(options.batchSize)")
     }
@@ -121,29 +136,30 @@ public final class InverterTrainer {
         let losses = try trainingStep(batch, measureGradients: logged)
         state.step += 1
         images += batch.labels.count
-        if logged { try appendMetrics(losses) }
-        if showProgress { updateProgress(progress, losses: losses, images: images) }
-        if step % options.sampleEvery == 0 || step == options.steps { try samples.write(ema: state.ema, config: config, step: step, to: run) }
-        if step % options.checkpointEvery == 0 { try state.saveCheckpoint(to: run, config: config) }
-        if Interruption.requested || step == stopAfter || step == options.steps { break training }
+        if logged && isWriter { try appendMetrics(losses) }
+        if showProgress { updateProgress(progress, losses: losses, images: images * (group?.worldSize ?? 1)) }
+        if isWriter && (step % options.sampleEvery == 0 || step == options.steps) { try samples.write(ema: state.ema, config: config, step: step, to: run) }
+        if isWriter && step % options.checkpointEvery == 0 { try state.saveCheckpoint(to: run, config: config) }
+        // Every rank stops at the same step: a Ctrl-C seen by any of them stops them all.
+        let interrupted = try group?.anyRank(Interruption.requested) ?? Interruption.requested
+        if interrupted || step == stopAfter || step == options.steps { break training }
         if step % perEpoch == 0 { break }  // the epoch is done; the next one reshuffles
       }
       if let error = batches.error { throw error }
     }
-    try state.saveCheckpoint(to: run, config: config)
     let finished = step >= options.steps
-    if finished {
-      try state.saveModel(to: run, config: config)
-    } else {
-      log?("stopped at step \(step); checkpoint saved. Continue with --resume.")
+    if isWriter {
+      try state.saveCheckpoint(to: run, config: config)
+      if finished { try state.saveModel(to: run, config: config) }
     }
+    if !finished { log?("stopped at step \(step); checkpoint saved. Continue with --resume.") }
     return InverterTrainingSummary(steps: step, stepsThisRun: step - firstStep, seconds: Date().timeIntervalSince(start), finished: finished)
   }
 
   /// Creates the run folder; on `resume` restores the checkpoint and drops the metrics logged
   /// after it, else starts the metrics afresh. Writes config.json and installs the Ctrl-C handler.
   func begin(resume: Bool) throws {
-    let resumed = try run.beginTraining(config: config, resume: resume) {
+    let resumed = try run.beginTraining(config: config, resume: resume, writer: isWriter) {
       try state.loadCheckpoint(from: run)
       return state.step
     }
@@ -182,20 +198,37 @@ public final class InverterTrainer {
     state.discriminator.train()
     // Without an adversarial term (the up-convolutional baseline) there is no discriminator to train.
     for _ in 0..<(objective.isAdversarial ? config.training.discriminatorStepsPerGeneratorStep : 0) {
-      let noise = given.map { $0.discriminator.to(device) } ?? state.drawNoise(count: count, device: device)
-      discriminatorStep(real: real, conditioning: conditioning, noise: noise, measureGradients: measureGradients, losses: &losses)
+      let noise = given.map { $0.discriminator.to(device) } ?? drawNoise(count: count)
+      try discriminatorStep(real: real, conditioning: conditioning, noise: noise, measureGradients: measureGradients, losses: &losses)
     }
-    let noise = given.map { $0.generator.to(device) } ?? state.drawNoise(count: count, device: device)
+    let noise = given.map { $0.generator.to(device) } ?? drawNoise(count: count)
     try generatorStep(
       images: images, conditioning: conditioning, rawLogits: rawLogits, noise: noise, measureGradients: measureGradients, losses: &losses)
+    if let group {
+      try group.averageBuffers(of: state.generator)  // batch norm's running statistics, before the EMA copies them
+      losses = try group.agree(losses)
+    }
     state.average.update(step: step)
     try checkDiverged(losses)
     return losses
   }
 
+  /// Batch-norm statistics per group of B/N examples in G (`BatchNorm2d.statisticsGroups`):
+  /// one process then takes the steps N data-parallel ranks take.
+  public func setBatchNormGroups(_ groups: Int) {
+    state.generator.setBatchNormGroups(groups)
+  }
+
+  /// Noise for `count` fakes from the run's generator. A rank of a data-parallel job draws the
+  /// whole batch's noise (the same on every rank) and takes its slice, as the data loader does.
+  func drawNoise(count: Int) -> Tensor {
+    guard let group else { return state.drawNoise(count: count, device: device) }
+    return state.drawNoise(count: count * group.worldSize, device: device).narrow(dim: 0, start: group.rank * count, length: count)
+  }
+
   /// One D update on `real [B, C, R, R]` in [−1, 1] and on G's fakes from `noise`, in one pass
   /// over both (half the kernel launches of two passes).
-  func discriminatorStep(real: Tensor, conditioning: Tensor, noise: Tensor, measureGradients: Bool, losses: inout StepLosses) {
+  func discriminatorStep(real: Tensor, conditioning: Tensor, noise: Tensor, measureGradients: Bool, losses: inout StepLosses) throws {
     let (generator, discriminator) = (state.generator, state.discriminator)
     let scores = objective.precision.run(on: device) {
       let fake = withNoGrad { generator(logits: conditioning, noise: noise) }
@@ -204,6 +237,7 @@ public final class InverterTrainer {
     let loss = objective.discriminatorLoss(scores: scores, count: real.shape[0], into: &losses)
     state.discriminatorOptimizer.zeroGrad()
     loss.backward()
+    try group?.averageGradients(of: discriminator.parameters)
     if measureGradients { losses.discriminatorGradientNorm = InverterState.gradientNorm(discriminator) }
     state.discriminatorOptimizer.step()
   }
@@ -223,6 +257,7 @@ public final class InverterTrainer {
       discriminator: discriminator, into: &losses)
     state.generatorOptimizer.zeroGrad()
     total.backward()
+    try group?.averageGradients(of: generator.parameters)
     if measureGradients { losses.generatorGradientNorm = InverterState.gradientNorm(generator) }
     state.generatorOptimizer.step()
     losses.generatorTotal = total.item()
@@ -265,5 +300,21 @@ public final class InverterTrainer {
       "G": String(format: "%.3f", losses.generatorAdversarial),
       "L1": String(format: "%.3f", losses.pixel),
     ])
+  }
+}
+
+extension ProcessGroup {
+  /// One step's losses averaged over the ranks, so the logs, the progress line and the
+  /// divergence check see the whole batch's losses on every rank.
+  func agree(_ losses: InverterStepLosses) throws -> InverterStepLosses {
+    let mean = try self.mean([
+      losses.discriminatorReal, losses.discriminatorFake, losses.generatorAdversarial, losses.pixel, losses.perceptual, losses.logit,
+      losses.scoreReal, losses.scoreFake, losses.generatorTotal,
+    ])
+    var agreed = losses
+    (agreed.discriminatorReal, agreed.discriminatorFake, agreed.generatorAdversarial) = (mean[0], mean[1], mean[2])
+    (agreed.pixel, agreed.perceptual, agreed.logit) = (mean[3], mean[4], mean[5])
+    (agreed.scoreReal, agreed.scoreFake, agreed.generatorTotal) = (mean[6], mean[7], mean[8])
+    return agreed
   }
 }

@@ -101,17 +101,19 @@ public struct RunDirectory {
   /// (`restore` returns the step it was saved at) and drops the metrics logged after it, else
   /// starts the metrics afresh; writes config.json; installs the Ctrl-C handler. Returns the
   /// step resumed at (nil for a fresh run).
-  public func beginTraining<Config: Encodable>(config: Config, resume: Bool, restore: () throws -> Int) throws -> Int? {
-    try create()
+  /// `writer`: false for the ranks of a data-parallel job other than rank 0, which only restore
+  /// the checkpoint and leave the folder to rank 0.
+  public func beginTraining<Config: Encodable>(config: Config, resume: Bool, writer: Bool = true, restore: () throws -> Int) throws -> Int? {
+    if writer { try create() }
     var resumedAt: Int?
     if resume {
       let step = try restore()
-      try truncateMetrics(after: step)
+      if writer { try truncateMetrics(after: step) }
       resumedAt = step
-    } else {
+    } else if writer {
       try? FileManager.default.removeItem(at: metricsURL)
     }
-    try writeJSON(config, to: configURL)
+    if writer { try writeJSON(config, to: configURL) }
     Interruption.install()
     return resumedAt
   }

@@ -164,6 +164,12 @@ public final class BatchNorm2d: Module, Layer {
   @Buffer public private(set) var batchesTracked: Tensor
   public let momentum: Double
   public let eps: Double
+  /// Batch statistics per group of `B / statisticsGroups` consecutive examples in training (1:
+  /// the whole batch). With N groups one process normalises a batch exactly as N data-parallel
+  /// ranks with per-rank statistics do (`Module.setBatchNormGroups`), and the running
+  /// statistics take one update with the groups' mean statistics, as the ranks' running
+  /// statistics averaged after each step (`ProcessGroup.averageBuffers`) do.
+  public var statisticsGroups = 1
 
   public init(_ channels: Int, momentum: Double = 0.1, eps: Double = 1e-5, affine: Bool = true) {
     self.momentum = momentum
@@ -178,9 +184,35 @@ public final class BatchNorm2d: Module, Layer {
 
   public func callAsFunction(_ input: Tensor) -> Tensor {
     if isTraining { withNoGrad { batchesTracked.addInPlace(1) } }
-    return input.batchNorm(
+    let batch = input.shape[0]
+    guard isTraining, statisticsGroups > 1 else { return normalise(input) }
+    precondition(batch % statisticsGroups == 0, "BatchNorm2d: a batch of \(batch) does not split into \(statisticsGroups) groups")
+    let size = batch / statisticsGroups
+    let groups = (0..<statisticsGroups).map { input.narrow(dim: 0, start: $0 * size, length: size) }
+    let output = Tensor.cat(groups.map {
+      $0.batchNorm(weight: weight, bias: bias, runningMean: nil, runningVar: nil, training: true, momentum: momentum, eps: eps)
+    }, dim: 0)
+    withNoGrad {
+      let dims = [0] + Array(2..<input.rank)  // all but the channels
+      let mean = Tensor.stack(groups.map { $0.mean(dims: dims) }).mean(dims: [0])  // [C]
+      let variance = Tensor.stack(groups.map { $0.variance(dims: dims) }).mean(dims: [0])  // unbiased, as batch_norm's update
+      runningMean.copy(from: runningMean * (1 - momentum) + mean.to(runningMean.dtype) * momentum)
+      runningVar.copy(from: runningVar * (1 - momentum) + variance.to(runningVar.dtype) * momentum)
+    }
+    return output
+  }
+
+  private func normalise(_ input: Tensor) -> Tensor {
+    input.batchNorm(
       weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
       training: isTraining, momentum: momentum, eps: eps)
+  }
+}
+
+extension Module {
+  /// Sets every batch norm's `statisticsGroups` in this module's tree.
+  public func setBatchNormGroups(_ groups: Int) {
+    for (_, module) in namedModules() { (module as? BatchNorm2d)?.statisticsGroups = groups }
   }
 }
 
