@@ -86,7 +86,7 @@ struct ClassifierTrain: ParsableCommand {
       (trainSet, testSet) = try openSplits(source, resolution: asked.resolution)
       (config, options) = (try asked.config(fittedTo: trainSet, command: reproducibleCommandLine()), asked.training)
     }
-    let device = try compute.resolved()
+    let device = try role.device(try compute.resolved())
     let trainer = try ClassifierTrainer(run: run, config: config, options: options, train: trainSet, test: testSet, device: device, group: group)
     trainer.state.classifier.model.setBatchNormGroups(batchNormGroups)
     if !writer {  // rank 0 speaks, evaluates and writes for the job

@@ -42,6 +42,16 @@ enum DistributedRole {
   /// This process started the ranks, which have finished.
   case launched
 
+  /// The device a rank computes on: with `cuda`, the GPU of its local rank (`cuda:LOCAL_RANK`,
+  /// one GPU per process on each machine); otherwise `device` as asked.
+  func device(_ device: Device) throws -> Device {
+    guard case .rank(let rendezvous) = self, case .cuda = device else { return device }
+    guard rendezvous.localRank < Torch.cudaDeviceCount else {
+      throw RunError("local rank \(rendezvous.localRank) has no GPU: this machine has \(Torch.cudaDeviceCount); start at most that many processes per node")
+    }
+    return .cuda(rendezvous.localRank)
+  }
+
   /// Joins the job's process group (nil for a single process).
   func group(timeout: TimeInterval) throws -> ProcessGroup? {
     guard case .rank(let rendezvous) = self else { return nil }

@@ -36,7 +36,7 @@ struct InverterTrain: ParsableCommand {
     if case .launched = role { return }  // the ranks have trained
     try require(batchNormGroups >= 1, "--batch-norm-groups must be at least 1")
     if let threads { Torch.threadCount = threads }
-    let device = try compute.resolved()  // a device this machine lacks is refused before any work
+    let device = try role.device(try compute.resolved())  // a device this machine lacks is refused before any work
     let group = try role.group(timeout: distributed.distributedTimeout)
     let writer = (group?.rank ?? 0) == 0
     let run = RunDirectory(out)
