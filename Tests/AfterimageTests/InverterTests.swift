@@ -240,10 +240,10 @@ final class InverterTests: XCTestCase {
     XCTAssertLessThanOrEqual(images.max().item(), 1)
   }
 
-  /// Equal work with the PyTorch peer (benchmarks/peer/inverter.py): from its initial weights
-  /// and batch, our training iteration has the same parameter counts and the same first-step
-  /// losses, at 32×32 gray and 64×64 colour.
-  func testFirstTrainingStepMatchesThePyTorchPeer() throws {
+  /// Equal work with the PyTorch peers (benchmarks/peer/inverter.py, the plain and the tuned
+  /// one): from their initial weights and batch, our training iteration has the same parameter
+  /// counts and the same first-step losses, at 32×32 gray and 64×64 colour.
+  func testFirstTrainingStepMatchesThePyTorchPeers() throws {
     let root = try temporaryDirectory()
     for (resolution, channels) in [(32, 1), (64, 3)] {
       let weights = root.appendingPathComponent("weights-\(resolution).safetensors").path
@@ -251,8 +251,11 @@ final class InverterTests: XCTestCase {
       let peerScript = "../../benchmarks/peer/inverter.py"
       _ = try runPython(peerScript, ["--resolution", String(resolution), "--channels", String(channels), "--batch-size", "8", "--threads", "1",
                                      "--write-init", weights, "--write-batch", batch])
-      let peerOutput = try runPython(peerScript, ["--first-step", weights, "--batch", batch, "--threads", "1"])
-      let peer = try JSONSerialization.jsonObject(with: Data(peerOutput.utf8)) as! [String: Any]
+      let peers = try ["plain", "tuned"].map { variant in
+        let output = try runPython(peerScript, ["--first-step", weights, "--batch", batch, "--threads", "1", "--variant", variant])
+        return (variant, try JSONSerialization.jsonObject(with: Data(output.utf8)) as! [String: Any])
+      }
+      let peer = peers[0].1
 
       let batchFile = try Safetensors.read(URL(fileURLWithPath: batch))
       let benchmark = try InverterBenchmark(
@@ -269,10 +272,12 @@ final class InverterTests: XCTestCase {
         "d_loss_real": losses.discriminatorReal, "d_loss_fake": losses.discriminatorFake, "g_loss_adv": losses.generatorAdversarial,
         "g_loss_pixel": losses.pixel, "g_loss_perceptual": losses.perceptual, "g_loss_logit": losses.logit,
       ]
-      for (name, value) in ours {
-        let reference = try XCTUnwrap(peer[name] as? Double, name)
-        // Relative: at initialisation the discriminator's scores are in the hundreds.
-        XCTAssertEqual(value, reference, accuracy: 1e-4 * max(1, abs(reference)), "\(name) at \(resolution)×\(resolution)×\(channels)")
+      for (variant, peer) in peers {
+        for (name, value) in ours {
+          let reference = try XCTUnwrap(peer[name] as? Double, name)
+          // Relative: at initialisation the discriminator's scores are in the hundreds.
+          XCTAssertEqual(value, reference, accuracy: 1e-4 * max(1, abs(reference)), "\(name) at \(resolution)×\(resolution)×\(channels), \(variant) peer")
+        }
       }
       XCTAssertGreaterThan(losses.perceptual, 0, "the perceptual term ran")
     }

@@ -9,7 +9,7 @@ ones, so one safetensors file of weights loads on both sides.
 
     inverter.py --write-init W.safetensors --write-batch B.safetensors [--resolution R --channels C ...]
     inverter.py --first-step W.safetensors --batch B.safetensors [--write-after A.safetensors]
-    inverter.py --time --steps N --warmup W          # training steps
+    inverter.py --time --steps N --warmup W          # training steps (--variant plain|tuned|compiled, --flops)
     inverter.py --reconstruct --steps N --warmup W   # EMA generator forward (eval, no_grad)
     inverter.py --classifier-step {standard,adversarial} --steps N --warmup W
 
@@ -328,16 +328,25 @@ def ema_update(G, G_ema, step, options):
 
 
 def training_step(nets, optimizers, images, d_noise, g_noise, logit_scale, step, losses=Losses(),
-                  options=Options()):
-    """One D update on real and fake in one pass, one G update, then the EMA of G; returns the logs."""
+                  options=Options(), cached_logits=None, features=None):
+    """One D update on real and fake in one pass, one G update, then the EMA of G; returns the logs.
+
+    The plain peer (BigGAN-PyTorch's way) runs the classifier on the real batch for the logits
+    and the perceptual targets, and a second classifier pass on the fakes for their logits. The
+    tuned peer (`cached_logits` given) takes the logits from a cache and the fakes' logits from
+    the same pass as their perceptual features, as ours does; `features` is the classifier's
+    features function (the compiled one for the compiled peer)."""
     G, G_ema, D, classifier = nets
+    features = features or classifier.features
     G_optim, D_optim = optimizers
     B = images.shape[0]
     layers = losses.perceptual_layers
-    # The frozen classifier on the real batch: the logits to invert, and the perceptual targets
-    # (the Swift side makes this pass for the targets too, and takes its logits from a cache).
+    # The frozen classifier on the real batch: the perceptual targets (and, for the plain peer,
+    # the logits to invert).
     with torch.no_grad():
-        raw_logits, targets = classifier.features(images, layers)  # (B, K)
+        raw_logits, targets = features(images, layers)  # (B, K)
+    if cached_logits is not None:
+        raw_logits = cached_logits
     conditioning = raw_logits  # preprocessing "raw"
     real = images * 2 - 1  # (B, C, R, R) in [-1, 1]
     G.train()
@@ -375,15 +384,17 @@ def training_step(nets, optimizers, images, d_noise, g_noise, logit_scale, step,
         total = total + l2 * losses.pixel_l2
         log.setdefault("g_loss_pixel", l2.item())
     if losses.perceptual > 0:
-        _, produced = classifier.features(fake01, layers)
+        fake_logits, produced = features(fake01, layers)
         distance = torch.zeros(())
         for layer in layers:
             distance = distance + F.mse_loss(normalized_channels(produced[layer]), normalized_channels(targets[layer]))
         total = total + distance * losses.perceptual
         log["g_loss_perceptual"] = distance.item()
     if losses.logit_consistency > 0:
-        # The classifier on the fakes again, for its logits.
-        consistency = F.mse_loss(classifier(fake01) / logit_scale, raw_logits / logit_scale)
+        # The plain peer runs the classifier on the fakes again, for its logits.
+        if cached_logits is None or losses.perceptual <= 0:
+            fake_logits = classifier(fake01)
+        consistency = F.mse_loss(fake_logits / logit_scale, raw_logits / logit_scale)
         total = total + consistency * losses.logit_consistency
         log["g_loss_logit"] = consistency.item()
     G_optim.zero_grad(set_to_none=True)
@@ -414,10 +425,36 @@ def build(args):
     return G, G_ema, D, classifier
 
 
-def make_optimizers(G, D, options=Options()):
-    G_optim = torch.optim.Adam(G.parameters(), lr=options.g_lr, betas=options.betas, eps=1e-8)
-    D_optim = torch.optim.Adam(D.parameters(), lr=options.d_lr, betas=options.betas, eps=1e-8)
+def make_optimizers(G, D, options=Options(), fused=False):
+    """Adam for G and D; `fused` (the tuned peers): PyTorch's fused kernel, CPU ones included."""
+    extra = {"fused": True} if fused else {}
+    G_optim = torch.optim.Adam(G.parameters(), lr=options.g_lr, betas=options.betas, eps=1e-8, **extra)
+    D_optim = torch.optim.Adam(D.parameters(), lr=options.d_lr, betas=options.betas, eps=1e-8, **extra)
     return G_optim, D_optim
+
+
+VARIANTS = ("plain", "tuned", "compiled")
+
+
+def prepare(variant, nets, images):
+    """The variant's networks, batch and step arguments: the plain peer as it is; the tuned one
+    in channels-last with cached logits and fused Adam; the compiled one the tuned one under
+    torch.compile (inductor, the machine's C++ compiler on the CPU)."""
+    G, G_ema, D, classifier = nets
+    optimizers = make_optimizers(G, D, fused=variant != "plain")
+    if variant == "plain":
+        return nets, optimizers, images, {}
+    for net in nets:
+        net.to(memory_format=torch.channels_last)
+    images = images.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        cached = classifier(images)  # the logit cache: once, outside the step
+    extra = {"cached_logits": cached}
+    if variant == "compiled":
+        G.forward = torch.compile(G.forward)
+        D.forward = torch.compile(D.forward)
+        extra["features"] = torch.compile(classifier.features)
+    return nets, optimizers, images, extra
 
 
 PREFIXES = ("G.", "G_ema.", "D.", "classifier.")
@@ -485,9 +522,8 @@ def first_step(args):
     classifier = nets[3]
     classifier.mean.copy_(batch["classifier_mean"].view(1, -1, 1, 1))
     classifier.std.copy_(batch["classifier_std"].view(1, -1, 1, 1))
-    G, _, D, _ = nets
-    log = training_step(nets, make_optimizers(G, D), batch["images"], batch["d_noise"], batch["g_noise"],
-                        batch["logit_scale"].item(), step=0)
+    nets, optimizers, images, extra = prepare(args.variant, nets, batch["images"])
+    log = training_step(nets, optimizers, images, batch["d_noise"], batch["g_noise"], batch["logit_scale"].item(), step=0, **extra)
     if args.write_after:
         save_file(combined_state(nets), args.write_after, metadata={"format": "afterimage-peer-after-step"})
     print(json.dumps({"impl": "python", **log, **parameter_counts(nets), **environment_fields()}, sort_keys=True))
@@ -529,10 +565,10 @@ def on_device(nets):
 def time_training(args):
     nets = on_device(build(args))
     G, _, D, classifier = nets
-    optimizers = make_optimizers(G, D)
     images = torch.rand(args.batch_size, args.channels, args.resolution, args.resolution).to(DEVICE)  # one fixed batch
     with torch.no_grad():
         logit_scale = max(classifier(images).std().item(), 1e-6)
+    nets, optimizers, images, extra = prepare(args.variant, nets, images)
     noise = torch.Generator().manual_seed(args.seed + 1)
     step_index = 0
 
@@ -540,10 +576,21 @@ def time_training(args):
         nonlocal step_index
         d_noise = torch.randn(args.batch_size, G.noise_size, generator=noise).to(DEVICE)
         g_noise = torch.randn(args.batch_size, G.noise_size, generator=noise).to(DEVICE)
-        training_step(nets, optimizers, images, d_noise, g_noise, logit_scale, step_index)
+        training_step(nets, optimizers, images, d_noise, g_noise, logit_scale, step_index, **extra)
         step_index += 1
 
-    return timed(step, args.steps, args.warmup), parameter_counts(nets)
+    counts = parameter_counts(nets)
+    # The first step compiles (the compiled peer): its time is reported on its own.
+    start = time.perf_counter()
+    step()
+    synchronize()
+    counts["first_step_s"] = time.perf_counter() - start
+    if args.flops:
+        from torch.utils.flop_counter import FlopCounterMode
+        with FlopCounterMode(display=False) as counter:
+            step()
+        counts["flops_per_step"] = counter.get_total_flops()
+    return timed(step, args.steps, max(0, args.warmup - 1)), counts
 
 
 def time_reconstruction(args):
@@ -591,12 +638,19 @@ def pgd_linf(net, images, labels, epsilon, steps, step_size, generator):
 
 
 def time_classifier_step(args):
-    """ClassifierTrainer.trainingStep: augmentation, optional PGD-7, one SGD (Nesterov) step."""
+    """ClassifierTrainer.trainingStep: augmentation, optional PGD-7, one SGD (Nesterov) step. The
+    tuned peer runs channels-last with PyTorch's fused SGD; the compiled one under torch.compile."""
     torch.manual_seed(args.seed)
     mean, std = NORMALIZATION[args.channels]
-    net = ResNet20(args.channels, mean, std).to(DEVICE)
-    optimizer = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=True)
+    model = ResNet20(args.channels, mean, std).to(DEVICE)
+    extra = {"fused": True} if args.variant != "plain" else {}
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=True, **extra)
+    if args.variant != "plain":
+        model.to(memory_format=torch.channels_last)
+    net = torch.compile(model) if args.variant == "compiled" else model
     images = torch.rand(args.batch_size, args.channels, args.resolution, args.resolution).to(DEVICE)
+    if args.variant != "plain":
+        images = images.contiguous(memory_format=torch.channels_last)
     labels = torch.randint(0, CLASSES, (args.batch_size,)).to(DEVICE)
     augment_generator = torch.Generator().manual_seed(args.seed + 1)
     attack_generator = torch.Generator().manual_seed(args.seed + 2)
@@ -616,7 +670,17 @@ def time_classifier_step(args):
         with torch.no_grad():
             (logits.argmax(1) == labels).float().sum().item()
 
-    return timed(step, args.steps, args.warmup), {"classifier_params": sum(p.numel() for p in net.parameters())}
+    counts = {"classifier_params": sum(p.numel() for p in model.parameters())}
+    start = time.perf_counter()
+    step()  # the compiled peer compiles here: its time is reported on its own
+    synchronize()
+    counts["first_step_s"] = time.perf_counter() - start
+    if args.flops:
+        from torch.utils.flop_counter import FlopCounterMode
+        with FlopCounterMode(display=False) as counter:
+            step()
+        counts["flops_per_step"] = counter.get_total_flops()
+    return timed(step, args.steps, max(0, args.warmup - 1)), counts
 
 
 def main(argv):
@@ -638,6 +702,10 @@ def main(argv):
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N], for the timing modes")
+    parser.add_argument("--variant", choices=VARIANTS, default="plain",
+                        help="plain (BigGAN-PyTorch's step), tuned (cached logits, one classifier pass on the fakes, "
+                             "channels-last, fused Adam) or compiled (tuned under torch.compile)")
+    parser.add_argument("--flops", action="store_true", help="with --time or --classifier-step: count one step's FLOPs (FlopCounterMode)")
     args = parser.parse_args(argv)
     global DEVICE
     DEVICE = torch.device(args.device)
@@ -663,7 +731,7 @@ def main(argv):
         mode, (times, counts) = "train", time_training(args)
     else:
         parser.error("give one of --write-init, --first-step, --time, --reconstruct, --classifier-step")
-    fields = {"impl": "python", "mode": mode, "resolution": args.resolution, "channels": args.channels,
+    fields = {"impl": "python", "variant": args.variant, "mode": mode, "resolution": args.resolution, "channels": args.channels,
               "ch": args.ch, "batch_size": args.batch_size, "step_times_s": times, "peak_rss_mb": peak_rss_mb(),
               "device": str(DEVICE), **counts, **environment_fields()}
     if mode == "reconstruct":
