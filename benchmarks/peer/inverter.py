@@ -562,6 +562,18 @@ def on_device(nets):
     return nets
 
 
+def trace_operations(step, path):
+    """One untimed `step` under torch.profiler, its operator calls written to `path` as
+    benchmarks/flops.py reads them (as afterimage-bench --op-trace writes ours)."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=True) as profiler:
+        step()
+    events = [{"name": e.name, "shapes": [list(s) for s in e.input_shapes],
+               "concrete": [None if c == "" else c for c in (e.concrete_inputs or [])]}
+              for e in profiler.events() if e.name.startswith("aten::")]
+    with open(path, "w") as file:
+        json.dump(events, file)
+
+
 def time_training(args):
     nets = on_device(build(args))
     G, _, D, classifier = nets
@@ -590,7 +602,10 @@ def time_training(args):
         with FlopCounterMode(display=False) as counter:
             step()
         counts["flops_per_step"] = counter.get_total_flops()
-    return timed(step, args.steps, max(0, args.warmup - 1)), counts
+    times = timed(step, args.steps, max(0, args.warmup - 1))
+    if args.op_trace:
+        trace_operations(step, args.op_trace)
+    return times, counts
 
 
 def time_reconstruction(args):
@@ -680,7 +695,10 @@ def time_classifier_step(args):
         with FlopCounterMode(display=False) as counter:
             step()
         counts["flops_per_step"] = counter.get_total_flops()
-    return timed(step, args.steps, max(0, args.warmup - 1)), counts
+    times = timed(step, args.steps, max(0, args.warmup - 1))
+    if args.op_trace:
+        trace_operations(step, args.op_trace)
+    return times, counts
 
 
 def main(argv):
@@ -705,6 +723,8 @@ def main(argv):
     parser.add_argument("--variant", choices=VARIANTS, default="plain",
                         help="plain (BigGAN-PyTorch's step), tuned (cached logits, one classifier pass on the fakes, "
                              "channels-last, fused Adam) or compiled (tuned under torch.compile)")
+    parser.add_argument("--op-trace", metavar="FILE", help="with --time or --classifier-step: one more step's operator calls "
+                        "under torch.profiler, for benchmarks/flops.py")
     parser.add_argument("--flops", action="store_true", help="with --time or --classifier-step: count one step's FLOPs (FlopCounterMode)")
     args = parser.parse_args(argv)
     global DEVICE

@@ -36,6 +36,14 @@ func reportingErrors(_ body: () throws -> Void) {
 /// The device named by `--device` (cpu by default, as the peer runs).
 func deviceOption() throws -> Device { try Device.resolve(stringOption("device", "cpu")) }
 
+/// With `--op-trace FILE`: one more call of `step`, untimed, under libtorch's profiler, its
+/// operator calls written to FILE (benchmarks/flops.py counts their FLOPs).
+func traceOperations(_ step: () throws -> Void) throws {
+  let path = stringOption("op-trace", "")
+  guard !path.isEmpty else { return }
+  try Data(try Torch.recordOperations(step).utf8).write(to: URL(fileURLWithPath: path))
+}
+
 /// Seconds of each of `repeats` calls of `step`, after `warmup` untimed ones. Each call ends
 /// when the GPU has finished its queued work (a no-op on the CPU).
 func timedSteps(repeats: Int, warmup: Int, _ step: () throws -> Void) throws -> [Double] {
@@ -99,6 +107,7 @@ func measureInverterTraining(resolution: Int, channels: Int, batchSize: Int, ch:
     try benchmark.step(batch)
   }
   let times = try timedSteps(repeats: repeats, warmup: warmup, step)
+  try traceOperations(step)
   let counts = benchmark.parameterCounts
   printJSON(benchmarkFields("train", [
     "step_times_s": times, "resolution": resolution, "channels": channels, "batch_size": batchSize, "ch": ch,
@@ -173,6 +182,7 @@ func measureClassifierStep(adversarial: Bool, resolution: Int, channels: Int, ba
     _ = try trainer.trainingStep(batch)
   }
   let times = try timedSteps(repeats: repeats, warmup: warmup, step)
+  try traceOperations(step)
   printJSON(benchmarkFields(adversarial ? "classifier-adversarial" : "classifier-standard", [
     "step_times_s": times, "resolution": resolution, "channels": channels, "batch_size": batchSize,
   ]))

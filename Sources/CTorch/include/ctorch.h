@@ -320,6 +320,13 @@ char *ct_package_metadata(ct_package p);
 // Runs the compiled model; writes at most `capacity` outputs, returns how many there are.
 int ct_package_run(ct_package p, const ct_tensor *inputs, int n, ct_tensor *out, int capacity);
 
+// MARK: Profiling (libtorch's profiler; profiler.cpp)
+// Starts recording every operator call on this process's CPU threads.
+int ct_profile_begin(void);
+// Stops recording; returns the calls as a JSON array of {"name", "shapes" (the inputs' sizes),
+// "concrete" (scalar arguments, null for tensors)}. The caller frees the string.
+char *ct_profile_end(void);
+
 // MARK: Distributed (c10d: a TCP store and a Gloo process group; distributed.cpp)
 typedef struct ct_process_group_s *ct_process_group;
 // Joins a group of `world_size` processes as `rank`: rank 0 hosts the TCP store at host:port,
