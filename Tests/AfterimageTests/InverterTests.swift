@@ -282,4 +282,31 @@ final class InverterTests: XCTestCase {
       XCTAssertGreaterThan(losses.perceptual, 0, "the perceptual term ran")
     }
   }
+
+  /// Equal FLOPs with the tuned peer: one training iteration of ours and of the peer, recorded by
+  /// libtorch's profiler and counted by benchmarks/flops.py, which must also agree with PyTorch's
+  /// FlopCounterMode on the peer.
+  func testATrainingStepDoesTheTunedPeersFLOPs() throws {
+    let root = try temporaryDirectory()
+    Torch.manualSeed(0)
+    let benchmark = try InverterBenchmark(images: Tensor.rand([32, 1, 32, 32]), batchSize: 8, ch: 16, folder: root.appendingPathComponent("run"))
+    let batch = try XCTUnwrap(benchmark.batches(epoch: 0).makeIterator().next())
+    _ = try benchmark.step(batch)  // the first step chooses oneDNN's kernels
+    let ours = root.appendingPathComponent("ours.json").path
+    try Data(try Torch.recordOperations { _ = try benchmark.step(batch) }.utf8).write(to: URL(fileURLWithPath: ours))
+    let peer = root.appendingPathComponent("peer.json").path
+    let report = try runPython("../../benchmarks/peer/inverter.py", [
+      "--time", "--variant", "tuned", "--resolution", "32", "--channels", "1", "--batch-size", "8", "--steps", "1", "--warmup", "1",
+      "--threads", "1", "--flops", "--op-trace", peer,
+    ])
+    let counter = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(report.split(separator: "\n").last!.utf8)) as? [String: Any])?["flops_per_step"] as? Int)
+    let benchmarks = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+      .appendingPathComponent("benchmarks").path
+    let counts = try runPythonCode("import sys; sys.path.insert(0, '\(benchmarks)'); import flops; print(flops.count(flops.read('\(ours)')), flops.count(flops.read('\(peer)')))")
+      .split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    XCTAssertEqual(counts.count, 2, "\(counts)")
+    XCTAssertEqual(counts.last, counter, "the profiler-based count is FlopCounterMode's")
+    XCTAssertGreaterThan(counter, 1_000_000_000)
+    XCTAssertEqual(Double(counts[0]), Double(counts[1]), accuracy: 0.01 * Double(counts[1]), "ours against the tuned peer")
+  }
 }
