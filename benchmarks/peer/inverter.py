@@ -574,6 +574,26 @@ def trace_operations(step, path):
         json.dump(events, file)
 
 
+def count_flops(step):
+    """One untimed `step`'s FLOPs by PyTorch's FlopCounterMode. Its module tracker cannot follow
+    torch.autograd.grad (PGD's input gradients); there the count comes from the step's
+    operator calls under the profiler, counted by benchmarks/flops.py the same way."""
+    from torch.utils.flop_counter import FlopCounterMode
+    try:
+        with FlopCounterMode(display=False) as counter:
+            step()
+        return {"flops_per_step": counter.get_total_flops(), "flops_by": "FlopCounterMode"}
+    except RuntimeError:
+        import os
+        import tempfile
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+        import flops
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "trace.json")
+            trace_operations(step, path)
+            return {"flops_per_step": flops.count(flops.read(path)), "flops_by": "benchmarks/flops.py"}
+
+
 def time_training(args):
     nets = on_device(build(args))
     G, _, D, classifier = nets
@@ -598,10 +618,7 @@ def time_training(args):
     synchronize()
     counts["first_step_s"] = time.perf_counter() - start
     if args.flops:
-        from torch.utils.flop_counter import FlopCounterMode
-        with FlopCounterMode(display=False) as counter:
-            step()
-        counts["flops_per_step"] = counter.get_total_flops()
+        counts.update(count_flops(step))
     times = timed(step, args.steps, max(0, args.warmup - 1))
     if args.op_trace:
         trace_operations(step, args.op_trace)
@@ -691,10 +708,7 @@ def time_classifier_step(args):
     synchronize()
     counts["first_step_s"] = time.perf_counter() - start
     if args.flops:
-        from torch.utils.flop_counter import FlopCounterMode
-        with FlopCounterMode(display=False) as counter:
-            step()
-        counts["flops_per_step"] = counter.get_total_flops()
+        counts.update(count_flops(step))
     times = timed(step, args.steps, max(0, args.warmup - 1))
     if args.op_trace:
         trace_operations(step, args.op_trace)
