@@ -12,6 +12,7 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <chrono>
+#include <cstdlib>
 #include <vector>
 
 struct ct_process_group_s {
@@ -28,6 +29,19 @@ static std::vector<at::Tensor> tensors_of(const ct_tensor *tensors, int n) {
   return list;
 }
 
+// The network device Gloo's pairs use: the interface GLOO_SOCKET_IFNAME names (as in
+// torch.distributed), loopback for a job on one machine, else the address this machine's host
+// name resolves to. (MASTER_ADDR is node 0's address, not this node's.)
+static std::shared_ptr<::gloo::transport::Device> device_for(const std::string &master) {
+  if (const char *interface = std::getenv("GLOO_SOCKET_IFNAME"); interface != nullptr && *interface != 0) {
+    return c10d::ProcessGroupGloo::createDeviceForInterface(interface);
+  }
+  if (master == "127.0.0.1" || master == "localhost" || master == "::1") {
+    return c10d::ProcessGroupGloo::createDeviceForHostname(master);
+  }
+  return c10d::ProcessGroupGloo::createDefaultDevice();
+}
+
 static ct_process_group join(const char *host, int port, int rank, int world_size, std::chrono::milliseconds timeout) {
   c10d::TCPStoreOptions options;
   options.port = (uint16_t)port;
@@ -37,7 +51,7 @@ static ct_process_group join(const char *host, int port, int rank, int world_siz
   options.timeout = timeout;
   auto store = c10::make_intrusive<c10d::TCPStore>(host, options);
   auto gloo = c10d::ProcessGroupGloo::Options::create(timeout);
-  gloo->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(host));
+  gloo->devices.push_back(device_for(host));
   gloo->threads = 1;  // one collective at a time: the trainers wait on each
   auto group = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world_size, gloo);
   return new ct_process_group_s{store, group, world_size, timeout};

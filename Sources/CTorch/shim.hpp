@@ -24,6 +24,10 @@ extern thread_local bool has_error;
     last_error = e.what();                                                                   \
     has_error = true;                                                                        \
     return failure;                                                                          \
+  } catch (...) {                                                                            \
+    last_error = "an unknown C++ exception";                                                 \
+    has_error = true;                                                                        \
+    return failure;                                                                          \
   }
 
 // Wraps a statement that returns 0 on success.

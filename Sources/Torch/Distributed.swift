@@ -58,6 +58,14 @@ public struct Rendezvous: Equatable, Sendable {
   }
 }
 
+extension Rendezvous {
+  /// Makes this process receive SIGTERM when the process that started it dies (a launcher's
+  /// ranks must not outlive it).
+  public static func stopWithParent() {
+    _ = ct_signal_on_parent_death(SIGTERM)
+  }
+}
+
 /// A failure of the distributed layer: a rendezvous that did not happen, a collective that
 /// failed or timed out; the message names the rank and the operation.
 public struct DistributedError: Error, CustomStringConvertible, Equatable {
@@ -215,6 +223,21 @@ extension ProcessGroup {
     let votes = Tensor([Float(flag ? 1 : 0)])
     try allReduce([votes], .sum)
     return votes.item() > 0
+  }
+
+  /// Throws unless `values` are the same on every rank (compared through their mean and the
+  /// mean of their squares): how the trainers check, before the first step, that every rank
+  /// starts from the same step and weights (a node with another copy of the checkpoint would
+  /// otherwise train a replica that disagrees, or stop at another step and hang the job).
+  public func checkSameOnEveryRank(_ values: [Double], _ what: String) throws {
+    guard worldSize > 1, !values.isEmpty else { return }
+    let means = try mean(values + values.map { $0 * $0 })
+    for index in values.indices {
+      let (mean, square) = (means[index], means[values.count + index])
+      guard square - mean * mean <= 1e-9 * max(1, square) else {
+        throw DistributedError("rank \(rank) of \(worldSize): the ranks do not start from the same \(what) (this rank has \(values[index]), the ranks' mean is \(mean)): give every node the same run directory, checkpoint included")
+      }
+    }
   }
 
   /// The mean of `values` over the ranks (the same on every rank), for losses and metrics.

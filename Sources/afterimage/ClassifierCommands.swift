@@ -88,6 +88,8 @@ struct ClassifierTrain: ParsableCommand {
     }
     let device = try role.device(try compute.resolved())
     let trainer = try ClassifierTrainer(run: run, config: config, options: options, train: trainSet, test: testSet, device: device, group: group)
+    let perProcess = options.batchSize / (group?.worldSize ?? 1)
+    try require(perProcess % batchNormGroups == 0, "--batch-norm-groups \(batchNormGroups) does not divide each process's batch of \(perProcess)")
     trainer.state.classifier.model.setBatchNormGroups(batchNormGroups)
     if !writer {  // rank 0 speaks, evaluates and writes for the job
       trainer.showProgress = false

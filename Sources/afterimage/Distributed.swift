@@ -27,7 +27,10 @@ struct DistributedOptions: ParsableArguments {
   /// for a job of several processes, this process is the launcher: it starts this node's ranks,
   /// waits for them and returns `.launched`. A single process returns `.single`.
   func role() throws -> DistributedRole {
-    if let rendezvous = try Rendezvous.fromEnvironment() { return .rank(rendezvous) }
+    if let rendezvous = try Rendezvous.fromEnvironment() {
+      Launcher.followLauncher()
+      return .rank(rendezvous)
+    }
     guard worldSize > 1 else { return .single }
     try Launcher(options: self).run()
     return .launched
@@ -61,14 +64,45 @@ enum DistributedRole {
 
 /// Starts this node's ranks as copies of this command with the `torchrun` variables set, and
 /// takes the job down when one of them fails: the others get SIGTERM (then SIGKILL), and the
-/// error names the rank and how it ended. Ctrl-C reaches every rank (one process group).
+/// error names the rank and how it ended. Foundation starts each rank in its own process group,
+/// so the launcher passes SIGINT, SIGTERM and SIGHUP on to every rank, and each rank asks the
+/// kernel for SIGTERM should the launcher die (`Launcher.followLauncher`).
 struct Launcher {
   let options: DistributedOptions
+
+  /// Set in the ranks this launcher starts.
+  static let launchedVariable = "AFTERIMAGE_LAUNCHED"
+
+  /// In a rank this launcher started: SIGTERM when the launcher dies, so no rank outlives it.
+  static func followLauncher() {
+    guard ProcessInfo.processInfo.environment[launchedVariable] == "1" else { return }
+    Rendezvous.stopWithParent()
+  }
+
+  final class Forwarded: @unchecked Sendable {
+    var signal: Int32?
+  }
 
   func run() throws {
     let executable = URL(fileURLWithPath: CommandLine.arguments[0].contains("/") ? CommandLine.arguments[0] : "/proc/self/exe").resolvingSymlinksInPath()
     let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / options.nprocPerNode)
     var ranks: [(rank: Int, process: Process)] = []
+    let lock = NSLock()
+    let forwarded = Forwarded()
+    // Installed before any rank starts: a signal at any moment reaches every rank started so far.
+    let forwarders = [SIGINT, SIGTERM, SIGHUP].map { number -> DispatchSourceSignal in
+      signal(number, SIG_IGN)
+      let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+      source.setEventHandler {
+        lock.lock()
+        defer { lock.unlock() }
+        forwarded.signal = number
+        for (_, process) in ranks where process.isRunning { kill(process.processIdentifier, number) }
+      }
+      source.resume()
+      return source
+    }
+    defer { forwarders.forEach { $0.cancel() } }
     for local in 0..<options.nprocPerNode {
       let rendezvous = Rendezvous(
         rank: options.nodeRank * options.nprocPerNode + local, worldSize: options.worldSize, localRank: local,
@@ -78,25 +112,29 @@ struct Launcher {
       process.arguments = Array(CommandLine.arguments.dropFirst())
       var environment = ProcessInfo.processInfo.environment.merging(rendezvous.environment) { $1 }
       if environment["AFTERIMAGE_THREADS"] == nil { environment["AFTERIMAGE_THREADS"] = "\(threads)" }
+      environment[Self.launchedVariable] = "1"
       process.environment = environment
-      try process.run()
+      do {
+        try process.run()
+      } catch {
+        lock.lock()
+        for (_, started) in ranks where started.isRunning { kill(started.processIdentifier, SIGTERM) }
+        lock.unlock()
+        throw RunError("could not start rank \(rendezvous.rank) (\(executable.path)): \(error.localizedDescription); the ranks already started were stopped")
+      }
       FileHandle.standardError.write(Data("launched rank \(rendezvous.rank) of \(options.worldSize) as process \(process.processIdentifier)\n".utf8))
+      lock.lock()
       ranks.append((rendezvous.rank, process))
+      lock.unlock()
     }
-    // Ctrl-C or a SIGTERM sent to the launcher alone reaches every rank, which checkpoint and stop.
-    let processes = ranks.map(\.process)
-    let forwarders = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
-      signal(number, SIG_IGN)
-      let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-      source.setEventHandler { for process in processes where process.isRunning { kill(process.processIdentifier, number) } }
-      source.resume()
-      return source
-    }
-    defer { forwarders.forEach { $0.cancel() } }
-    // The first rank to end badly takes the job down; the others are stopped.
+    // The first rank to end badly takes the job down; the others are stopped. After a forwarded
+    // signal, ranks that it ended (before their own handler was installed) count as interrupted.
     var failure: String?
+    func failed(_ process: Process) -> Bool {
+      !process.isRunning && !endedWell(process) && !interrupted(process) && !(forwarded.signal != nil && endedBySignal(process))
+    }
     while ranks.contains(where: { $0.process.isRunning }) {
-      for (rank, process) in ranks where !process.isRunning && failure == nil && !endedWell(process) && !interrupted(process) {
+      for (rank, process) in ranks where failure == nil && failed(process) {
         failure = "rank \(rank) \(describe(process))"
         let others = ranks.map(\.process).filter(\.isRunning)
         for other in others { kill(other.processIdentifier, SIGTERM) }
@@ -106,13 +144,17 @@ struct Launcher {
       }
       usleep(50_000)
     }
+    if failure == nil, let (rank, process) = ranks.first(where: { failed($0.process) }) { failure = "rank \(rank) \(describe(process))" }
     if let failure { throw RunError("the job stopped: \(failure); the other ranks were stopped") }
     // Ctrl-C: the ranks agreed on a step, checkpointed and stopped with status 130.
-    if ranks.contains(where: { interrupted($0.process) }) { throw ExitCode(130) }
+    if forwarded.signal != nil || ranks.contains(where: { interrupted($0.process) }) { throw ExitCode(130) }
   }
 
   private func endedWell(_ process: Process) -> Bool { process.terminationReason == .exit && process.terminationStatus == 0 }
   private func interrupted(_ process: Process) -> Bool { process.terminationReason == .exit && process.terminationStatus == 130 }
+  private func endedBySignal(_ process: Process) -> Bool {
+    process.terminationReason == .uncaughtSignal && [SIGINT, SIGTERM, SIGHUP].contains(process.terminationStatus)
+  }
 
   private func describe(_ process: Process) -> String {
     switch process.terminationReason {

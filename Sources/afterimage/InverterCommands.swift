@@ -52,6 +52,8 @@ struct InverterTrain: ParsableCommand {
     let trainer = try InverterTrainer(
       run: run, config: config, classifier: model, classifierPath: classifier, perceptualNetwork: perceptual, perceptualNetworkPath: perceptualPath,
       train: train, heldOut: heldOut, datasetKey: "\(config.dataset)|train", device: device, group: group)
+    let perProcess = config.training.batchSize / (group?.worldSize ?? 1)
+    try require(perProcess % batchNormGroups == 0, "--batch-norm-groups \(batchNormGroups) does not divide each process's batch of \(perProcess)")
     trainer.setBatchNormGroups(batchNormGroups)
     if !writer {  // rank 0 speaks for the job
       trainer.showProgress = false

@@ -202,4 +202,29 @@ final class DistributedTests: XCTestCase {
     XCTAssertEqual(try runAfterimage(inverterTraining(steps: 40, out: "reference") + ["--batch-norm-groups", "2", "--threads", "1"], in: root).status, 0)
     assertClose(try lastMetrics(run), try lastMetrics(root.appendingPathComponent("reference")), relative: 2e-3, "step 40 after a stop at \(stoppedAt)")
   }
+
+  /// Ranks started torchrun-style with another seed (or, alike, another copy of the checkpoint)
+  /// would train replicas that disagree: both refuse before the first step.
+  func testRanksThatDoNotStartFromTheSameWeightsRefuseToTrain() throws {
+    let root = try temporaryDirectory()
+    XCTAssertEqual(try runAfterimage(Self.tinyClassifier + ["--out", "c"], in: root).status, 0)
+    let port = freePort()
+    var outputs: [(Process, Pipe)] = []
+    for rank in 0..<2 {
+      let process = afterimageProcess(inverterTraining(steps: 5, out: "i\(rank)") + ["--seed", "\(rank)", "--distributed-timeout", "30"], in: root)
+      process.environment = (process.environment ?? [:]).merging(
+        ["WORLD_SIZE": "2", "RANK": "\(rank)", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "\(port)"]) { $1 }
+      let pipe = Pipe()
+      process.standardOutput = pipe
+      process.standardError = pipe
+      try process.run()
+      outputs.append((process, pipe))
+    }
+    for (process, pipe) in outputs {
+      let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+      process.waitUntilExit()
+      XCTAssertNotEqual(process.terminationStatus, 0)
+      XCTAssertTrue(output.contains("the ranks do not start from the same step and weights"), output)
+    }
+  }
 }

@@ -80,6 +80,10 @@ public final class ClassifierTrainer {
   public func fit(resume: Bool, stopAfter: Int? = nil) throws -> ClassifierTrainingSummary {
     try begin(resume: resume)
     defer { Interruption.uninstall() }
+    if let group {
+      let weights = withNoGrad { classifier.model.parameters.map { $0.to(.float64).sum().item() }.reduce(0, +) }
+      try group.checkSameOnEveryRank([Double(step), weights], "step and weights")
+    }
     let start = Date()
     let perEpoch = loader.batchCount
     let progress = ProgressBar(total: totalSteps, label: "train", unit: "img", startingAt: step)

@@ -124,6 +124,10 @@ public final class InverterTrainer {
     let start = Date()
     try begin(resume: resume)
     defer { Interruption.uninstall() }
+    if let group {
+      let weights = withNoGrad { (state.generator.parameters + state.discriminator.parameters).map { $0.to(.float64).sum().item() }.reduce(0, +) }
+      try group.checkSameOnEveryRank([Double(step), weights], "step and weights")
+    }
     let firstStep = step
     let options = config.training
     let perEpoch = loader.batchCount

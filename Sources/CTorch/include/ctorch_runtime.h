@@ -12,6 +12,9 @@ void ct_tune_allocator(void);
 int ct_limit_blas_threads(void);
 /// Path of the BLAS library mapped into this process (malloc'd), or NULL.
 char *ct_loaded_blas(void);
+/// Asks the kernel to send `signal` to this process when its parent dies (Linux's
+/// PR_SET_PDEATHSIG); returns 0 on success.
+int ct_signal_on_parent_death(int signal);
 
 #ifdef __cplusplus
 }

@@ -194,8 +194,9 @@ public final class BatchNorm2d: Module, Layer {
     }, dim: 0)
     withNoGrad {
       let dims = [0] + Array(2..<input.rank)  // all but the channels
-      let mean = Tensor.stack(groups.map { $0.mean(dims: dims) }).mean(dims: [0])  // [C]
-      let variance = Tensor.stack(groups.map { $0.variance(dims: dims) }).mean(dims: [0])  // unbiased, as batch_norm's update
+      // In float32 whatever the input's precision, as batch_norm accumulates.
+      let mean = Tensor.stack(groups.map { $0.to(.float32).mean(dims: dims) }).mean(dims: [0])  // [C]
+      let variance = Tensor.stack(groups.map { $0.to(.float32).variance(dims: dims) }).mean(dims: [0])  // unbiased, as batch_norm's update
       runningMean.copy(from: runningMean * (1 - momentum) + mean.to(runningMean.dtype) * momentum)
       runningVar.copy(from: runningVar * (1 - momentum) + variance.to(runningVar.dtype) * momentum)
     }
