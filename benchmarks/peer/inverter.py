@@ -594,6 +594,21 @@ def count_flops(step):
             return {"flops_per_step": flops.count(flops.read(path)), "flops_by": "benchmarks/flops.py"}
 
 
+def measure_step(step, args, counts):
+    """Times a training `step`: the first call on its own (the compiled peer compiles there), then
+    `--flops` and the timed steps, then `--op-trace`; returns the times and `counts` with them."""
+    start = time.perf_counter()
+    step()
+    synchronize()
+    counts["first_step_s"] = time.perf_counter() - start
+    if args.flops:
+        counts.update(count_flops(step))
+    times = timed(step, args.steps, max(0, args.warmup - 1))
+    if args.op_trace:
+        trace_operations(step, args.op_trace)
+    return times, counts
+
+
 def time_training(args):
     nets = on_device(build(args))
     G, _, D, classifier = nets
@@ -611,18 +626,7 @@ def time_training(args):
         training_step(nets, optimizers, images, d_noise, g_noise, logit_scale, step_index, **extra)
         step_index += 1
 
-    counts = parameter_counts(nets)
-    # The first step compiles (the compiled peer): its time is reported on its own.
-    start = time.perf_counter()
-    step()
-    synchronize()
-    counts["first_step_s"] = time.perf_counter() - start
-    if args.flops:
-        counts.update(count_flops(step))
-    times = timed(step, args.steps, max(0, args.warmup - 1))
-    if args.op_trace:
-        trace_operations(step, args.op_trace)
-    return times, counts
+    return measure_step(step, args, parameter_counts(nets))
 
 
 def time_reconstruction(args):
@@ -702,17 +706,7 @@ def time_classifier_step(args):
         with torch.no_grad():
             (logits.argmax(1) == labels).float().sum().item()
 
-    counts = {"classifier_params": sum(p.numel() for p in model.parameters())}
-    start = time.perf_counter()
-    step()  # the compiled peer compiles here: its time is reported on its own
-    synchronize()
-    counts["first_step_s"] = time.perf_counter() - start
-    if args.flops:
-        counts.update(count_flops(step))
-    times = timed(step, args.steps, max(0, args.warmup - 1))
-    if args.op_trace:
-        trace_operations(step, args.op_trace)
-    return times, counts
+    return measure_step(step, args, {"classifier_params": sum(p.numel() for p in model.parameters())})
 
 
 def main(argv):
