@@ -1,7 +1,7 @@
 """A training step's FLOPs from the operator calls libtorch's profiler recorded, counted as
 PyTorch's FlopCounterMode counts them: convolutions forward and backward (only the gradients the
-step asked for), and matrix products (mm, addmm, bmm, baddbmm), 2 FLOPs per multiply-add; other
-ops count nothing. The same count serves ours (afterimage-bench --op-trace, through
+step asked for), and matrix products (mm, addmm, bmm, baddbmm, and the products inside our fused
+attention kernel), 2 FLOPs per multiply-add; other ops count nothing. The same count serves ours (afterimage-bench --op-trace, through
 Torch.recordOperations) and the peers (inverter.py --op-trace, through torch.profiler), so
 equal counts mean the same convolutions and products of the same shapes.
 
@@ -63,6 +63,16 @@ def count(events):
         elif name in ("aten::bmm", "aten::baddbmm") and len(shapes) >= 2:
             a, b = (shapes[0], shapes[1]) if name == "aten::bmm" else (shapes[1], shapes[2])
             total += 2 * a[0] * a[1] * a[2] * b[2]
+        elif name in ("afterimage::fused_attention", "afterimage::fused_attention_backward") and len(shapes) >= 3:
+            # Ours: queries [B, N, dk], keys [B, dk, M], values [B, dv, M]. Counted as the aten
+            # formulation's products: bmm(queries, keys) and bmm(weights, valuesᵀ) forward, and
+            # each one's two gradient products backward: the work the peers' bmm calls do. The
+            # kernel's backward also recomputes the scores, 2·B·N·M·dk more; that is left out, so
+            # the count stays the same work as theirs (FlopCounterMode counts the recomputation
+            # for PyTorch's own fused attention, whose call the peers do not make).
+            (batch, n, dk), (_, _, m), (_, dv, _) = shapes[0], shapes[1], shapes[2]
+            forward = 2 * batch * n * m * (dk + dv)
+            total += forward if name == "afterimage::fused_attention" else 2 * forward
     return total
 
 

@@ -1,7 +1,8 @@
 // profiler.cpp: libtorch's own profiler (Kineto, CPU activities) around a stretch of work,
-// returning every operator call with its input shapes and scalar arguments as JSON (see
-// include/ctorch.h, "Profiling"). benchmarks/flops.py counts FLOPs from it as PyTorch's
-// FlopCounterMode does, for ours and the peers alike.
+// returning every operator call (aten's, and our fused attention's) with its start, duration,
+// thread, input shapes and scalar arguments as JSON (see include/ctorch.h, "Profiling").
+// benchmarks/flops.py counts FLOPs from it as PyTorch's FlopCounterMode does, for ours and the
+// peers alike; benchmarks/profile.py compares where the time goes.
 #include "ctorch.h"
 #include "shim.hpp"
 
@@ -72,8 +73,9 @@ char *ct_profile_end(void) {
       auto result = torch::autograd::profiler::disableProfiler(); std::ostringstream out; out << "[";
       bool first = true;
       for (const auto &event : result->events()) {
-        if (event.deviceType() != c10::DeviceType::CPU || event.name().rfind("aten::", 0) != 0) continue;
-        out << (first ? "" : ",\n") << "{\"name\":" << quoted(event.name()) << ",\"shapes\":[";
+        if (event.deviceType() != c10::DeviceType::CPU || (event.name().rfind("aten::", 0) != 0 && event.name().rfind("afterimage::", 0) != 0)) continue;
+        out << (first ? "" : ",\n") << "{\"name\":" << quoted(event.name()) << ",\"start_ns\":" << event.startNs()
+            << ",\"duration_ns\":" << event.durationNs() << ",\"thread\":" << event.startThreadId() << ",\"shapes\":[";
         first = false;
         auto shapes = event.shapes();
         for (size_t i = 0; i < shapes.size(); i++) {

@@ -1,5 +1,6 @@
-// shim.hpp: what the shim's C++ files share (ctorch.cpp, distributed.cpp): the tensor handle,
-// the thread-local error slot and the macros that turn C++ exceptions into it.
+// shim.hpp: what the shim's C++ files share (ctorch.cpp, distributed.cpp, attention.cpp,
+// profiler.cpp): the tensor handle, the thread-local error slot and the macros that turn C++
+// exceptions into it.
 #pragma once
 #include <string>
 

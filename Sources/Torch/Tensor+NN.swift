@@ -160,6 +160,22 @@ extension Tensor {
     Tensor(handle: checked(ct_softmax(handle, Int64(dim)), "softmax"))
   }
 
+  /// SAGAN/BigGAN attention's core, `softmax(queries·keys)` applied to `values`, in one CPU
+  /// kernel with its own backward (CTorch's attention.cpp): `queries [B, N, dk]`,
+  /// `keys [B, dk, M]`, `values [B, dv, M]` → `[B, N, dv]`, row n being
+  /// `Σ_m softmax_m(queries[n]·keys[:, m]) values[:, m]`. The same arithmetic as
+  /// `queries.matmul(keys).softmax(dim: -1).matmul(values.transposed(1, 2))`, without storing the
+  /// `[B, N, M]` weights, which on the CPU cost more in memory traffic than the products do.
+  /// Float32 or float64 CPU tensors (`supportsFusedAttention`).
+  public static func fusedAttention(queries: Tensor, keys: Tensor, values: Tensor) -> Tensor {
+    Tensor(handle: checked(ct_fused_attention(queries.handle, keys.handle, values.handle), "fused attention"))
+  }
+
+  /// Whether `fusedAttention` takes this tensor: on the CPU, in float32 or float64.
+  public var supportsFusedAttention: Bool {
+    device == .cpu && (dtype == .float32 || dtype == .float64)
+  }
+
   /// Log-softmax along `dim`.
   public func logSoftmax(dim: Int) -> Tensor {
     Tensor(handle: checked(ct_log_softmax(handle, Int64(dim)), "log_softmax"))

@@ -165,6 +165,115 @@ final class GradientTests: XCTestCase {
     ) { randomProjection(of: attention(x)) }
   }
 
+  // MARK: the fused attention kernel (CTorch's attention.cpp)
+
+  /// The aten formulation the kernel replaces: softmax(queries·keys)·valuesᵀ.
+  func attentionByProducts(_ queries: Tensor, _ keys: Tensor, _ values: Tensor) -> Tensor {
+    queries.matmul(keys).softmax(dim: -1).matmul(values.transposed(1, 2))  // [B, N, dv]
+  }
+
+  /// Queries [B, N, dk], keys [B, dk, M], values [B, dv, M], scaled so the scores span ±`spread`.
+  func attentionInputs(_ b: Int, _ n: Int, _ m: Int, _ dk: Int, _ dv: Int, spread: Double, dtype: DType, seed: UInt64) -> [Tensor] {
+    let generator = Generator(seed: seed)
+    return [
+      Tensor.randn([b, n, dk], generator: generator, dtype: dtype) * (spread / Double(dk)).squareRoot(),
+      Tensor.randn([b, dk, m], generator: generator, dtype: dtype) * (spread / Double(dk)).squareRoot(),
+      Tensor.randn([b, dv, m], generator: generator, dtype: dtype),
+    ]
+  }
+
+  func testFusedAttentionMatchesTheBatchedProductsAndSoftmax() {
+    // Sizes that are and are not multiples of the kernel's 8 lanes, BigGAN's own (dk 2, dv 8 at
+    // ch 16) and scores up to ±60, where an unshifted softmax would overflow float32's exp.
+    // In float64 the two agree to rounding; in float32 the kernel's error against float64 is
+    // within 4 times aten's own (summation orders differ: 8 lanes against MKL's).
+    for (b, n, m, dk, dv, spread) in [(3, 20, 7, 3, 5, 4.0), (2, 64, 16, 2, 8, 4.0), (2, 33, 41, 1, 9, 60.0)] {
+      let exactInputs = attentionInputs(b, n, m, dk, dv, spread: spread, dtype: .float64, seed: UInt64(n))
+      let direction = Tensor.randn([b, n, dv], generator: Generator(seed: 3), dtype: .float64)
+      func run(_ dtype: DType, fused: Bool) -> [Tensor] {
+        let inputs = exactInputs.map { $0.to(dtype).requiringGrad() }
+        let out = fused ? Tensor.fusedAttention(queries: inputs[0], keys: inputs[1], values: inputs[2]) : attentionByProducts(inputs[0], inputs[1], inputs[2])
+        XCTAssertEqual(out.shape, [b, n, dv])
+        let gradients = Autograd.gradients(of: [(out.to(.float64) * direction).sum()], withRespectTo: inputs)
+        return ([out] + gradients).map { $0.to(.float64) }
+      }
+      let exact = run(.float64, fused: false)
+      let fused64 = run(.float64, fused: true), fused32 = run(.float32, fused: true), aten32 = run(.float32, fused: false)
+      for (index, truth) in exact.enumerated() {
+        let scale = max(1, truth.abs().max().item())
+        XCTAssertLessThan((fused64[index] - truth).abs().max().item(), 1e-12 * scale, "tensor \(index) in float64, \(b)×\(n)×\(m)")
+        let (fusedError, atenError) = ((fused32[index] - truth).abs().max().item(), (aten32[index] - truth).abs().max().item())
+        XCTAssertLessThan(fusedError, 4 * atenError + 1e-7 * scale, "tensor \(index) in float32, \(b)×\(n)×\(m): aten's \(atenError)")
+      }
+    }
+  }
+
+  func testFusedAttentionGradientsMatchFiniteDifferences() {
+    let inputs = attentionInputs(2, 10, 12, 2, 3, spread: 3, dtype: .float64, seed: 5)
+    assertGradientsMatchFiniteDifferences(inputs) {
+      randomProjection(of: Tensor.fusedAttention(queries: inputs[0], keys: inputs[1], values: inputs[2]))
+    }
+  }
+
+  func testFusedAttentionHasTheSecondDerivativesOfTheProducts() {
+    // create_graph (a gradient penalty through D) differentiates the kernel's gradient again.
+    let inputs = attentionInputs(2, 9, 11, 2, 3, spread: 3, dtype: .float64, seed: 6)
+    func secondDerivatives(_ attention: (Tensor, Tensor, Tensor) -> Tensor) -> [[Double]] {
+      for input in inputs { input.grad = nil; input.requiresGrad = true }
+      let out = randomProjection(of: attention(inputs[0], inputs[1], inputs[2]))
+      let first = Autograd.gradients(of: [out], withRespectTo: inputs, createGraph: true)
+      let squares = first.map { $0.pow(2).sum() }
+      let penalty = squares.dropFirst().reduce(squares[0], +)
+      return Autograd.gradients(of: [penalty], withRespectTo: inputs).map { $0.scalars(as: Double.self) }
+    }
+    let fused = secondDerivatives { Tensor.fusedAttention(queries: $0, keys: $1, values: $2) }
+    let reference = secondDerivatives(attentionByProducts)
+    for (a, r) in zip(fused, reference) { assertClose(a, r, atol: 1e-10) }
+  }
+
+  func testFusedAttentionRefusesMismatchedInputsWithAnError() {
+    let inputs = attentionInputs(2, 4, 6, 2, 3, spread: 1, dtype: .float32, seed: 7)
+    XCTAssertThrowsError(try catchingTorchErrors { _ = Tensor.fusedAttention(queries: inputs[0], keys: inputs[2], values: inputs[2]) }) {
+      XCTAssertTrue("\($0)".contains("queries have 2 channels and keys 3"), "\($0)")
+    }
+    XCTAssertThrowsError(try catchingTorchErrors {
+      _ = Tensor.fusedAttention(queries: inputs[0].to(.float16), keys: inputs[1].to(.float16), values: inputs[2].to(.float16))
+    }) { XCTAssertTrue("\($0)".contains("float32 or float64"), "\($0)") }
+  }
+
+  func testSelfAttentionFusedIsAsAccurateAsTheBatchedProducts() {
+    // BigGAN's layer at ch 16 on a channels-last batch, as the inverter runs it, in float32 fused
+    // and unfused, each against the unfused layer in float64.
+    func layer(_ dtype: DType) -> SelfAttention {
+      let attention = SelfAttention(channels: 16, generator: Generator(seed: 1))
+      attention.convert(to: dtype)
+      attention.eval()  // spectral norm's power iteration would otherwise move the weights between runs
+      withNoGrad { attention.gamma.fill(0.5) }
+      attention.convertToChannelsLast()
+      return attention
+    }
+    let x = Tensor.randn([4, 16, 16, 16], generator: Generator(seed: 2)).channelsLast()
+    func run(_ attention: SelfAttention, fused: Bool, dtype: DType) -> [Tensor] {
+      attention.fused = fused
+      let input = x.to(dtype).requiringGrad()
+      let output = attention(input)
+      let inputs = [input, attention.theta.weight, attention.phi.weight, attention.g.weight]
+      let gradients = Autograd.gradients(of: [randomProjection(of: output.to(.float64))], withRespectTo: inputs)
+      return ([output] + gradients).map { $0.to(.float64) }
+    }
+    let single = layer(.float32)
+    let exact = run(layer(.float64), fused: false, dtype: .float64)
+    let fused = run(single, fused: true, dtype: .float32)
+    let unfused = run(single, fused: false, dtype: .float32)
+    for (index, truth) in exact.enumerated() {
+      let fusedError = (fused[index] - truth).abs().max().item()
+      let unfusedError = (unfused[index] - truth).abs().max().item()
+      let scale = truth.abs().max().item()
+      XCTAssertLessThan(fusedError, 2 * unfusedError + 1e-6 * scale, "tensor \(index): fused \(fusedError), aten's \(unfusedError)")
+      XCTAssertLessThan(fusedError, 1e-4 * scale, "tensor \(index)")
+    }
+  }
+
   func testSequentialCompositeGradients() {
     let model = Sequential(
       Conv2d(1, 2, kernelSize: 3, padding: 1, generator: Generator(seed: 1)),

@@ -567,7 +567,8 @@ def trace_operations(step, path):
     benchmarks/flops.py reads them (as afterimage-bench --op-trace writes ours)."""
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=True) as profiler:
         step()
-    events = [{"name": e.name, "shapes": [list(s) for s in e.input_shapes],
+    events = [{"name": e.name, "start_ns": e.time_range.start * 1000, "duration_ns": e.time_range.elapsed_us() * 1000,
+               "thread": e.thread, "shapes": [list(s) for s in e.input_shapes],
                "concrete": [None if c == "" else c for c in (e.concrete_inputs or [])]}
               for e in profiler.events() if e.name.startswith("aten::")]
     with open(path, "w") as file:

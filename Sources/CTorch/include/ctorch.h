@@ -320,11 +320,19 @@ char *ct_package_metadata(ct_package p);
 // Runs the compiled model; writes at most `capacity` outputs, returns how many there are.
 int ct_package_run(ct_package p, const ct_tensor *inputs, int n, ct_tensor *out, int capacity);
 
+// MARK: Fused attention (attention.cpp)
+// SAGAN/BigGAN attention's core in one CPU kernel with its own backward:
+// out[b, n, :] = Σ_m softmax_m(queries[b, n, :] · keys[b, :, m]) · values[b, :, m], for
+// queries [B, N, dk], keys [B, dk, M], values [B, dv, M] (float32 or float64, on the CPU);
+// returns [B, N, dv]. No [B, N, M] matrix is stored: the backward recomputes each row.
+ct_tensor ct_fused_attention(ct_tensor queries, ct_tensor keys, ct_tensor values);
+
 // MARK: Profiling (libtorch's profiler; profiler.cpp)
 // Starts recording every operator call on this process's CPU threads.
 int ct_profile_begin(void);
-// Stops recording; returns the calls as a JSON array of {"name", "shapes" (the inputs' sizes),
-// "concrete" (scalar arguments, null for tensors)}. The caller frees the string.
+// Stops recording; returns the calls (aten's and afterimage::fused_attention's) as a JSON array
+// of {"name", "start_ns", "duration_ns", "thread", "shapes" (the inputs' sizes), "concrete"
+// (scalar arguments, null for tensors)}. The caller frees the string.
 char *ct_profile_end(void);
 
 // MARK: Distributed (c10d: a TCP store and a Gloo process group; distributed.cpp)

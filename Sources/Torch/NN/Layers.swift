@@ -284,6 +284,9 @@ public final class SelfAttention: Module, Layer {
   /// The gate γ `[]`, 0 at first.
   @Parameter public private(set) var gamma: Tensor
   let channels: Int
+  /// Whether the CPU runs the attention as one fused kernel (`Tensor.fusedAttention`); false
+  /// runs the same arithmetic as aten's batched products and softmax (the tests compare them).
+  public var fused = true
 
   public init(channels: Int, spectralNorm: Bool = true, generator: Generator? = nil) {
     precondition(channels >= 8, "SelfAttention needs at least 8 channels, got \(channels)")
@@ -303,8 +306,14 @@ public final class SelfAttention: Module, Layer {
     let queries = theta(x).view([batch, channels / 8, positions])  // [B, C/8, HW]
     let keys = phi(x).maxPool2d(kernel: 2).view([batch, channels / 8, positions / 4])  // [B, C/8, HW/4]
     let values = g(x).maxPool2d(kernel: 2).view([batch, channels / 2, positions / 4])  // [B, C/2, HW/4]
-    let attention = queries.transposed(1, 2).matmul(keys).softmax(dim: -1)  // [B, HW, HW/4]
-    let attended = values.matmul(attention.transposed(1, 2))  // [B, C/2, HW]
+    let attended: Tensor  // [B, C/2, HW]
+    if fused && x.supportsFusedAttention {
+      // One kernel, without the [B, HW, HW/4] weights in memory (Tensor.fusedAttention).
+      attended = Tensor.fusedAttention(queries: queries.transposed(1, 2), keys: keys, values: values).transposed(1, 2)
+    } else {
+      let attention = queries.transposed(1, 2).matmul(keys).softmax(dim: -1)  // [B, HW, HW/4]
+      attended = values.matmul(attention.transposed(1, 2))
+    }
     let output = o(attended.view([batch, channels / 2, height, width]))  // [B, C, H, W]
     return x + gamma * output
   }
