@@ -241,7 +241,7 @@ final class GradientTests: XCTestCase {
     }) { XCTAssertTrue("\($0)".contains("float32 or float64"), "\($0)") }
   }
 
-  func testSelfAttentionFusedIsAsAccurateAsTheBatchedProducts() {
+  func testSelfAttentionFusedIsAsAccurateAsTheBatchedProducts() throws {
     // BigGAN's layer at ch 16 on a channels-last batch, as the inverter runs it, in float32 fused
     // and unfused, each against the unfused layer in float64.
     func layer(_ dtype: DType) -> SelfAttention {
@@ -252,7 +252,8 @@ final class GradientTests: XCTestCase {
       attention.convertToChannelsLast()
       return attention
     }
-    let x = Tensor.randn([4, 16, 16, 16], generator: Generator(seed: 2)).channelsLast()
+    // 32×32 positions, 262,144 weights per image: over SelfAttention.fusedMinimumWeights.
+    let x = Tensor.randn([2, 16, 32, 32], generator: Generator(seed: 2)).channelsLast()
     func run(_ attention: SelfAttention, fused: Bool, dtype: DType) -> [Tensor] {
       attention.fused = fused
       let input = x.to(dtype).requiringGrad()
@@ -262,6 +263,8 @@ final class GradientTests: XCTestCase {
       return ([output] + gradients).map { $0.to(.float64) }
     }
     let single = layer(.float32)
+    let trace = try Torch.recordOperations { _ = withNoGrad { single(x) } }
+    XCTAssertTrue(trace.contains("afterimage::fused_attention"), "the fused kernel did not run")
     let exact = run(layer(.float64), fused: false, dtype: .float64)
     let fused = run(single, fused: true, dtype: .float32)
     let unfused = run(single, fused: false, dtype: .float32)

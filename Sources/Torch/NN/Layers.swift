@@ -284,9 +284,16 @@ public final class SelfAttention: Module, Layer {
   /// The gate γ `[]`, 0 at first.
   @Parameter public private(set) var gamma: Tensor
   let channels: Int
-  /// Whether the CPU runs the attention as one fused kernel (`Tensor.fusedAttention`); false
-  /// runs the same arithmetic as aten's batched products and softmax (the tests compare them).
+  /// Whether the CPU runs the attention as one fused kernel (`Tensor.fusedAttention`) where it
+  /// pays; false runs the same arithmetic as aten's batched products and softmax (the tests
+  /// compare them).
   public var fused = true
+  /// The fewest attention weights per image (HW·HW/4) for which the fused kernel runs. Below,
+  /// the weights fit in the caches and aten's ops are as fast: in the 32×32 inverter step
+  /// (attention at 16×16, 16,384 weights per image) aten's took 16 ms and the kernel 19 ms; in
+  /// the 64×64 step (at 32×32, 262,144 per image) aten's took about 750 ms and the kernel 246 ms
+  /// (`benchmarks/profile.py` on both steps' traces).
+  public static let fusedMinimumWeights = 65_536
 
   public init(channels: Int, spectralNorm: Bool = true, generator: Generator? = nil) {
     precondition(channels >= 8, "SelfAttention needs at least 8 channels, got \(channels)")
@@ -307,7 +314,7 @@ public final class SelfAttention: Module, Layer {
     let keys = phi(x).maxPool2d(kernel: 2).view([batch, channels / 8, positions / 4])  // [B, C/8, HW/4]
     let values = g(x).maxPool2d(kernel: 2).view([batch, channels / 2, positions / 4])  // [B, C/2, HW/4]
     let attended: Tensor  // [B, C/2, HW]
-    if fused && x.supportsFusedAttention {
+    if fused && x.supportsFusedAttention && positions * (positions / 4) >= Self.fusedMinimumWeights {
       // One kernel, without the [B, HW, HW/4] weights in memory (Tensor.fusedAttention).
       attended = Tensor.fusedAttention(queries: queries.transposed(1, 2), keys: keys, values: values).transposed(1, 2)
     } else {
