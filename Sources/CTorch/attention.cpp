@@ -86,46 +86,67 @@ ALWAYS_INLINE void scores_of(const T *q, const T *keys, int64_t dk, int64_t M, T
   }
 }
 
-template <typename T>
-ALWAYS_INLINE T sum_of(const T *values, int64_t count) {
-  T lanes[kLanes] = {};
-  int64_t m = 0;
-  for (; m + kLanes <= count; m += kLanes)
-    for (int64_t l = 0; l < kLanes; l++) lanes[l] += values[m + l];
-  T total = 0;
-  for (int64_t l = 0; l < kLanes; l++) total += lanes[l];
-  for (; m < count; m++) total += values[m];
-  return total;
-}
-
-template <typename T>
-ALWAYS_INLINE T max_of(const T *values, int64_t count) {
-  T lanes[kLanes];
-  for (int64_t l = 0; l < kLanes; l++) lanes[l] = -std::numeric_limits<T>::infinity();
-  int64_t m = 0;
-  for (; m + kLanes <= count; m += kLanes)
-    for (int64_t l = 0; l < kLanes; l++) lanes[l] = values[m + l] > lanes[l] ? values[m + l] : lanes[l];
-  T result = lanes[0];
-  for (int64_t l = 1; l < kLanes; l++) result = lanes[l] > result ? lanes[l] : result;
-  for (; m < count; m++) result = values[m] > result ? values[m] : result;
-  return result;
-}
-
 // The forward for batch entries [begin, end): out [N][dv], and each row's max_m s_m and
-// 1/Σ_m e^(s_m − max).
+// 1/Σ_m e^(s_m − max). Three sweeps over a row's M scores, kLanes at a time: the scores and
+// their maximum; the exponentials and their sum; the weighted values, 8 channels per sweep so
+// that each block of weights is loaded once for all 8 (a third faster than one dot product
+// per channel).
 template <typename T>
-ALWAYS_INLINE void forward_rows(const T *queries, const T *keys, const T *values, T *out, T *stats, int64_t begin, int64_t end, int64_t N,
-                  int64_t M, int64_t dk, int64_t dv, T *weights) {
+ALWAYS_INLINE void forward_rows(const T *queries, const T *keys, const T *values, T *out, T *stats, int64_t begin, int64_t end,
+                                 int64_t N, int64_t M, int64_t dk, int64_t dv, T *weights) {
+  const int64_t blocked = M - M % kLanes;
   for (int64_t b = begin; b < end; b++) {
     const T *K = keys + b * dk * M, *V = values + b * dv * M;
     for (int64_t n = 0; n < N; n++) {
       const T *q = queries + (b * N + n) * dk;
-      scores_of(q, K, dk, M, weights);
-      const T largest = max_of(weights, M);
-      for (int64_t m = 0; m < M; m++) weights[m] = exp_nonpositive(weights[m] - largest);
-      const T total = sum_of(weights, M);
+      // Sweep 1: the scores and their maximum.
+      T largest_lanes[kLanes];
+      for (int64_t l = 0; l < kLanes; l++) largest_lanes[l] = -std::numeric_limits<T>::infinity();
+      for (int64_t m0 = 0; m0 < blocked; m0 += kLanes) {
+        T s[kLanes];
+        for (int64_t l = 0; l < kLanes; l++) s[l] = q[0] * K[m0 + l];
+        for (int64_t k = 1; k < dk; k++)
+          for (int64_t l = 0; l < kLanes; l++) s[l] += q[k] * K[k * M + m0 + l];
+        for (int64_t l = 0; l < kLanes; l++) {
+          weights[m0 + l] = s[l];
+          largest_lanes[l] = s[l] > largest_lanes[l] ? s[l] : largest_lanes[l];
+        }
+      }
+      T largest = largest_lanes[0];
+      for (int64_t l = 1; l < kLanes; l++) largest = largest_lanes[l] > largest ? largest_lanes[l] : largest;
+      for (int64_t m = blocked; m < M; m++) {
+        T s = q[0] * K[m];
+        for (int64_t k = 1; k < dk; k++) s += q[k] * K[k * M + m];
+        weights[m] = s;
+        largest = s > largest ? s : largest;
+      }
+      // Sweep 2: the unnormalised softmax and its sum.
+      T total_lanes[kLanes] = {};
+      for (int64_t m0 = 0; m0 < blocked; m0 += kLanes)
+        for (int64_t l = 0; l < kLanes; l++) {
+          const T e = exp_nonpositive(weights[m0 + l] - largest);
+          weights[m0 + l] = e;
+          total_lanes[l] += e;
+        }
+      T total = 0;
+      for (int64_t l = 0; l < kLanes; l++) total += total_lanes[l];
+      for (int64_t m = blocked; m < M; m++) total += (weights[m] = exp_nonpositive(weights[m] - largest));
+      // Sweep 3 (per 8 channels): the weighted values, each block of weights loaded once.
       T *o = out + (b * N + n) * dv;
-      for (int64_t c = 0; c < dv; c++) o[c] = dot(weights, V + c * M, M) / total;
+      int64_t c0 = 0;
+      for (; c0 + kLanes <= dv; c0 += kLanes) {
+        T acc[kLanes][kLanes] = {};
+        for (int64_t m0 = 0; m0 < blocked; m0 += kLanes)
+          for (int64_t j = 0; j < kLanes; j++)
+            for (int64_t l = 0; l < kLanes; l++) acc[j][l] += weights[m0 + l] * V[(c0 + j) * M + m0 + l];
+        for (int64_t j = 0; j < kLanes; j++) {
+          T sum = 0;
+          for (int64_t l = 0; l < kLanes; l++) sum += acc[j][l];
+          for (int64_t m = blocked; m < M; m++) sum += weights[m] * V[(c0 + j) * M + m];
+          o[c0 + j] = sum / total;
+        }
+      }
+      for (; c0 < dv; c0++) o[c0] = dot(weights, V + c0 * M, M) / total;
       // The row's maximum and 1/Σ, so the backward recomputes the very same weights: a single
       // log-sum-exp would round to |max|·ε, one common error on every weight of the row,
       // which the softmax gradient p ⊙ (dp − Σ p·dp) multiplies by Σ p·dp.
