@@ -7,9 +7,9 @@
 // backwards) that matrix goes through memory about a dozen times per forward and backward, and
 // on a 2-core machine each pass costs about as much as all the arithmetic. Here each query row's
 // 256 scores live in a small buffer in L1: the forward computes them, their softmax and the
-// weighted values in one sweep, keeps only each row's maximum and sum, and the backward recomputes
-// the row (as flash attention does) instead of reading a saved matrix. The arithmetic is the
-// same as the aten ops'; nothing [B, HW, HW/4] is ever stored.
+// weighted values in a few sweeps over that buffer, keeps only each row's maximum and sum, and
+// the backward recomputes the row (as flash attention does) instead of reading a saved matrix.
+// The arithmetic is the same as the aten ops'; nothing [B, HW, HW/4] is ever stored.
 //
 // Layouts: queries [B, N, dk], keys [B, dk, M], values [B, dv, M], output [B, N, dv], each
 // contiguous, so every inner loop runs over m with unit stride and vectorises. Batches run in
