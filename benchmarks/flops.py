@@ -69,7 +69,10 @@ def count(events):
             # each one's two gradient products backward: the work the peers' bmm calls do. The
             # kernel's backward also recomputes the scores, 2·B·N·M·dk more; that is left out, so
             # the count stays the same work as theirs (FlopCounterMode counts the recomputation
-            # for PyTorch's own fused attention, whose call the peers do not make).
+            # for PyTorch's own fused attention, whose call the peers do not make). The backward
+            # is counted with all four products, as when queries, keys and values all take
+            # gradients (SelfAttention's case). A second derivative (create_graph) records no
+            # fused backward but the aten formulation's bmm calls, a recomputed forward included.
             (batch, n, dk), (_, _, m), (_, dv, _) = shapes[0], shapes[1], shapes[2]
             forward = 2 * batch * n * m * (dk + dv)
             total += forward if name == "afterimage::fused_attention" else 2 * forward

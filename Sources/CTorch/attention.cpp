@@ -9,7 +9,8 @@
 // 256 scores live in a small buffer in L1: the forward computes them, their softmax and the
 // weighted values in a few sweeps over that buffer, keeps only each row's maximum and sum, and
 // the backward recomputes the row (as flash attention does) instead of reading a saved matrix.
-// The arithmetic is the same as the aten ops'; nothing [B, HW, HW/4] is ever stored.
+// The products and the softmax are the aten ops', up to rounding (the exp is a polynomial, sums
+// run in another order, the backward recomputes the scores); nothing [B, HW, HW/4] is stored.
 //
 // Layouts: queries [B, N, dk], keys [B, dk, M], values [B, dv, M], output [B, N, dv], each
 // contiguous, so every inner loop runs over m with unit stride and vectorises. Batches run in
@@ -38,7 +39,7 @@ constexpr int64_t kLanes = 8;
 
 // e^x for x ≤ 0 in float32, written so that a loop of it vectorises (std::exp and std::floor
 // do not, on baseline x86-64): x = n·ln 2 + r with |r| ≤ ln 2 / 2, e^r by its degree-6 Taylor
-// polynomial (relative error under 2e-7, about one float ulp), and 2ⁿ built in the exponent
+// polynomial (relative error about 2e-7, a few ulp), and 2ⁿ built in the exponent
 // bits. n is rounded by adding 1.5·2²³, which leaves it in the sum's low mantissa bits. Inputs
 // below −87 give about 1e-38, a zero for a softmax weight.
 ALWAYS_INLINE float exp_nonpositive(float x) {
@@ -54,9 +55,9 @@ ALWAYS_INLINE float exp_nonpositive(float x) {
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  int32_t bits;
+  uint32_t bits;  // unsigned: a NaN's bits shift without undefined behaviour (and stay a NaN below)
   std::memcpy(&bits, &shifted, sizeof bits);
-  bits = (bits - 0x4B400000 + 127) << 23;  // n + 127 in the exponent field
+  bits = (bits - 0x4B400000u + 127u) << 23;  // n + 127 in the exponent field
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
   return p * scale;
@@ -269,9 +270,20 @@ class FusedAttention : public torch::autograd::Function<FusedAttention> {
     auto saved = context->get_saved_variables();
     const auto &queries = saved[0], &keys = saved[1], &values = saved[2], &stats = saved[3];
     if (at::GradMode::is_enabled()) {  // create_graph: differentiate the aten formulation instead
-      auto inputs = std::vector<at::Tensor>{queries, keys, values};
+      // Only the inputs that take gradients (autograd.grad refuses a constant); the others get none.
+      std::vector<at::Tensor> inputs;
+      std::vector<size_t> positions;
+      for (size_t i = 0; i < 3; i++)
+        if (context->needs_input_grad(i)) {
+          inputs.push_back(saved[i]);
+          positions.push_back(i);
+        }
+      torch::autograd::variable_list result(3);
+      if (inputs.empty()) return result;
       auto out = reference(queries, keys, values);
-      return torch::autograd::grad({out}, inputs, {grads[0]}, /*retain_graph=*/true, /*create_graph=*/true);
+      auto gradients = torch::autograd::grad({out}, inputs, {grads[0]}, /*retain_graph=*/true, /*create_graph=*/true);
+      for (size_t j = 0; j < positions.size(); j++) result[positions[j]] = gradients[j];
+      return result;
     }
     RECORD_FUNCTION("afterimage::fused_attention_backward", std::vector<c10::IValue>({queries, keys, values}));
     auto grad_out = grads[0].contiguous();

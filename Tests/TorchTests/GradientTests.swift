@@ -172,7 +172,8 @@ final class GradientTests: XCTestCase {
     queries.matmul(keys).softmax(dim: -1).matmul(values.transposed(1, 2))  // [B, N, dv]
   }
 
-  /// Queries [B, N, dk], keys [B, dk, M], values [B, dv, M], scaled so the scores span ±`spread`.
+  /// Queries [B, N, dk], keys [B, dk, M], values [B, dv, M], scaled so the scores have a standard
+  /// deviation of `spread`/√dk.
   func attentionInputs(_ b: Int, _ n: Int, _ m: Int, _ dk: Int, _ dv: Int, spread: Double, dtype: DType, seed: UInt64) -> [Tensor] {
     let generator = Generator(seed: seed)
     return [
@@ -184,7 +185,8 @@ final class GradientTests: XCTestCase {
 
   func testFusedAttentionMatchesTheBatchedProductsAndSoftmax() {
     // Sizes that are and are not multiples of the kernel's 8 lanes, BigGAN's own (dk 2, dv 8 at
-    // ch 16) and scores up to ±60, where an unshifted softmax would overflow float32's exp.
+    // ch 16) and scores of standard deviation 60 (reaching ±200), where an unshifted softmax
+    // would overflow float32's exp.
     // In float64 the two agree to rounding; in float32 the kernel's error against float64 is
     // within 4 times aten's own (summation orders differ: 8 lanes against MKL's).
     for (b, n, m, dk, dv, spread) in [(3, 20, 7, 3, 5, 4.0), (2, 64, 16, 2, 8, 4.0), (2, 33, 41, 1, 9, 60.0)] {
@@ -229,6 +231,20 @@ final class GradientTests: XCTestCase {
     let fused = secondDerivatives { Tensor.fusedAttention(queries: $0, keys: $1, values: $2) }
     let reference = secondDerivatives(attentionByProducts)
     for (a, r) in zip(fused, reference) { assertClose(a, r, atol: 1e-10) }
+  }
+
+  func testFusedAttentionSecondDerivativesSkipConstantInputs() {
+    // Keys that take no gradient (a constant) in a create_graph pass: the others still get theirs.
+    let inputs = attentionInputs(2, 9, 11, 2, 3, spread: 3, dtype: .float64, seed: 8)
+    let (queries, values) = (inputs[0].requiringGrad(), inputs[2].requiringGrad())
+    func gradients(_ attention: (Tensor, Tensor, Tensor) -> Tensor) -> [[Double]] {
+      let out = randomProjection(of: attention(queries, inputs[1], values))
+      let first = Autograd.gradients(of: [out], withRespectTo: [queries, values], createGraph: true)
+      let penalty = first[0].pow(2).sum() + first[1].pow(2).sum()
+      return Autograd.gradients(of: [penalty], withRespectTo: [queries, values]).map { $0.scalars(as: Double.self) }
+    }
+    let fused = gradients { Tensor.fusedAttention(queries: $0, keys: $1, values: $2) }
+    for (a, r) in zip(fused, gradients(attentionByProducts)) { assertClose(a, r, atol: 1e-10) }
   }
 
   func testFusedAttentionRefusesMismatchedInputsWithAnError() {
