@@ -291,7 +291,7 @@ public final class SelfAttention: Module, Layer {
   /// The fewest attention weights per image (HW·HW/4) for which the fused kernel runs. Below,
   /// the weights fit in the caches and aten's ops are as fast: in the 32×32 inverter step
   /// (attention at 16×16, 16,384 weights per image) aten's took 16 ms and the kernel 19 ms; in
-  /// the 64×64 step (at 32×32, 262,144 per image) aten's took about 750 ms and the kernel 246 ms
+  /// the 64×64 step (at 32×32, 262,144 per image) aten's took about 580 ms and the kernel 246 ms
   /// (`benchmarks/profile.py` on both steps' traces).
   public static let fusedMinimumWeights = 65_536
 
