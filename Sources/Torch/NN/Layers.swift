@@ -314,7 +314,7 @@ public final class SelfAttention: Module, Layer {
     let keys = phi(x).maxPool2d(kernel: 2).view([batch, channels / 8, positions / 4])  // [B, C/8, HW/4]
     let values = g(x).maxPool2d(kernel: 2).view([batch, channels / 2, positions / 4])  // [B, C/2, HW/4]
     let attended: Tensor  // [B, C/2, HW]
-    if fused && x.supportsFusedAttention && positions * (positions / 4) >= Self.fusedMinimumWeights {
+    if fused && positions * (positions / 4) >= Self.fusedMinimumWeights && x.supportsFusedAttention {
       // One kernel, without the [B, HW, HW/4] weights in memory (Tensor.fusedAttention).
       attended = Tensor.fusedAttention(queries: queries.transposed(1, 2), keys: keys, values: values).transposed(1, 2)
     } else {
