@@ -4,6 +4,9 @@
 #include "ctorch_runtime.h"
 
 #include <dlfcn.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include <malloc.h>
 #include <sys/prctl.h>
 #include <stdio.h>
@@ -46,3 +49,26 @@ char *ct_loaded_blas(void) {
 }
 
 int ct_signal_on_parent_death(int signal) { return prctl(PR_SET_PDEATHSIG, signal, 0, 0, 0); }
+
+int ct_cpu_instruction_sets(void) {
+#if defined(__x86_64__)
+  // __builtin_cpu_supports also checks that the OS saves the wider registers (XCR0).
+  __builtin_cpu_init();
+  int sets = 0;
+  if (__builtin_cpu_supports("sse4.1")) sets |= 1;
+  if (__builtin_cpu_supports("avx")) sets |= 2;
+  if (__builtin_cpu_supports("avx2")) sets |= 4;
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+    sets |= 8;
+  unsigned eax, ebx, ecx, edx;
+  // Leaf 7, sub-leaf 0, EDX: bit 22 AMX-BF16, bit 24 AMX-TILE, bit 25 AMX-INT8.
+  if ((sets & 8) && __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) {
+    unsigned amx = (1u << 22) | (1u << 24) | (1u << 25);
+    if ((edx & amx) == amx) sets |= 16;
+  }
+  return sets;
+#else
+  return 0;
+#endif
+}

@@ -28,11 +28,25 @@ extension Tensor {
     weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0, dilation: Int = 1,
     groups: Int = 1
   ) -> Tensor {
+    if stride > 1, padding == 0, Workarounds.stridedPointwiseConvolution, isStridedPointwiseBugShape(weight) {
+      // oneDNN bug 6035 (Workarounds.stridedPointwiseConvolution): take every stride-th pixel,
+      // [N, C, H, W] → [N, C, ⌈H/s⌉, ⌈W/s⌉], then convolve at stride 1; the same arithmetic.
+      let sampled = slice(dim: -2, 0..<shape[shape.count - 2], step: stride)
+        .slice(dim: -1, 0..<shape[shape.count - 1], step: stride)
+      return sampled.conv2d(weight: weight, bias: bias, stride: 1, padding: 0, dilation: dilation, groups: groups)
+    }
     let s: [Int64] = [Int64(stride), Int64(stride)]
     let p: [Int64] = [Int64(padding), Int64(padding)]
     let d: [Int64] = [Int64(dilation), Int64(dilation)]
     return Tensor(
       handle: checked(ct_conv2d(handle, weight.handle, bias?.handle, s, p, d, Int64(groups)), "conv2d"))
+  }
+
+  /// A CPU 1×1 convolution with fewer input channels per group than oneDNN's AVX2 block.
+  private func isStridedPointwiseBugShape(_ weight: Tensor) -> Bool {
+    let kernel = weight.shape  // [out, in / groups, kH, kW]
+    return kernel.count == 4 && kernel[2] == 1 && kernel[3] == 1
+      && kernel[1] < Workarounds.stridedPointwiseChannelLimit && device == .cpu
   }
 
   /// 2-D transposed convolution; weight is `[in, out / groups, kH, kW]`.

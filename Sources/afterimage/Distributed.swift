@@ -128,7 +128,8 @@ struct Launcher {
       lock.unlock()
     }
     // The first rank to end badly takes the job down; the others are stopped. After a forwarded
-    // signal, ranks that it ended (before their own handler was installed) count as interrupted.
+    // signal, ranks that it ended (before their own handler was installed, or at once on a
+    // second signal: status 128 + the signal) count as interrupted.
     var failure: String?
     func failed(_ process: Process) -> Bool {
       !process.isRunning && !endedWell(process) && !interrupted(process) && !(forwarded.signal != nil && endedBySignal(process))
@@ -153,7 +154,11 @@ struct Launcher {
   private func endedWell(_ process: Process) -> Bool { process.terminationReason == .exit && process.terminationStatus == 0 }
   private func interrupted(_ process: Process) -> Bool { process.terminationReason == .exit && process.terminationStatus == 130 }
   private func endedBySignal(_ process: Process) -> Bool {
-    process.terminationReason == .uncaughtSignal && [SIGINT, SIGTERM, SIGHUP].contains(process.terminationStatus)
+    let stopSignals = [SIGINT, SIGTERM, SIGHUP]
+    switch process.terminationReason {
+    case .uncaughtSignal: return stopSignals.contains(process.terminationStatus)
+    default: return stopSignals.map { 128 + $0 }.contains(process.terminationStatus)
+    }
   }
 
   private func describe(_ process: Process) -> String {

@@ -22,6 +22,11 @@ struct Doctor: ParsableCommand {
     }
     print("oneDNN      \(build.oneDNN ?? "not built in")")
     print("CPU kernels \(build.cpuCapability ?? "not stated")")
+    print("oneDNN ISA  \(oneDNNInstructionSet())")
+    let workaround = Workarounds.stridedPointwiseConvolution
+      ? "active: strided 1×1 convolutions with under \(Workarounds.stridedPointwiseChannelLimit) input channels run as a slice and a stride-1 convolution"
+      : "not needed with \(InstructionSet.oneDNNDispatches) kernels (only oneDNN's AVX2 kernels have the bug)"
+    print("workaround  oneDNN bug 6035: \(workaround)")
     var cuda = build.cuda.map { "built for CUDA \($0)" } ?? "not built in (a CPU-only libtorch)"
     if build.cuda != nil {
       cuda += Torch.cudaIsAvailable ? ", \(Torch.cudaDeviceCount) device(s) visible" : ", but no GPU is visible"
@@ -39,5 +44,15 @@ struct Doctor: ParsableCommand {
     }
     print("  cifar10:PATH, cifar100:PATH   the binary format, from a folder you name")
     print("  folder:PATH     one sub-folder of PNG/JPEG images per class")
+  }
+
+  /// The instruction set oneDNN's convolutions run on here, and why when it is not the CPU's.
+  private func oneDNNInstructionSet() -> String {
+    let dispatched = InstructionSet.oneDNNDispatches
+    var line = "\(dispatched) (this CPU: \(InstructionSet.ofThisCPU)"
+    if let cap = InstructionSet.oneDNNCap() {
+      line += cap.tier == nil ? "; \(cap.variable)=\(cap.value) caps nothing" : "; capped by \(cap.variable)=\(cap.value)"
+    }
+    return line + ")"
   }
 }

@@ -20,7 +20,8 @@ final class ExplorerBrowserTests: XCTestCase {
     let output = Pipe()
     process.standardOutput = output
     process.standardError = FileHandle.nullDevice
-    try process.run()
+    // The deadline ends a server that hangs, so the read below cannot block for ever.
+    _ = try process.run(deadline: 600)
     addTeardownBlock { if process.isRunning { process.terminate() } }
     var printed = ""
     let deadline = Date().addingTimeInterval(120)
@@ -56,9 +57,9 @@ final class ExplorerBrowserTests: XCTestCase {
       let pipe = Pipe()
       process.standardOutput = pipe
       process.standardError = pipe
-      try process.run()
+      let deadline = try process.run(deadline: 120)
       let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-      process.waitUntilExit()
+      try deadline.wait()
       XCTAssertNotEqual(process.terminationStatus, 0)
       XCTAssertTrue(output.contains(message), output)
       XCTAssertFalse(output.contains("Fatal error"), output)

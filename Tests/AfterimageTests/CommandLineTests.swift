@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import XCTest
+import Torch
 
 /// The `afterimage` commands as a user runs them: tiny runs end to end, and bad input giving a
 /// one-line error (exit status 1 or 64), never a crash with a stack trace.
@@ -211,6 +212,12 @@ final class CommandLineTests: XCTestCase {
     for line in ["libtorch    2.", "oneDNN      v", "CPU kernels", "CUDA        not built in", "--device auto picks cpu"] {
       XCTAssertTrue(doctor.contains(line), "doctor names '\(line)':\n\(doctor)")
     }
+    XCTAssertTrue(doctor.contains("oneDNN ISA  \(InstructionSet.oneDNNDispatches) (this CPU: \(InstructionSet.ofThisCPU)"), doctor)
+    // Capped to AVX2, as on an AVX2-only CPU: the work-around for oneDNN bug 6035 is on.
+    let capped = try runAfterimage(["doctor"], in: root, environment: ["ONEDNN_MAX_CPU_ISA": "AVX2"])
+    let expected = min(InstructionSet.ofThisCPU, .avx2)
+    XCTAssertTrue(capped.output.contains("oneDNN ISA  \(expected) (this CPU: \(InstructionSet.ofThisCPU); capped by ONEDNN_MAX_CPU_ISA=AVX2)"), capped.output)
+    XCTAssertTrue(capped.output.contains(expected == .avx2 ? "oneDNN bug 6035: active" : "oneDNN bug 6035: not needed"), capped.output)
     let small = "shapes:train=64,test=32"
     let train = ["classifier", "train", "--dataset", small, "--width", "0.25", "--epochs", "1", "--batch-size", "32", "--out", "c"]
     try expectFailure(train + ["--device", "cuda"], saying: "has no usable CUDA", in: root)

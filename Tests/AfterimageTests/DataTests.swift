@@ -19,8 +19,7 @@ final class DataTests: XCTestCase {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/bin/gzip")
     process.arguments = ["-f", url.path]
-    try process.run()
-    process.waitUntilExit()
+    try process.run(deadline: 60).wait()
     return directory.appendingPathComponent(name + ".gz")
   }
 

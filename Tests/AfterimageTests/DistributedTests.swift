@@ -31,9 +31,9 @@ final class DistributedTests: XCTestCase {
     process.standardError = pipe
     process.standardOutput = pipe
     let start = Date()
-    try process.run()
+    let deadline = try process.run(deadline: 120)
     let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
+    try deadline.wait()
     XCTAssertNotEqual(process.terminationStatus, 0)
     XCTAssertTrue(output.contains("rank 0 of 2 could not join the job") && output.contains("within 3 s"), output)
     XCTAssertLessThan(Date().timeIntervalSince(start), 60, "it gave up instead of hanging")
@@ -137,16 +137,16 @@ final class DistributedTests: XCTestCase {
     XCTAssertTrue(FileManager.default.fileExists(atPath: p.appendingPathComponent("results.json").path), "rank 0 evaluated and wrote the results")
   }
 
-  /// Starts `arguments` with its output in a file; returns the process and the file.
-  func start(_ arguments: [String], in root: URL, log name: String) throws -> (Process, URL) {
+  /// Starts `arguments` with its output in a file and a deadline of 10 minutes; returns the
+  /// process's deadline and the file.
+  func start(_ arguments: [String], in root: URL, log name: String) throws -> (Deadline, URL) {
     let log = root.appendingPathComponent(name)
     FileManager.default.createFile(atPath: log.path, contents: nil)
     let process = afterimageProcess(arguments, in: root)
     let handle = try FileHandle(forWritingTo: log)
     process.standardOutput = handle
     process.standardError = handle
-    try process.run()
-    return (process, log)
+    return (try process.run(deadline: 600), log)
   }
 
   /// Waits (up to `seconds`) for `condition`.
@@ -167,7 +167,8 @@ final class DistributedTests: XCTestCase {
     let root = try temporaryDirectory()
     XCTAssertEqual(try runAfterimage(Self.tinyClassifier + ["--out", "c"], in: root).status, 0)
     let run = root.appendingPathComponent("i")
-    let (launcher, log) = try start(inverterTraining(steps: 2000, out: "i") + ["--nproc-per-node", "2", "--master-port", "\(freePort())"], in: root, log: "log")
+    let (job, log) = try start(inverterTraining(steps: 2000, out: "i") + ["--nproc-per-node", "2", "--master-port", "\(freePort())"], in: root, log: "log")
+    let launcher = job.process
     XCTAssertTrue(wait(seconds: 120) { checkpointStep(run) >= 5 }, "training got under way")
     let text = try String(contentsOf: log, encoding: .utf8)
     let pid = try XCTUnwrap(text.components(separatedBy: "launched rank 1 of 2 as process ").dropFirst().first?.prefix { $0.isNumber })
@@ -175,6 +176,7 @@ final class DistributedTests: XCTestCase {
     kill(try XCTUnwrap(Int32(pid)), SIGKILL)
     XCTAssertTrue(wait(seconds: 60) { !launcher.isRunning }, "the job stopped instead of hanging")
     XCTAssertLessThan(Date().timeIntervalSince(killed), 60)
+    try job.wait()
     XCTAssertNotEqual(launcher.terminationStatus, 0)
     let output = try String(contentsOf: log, encoding: .utf8)
     XCTAssertTrue(output.contains("the job stopped: rank 1 was killed by signal 9"), output)
@@ -187,10 +189,11 @@ final class DistributedTests: XCTestCase {
     XCTAssertEqual(try runAfterimage(Self.tinyClassifier + ["--out", "c"], in: root).status, 0)
     let run = root.appendingPathComponent("i")
     let training = inverterTraining(steps: 40, out: "i")
-    let (launcher, log) = try start(training + ["--nproc-per-node", "2", "--master-port", "\(freePort())"], in: root, log: "first")
+    let (job, log) = try start(training + ["--nproc-per-node", "2", "--master-port", "\(freePort())"], in: root, log: "first")
+    let launcher = job.process
     XCTAssertTrue(wait(seconds: 120) { checkpointStep(run) >= 10 || !launcher.isRunning })
     kill(launcher.processIdentifier, SIGINT)  // to the launcher alone: it passes it on to every rank
-    launcher.waitUntilExit()
+    try job.wait()
     let stoppedAt = checkpointStep(run)
     if stoppedAt < 40 {
       XCTAssertEqual(launcher.terminationStatus, 130, "interrupted: a checkpoint and status 130\n\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
@@ -209,7 +212,7 @@ final class DistributedTests: XCTestCase {
     let root = try temporaryDirectory()
     XCTAssertEqual(try runAfterimage(Self.tinyClassifier + ["--out", "c"], in: root).status, 0)
     let port = freePort()
-    var outputs: [(Process, Pipe)] = []
+    var outputs: [(Deadline, Pipe)] = []
     for rank in 0..<2 {
       let process = afterimageProcess(inverterTraining(steps: 5, out: "i\(rank)") + ["--seed", "\(rank)", "--distributed-timeout", "30"], in: root)
       process.environment = (process.environment ?? [:]).merging(
@@ -217,13 +220,12 @@ final class DistributedTests: XCTestCase {
       let pipe = Pipe()
       process.standardOutput = pipe
       process.standardError = pipe
-      try process.run()
-      outputs.append((process, pipe))
+      outputs.append((try process.run(deadline: 300), pipe))
     }
-    for (process, pipe) in outputs {
+    for (deadline, pipe) in outputs {
       let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-      process.waitUntilExit()
-      XCTAssertNotEqual(process.terminationStatus, 0)
+      try deadline.wait()
+      XCTAssertNotEqual(deadline.process.terminationStatus, 0)
       XCTAssertTrue(output.contains("the ranks do not start from the same step and weights"), output)
     }
   }

@@ -218,8 +218,8 @@ final class ReliabilityTests: XCTestCase {
     mount.executableURL = URL(fileURLWithPath: "/bin/mount")
     mount.arguments = ["-t", "tmpfs", "-o", "size=\(megabytes)m", "tmpfs", folder.path]
     mount.standardError = FileHandle.nullDevice
-    guard getuid() == 0, ProcessInfo.processInfo.environment["AFTERIMAGE_TEST_NO_MOUNT"] == nil, (try? mount.run()) != nil else { return false }
-    mount.waitUntilExit()
+    guard getuid() == 0, ProcessInfo.processInfo.environment["AFTERIMAGE_TEST_NO_MOUNT"] == nil, let started = try? mount.run(deadline: 60) else { return false }
+    try started.wait()
     guard mount.terminationStatus == 0 else { return false }
     addTeardownBlock { _ = try? Self.command("/bin/umount", ["-l", folder.path]) }
     return true
@@ -231,8 +231,7 @@ final class ReliabilityTests: XCTestCase {
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
     process.standardError = FileHandle.nullDevice  // dd's "No space left on device" is the point
-    try process.run()
-    process.waitUntilExit()
+    try process.run(deadline: 60).wait()
     return process.terminationStatus
   }
 
@@ -247,10 +246,10 @@ final class ReliabilityTests: XCTestCase {
     let mounted = try smallFilesystem(at: disk, megabytes: 32)
     // A run under way, stopped with Ctrl-C after a few checkpoints.
     let process = afterimageProcess(train, in: root)
-    try process.run()
+    let deadline = try process.run(deadline: 300)
     for _ in 0..<600 where process.isRunning && ((try? RunDirectory(url: run).readCheckpoint(kind: "inverter").step) ?? 0) < 10 { usleep(50_000) }
     kill(process.processIdentifier, SIGINT)
-    process.waitUntilExit()
+    try deadline.wait()
     XCTAssertEqual(process.terminationStatus, 130)
     let before = try Data(contentsOf: run.appendingPathComponent("checkpoint.safetensors"))
     let metricsBefore = try Data(contentsOf: run.appendingPathComponent("metrics.jsonl"))
@@ -287,9 +286,9 @@ final class ReliabilityTests: XCTestCase {
       let pipe = Pipe()
       limited.standardOutput = pipe
       limited.standardError = pipe
-      try limited.run()
+      let deadline = try limited.run(deadline: 300)
       let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-      limited.waitUntilExit()
+      try deadline.wait()
       try checkKept((limited.terminationStatus, output), cause: String(cString: strerror(EFBIG)))
     }
     // With room again the run resumes and finishes.
@@ -382,10 +381,10 @@ final class ReliabilityTests: XCTestCase {
   /// Starts `afterimage arguments…` in `directory` and kills it with `signal` after `delay` s.
   func run(_ arguments: [String], in directory: URL, killedAfter delay: Double, with signal: Int32 = SIGKILL) throws -> Int32 {
     let process = afterimageProcess(arguments, in: directory)
-    try process.run()
+    let deadline = try process.run(deadline: delay + 120)
     usleep(useconds_t(delay * 1_000_000))
     kill(process.processIdentifier, signal)
-    process.waitUntilExit()
+    try deadline.wait()
     return process.terminationStatus
   }
 
@@ -396,6 +395,60 @@ final class ReliabilityTests: XCTestCase {
       let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "a torn metrics line: \(line)")
       return try XCTUnwrap(object["step"] as? Int)
     }
+  }
+
+  /// No test can hang on a child: past its deadline a subprocess gets SIGTERM twice, then
+  /// SIGKILL (this one ignores SIGTERM), and waiting for it throws, naming the command.
+  func testASubprocessPastItsDeadlineIsKilledAndNamed() throws {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/bash")
+    process.arguments = ["-c", "trap '' TERM; while :; do sleep 0.1; done"]
+    let deadline = try process.run(deadline: 1)
+    XCTAssertThrowsError(try deadline.wait()) { error in
+      let message = "\(error)"
+      XCTAssertTrue(message.contains("did not end within 1 s") && message.contains("/bin/bash -c 'trap '' TERM; while :; do sleep 0.1; done'"), message)
+    }
+    XCTAssertEqual(process.terminationReason, .uncaughtSignal)
+    XCTAssertEqual(process.terminationStatus, SIGKILL)
+    let quick = Process()
+    quick.executableURL = URL(fileURLWithPath: "/bin/true")
+    XCTAssertNoThrow(try quick.run(deadline: 60).wait(), "a process that ends in time is no error")
+  }
+
+  /// A run whose step never ends (a stuck kernel, a peer that never answers) still stops: the
+  /// first SIGTERM asks for a checkpoint after the step, a second ends the process at once with
+  /// a message, and the last checkpoint stays whole for --resume. Steps here take seconds, so the
+  /// second signal lands inside one.
+  func testASecondStopSignalEndsAStuckRunAtOnceAndKeepsTheCheckpoint() throws {
+    let root = try temporaryDirectory()
+    XCTAssertEqual(try afterimage(Self.tinyClassifier + ["--out", "c"], in: root).status, 0)
+    let run = root.appendingPathComponent("i")
+    let train = ["inverter", "train", "--classifier", "c", "--out", "i", "--steps", "3", "--batch-size", "64", "--ch", "64",
+                 "--train-count", "64", "--checkpoint-every", "1", "--sample-every", "1000"]
+    for signals in [[SIGTERM, SIGTERM], [SIGINT, SIGTERM]] {
+      try? FileManager.default.removeItem(at: run)
+      let process = afterimageProcess(train, in: root)
+      let log = root.appendingPathComponent("log")
+      FileManager.default.createFile(atPath: log.path, contents: nil)
+      let handle = try FileHandle(forWritingTo: log)
+      process.standardOutput = handle
+      process.standardError = handle
+      let deadline = try process.run(deadline: 300)
+      // After the first checkpoint, a step is under way.
+      for _ in 0..<3000 where process.isRunning && !FileManager.default.fileExists(atPath: run.appendingPathComponent("checkpoint.safetensors").path) { usleep(20_000) }
+      let checkpoint = try Data(contentsOf: run.appendingPathComponent("checkpoint.safetensors"))
+      kill(process.processIdentifier, signals[0])
+      for _ in 0..<500 where !((try? String(contentsOf: log, encoding: .utf8)) ?? "").contains("stopping after this step") { usleep(10_000) }
+      kill(process.processIdentifier, signals[1])
+      try deadline.wait()
+      let output = try String(contentsOf: log, encoding: .utf8)
+      XCTAssertEqual(process.terminationReason, .exit, output)
+      XCTAssertEqual(process.terminationStatus, 128 + signals[1], "ended at once by the second signal:\n\(output)")
+      XCTAssertTrue(output.contains("second stop signal: ending at once"), output)
+      XCTAssertEqual(try Data(contentsOf: run.appendingPathComponent("checkpoint.safetensors")), checkpoint, "the last checkpoint is untouched")
+    }
+    let resumed = try afterimage(train + ["--resume"], in: root)
+    XCTAssertEqual(resumed.status, 0, resumed.output)
   }
 
   func testKilledRunsAlwaysResumeFromTheirLastCompleteCheckpoint() throws {
@@ -427,12 +480,12 @@ final class ReliabilityTests: XCTestCase {
     for signal in [SIGINT, SIGTERM] {
       let process = afterimageProcess(train + ["--resume"], in: root)
       let before = try RunDirectory(url: run).readCheckpoint(kind: "inverter").step
-      try process.run()
+      let deadline = try process.run(deadline: 300)
       // Under way: a newer checkpoint than the one it resumed from.
       for _ in 0..<200 where process.isRunning && ((try? RunDirectory(url: run).readCheckpoint(kind: "inverter").step) ?? before) <= before { usleep(50_000) }
-      guard process.isRunning else { break }  // it finished first
+      guard process.isRunning else { try deadline.wait(); break }  // it finished first
       kill(process.processIdentifier, signal)
-      process.waitUntilExit()
+      try deadline.wait()
       XCTAssertEqual(process.terminationStatus, 130, "signal \(signal)")
       signalled += 1
       XCTAssertGreaterThan(try RunDirectory(url: run).readCheckpoint(kind: "inverter").step, before)

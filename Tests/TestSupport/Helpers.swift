@@ -36,16 +36,17 @@ public func runPython(_ script: String, _ arguments: [String]) throws -> String 
   try runInterpreter([parityScripts.appendingPathComponent(script).path] + arguments, describing: script)
 }
 
-/// Runs `code` (`python -c`) with the project's Python and returns its standard output.
-public func runPythonCode(_ code: String) throws -> String {
-  try runInterpreter(["-c", code], describing: "-c \(code)")
+/// Runs `code` (`python -c`) with the project's Python and returns its standard output;
+/// `environment` is added to this process's.
+public func runPythonCode(_ code: String, environment added: [String: String] = [:]) throws -> String {
+  try runInterpreter(["-c", code], describing: "-c \(code)", environment: added)
 }
 
-private func runInterpreter(_ arguments: [String], describing what: String) throws -> String {
+private func runInterpreter(_ arguments: [String], describing what: String, environment added: [String: String] = [:]) throws -> String {
   let process = Process()
   process.executableURL = URL(fileURLWithPath: pythonInterpreter)
   process.arguments = arguments
-  var environment = ProcessInfo.processInfo.environment
+  var environment = ProcessInfo.processInfo.environment.merging(added) { $1 }
   environment["OMP_NUM_THREADS"] = "1"
   environment["OPENBLAS_NUM_THREADS"] = "1"
   process.environment = environment
@@ -53,14 +54,15 @@ private func runInterpreter(_ arguments: [String], describing what: String) thro
   let errors = Pipe()
   process.standardOutput = output
   process.standardError = errors
-  try process.run()
+  let deadline = try process.run(deadline: 600)
+  // Drained on another thread: a child that fills one pipe while we block on the other would hang.
+  let errData = Drain(errors)
   let outData = output.fileHandleForReading.readDataToEndOfFile()
-  let errData = errors.fileHandleForReading.readDataToEndOfFile()
-  process.waitUntilExit()
+  try deadline.wait()
   guard process.terminationStatus == 0 else {
     throw TorchError(
       "\(pythonInterpreter) \(what) failed (\(process.terminationStatus)); is the project's Python "
-        + "environment set up (scripts/setup)?\n\(String(decoding: errData, as: UTF8.self))")
+        + "environment set up (scripts/setup)?\n\(String(decoding: errData.data, as: UTF8.self))")
   }
   return String(decoding: outData, as: UTF8.self)
 }
@@ -140,15 +142,19 @@ public var afterimageExecutable: URL {
 }
 
 /// Runs `afterimage arguments…` in `directory` with its logit cache there: the exit status and
-/// all its output (standard output and error together).
-public func runAfterimage(_ arguments: [String], in directory: URL) throws -> (status: Int32, output: String) {
+/// all its output (standard output and error together). `environment` is added to this
+/// process's. Past `deadline` seconds it is killed and the call throws, naming the command.
+public func runAfterimage(
+  _ arguments: [String], in directory: URL, environment added: [String: String] = [:], deadline seconds: Double = 600
+) throws -> (status: Int32, output: String) {
   let process = afterimageProcess(arguments, in: directory)
+  process.environment = process.environment?.merging(added) { $1 }
   let pipe = Pipe()
   process.standardOutput = pipe
   process.standardError = pipe
-  try process.run()
+  let deadline = try process.run(deadline: seconds)
   let data = pipe.fileHandleForReading.readDataToEndOfFile()
-  process.waitUntilExit()
+  try deadline.wait()
   return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
 
@@ -163,4 +169,89 @@ public func afterimageProcess(_ arguments: [String], in directory: URL) -> Proce
   process.standardOutput = FileHandle.nullDevice
   process.standardError = FileHandle.nullDevice
   return process
+}
+
+// MARK: - Deadlines for subprocesses
+
+/// A subprocess that outlived the deadline a test gave it.
+public struct DeadlineExpired: Error, CustomStringConvertible {
+  public let command: String
+  public let seconds: Double
+  public var description: String {
+    "the command did not end within \(Int(seconds)) s and was killed (SIGTERM, a second SIGTERM, then SIGKILL): \(command)"
+  }
+}
+
+/// The deadline of a subprocess a test started: no test may hang on a child. Once `seconds`
+/// have passed, the process (and its process group, when it leads one) gets SIGTERM; 5 s later
+/// a second SIGTERM, which ends a training run at once; 5 s later SIGKILL. `wait()` then throws
+/// `DeadlineExpired`, naming the command.
+public final class Deadline: @unchecked Sendable {
+  public let process: Process
+  public let seconds: Double
+  private let lock = NSLock()
+  private var expired = false
+  private var finished = false
+
+  init(_ process: Process, seconds: Double) {
+    self.process = process
+    self.seconds = seconds
+    schedule(after: seconds, [SIGTERM, SIGTERM, SIGKILL])
+  }
+
+  private func schedule(after delay: Double, _ signals: [Int32]) {
+    guard let signal = signals.first else { return }
+    DispatchQueue.global().asyncAfter(deadline: .now() + delay) { [self] in
+      lock.lock()
+      defer { lock.unlock() }
+      guard !finished, process.isRunning else { return }
+      expired = true
+      let pid = process.processIdentifier
+      if getpgid(pid) == pid { kill(-pid, signal) } else { kill(pid, signal) }
+      schedule(after: 5, Array(signals.dropFirst()))
+    }
+  }
+
+  /// Waits for the process to end; throws `DeadlineExpired` when the deadline ended it.
+  public func wait() throws {
+    process.waitUntilExit()
+    lock.lock()
+    finished = true
+    let killed = expired
+    lock.unlock()
+    if killed { throw DeadlineExpired(command: process.commandLine, seconds: seconds) }
+  }
+}
+
+extension Process {
+  /// Starts the process with a deadline of `seconds` (see `Deadline`).
+  public func run(deadline seconds: Double) throws -> Deadline {
+    try run()
+    return Deadline(self, seconds: seconds)
+  }
+
+  /// The command as a shell line: the executable and its arguments.
+  public var commandLine: String {
+    ([executableURL?.path ?? "?"] + (arguments ?? [])).map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
+  }
+}
+
+/// Reads a pipe to its end on another thread; `data` waits for the end.
+public final class Drain: @unchecked Sendable {
+  private var bytes = Data()
+  private let done = DispatchSemaphore(value: 0)
+
+  public init(_ pipe: Pipe) {
+    let handle = pipe.fileHandleForReading
+    DispatchQueue.global().async { [self] in
+      bytes = handle.readDataToEndOfFile()
+      done.signal()
+    }
+  }
+
+  public var data: Data {
+    done.wait()
+    done.signal()
+    return bytes
+  }
 }

@@ -55,18 +55,36 @@ public final class ProgressBar {
 }
 
 /// Notices Ctrl-C (SIGINT) and SIGTERM so that a training loop can checkpoint and stop cleanly.
+///
+/// The first signal asks the loop to stop after its current step and save a checkpoint. A
+/// second one (Ctrl-C or SIGTERM, in any order) ends the process at once: a step that never
+/// finishes (a stuck kernel, a peer that never answers) must not make the process unkillable
+/// but for SIGKILL. Ending at once loses nothing written: checkpoints are replaced atomically
+/// (RunDirectory.writeCheckpoint), so the last one stays as it was, as after `kill -9`.
 public enum Interruption {
   nonisolated(unsafe) private static var flag: sig_atomic_t = 0
 
-  /// Installs the handlers for a training loop; a second Ctrl-C while the first is being
-  /// handled kills at once. A stop requested earlier in the process stays requested (a second
-  /// run under `models train` does not wipe it).
+  /// Installs the handlers for a training loop. A stop requested earlier in the process stays
+  /// requested (a second run under `models train` does not wipe it).
   public static func install() {
-    signal(SIGINT) { _ in
-      if Interruption.flag != 0 { _exit(130) }
-      Interruption.flag = 1
+    signal(SIGINT) { number in Interruption.handle(number) }
+    signal(SIGTERM) { number in Interruption.handle(number) }
+  }
+
+  /// Runs inside the signal handler: only async-signal-safe calls (write, _exit) and static
+  /// strings, which allocate nothing. The second signal's exit status is 128 + its number, as
+  /// a shell reports a process that signal killed.
+  private static func handle(_ number: Int32) {
+    if flag != 0 {
+      let message: StaticString =
+        "\nafterimage: second stop signal: ending at once. The last checkpoint is intact; continue with --resume.\n"
+      _ = write(2, message.utf8Start, message.utf8CodeUnitCount)
+      _exit(128 + number)
     }
-    signal(SIGTERM) { _ in Interruption.flag = 1 }
+    flag = 1
+    let message: StaticString =
+      "\nafterimage: stopping after this step and saving a checkpoint (Ctrl-C again, or a second SIGTERM, ends at once)\n"
+    _ = write(2, message.utf8Start, message.utf8CodeUnitCount)
   }
 
   /// Restores the default handlers once the loop has stopped, so a Ctrl-C during what follows

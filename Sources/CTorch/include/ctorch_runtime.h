@@ -16,6 +16,11 @@ char *ct_loaded_blas(void);
 /// PR_SET_PDEATHSIG); returns 0 on success.
 int ct_signal_on_parent_death(int signal);
 
+/// The x86 instruction-set tiers this CPU and its operating system support, as bits: 1 SSE4.1,
+/// 2 AVX, 4 AVX2, 8 AVX-512 (F, BW, VL and DQ: oneDNN's "avx512_core"), 16 AMX (tile, int8 and
+/// bf16). 0 on other architectures.
+int ct_cpu_instruction_sets(void);
+
 #ifdef __cplusplus
 }
 #endif
