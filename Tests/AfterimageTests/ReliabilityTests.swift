@@ -456,7 +456,8 @@ final class ReliabilityTests: XCTestCase {
     XCTAssertEqual(try afterimage(Self.tinyClassifier + ["--out", "c"], in: root).status, 0)
     let run = root.appendingPathComponent("i")
     let checkpoint = run.appendingPathComponent("checkpoint.safetensors")
-    let train = ["inverter", "train", "--classifier", "c", "--out", "i", "--steps", "600", "--batch-size", "4", "--ch", "4", "--noise-size", "16",
+    // 1500 steps: twenty kills 0.3–3 s apart must not reach the end on a fast machine (600 did, at 30 steps/s).
+    let train = ["inverter", "train", "--classifier", "c", "--out", "i", "--steps", "1500", "--batch-size", "4", "--ch", "4", "--noise-size", "16",
                  "--no-attention", "--train-count", "16", "--checkpoint-every", "1", "--sample-every", "1000"]
     var random: UInt64 = 20_261_201  // a fixed LCG: the same kill times on every run of the test
     var kills = 0
@@ -493,7 +494,7 @@ final class ReliabilityTests: XCTestCase {
     XCTAssertEqual(signalled, 2, "both signals reached a run under way")
     let finished = try afterimage(train + ["--resume"], in: root)
     XCTAssertEqual(finished.status, 0, finished.output)
-    XCTAssertEqual(try loggedSteps(run), Array(stride(from: 10, through: 600, by: 10)), "every logged step once, none missing, none repeated")
+    XCTAssertEqual(try loggedSteps(run), Array(stride(from: 10, through: 1500, by: 10)), "every logged step once, none missing, none repeated")
     let leftovers = try FileManager.default.contentsOfDirectory(atPath: run.path).filter { $0.hasSuffix(".tmp") }
     XCTAssertEqual(leftovers, [], "no temporary files are left")
     XCTAssertNoThrow(try Inverter.load(run.path))
