@@ -78,15 +78,18 @@ struct AnalyzeFactors: ParsableCommand {
   @Option(help: "Clean training images for the factor regressor and the logit probe.") var trainCount = FactorExperiment.defaults.trainCount
   @Option(help: "Epochs of the factor regressor, when one is trained here.") var epochs = FactorExperiment.defaults.epochs
   @Option(help: "A trained factor regressor (default: \(FactorRegressor.shippedFolder) when it is there, else one is trained here).") var regressor: String?
+  @Option(help: "Reconstructions per image, each from fresh noise, whose factor readings are averaged (the inverter's estimate; one draw is also reported).") var draws = FactorExperiment.defaults.draws
   @OptionGroup var output: ExperimentOutput
 
   func validate() throws {
     try require(count >= 10 && trainCount >= 100 && epochs >= 1, "--count ≥ 10, --train-count ≥ 100, --epochs ≥ 1")
+    try require(draws >= 1 && draws <= 64, "--draws must be 1 to 64 (8 or more to average a sampling generator's readings)")
   }
 
   func run() throws {
     var experiment = FactorExperiment(inverter: inverter)
     (experiment.count, experiment.trainCount, experiment.epochs, experiment.regressor) = (count, trainCount, epochs, regressor)
+    experiment.draws = draws
     try output.run(experiment)
   }
 }

@@ -65,9 +65,16 @@ final class CommandLineTests: XCTestCase {
       ["analyze", "reconstruct", "--inverter", "inverter", "--evaluation", "eval", "--count", "20", "--retrieval-n", "5", "--noise-samples", "2",
        "--out", "analysis"], in: root)
     XCTAssertTrue(analysis.contains("retrieval@5"), analysis)
+    XCTAssertTrue(analysis.contains("satisfied, not drawn (top-1 agreement − evaluation accuracy)"), analysis)
     let factors = try expectSuccess(
-      ["analyze", "factors", "--inverter", "inverter", "--count", "20", "--train-count", "128", "--epochs", "1", "--out", "factors"], in: root)
-    XCTAssertTrue(factors.contains("object_hue"), factors)
+      ["analyze", "factors", "--inverter", "inverter", "--count", "20", "--train-count", "128", "--epochs", "1", "--draws", "3", "--out", "factors"], in: root)
+    XCTAssertTrue(factors.contains("object_hue") && factors.contains("3 draws") && factors.contains("The geometric ruler"), factors)
+    XCTAssertTrue(factors.contains("The two rulers agree") || factors.contains("The two rulers disagree"), factors)
+    let factorJSON = try String(contentsOf: root.appendingPathComponent("factors/results.json"), encoding: .utf8)
+    for key in ["\"draws\" : 3", "\"averaged\"", "\"single_draw_efficiency\"", "\"geometric\"", "\"ceiling\""] {
+      XCTAssertTrue(factorJSON.contains(key), "results.json has \(key)")
+    }
+    try expectFailure(["analyze", "factors", "--inverter", "inverter", "--draws", "0", "--out", "f0"], saying: "--draws must be 1 to 64", in: root)
     for experiment in ["noise", "logit-shift", "logit-scale", "logit-noise", "topk", "interpolate", "misclassified", "adversarial", "transforms", "iterate"] {
       let text = try expectSuccess(
         ["analyze", experiment, "--inverter", "inverter", "--evaluation", "eval", "--count", "6", "--out", "analysis-\(experiment)"], in: root)

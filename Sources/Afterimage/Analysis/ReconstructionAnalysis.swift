@@ -29,6 +29,11 @@ public struct ReconstructionReport: Codable {
   /// Same-class retrieval@N (`Metrics.sameClassRetrievalHits`): chance 1/N, and only what is
   /// beyond the class wins. Absent in files written before it was measured.
   public var sameClassRetrieval: Double?
+  /// Satisfied but not drawn: `top1Agreement − evaluationAccuracy`, paired per image. A
+  /// reconstruction the inverted classifier still reads as the original's class but the
+  /// independent one cannot name carries a pattern only Φ reads, not a drawing of the class
+  /// (docs/SCIENCE.md, "Drawn, not just satisfied"). Absent in older files.
+  public var drawnGap: Double?
   /// 95% bootstrap intervals over images of the scores above (absent in older files).
   public var intervals: Intervals?
   /// Each image's scores, in the order of the held-out set, so that two methods scored on the
@@ -38,10 +43,11 @@ public struct ReconstructionReport: Codable {
   /// The bootstrap intervals of a report's scores.
   public struct Intervals: Codable {
     public var psnr, ssim, perceptualDistance, top1Agreement, evaluationAccuracy, retrieval: Estimate
-    public var sameClassRetrieval, noiseDiversity, frechetDistance: Estimate?
+    public var sameClassRetrieval, noiseDiversity, frechetDistance, drawnGap: Estimate?
     enum CodingKeys: String, CodingKey {
       case psnr, ssim, perceptualDistance = "perceptual_distance", top1Agreement = "top1_agreement", evaluationAccuracy = "eval_accuracy"
       case retrieval, sameClassRetrieval = "same_class_retrieval", noiseDiversity = "noise_diversity", frechetDistance = "frechet_distance"
+      case drawnGap = "drawn_gap"
     }
   }
 
@@ -62,11 +68,20 @@ public struct ReconstructionReport: Codable {
     case logitCosine = "logit_cosine", evaluationAccuracy = "eval_accuracy"
     case evaluationAccuracyOnOriginals = "eval_accuracy_originals", retrieval, retrievalGroupSize = "retrieval_n"
     case noiseDiversity = "noise_diversity", frechetDistance = "frechet_distance", sameClassRetrieval = "same_class_retrieval"
-    case intervals, perImage = "per_image"
+    case drawnGap = "drawn_gap", intervals, perImage = "per_image"
   }
 }
 
 extension ReconstructionReport.PerImageScores {
+  /// Per image: Φ agrees with the original's top-1 class (1/0) − the evaluation classifier
+  /// names the true class (1/0); the mean is `ReconstructionReport.drawnGap`.
+  public var drawnGap: [Double] { Self.drawnGap(agreement: top1Agreement, evaluationCorrect: evaluationCorrect) }
+
+  /// `agreement[i] − evaluationCorrect[i]` per image.
+  public static func drawnGap(agreement: [Float], evaluationCorrect: [Float]) -> [Double] {
+    zip(agreement, evaluationCorrect).map { Double($0) - Double($1) }
+  }
+
   /// The non-nil values of a per-image column, as doubles.
   static func present(_ values: [Float?]) -> [Double] { values.compactMap { $0.map(Double.init) } }
 
@@ -165,6 +180,7 @@ public enum ReconstructionAnalysis {
       noiseDiversity: diversity,
       frechetDistance: frechet.value,
       sameClassRetrieval: mean(perImage.sameClassRetrieval),
+      drawnGap: perImage.drawnGap.reduce(0, +) / Double(max(n, 1)),
       intervals: intervals(of: perImage, frechet: frechet),
       perImage: perImage)
     return (report, x, xHat)
@@ -187,7 +203,8 @@ public enum ReconstructionAnalysis {
       psnr: interval(scores.psnr), ssim: interval(scores.ssim), perceptualDistance: interval(scores.perceptualDistance),
       top1Agreement: interval(scores.top1Agreement), evaluationAccuracy: interval(scores.evaluationCorrect),
       retrieval: interval(scores.retrieval) ?? Estimate(value: .nan, low: .nan, high: .nan),
-      sameClassRetrieval: interval(scores.sameClassRetrieval), noiseDiversity: scores.noiseDiversity.map(interval), frechetDistance: frechet)
+      sameClassRetrieval: interval(scores.sameClassRetrieval), noiseDiversity: scores.noiseDiversity.map(interval), frechetDistance: frechet,
+      drawnGap: Bootstrap.mean(scores.drawnGap))
   }
 
   /// The Fréchet distance of pooled features `real [N, D]` and `fake [N, D]` (row i of each

@@ -16,6 +16,9 @@ public struct FactorExperiment: Experiment {
   /// A trained factor regressor (`analyze factor-regressor`); nil: the shipped one
   /// (`models/eval/shapes-factors`) when it is there, else one trained here on `trainCount` images.
   public var regressor: String?
+  /// Reconstructions per image, each from fresh noise, whose readings are averaged: the
+  /// inverter's estimate of a factor (docs/SCIENCE.md, "A ruler for a generator that samples").
+  public var draws = 8
 
   public init(inverter: String) { self.inverter = inverter }
 
@@ -45,22 +48,31 @@ public struct FactorExperiment: Experiment {
     let scored = try test.batch(at: Array(0..<min(count, test.count)))
     let labels = scored.labels.scalars(as: Int64.self).map(Int.init)
     // The probes read what the inverter reads: its representation (the logits, or a feature map).
+    guard draws >= 1 else { throw RunError("--draws must be at least 1 (8 or more to average a sampling generator's readings)") }
     let logits = Tensor.cat(try scored.images.split(size: 250).map { try model.represent($0) })
-    let reconstructions = Tensor.cat(logits.split(size: 250).enumerated().map { index, part in
-      model.reconstruct(representation: part, noise: model.noise(count: part.shape[0], seed: UInt64(index)))
-    })
+    // Draw d of every image: batch i's noise comes from seed d · 1000 + i (draw 0 is the single
+    // draw scored before averaging existed: seeds 0, 1, …).
+    let drawn = (0..<draws).map { draw in
+      Tensor.cat(logits.split(size: 250).enumerated().map { index, part in
+        model.reconstruct(representation: part, noise: model.noise(count: part.shape[0], seed: UInt64(draw * 1000 + index)))
+      })
+    }
+    let reconstructions = drawn[0]
     let trainBatch = try train.batch(at: Array(0..<min(trainCount, train.count)))
     let trainLogits = Tensor.cat(try trainBatch.images.split(size: 250).map { try model.represent($0) })
     let trainLabels = trainBatch.labels.scalars(as: Int64.self).map(Int.init)
     let targets = probe.targets(scored.factors!, labels: labels)
     let mask = probe.rotationMask(labels: labels)
     let fromReconstructions = probe.predictions(reconstructions)
+    let fromDraws = Tensor.stack(drawn.map { probe.predictions($0) }).mean(dim: 0)  // [N, T]: averaged over draws
+    let geometricOriginals = GeometricRuler.read(scored.images)
+    let geometricDraws = drawn.map { GeometricRuler.read($0) }
     let fromProbe = probe.mlpPredictions(trainLogits: trainLogits, trainFactors: trainBatch.factors!, trainLabels: trainLabels, testLogits: logits)
     let reconstructionR2 = probe.encoding.rSquaredEstimates(predictions: fromReconstructions, targets: targets, rotationMask: mask)
     let originalR2 = probe.encoding.rSquaredEstimates(predictions: probe.predictions(scored.images), targets: targets, rotationMask: mask)
     let probeR2 = probe.encoding.rSquaredEstimates(predictions: fromProbe, targets: targets, rotationMask: mask)
     let held = Set(probeR2.filter { $0.value.value >= Self.presentInLogits }.keys)
-    let result = FactorResult(
+    var result = FactorResult(
       reconstructions: reconstructionR2.mapValues(\.value),
       originals: originalR2.mapValues(\.value),
       linearLogitProbe: probe.logitProbe(
@@ -68,9 +80,17 @@ public struct FactorExperiment: Experiment {
         testLogits: logits, testFactors: scored.factors!, testLabels: labels),
       mlpLogitProbe: probeR2.mapValues(\.value),
       intervals: .init(reconstructions: reconstructionR2, originals: originalR2, mlpLogitProbe: probeR2),
-      efficiency: probe.encoding.efficiencyEstimates(predictions: fromReconstructions, reference: fromProbe, targets: targets, rotationMask: mask, factors: held),
+      efficiency: probe.encoding.efficiencyEstimates(predictions: fromDraws, reference: fromProbe, targets: targets, rotationMask: mask, factors: held),
       regressor: stored.map { _ in regressor ?? FactorRegressor.shippedFolder } ?? "trained here on \(trainCount) images, \(epochs) epochs",
       storedCeiling: stored?.record.ceiling, representation: model.config.representation.description)
+    result.draws = draws
+    result.averaged = probe.encoding.rSquaredEstimates(predictions: fromDraws, targets: targets, rotationMask: mask)
+    result.singleDrawEfficiency = probe.encoding.efficiencyEstimates(
+      predictions: fromReconstructions, reference: fromProbe, targets: targets, rotationMask: mask, factors: held)
+    result.geometric = FactorResult.Geometric(
+      singleDraw: GeometricRuler.agreement(reconstructions: geometricDraws[0], originals: geometricOriginals),
+      averaged: GeometricRuler.agreement(reconstructions: Tensor.stack(geometricDraws).mean(dim: 0), originals: geometricOriginals),
+      ceiling: GeometricRuler.ceiling(originals: geometricOriginals, factors: scored.factors!, labels: labels))
     return ExperimentOutcome(result)
   }
 }
@@ -86,8 +106,39 @@ public struct FactorResult: ExperimentResult {
   public var intervals: Intervals?
   /// Recovery efficiency: R² from reconstructions over the MLP probe's R² on the same logits,
   /// for each factor the probe finds (R² ≥ 0.3), with its interval. 1: the inverter recovers
-  /// all the logits hold of it.
+  /// all the logits hold of it. From the readings averaged over `draws` reconstructions per
+  /// image where `draws` is set; from one draw in older files.
   public var efficiency: [String: Estimate]?
+  /// Reconstructions per image whose readings were averaged (nil in older files: one).
+  public var draws: Int?
+  /// R² of the regressor's readings averaged over the draws: the inverter's estimate of each
+  /// factor, as the probe's output is its own (`reconstructions` is one draw's).
+  public var averaged: [String: Estimate]?
+  /// Recovery efficiency from one draw, as older files reported it.
+  public var singleDrawEfficiency: [String: Estimate]?
+  /// The ruler that needs no training (`GeometricRuler`): centroid and area.
+  public var geometric: Geometric?
+
+  /// The geometric ruler's R² per factor (`GeometricRuler.factors`): the reconstructions'
+  /// readings against the originals', from one draw and averaged over the draws, and the
+  /// ruler's ceiling on originals against their known factors.
+  public struct Geometric: Codable {
+    public var singleDraw: [String: Estimate]
+    public var averaged: [String: Estimate]
+    public var ceiling: [String: Estimate]
+    enum CodingKeys: String, CodingKey { case singleDraw = "single_draw", averaged, ceiling }
+  }
+
+  /// The factors on which the two rulers, both averaged over the draws, disagree by more than
+  /// their intervals: the intervals do not overlap. A disagreement says one ruler misreads
+  /// reconstructions; neither number should then be trusted alone.
+  public var rulersDisagree: [String] {
+    guard let averaged, let geometric else { return [] }
+    return GeometricRuler.factors.filter { factor in
+      guard let a = averaged[factor], let b = geometric.averaged[factor], a.hasInterval, b.hasInterval else { return false }
+      return a.low > b.high || b.low > a.high
+    }
+  }
   /// Which regressor read the factors: a folder, or how it was trained here.
   public var regressor: String?
   /// The regressor's own ceiling as measured when it was trained (its factors.json).
@@ -105,6 +156,7 @@ public struct FactorResult: ExperimentResult {
   enum CodingKeys: String, CodingKey {
     case reconstructions, originals, linearLogitProbe = "logit_probe", mlpLogitProbe = "logit_probe_mlp"
     case intervals, efficiency, regressor, storedCeiling = "stored_ceiling", representation
+    case draws, averaged, singleDrawEfficiency = "single_draw_efficiency", geometric
   }
 
   /// The factors a clean image shows (the ruler must reach them): all but the ones drawn as
@@ -133,14 +185,30 @@ public struct FactorResult: ExperimentResult {
       return String(format: "%.3f±%.3f", value, max(value - interval.low, interval.high - value)).leftPadded(15)
     }
     let read = representation.map { $0 == "logits" ? "" : "; the probes read \($0), which the inverter inverts" } ?? ""
-    return ["R² per factor (1: fully recovered, 0: nothing), ± the 95% interval; efficiency = reconstructions / MLP probe (regressor: \(regressor ?? "trained here")\(read)):",
-            "  factor                   reconstructions originals(ceiling)    linear probe       MLP probe      efficiency"]
-      + ShapeFactors.names.map { name in
+    let averagedOver = draws.map { "averaged over \($0) draws" } ?? "one draw"
+    var lines = ["R² per factor (1: fully recovered, 0: nothing), ± the 95% interval; efficiency = reconstructions (\(averagedOver)) / MLP probe (regressor: \(regressor ?? "trained here")\(read)):",
+                 "  factor                   one draw        \((draws.map { "\($0) draws" } ?? "averaged").padding(toLength: 16, withPad: " ", startingAt: 0))originals(ceiling)    linear probe       MLP probe      efficiency"]
+    lines += ShapeFactors.names.map { name in
+      "  \(name.padding(toLength: 22, withPad: " ", startingAt: 0))"
+        + cell(reconstructions[name], intervals?.reconstructions[name]) + cell(averaged?[name]?.value, averaged?[name])
+        + cell(originals[name], intervals?.originals[name])
+        + cell(linearLogitProbe[name], nil) + cell(mlpLogitProbe[name], intervals?.mlpLogitProbe[name])
+        + (efficiency?[name].map { cell($0.value, $0) } ?? "—".leftPadded(15))
+    }
+    if let geometric {
+      lines.append("The geometric ruler (foreground centroid and √area; no training), R² of the reconstructions' readings against the originals':")
+      lines.append("  factor                   one draw        \((draws.map { "\($0) draws" } ?? "averaged").padding(toLength: 16, withPad: " ", startingAt: 0))ceiling (originals vs truth)")
+      lines += GeometricRuler.factors.map { name in
         "  \(name.padding(toLength: 22, withPad: " ", startingAt: 0))"
-          + cell(reconstructions[name], intervals?.reconstructions[name]) + cell(originals[name], intervals?.originals[name])
-          + cell(linearLogitProbe[name], nil) + cell(mlpLogitProbe[name], intervals?.mlpLogitProbe[name])
-          + (efficiency?[name].map { cell($0.value, $0) } ?? "—".leftPadded(15))
+          + cell(geometric.singleDraw[name]?.value, geometric.singleDraw[name]) + cell(geometric.averaged[name]?.value, geometric.averaged[name])
+          + cell(geometric.ceiling[name]?.value, geometric.ceiling[name])
       }
+      let disagreeing = rulersDisagree
+      lines.append(disagreeing.isEmpty
+        ? "  The two rulers agree within their intervals on \(GeometricRuler.factors.joined(separator: ", "))."
+        : "  The two rulers disagree beyond their intervals on \(disagreeing.joined(separator: ", ")): one of them misreads these reconstructions.")
+    }
+    return lines
   }
 
   /// One row per factor for the report's table.
@@ -155,10 +223,13 @@ public struct FactorResult: ExperimentResult {
     public var mlpProbeInterval: Estimate?
     public var efficiency: Double?
     public var efficiencyInterval: Estimate?
+    /// The regressor's R² averaged over draws, and the geometric ruler's (its factors only).
+    public var averaged: Estimate?
+    public var geometric: Estimate?
     enum CodingKeys: String, CodingKey {
       case factor, reconstructions, reconstructionsInterval = "reconstructions_interval", originals, originalsInterval = "originals_interval"
       case linearProbe = "logit_probe", mlpProbe = "logit_probe_mlp", mlpProbeInterval = "logit_probe_mlp_interval", efficiency
-      case efficiencyInterval = "efficiency_interval"
+      case efficiencyInterval = "efficiency_interval", averaged, geometric
     }
   }
 
@@ -167,7 +238,7 @@ public struct FactorResult: ExperimentResult {
       Row(factor: name, reconstructions: reconstructions[name], reconstructionsInterval: intervals?.reconstructions[name],
           originals: originals[name], originalsInterval: intervals?.originals[name], linearProbe: linearLogitProbe[name],
           mlpProbe: mlpLogitProbe[name], mlpProbeInterval: intervals?.mlpLogitProbe[name], efficiency: efficiency?[name]?.value,
-          efficiencyInterval: efficiency?[name])
+          efficiencyInterval: efficiency?[name], averaged: averaged?[name], geometric: geometric?.averaged[name])
     }
   }
 }

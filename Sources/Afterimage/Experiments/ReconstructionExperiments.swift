@@ -74,6 +74,10 @@ public struct ReconstructionResult: ExperimentResult {
       String(format: "  PSNR %.2f dB   SSIM %.3f   perceptual distance %.3f   Fréchet distance %.2f", report.psnr, report.ssim, report.perceptualDistance, report.frechetDistance),
       String(format: "  top-1 agreement %.1f%%   logit cosine %.3f", 100 * report.top1Agreement, report.logitCosine),
       String(format: "  evaluation classifier names the true class: %.1f%% of reconstructions (%.1f%% of originals)", 100 * report.evaluationAccuracy, 100 * report.evaluationAccuracyOnOriginals),
+    ] + (report.drawnGap.map { gap in
+      [String(format: "  satisfied, not drawn (top-1 agreement − evaluation accuracy): %+.1f points%@", 100 * gap,
+              report.intervals?.drawnGap.map { String(format: " [%.1f–%.1f]", 100 * $0.low, 100 * $0.high) } ?? "")]
+    } ?? []) + [
       String(format: "  retrieval@%d %.3f (chance %.3f)   noise diversity %.3f", report.retrievalGroupSize, report.retrieval, 1 / Double(report.retrievalGroupSize), report.noiseDiversity),
     ]
   }
@@ -221,8 +225,9 @@ public struct CompareResult: ExperimentResult {
       + rows.map { row in
         let report = row.report
         return "  " + row.name.padding(toLength: max(40, row.name.count), withPad: " ", startingAt: 0)
-          + String(format: "  PSNR %6.2f  SSIM %.3f  eval acc %5.1f%%  retrieval@%d %.3f  top-1 %5.1f%%  %.1f img/s", report.psnr, report.ssim,
-                   100 * report.evaluationAccuracy, report.retrievalGroupSize, report.retrieval, 100 * report.top1Agreement, row.imagesPerSecond)
+          + String(format: "  PSNR %6.2f  SSIM %.3f  eval acc %5.1f%%  retrieval@%d %.3f  top-1 %5.1f%%  gap %@  %.1f img/s", report.psnr, report.ssim,
+                   100 * report.evaluationAccuracy, report.retrievalGroupSize, report.retrieval, 100 * report.top1Agreement,
+                   report.drawnGap.map { String(format: "%+5.1f", 100 * $0) } ?? "  n/a", row.imagesPerSecond)
       } + ["(figure rows: originals, then each method)"]
   }
 
