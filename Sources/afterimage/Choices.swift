@@ -7,6 +7,7 @@ import Torch
 extension InverterConfig.Architecture: ExpressibleByArgument {}
 extension InverterPreset: ExpressibleByArgument {}
 extension LogitPreprocessing: ExpressibleByArgument {}
+extension SeedInput: ExpressibleByArgument {}
 extension ClassifierArchitecture: ExpressibleByArgument {}
 extension Precision: ExpressibleByArgument {}
 extension Split: ExpressibleByArgument {}

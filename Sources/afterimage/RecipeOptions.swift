@@ -19,6 +19,8 @@ struct InverterRecipeOptions: ParsableArguments {
   @Option(help: "Length of the noise vector z.") var noiseSize = InverterRecipe.default.noiseSize
   @Flag(help: "No self-attention blocks.") var noAttention = !InverterRecipe.default.attention
   @Option(help: "Logit preprocessing: raw (the paper) or standardized.") var logits = InverterRecipe.default.preprocessing
+  @Option(help: "What BigGAN's 4×4 seed is computed from: noise (BigGAN's) or noise+representation (BigGAN-deep's [z₀, embedding], so the representation reaches the layout directly).")
+  var seedInput = InverterRecipe.default.seedInput
   @Option(
     help: ArgumentHelp(
       "What to invert: logits (the paper), or features:NAME, one of the classifier's feature maps (stem, layer1, …, pool for the ResNets; `afterimage classifier info` lists them), average-pooled to at most a 4×4 grid and flattened.",
@@ -59,6 +61,7 @@ struct InverterRecipeOptions: ParsableArguments {
     try require(orthogonal >= 0 && orthogonal.isFinite, "--orthogonal must be a finite number, not negative")
     try require(sampleEvery >= 1 && checkpointEvery >= 1, "--sample-every and --checkpoint-every must be at least 1")
     try require(trainCount.map { $0 >= 2 } ?? true, "--train-count must be at least 2")
+    try require(arch == .biggan || seedInput == .noise, "--seed-input is a choice of the BigGAN generator (--arch biggan); the up-convolutional decoder has no seed")
   }
 
   /// The recipe these flags describe.
@@ -72,6 +75,7 @@ struct InverterRecipeOptions: ParsableArguments {
     recipe.noiseSize = noiseSize
     recipe.attention = !noAttention
     recipe.preprocessing = logits
+    recipe.seedInput = seedInput
     recipe.representation = representation
     recipe.perceptualLayers = perceptualLayers.map { $0.split(separator: ",").map(String.init) }
     recipe.perceptualNetwork = perceptualNetwork

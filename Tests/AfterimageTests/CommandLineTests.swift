@@ -56,6 +56,15 @@ final class CommandLineTests: XCTestCase {
        "--noise-size", "16", "--no-attention", "--preset", "fidelity", "--train-count", "64"], in: root)
     XCTAssertTrue(try expectSuccess(["inverter", "reconstruct", "--inverter", "inverter", "--count", "4", "--samples", "2", "--out", "r.png"], in: root)
       .contains("top-1 agreement"))
+    // The representation in BigGAN's seed: recorded, and the inverter reconstructs.
+    _ = try expectSuccess(
+      ["inverter", "train", "--classifier", "classifier", "--out", "seeded", "--steps", "2", "--batch-size", "8", "--ch", "4",
+       "--noise-size", "16", "--no-attention", "--train-count", "32", "--seed-input", "noise+representation"], in: root)
+    XCTAssertTrue(try String(contentsOf: root.appendingPathComponent("seeded/config.json"), encoding: .utf8).contains("\"seedInput\" : \"noise+representation\""))
+    XCTAssertTrue(try expectSuccess(["inverter", "reconstruct", "--inverter", "seeded", "--count", "2", "--out", "s.png"], in: root).contains("top-1 agreement"))
+    try expectFailure(
+      ["inverter", "train", "--classifier", "classifier", "--arch", "upconv", "--out", "bad", "--seed-input", "noise+representation"],
+      saying: "--seed-input is a choice of the BigGAN generator", in: root)
     _ = try expectSuccess(
       ["inverter", "train", "--classifier", "classifier", "--arch", "upconv", "--out", "upconv", "--steps", "3", "--batch-size", "8",
        "--ch", "4", "--train-count", "32"], in: root)

@@ -27,6 +27,48 @@ final class InverterTests: XCTestCase {
     XCTAssertEqual(gray(logits: Tensor.zeros([1, 4]), noise: Tensor.zeros([1, gray.noiseSize])).shape, [1, 1, 32, 32])
   }
 
+  /// With `[z₀, embedding(ℓ)]` in the seed the representation reaches the 4×4 layout itself:
+  /// the seed layer is wider by the embedding, and its gradients are autograd's.
+  func testTheSeedCanTakeTheRepresentation() throws {
+    let architecture = try BigGANArchitecture.forResolution(32)
+    let plain = LogitGenerator(architecture: architecture, logitCount: 5, noiseSize: 16, embeddingSize: 6, ch: 2, useAttention: false, generator: Generator(seed: 1))
+    let seeded = LogitGenerator(
+      architecture: architecture, logitCount: 5, noiseSize: 16, embeddingSize: 6, ch: 2, useAttention: false, seedInput: .noiseAndRepresentation,
+      generator: Generator(seed: 1))
+    let width = { (g: LogitGenerator) in g.stateDict().first { $0.name == "linear.weight_orig" }!.tensor.shape[1] }
+    XCTAssertEqual(width(plain), 4, "BigGAN's seed: one noise chunk of 16 / (3 blocks + 1)")
+    XCTAssertEqual(width(seeded), 4 + 6, "the chunk and the embedding")
+    seeded.convert(to: .float64)
+    seeded.eval()
+    let logits = Tensor.randn([2, 5], generator: Generator(seed: 2), dtype: .float64)
+    let noise = Tensor.randn([2, seeded.noiseSize], generator: Generator(seed: 3), dtype: .float64)
+    let seedWeight = try XCTUnwrap(seeded.namedParameters().first { $0.name == "linear.weight_orig" }?.tensor)
+    assertGradientsMatchFiniteDifferences([logits, seedWeight], tolerance: 1e-5) { randomProjection(of: seeded(logits: logits, noise: noise)) }
+    // Through the config: recorded, and a config from before the choice means the noise alone.
+    var config = InverterConfig(resolution: 32, channels: 3, logitCount: 5, classifier: "c", dataset: "shapes", preset: "fidelity", losses: InversionLossWeights(), training: .default)
+    config.seedInput = .noiseAndRepresentation
+    XCTAssertEqual(try XCTUnwrap(try config.makeGenerator() as? LogitGenerator).seedInput, .noiseAndRepresentation)
+    XCTAssertEqual(InverterConfig.Defaults.seedInput, .noise)
+  }
+
+  /// Every shipped BigGAN inverter predates the choice: it loads with the noise-only seed it was
+  /// trained with.
+  func testShippedInvertersKeepTheSeedTheyWereTrainedWith() throws {
+    let models = parityScripts.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("models/inverters")
+    var checked = 0
+    for folder in try FileManager.default.contentsOfDirectory(atPath: models.path).sorted() {
+      let run = RunDirectory(url: models.appendingPathComponent(folder))
+      let config = try run.readJSON(InverterConfig.self, from: run.configURL)
+      guard config.architecture == .biggan else { continue }
+      XCTAssertEqual(config.seedInput, .noise, folder)
+      let weights = try Safetensors.read(run.modelURL).dictionary
+      let generator = try XCTUnwrap(try config.makeGenerator() as? LogitGenerator)
+      XCTAssertNoThrow(try generator.loadStateDict(weights), "\(folder) loads as trained")
+      checked += 1
+    }
+    XCTAssertGreaterThan(checked, 3)
+  }
+
   func testStateDictNamesFollowBigGAN() throws {
     let g = LogitGenerator(architecture: try .forResolution(32), logitCount: 10, ch: 8)
     let names = Set(g.stateDict().map(\.name))

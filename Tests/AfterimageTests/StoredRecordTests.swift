@@ -76,6 +76,7 @@ final class StoredRecordTests: XCTestCase {
     config.embeddingSize = 16
     config.attention = false
     config.preprocessing = .standardized
+    config.seedInput = .noiseAndRepresentation
     config.logitMean = [1, 2, 3]
     config.logitStd = [4, 5, 6]
     config.command = "afterimage inverter train"
@@ -126,7 +127,7 @@ final class StoredRecordTests: XCTestCase {
 
   func testAnInverterConfigWithoutItsDefaultedFieldsReadsTheDefaults() throws {
     let stored = try jsonObject(unusualInverterConfig())
-    let topLevel = ["schemaVersion", "architecture", "ch", "noiseSize", "embeddingSize", "attention", "preprocessing", "logitMean", "logitStd", "command"]
+    let topLevel = ["schemaVersion", "architecture", "ch", "noiseSize", "embeddingSize", "attention", "preprocessing", "seedInput", "logitMean", "logitStd", "command"]
     let losses = ["adversarial", "pixelL1", "pixelL2", "perceptual", "perceptualLayers", "perceptualNetwork", "logitConsistency"].map { "losses.\($0)" }
     let training = [
       "steps", "batchSize", "generatorLearningRate", "discriminatorLearningRate", "beta1", "beta2", "discriminatorStepsPerGeneratorStep",

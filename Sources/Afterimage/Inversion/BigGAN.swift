@@ -88,19 +88,31 @@ public final class GeneratorBlock: Module {
   }
 }
 
+/// What the generator's 4×4 seed is computed from (`inverter train --seed-input`).
+public enum SeedInput: String, Codable, CaseIterable, Sendable {
+  /// The first noise chunk alone, as BigGAN's class-conditional generator: the representation
+  /// then reaches the picture only through the blocks' conditional batch norms, a gain and a
+  /// bias per channel, the same at every pixel, so where and how big are drawn only indirectly.
+  case noise
+  /// `[z₀, embedding(ℓ)]`, as BigGAN-deep feeds its first layer: the representation reaches
+  /// the layout of the 4×4 seed directly. An inverter must draw where a class does not say.
+  case noiseAndRepresentation = "noise+representation"
+}
+
 /// The logit-conditioned generator `G(ℓ, z)`: BigGAN with its class embedding replaced by a
 /// learned linear map of the classifier's logits (not spectrally normalised). The noise `z` is
 /// split into one chunk for the 4×4 seed plus one per up-block; each block's conditional batch
-/// norms see `[embedding(ℓ), z_i]`.
+/// norms see `[embedding(ℓ), z_i]`, and the seed sees `z₀` or `[z₀, embedding(ℓ)]` (`SeedInput`).
 public final class LogitGenerator: Module {
   public let architecture: BigGANArchitecture
   public let noiseSize: Int
   public let logitCount: Int
   public let channels: Int
+  public let seedInput: SeedInput
   let chunkSize: Int
   /// The logit embedding (`shared`, BigGAN's name for its class embedding).
   @Child var embedding: Linear
-  /// The map from the first noise chunk to the 4×4 seed (`linear`).
+  /// The map from the first noise chunk (and the embedding, per `seedInput`) to the 4×4 seed (`linear`).
   @Child var seed: Linear
   @Child var blocks: ModuleList<GeneratorBlock>
   /// Self-attention after the blocks that have it, by block index (`attention.<index>`); nil if none.
@@ -117,18 +129,20 @@ public final class LogitGenerator: Module {
   ///   - channels: output image channels (1 or 3).
   public init(
     architecture: BigGANArchitecture, logitCount: Int, noiseSize: Int = 64, embeddingSize: Int = 64, ch: Int = 16,
-    channels: Int = 3, useAttention: Bool = true, generator: Generator? = nil
+    channels: Int = 3, useAttention: Bool = true, seedInput: SeedInput = .noise, generator: Generator? = nil
   ) {
     self.architecture = architecture
     self.logitCount = logitCount
     self.channels = channels
+    self.seedInput = seedInput
     let slots = architecture.generatorBlocks + 1
     chunkSize = max(1, noiseSize / slots)
     self.noiseSize = chunkSize * slots
     baseChannels = ch * architecture.generatorChannels[0]
     let conditionSize = embeddingSize + chunkSize
     _embedding = Child(wrappedValue: Linear(logitCount, embeddingSize, bias: false, generator: generator), "shared")
-    _seed = Child(wrappedValue: Linear(chunkSize, baseChannels * 16, spectralNorm: true, generator: generator), "linear")
+    let seedWidth = chunkSize + (seedInput == .noiseAndRepresentation ? embeddingSize : 0)
+    _seed = Child(wrappedValue: Linear(seedWidth, baseChannels * 16, spectralNorm: true, generator: generator), "linear")
     var blocks: [GeneratorBlock] = []
     var attention: [Int: SelfAttention] = [:]
     for index in 0..<architecture.generatorBlocks {
@@ -158,7 +172,8 @@ public final class LogitGenerator: Module {
     let batch = logits.shape[0]
     let chunks = noise.split(size: chunkSize, dim: 1)  // blocks + 1 pieces of [B, chunk]
     let embedded = embedding(logits)  // [B, E]
-    var h = seed(chunks[0]).view([batch, baseChannels, 4, 4])  // [B, ch·m0, 4, 4]
+    let seedCode = seedInput == .noise ? chunks[0] : Tensor.cat([chunks[0], embedded], dim: 1)  // [B, chunk (+ E)]
+    var h = seed(seedCode).view([batch, baseChannels, 4, 4])  // [B, ch·m0, 4, 4]
     for (index, block) in blocks.enumerated() {
       let condition = Tensor.cat([embedded, chunks[index + 1]], dim: 1)  // [B, E + chunk]
       h = block(h, condition: condition)  // doubles H and W

@@ -32,6 +32,11 @@ public struct InverterConfig: VersionedRecord, Equatable {
     public static let embeddingSize = 64
     public static let attention = true
     public static let preprocessing = LogitPreprocessing.raw
+    /// What the BigGAN generator's seed takes. Still the noise alone: the shipped inverters and
+    /// the commands that reproduce them (`afterimage models list`) use it, until they are
+    /// retrained at a calibrated budget with the representation in the seed (docs/SCIENCE.md,
+    /// "The calibrated microscope"). Configs written before the field existed mean `.noise`.
+    public static let seedInput = SeedInput.noise
   }
 
   /// The schema this config is in (written to config.json; see `VersionedRecord`).
@@ -50,6 +55,7 @@ public struct InverterConfig: VersionedRecord, Equatable {
   public var embeddingSize = Defaults.embeddingSize
   public var attention = Defaults.attention
   public var preprocessing = Defaults.preprocessing
+  public var seedInput = Defaults.seedInput
   /// Per-logit statistics over the training set (used when `preprocessing` is standardized).
   public var logitMean: [Double] = []
   public var logitStd: [Double] = []
@@ -89,7 +95,7 @@ public struct InverterConfig: VersionedRecord, Equatable {
   }
 
   enum CodingKeys: String, CodingKey {
-    case schemaVersion, architecture, resolution, channels, logitCount, representation, ch, noiseSize, embeddingSize, attention, preprocessing
+    case schemaVersion, architecture, resolution, channels, logitCount, representation, ch, noiseSize, embeddingSize, attention, preprocessing, seedInput
     case logitMean, logitStd, classifier, classifierDigest, perceptualDigest, dataset, data, preset, losses, training, command
   }
 
@@ -109,6 +115,8 @@ public struct InverterConfig: VersionedRecord, Equatable {
     try c.decodeIfPresent(.embeddingSize, into: &embeddingSize)
     try c.decodeIfPresent(.attention, into: &attention)
     try c.decodeIfPresent(.preprocessing, into: &preprocessing)
+    // Absent in configs from before the choice: their generators took the noise alone.
+    seedInput = try c.decodeIfPresent(SeedInput.self, forKey: .seedInput) ?? .noise
     try c.decodeIfPresent(.logitMean, into: &logitMean)
     try c.decodeIfPresent(.logitStd, into: &logitStd)
     command = try c.decodeIfPresent(String.self, forKey: .command)
@@ -135,7 +143,7 @@ public struct InverterConfig: VersionedRecord, Equatable {
     case .biggan:
       return LogitGenerator(
         architecture: architectureTable, logitCount: logitCount, noiseSize: noiseSize, embeddingSize: embeddingSize, ch: ch,
-        channels: channels, useAttention: attention, generator: generator)
+        channels: channels, useAttention: attention, seedInput: seedInput, generator: generator)
     case .upconv:
       return UpconvDecoder(logitCount: logitCount, resolution: resolution, channels: channels, ch: ch, noiseSize: noiseSize, generator: generator)
     }

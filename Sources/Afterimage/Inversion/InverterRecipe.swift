@@ -12,6 +12,8 @@ public struct InverterRecipe: Equatable, Sendable {
   public var noiseSize = InverterConfig.Defaults.noiseSize
   public var attention = InverterConfig.Defaults.attention
   public var preprocessing = InverterConfig.Defaults.preprocessing
+  /// What the BigGAN generator's 4×4 seed takes (`SeedInput`).
+  public var seedInput = InverterConfig.Defaults.seedInput
   /// What of the classifier to invert: its logits, or a pooled feature map.
   public var representation = Representation.logits
   /// Nil: the classifier's input resolution.
@@ -56,6 +58,7 @@ public struct InverterRecipe: Equatable, Sendable {
     config.noiseSize = noiseSize
     config.attention = attention
     config.preprocessing = preprocessing
+    config.seedInput = seedInput
     config.command = command
     return config
   }
