@@ -44,6 +44,8 @@ struct InverterRecipeOptions: ParsableArguments {
   @Option(help: "Evaluation classifier whose features the perceptual loss uses (default: the inverted classifier).") var perceptualNetwork: String?
   @Option(help: "Steps between sample grids.") var sampleEvery = InverterRecipe.default.training.sampleEvery
   @Option(help: "Steps between checkpoints.") var checkpointEvery = InverterRecipe.default.training.checkpointEvery
+  @Option(help: ArgumentHelp("Steps at which the EMA generator is also kept as an inverter of its own in snapshots/step-N (a learning curve), comma-separated.", valueName: "steps"))
+  var snapshotAt: String?
   @Option(help: "Train on the first N examples only.") var trainCount: Int?
   @Option(help: "Random seed.") var seed = InverterRecipe.default.training.seed
   @Option(help: precisionHelp(default: InverterRecipe.default.training.forwardPrecision), transform: choice(of: "--precision"))
@@ -61,7 +63,16 @@ struct InverterRecipeOptions: ParsableArguments {
     try require(orthogonal >= 0 && orthogonal.isFinite, "--orthogonal must be a finite number, not negative")
     try require(sampleEvery >= 1 && checkpointEvery >= 1, "--sample-every and --checkpoint-every must be at least 1")
     try require(trainCount.map { $0 >= 2 } ?? true, "--train-count must be at least 2")
+    try require(snapshotSteps.map { $0.allSatisfy { $0 >= 1 && $0 <= steps } } ?? false,
+                "--snapshot-at takes comma-separated steps from 1 to --steps (\(steps)), e.g. 500,1500")
     try require(arch == .biggan || seedInput == .noise, "--seed-input is a choice of the BigGAN generator (--arch biggan); the up-convolutional decoder has no seed")
+  }
+
+  /// `--snapshot-at`'s steps, sorted; nil when one is not a whole number.
+  var snapshotSteps: [Int]? {
+    guard let snapshotAt else { return [] }
+    let steps = snapshotAt.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    return steps.contains(nil) ? nil : steps.compactMap { $0 }.sorted()
   }
 
   /// The recipe these flags describe.
@@ -94,6 +105,7 @@ struct InverterRecipeOptions: ParsableArguments {
     recipe.training.orthogonalRegularization = orthogonal
     recipe.training.sampleEvery = sampleEvery
     recipe.training.checkpointEvery = checkpointEvery
+    recipe.training.snapshotSteps = snapshotSteps ?? []
     recipe.training.trainCount = trainCount
     recipe.training.seed = seed
     recipe.training.forwardPrecision = precision

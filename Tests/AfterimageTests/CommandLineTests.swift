@@ -59,7 +59,11 @@ final class CommandLineTests: XCTestCase {
     // The representation in BigGAN's seed: recorded, and the inverter reconstructs.
     _ = try expectSuccess(
       ["inverter", "train", "--classifier", "classifier", "--out", "seeded", "--steps", "2", "--batch-size", "8", "--ch", "4",
-       "--noise-size", "16", "--no-attention", "--train-count", "32", "--seed-input", "noise+representation"], in: root)
+       "--noise-size", "16", "--no-attention", "--train-count", "32", "--seed-input", "noise+representation", "--snapshot-at", "1"], in: root)
+    // The snapshot at step 1 is an inverter of its own.
+    XCTAssertTrue(try expectSuccess(["inverter", "reconstruct", "--inverter", "seeded/snapshots/step-000001", "--count", "2", "--out", "s1.png"], in: root)
+      .contains("top-1 agreement"))
+    try expectFailure(["inverter", "train", "--classifier", "classifier", "--out", "bad", "--steps", "5", "--snapshot-at", "3,9"], saying: "--snapshot-at takes", in: root)
     XCTAssertTrue(try String(contentsOf: root.appendingPathComponent("seeded/config.json"), encoding: .utf8).contains("\"seedInput\" : \"noise+representation\""))
     XCTAssertTrue(try expectSuccess(["inverter", "reconstruct", "--inverter", "seeded", "--count", "2", "--out", "s.png"], in: root).contains("top-1 agreement"))
     try expectFailure(

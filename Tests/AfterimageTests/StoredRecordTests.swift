@@ -61,6 +61,7 @@ final class StoredRecordTests: XCTestCase {
     options.orthogonalRegularization = 1e-4
     options.sampleEvery = 11
     options.checkpointEvery = 13
+    options.snapshotSteps = [2, 5]
     options.trainCount = 100
     options.seed = 42
     options.precision = .bf16
@@ -131,7 +132,7 @@ final class StoredRecordTests: XCTestCase {
     let losses = ["adversarial", "pixelL1", "pixelL2", "perceptual", "perceptualLayers", "perceptualNetwork", "logitConsistency"].map { "losses.\($0)" }
     let training = [
       "steps", "batchSize", "generatorLearningRate", "discriminatorLearningRate", "beta1", "beta2", "discriminatorStepsPerGeneratorStep",
-      "emaDecay", "emaStart", "orthogonalRegularization", "sampleEvery", "checkpointEvery", "trainCount", "seed", "precision",
+      "emaDecay", "emaStart", "orthogonalRegularization", "sampleEvery", "checkpointEvery", "snapshotSteps", "trainCount", "seed", "precision",
     ].map { "training.\($0)" }
     let decoded = try decode(InverterConfig.self, from: removing(topLevel + losses + training, from: stored))
     var expected = InverterConfig(

@@ -63,6 +63,15 @@ public final class InverterState {
   }
 
   /// Writes the trained inverter, the EMA generator's weights, to `run`'s model.safetensors.
+  /// Writes the EMA generator as an inverter of its own in `snapshots/step-N/` of `run`: its
+  /// config.json and model.safetensors, so every scoring command takes the folder as an inverter.
+  func saveSnapshot(in run: RunDirectory, config: InverterConfig) throws {
+    let snapshot = run.snapshot(atStep: step)
+    try snapshot.create()
+    try snapshot.writeJSON(config, to: snapshot.configURL)
+    try saveModel(to: snapshot, config: config)
+  }
+
   func saveModel(to run: RunDirectory, config: InverterConfig) throws {
     ema.eval()
     try ema.saveWeights(to: run.modelURL, metadata: ["config": try config.jsonString(), "format": "pt", "weights": "G_ema"])

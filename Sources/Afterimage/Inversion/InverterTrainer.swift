@@ -144,6 +144,7 @@ public final class InverterTrainer {
         if showProgress { updateProgress(progress, losses: losses, images: images * (group?.worldSize ?? 1)) }
         if isWriter && (step % options.sampleEvery == 0 || step == options.steps) { try samples.write(ema: state.ema, config: config, step: step, to: run) }
         if isWriter && step % options.checkpointEvery == 0 { try state.saveCheckpoint(to: run, config: config) }
+        if isWriter && options.snapshotSteps.contains(step) { try state.saveSnapshot(in: run, config: config) }
         // Every rank stops at the same step: a Ctrl-C seen by any of them stops them all.
         let interrupted = try group?.anyRank(Interruption.requested) ?? Interruption.requested
         if interrupted || step == stopAfter || step == options.steps { break training }

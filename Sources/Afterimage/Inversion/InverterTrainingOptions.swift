@@ -22,6 +22,10 @@ public struct InverterTrainingOptions: Codable, Equatable, Sendable {
   public var orthogonalRegularization = 0.0
   public var sampleEvery = 250
   public var checkpointEvery = 250
+  /// Steps at which the EMA generator is also kept as an inverter of its own, in
+  /// `snapshots/step-N/` (config.json and model.safetensors): the points of a learning curve,
+  /// each scored like any inverter (`analyze reconstruct`, `analyze factors`).
+  public var snapshotSteps: [Int] = []
   /// Train on the first `trainCount` examples only (nil: all).
   public var trainCount: Int?
   public var seed: UInt64 = 0
@@ -47,7 +51,7 @@ public struct InverterTrainingOptions: Codable, Equatable, Sendable {
 
   enum CodingKeys: String, CodingKey {
     case steps, batchSize, generatorLearningRate, discriminatorLearningRate, beta1, beta2, discriminatorStepsPerGeneratorStep
-    case emaDecay, emaStart, orthogonalRegularization, sampleEvery, checkpointEvery, trainCount, seed, precision
+    case emaDecay, emaStart, orthogonalRegularization, sampleEvery, checkpointEvery, snapshotSteps, trainCount, seed, precision
   }
 
   /// Reads options written by any version: a missing key keeps its default.
@@ -65,6 +69,7 @@ public struct InverterTrainingOptions: Codable, Equatable, Sendable {
     try c.decodeIfPresent(.orthogonalRegularization, into: &orthogonalRegularization)
     try c.decodeIfPresent(.sampleEvery, into: &sampleEvery)
     try c.decodeIfPresent(.checkpointEvery, into: &checkpointEvery)
+    try c.decodeIfPresent(.snapshotSteps, into: &snapshotSteps)
     try c.decodeIfPresent(.trainCount, into: &trainCount)
     try c.decodeIfPresent(.seed, into: &seed)
     try c.decodeIfPresent(.precision, into: &precision)

@@ -20,6 +20,10 @@ public struct RunDirectory {
   public var metricsURL: URL { url.appendingPathComponent("metrics.jsonl") }
   public var resultsURL: URL { url.appendingPathComponent("results.json") }
   public var samplesURL: URL { url.appendingPathComponent("samples") }
+  /// The run directory of the model kept at `step` (`snapshots/step-000500`), for learning curves.
+  public func snapshot(atStep step: Int) -> RunDirectory {
+    RunDirectory(url: url.appendingPathComponent("snapshots").appendingPathComponent(String(format: "step-%06d", step)))
+  }
 
   /// Creates the folder (and `samples/`).
   public func create() throws {
