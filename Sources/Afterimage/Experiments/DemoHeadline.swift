@@ -164,11 +164,16 @@ public struct DemoHeadline: Codable {
       try fidelityRow("same-class retrieval@10 (chance 0.1)", isFraction: false) { $0.sameClassRetrieval }
       try fidelityRow("retrieval@10 (chance 0.1)", isFraction: false) { $0.retrieval }
       try fidelityRow("noise diversity (same logits, new z)", isFraction: false) { $0.noiseDiversity }
+      try fidelityRow("satisfied, not drawn: top-1 agreement − eval accuracy") { $0.drawnGap }
       for factor in ["object_hue", "centre_x", "size", "background_brightness"] {
         both("factor R² from reconstructions: \(factor)", FactorResult.self, isFraction: false) { $0.intervals?.reconstructions[factor] }
       }
+      for factor in ["centre_x", "size"] {
+        both("factor R² from reconstructions, averaged over draws: \(factor)", FactorResult.self, isFraction: false) { $0.averaged?[factor] }
+        both("geometric ruler R², averaged over draws: \(factor)", FactorResult.self, isFraction: false) { $0.geometric?.averaged[factor] }
+      }
       for factor in ["size"] {
-        both("recovery efficiency (reconstructions / MLP probe): \(factor)", FactorResult.self, isFraction: false) { $0.efficiency?[factor] }
+        both("recovery efficiency (averaged draws / MLP probe): \(factor)", FactorResult.self, isFraction: false) { $0.efficiency?[factor] }
       }
       // What the logits themselves hold, the ceiling for any inverter: linearly, and to an MLP.
       for factor in ["object_hue", "size"] {
