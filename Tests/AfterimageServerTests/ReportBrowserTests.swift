@@ -47,7 +47,10 @@ final class ReportBrowserTests: XCTestCase {
     let verdicts = PaperFinding.all.map { finding in
       FindingVerdict(finding: finding.number, dataset: "shapes", effect: estimate(Double(finding.number % 3) - 1), evidence: ["a number [1–2]"])
     }
-    let headline = DemoHeadline(rows: compare.rows.map { DemoHeadline.Row(dataset: "shapes", method: $0.name, scores: $0) }, findings: [], verdicts: verdicts)
+    var headline = DemoHeadline(rows: compare.rows.map { DemoHeadline.Row(dataset: "shapes", method: $0.name, scores: $0) }, findings: [], verdicts: verdicts)
+    headline.calibrations = [Calibration(dataset: "shapes", checks: [
+      Calibration.Check(inverter: "standard-fidelity", efficiency: ["size": estimate(-1.2)], rulersDisagree: ["size"], evaluationAccuracy: 0.52,
+                        evaluationAccuracyOnOriginals: 1, gap: estimate(0.37))])]
     let overview = ImageGrid.make(Tensor.rand([8, 3, 32, 32], generator: Generator(seed: 2)), columns: 4, padding: 2, scale: 2)
     let png = root.appendingPathComponent("overview.png")
     try PNG.write(overview, to: png)

@@ -126,10 +126,18 @@ final class CommandLineTests: XCTestCase {
     let demoPage = try String(contentsOf: root.appendingPathComponent("demo/report.html"), encoding: .utf8)
     XCTAssertTrue(demoPage.contains("The paper's seven findings") && demoPage.contains("Every inverter side by side") && demoPage.contains("Image transformations"), "the report opens with the verdicts, then the tables and the sections")
     XCTAssertTrue(demo.contains("the paper's findings: verdict per data set"), demo)
+    XCTAssertTrue(demo.contains("shapes instrument: "), "every data set has a calibration line:\n\(demo)")
     XCTAssertTrue(demo.contains("shapes-factors is not there"), "the missing regressor is named")
     let demoResults = try JSONSerialization.jsonObject(with: Data(contentsOf: root.appendingPathComponent("demo/results.json"))) as! [String: Any]
     let methods = (demoResults["headline"] as! [[String: Any]]).map { $0["method"] as! String }
     XCTAssertEqual(methods, ["standard-fidelity", "robust-fidelity", "standard-upconv", "optimisation (standard)"])
+    let calibrations = try XCTUnwrap(demoResults["calibrations"] as? [[String: Any]])
+    XCTAssertEqual(calibrations.map { $0["dataset"] as? String }, ["shapes"])
+    XCTAssertEqual((calibrations[0]["checks"] as? [[String: Any]])?.count, 2, "the standard and the robust fidelity inverters")
+    // A verdict reads "instrument not calibrated" exactly when its data set's instrument fails.
+    let calibrated = demo.contains("shapes instrument: calibrated")
+    let verdictNames = (demoResults["verdicts"] as? [[String: Any]] ?? []).compactMap { $0["verdict"] as? String }
+    XCTAssertEqual(verdictNames.contains("instrument not calibrated"), !calibrated, demo)
     let experimentsRun = (demoResults["experiments"] as! [String: Any]).keys.sorted()
     XCTAssertTrue(experimentsRun.contains("shapes-factors-robust") && experimentsRun.contains("shapes-adversarial-standard"), "\(experimentsRun)")
     XCTAssertTrue(try expectSuccess(["models", "list", "--models", "models"], in: root).contains("afterimage inverter train --out models/inverters/shapes-robust-paper"))

@@ -141,6 +141,48 @@ final class FindingsTests: XCTestCase {
       perImage: perImage)
   }
 
+  /// Calibration gates the verdicts: a failed check turns every measured verdict into
+  /// "instrument not calibrated", keeping its number and saying why; a pass changes nothing.
+  func testCalibrationGatesTheVerdictsWithItsNumbers() {
+    var generator = SplitMix64(seed: 2)
+    func outcomes(_ p: Double, _ n: Int = 400) -> [Float] { (0..<n).map { _ in generator.uniform() < p ? 1 : 0 } }
+    func spread(_ mean: Double, _ n: Int = 400) -> [Float] { (0..<n).map { _ in Float(mean + 0.05 * generator.normal()) } }
+    var inputs = FindingInputs(dataset: "constructed")
+    inputs.standard = report(sameClass: outcomes(0.3), diversity: spread(0.5), correct: outcomes(0.8))
+    inputs.robust = report(sameClass: outcomes(0.6), diversity: spread(0.8), correct: outcomes(0.85))
+    let ungated = inputs.verdicts()
+    func check(_ inverter: String, efficiency: Double?, accuracy: Double, gap: Double, disagree: [String] = []) -> Calibration.Check {
+      Calibration.Check(
+        inverter: inverter, efficiency: efficiency.map { ["size": Estimate(value: $0, low: $0 - 0.1, high: $0 + 0.1)] }, rulersDisagree: disagree,
+        evaluationAccuracy: accuracy, evaluationAccuracyOnOriginals: 0.9, gap: Estimate(value: gap, low: gap - 0.02, high: gap + 0.02))
+    }
+    // Passing: efficiency 0.8 ≥ 0.5, 0.8/0.9 ≥ 0.8, gap 5 points ≤ 10.
+    inputs.calibration = Calibration(dataset: "constructed", checks: [check("standard-fidelity", efficiency: 0.8, accuracy: 0.8, gap: 0.05)])
+    XCTAssertTrue(inputs.calibration!.passes, inputs.calibration!.line)
+    XCTAssertEqual(inputs.verdicts().map(\.verdict), ungated.map(\.verdict), "a calibrated instrument changes no verdict")
+    // Each threshold alone fails it, and the line names the number.
+    for (failing, says) in [
+      (check("robust-fidelity", efficiency: 0.3, accuracy: 0.8, gap: 0.05), "size recovery efficiency 0.30 < 0.5"),
+      (check("robust-fidelity", efficiency: nil, accuracy: 0.5, gap: 0.05), "eval accuracy 50.0% is 0.56 of the originals' 90.0% (< 0.8)"),
+      (check("robust-fidelity", efficiency: 0.8, accuracy: 0.8, gap: 0.37), "gap +37.0 points > 10"),
+      (check("robust-fidelity", efficiency: 0.8, accuracy: 0.8, gap: 0.05, disagree: ["size"]), "the two rulers disagree on size"),
+    ] {
+      inputs.calibration = Calibration(dataset: "constructed", checks: [check("standard-fidelity", efficiency: 0.8, accuracy: 0.8, gap: 0.05), failing])
+      XCTAssertFalse(inputs.calibration!.passes)
+      XCTAssertTrue(inputs.calibration!.line.contains("NOT calibrated: robust-fidelity \(says)"), inputs.calibration!.line)
+      for (gated, original) in zip(inputs.verdicts(), ungated) {
+        if original.verdict == .notMeasured {
+          XCTAssertEqual(gated.verdict, .notMeasured, "nothing measured, nothing to gate")
+        } else {
+          XCTAssertEqual(gated.verdict, .instrumentNotCalibrated, "finding \(gated.finding)")
+          XCTAssertEqual(gated.effect, original.effect, "the number is kept")
+          XCTAssertTrue(gated.evidence.last!.contains("\(original.verdict.rawValue) as measured") && gated.evidence.last!.contains(says), gated.evidence.last!)
+        }
+      }
+    }
+    XCTAssertEqual(Verdict(rawValue: "instrument not calibrated"), .instrumentNotCalibrated, "results.json spells it so")
+  }
+
   func testFindingVerdictsFromConstructedReports() {
     var generator = SplitMix64(seed: 1)
     func outcomes(_ p: Double, _ n: Int = 400) -> [Float] { (0..<n).map { _ in generator.uniform() < p ? 1 : 0 } }

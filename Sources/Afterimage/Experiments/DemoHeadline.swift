@@ -62,8 +62,10 @@ public struct DemoHeadline: Codable {
   public var findings: [Finding] = []
   /// The paper's seven findings judged on each data set (absent in files written before).
   public var verdicts: [FindingVerdict]? = []
+  /// Each data set's instrument calibration, which gates its verdicts (absent in files written before).
+  public var calibrations: [Calibration]? = []
 
-  enum CodingKeys: String, CodingKey { case rows = "headline", findings = "standard_vs_robust", verdicts }
+  enum CodingKeys: String, CodingKey { case rows = "headline", findings = "standard_vs_robust", verdicts, calibrations }
 
   /// The side-by-side table's columns: title, format, and the score shown.
   static let columns: [(title: String, format: String, value: (ReconstructionReport) -> Double?, interval: (ReconstructionReport.Intervals) -> Estimate?)] = [
@@ -90,6 +92,7 @@ public struct DemoHeadline: Codable {
   /// The inputs of the seven verdicts for `data`, read from the plan's typed results.
   static func findingInputs(_ data: String, rows: [Row], ran: [(DemoPlan.Step, any ExperimentResult)]) -> FindingInputs {
     var inputs = FindingInputs(dataset: data)
+    var factorResults: [String: FactorResult] = [:]
     inputs.standard = rows.first { $0.dataset == data && $0.method == "standard-fidelity" }?.scores.report
     inputs.robust = rows.first { $0.dataset == data && $0.method == "robust-fidelity" }?.scores.report
     for (step, result) in ran where step.dataset == data {
@@ -105,11 +108,21 @@ public struct DemoHeadline: Codable {
         }
       case let transforms as TransformResult:
         if isRobust { inputs.transformsRobust = transforms.points } else { inputs.transformsStandard = transforms.points }
-      case let factors as FactorResult where !isRobust:
-        inputs.probe = factors.mlpLogitProbe
+      case let factors as FactorResult:
+        if !isRobust { inputs.probe = factors.mlpLogitProbe }
+        factorResults[isRobust ? "robust-fidelity" : "standard-fidelity"] = factors
       default: break
       }
     }
+    inputs.calibration = Calibration(dataset: data, checks: [inputs.standard, inputs.robust].enumerated().compactMap { index, report in
+      guard let report else { return nil }
+      let inverter = index == 0 ? "standard-fidelity" : "robust-fidelity"
+      let factors = factorResults[inverter]
+      return Calibration.Check(
+        inverter: inverter, efficiency: factors.map { $0.efficiency ?? [:] }, rulersDisagree: factors?.rulersDisagree,
+        evaluationAccuracy: report.evaluationAccuracy, evaluationAccuracyOnOriginals: report.evaluationAccuracyOnOriginals,
+        gap: report.intervals?.drawnGap)
+    })
     return inputs
   }
 
@@ -125,11 +138,14 @@ public struct DemoHeadline: Codable {
         rows.append(Row(dataset: step.dataset, method: method, scores: entry))
       }
     }
+    var calibrations: [Calibration] = []
     verdicts = Set(plan.steps.map(\.dataset)).sorted().flatMap { data in
       var inputs = Self.findingInputs(data, rows: rows, ran: ran)
       inputs.seeds = studies.first { $0.dataset == data }?.result
+      if let calibration = inputs.calibration { calibrations.append(calibration) }
       return inputs.verdicts()
     }
+    self.calibrations = calibrations
     for data in Set(plan.steps.map(\.dataset)).sorted() {
       /// The first estimate `read` gives from a result of type R for `data` and classifier `kind`.
       func estimate<R: ExperimentResult>(_ kind: String, _ read: (R) -> Estimate?) -> Estimate? {
@@ -215,13 +231,14 @@ public struct DemoHeadline: Codable {
     let datasets = Set((verdicts ?? []).map(\.dataset)).sorted()
     guard !datasets.isEmpty else { return [] }
     var lines = ["the paper's findings: verdict per data set, and the deciding difference with its 95% interval (docs/SCIENCE.md)"]
-    lines.append("  " + "finding".padding(toLength: 58, withPad: " ", startingAt: 0) + datasets.map { $0.padding(toLength: 42, withPad: " ", startingAt: 0) }.joined())
+    lines.append("  " + "finding".padding(toLength: 58, withPad: " ", startingAt: 0) + datasets.map { $0.padding(toLength: 52, withPad: " ", startingAt: 0) }.joined())
     for finding in PaperFinding.all {
       let claim = "\(finding.number). \(finding.claim)"
       let shown = claim.count > 56 ? String(claim.prefix(55)) + "…" : claim
       lines.append("  " + shown.padding(toLength: 58, withPad: " ", startingAt: 0)
-                   + datasets.map { Self.cell(verdict(finding.number, $0)).padding(toLength: 42, withPad: " ", startingAt: 0) }.joined())
+                   + datasets.map { Self.cell(verdict(finding.number, $0)).padding(toLength: 52, withPad: " ", startingAt: 0) }.joined())
     }
+    lines += (calibrations ?? []).map { "  " + $0.line }
     return lines + [""]
   }
 
@@ -269,7 +286,7 @@ public struct DemoHeadline: Codable {
     let datasets = Set((verdicts ?? []).map(\.dataset)).sorted()
     if !datasets.isEmpty {
       page += "<section id=\"verdicts\"><h2>The paper's seven findings, judged on the shipped models</h2>\n"
-      page += "<p class=\"what\">Each finding is decided by one difference, signed so that positive is what the paper found, with its 95% bootstrap interval over images: <b>holds</b> when the interval lies above 0, <b>does not hold</b> when it lies below (the data say the opposite), <b>inconclusive</b> when it straddles 0. docs/SCIENCE.md gives each rule.</p>\n"
+      page += "<p class=\"what\">Each finding is decided by one difference, signed so that positive is what the paper found, with its 95% bootstrap interval over images: <b>holds</b> when the interval lies above 0, <b>does not hold</b> when it lies below (the data say the opposite), <b>inconclusive</b> when it straddles 0; <b>instrument not calibrated</b> when the data set's inverters fail calibration (their line is under the table), so the number would describe the inverter, not the classifier. docs/SCIENCE.md gives each rule.</p>\n"
       page += "<div class=\"wide\"><table class=\"verdicts\"><tr><th>the paper found</th>" + datasets.map { "<th>\(escape($0))</th>" }.joined() + "</tr>\n"
       for finding in PaperFinding.all {
         page += "<tr><td><b>\(finding.number).</b> \(escape(finding.claim))<br><small>decided by: \(escape(finding.test))</small></td>"
@@ -283,6 +300,9 @@ public struct DemoHeadline: Codable {
         page += "</tr>\n"
       }
       page += "</table></div>\n"
+      for calibration in calibrations ?? [] {
+        page += "<p class=\"calibration \(calibration.passes ? "calibrated" : "not-calibrated")\">\(escape(calibration.line))</p>\n"
+      }
       for data in datasets {
         guard let png = overview[data] else { continue }
         let baseline = bestBaseline(data).map { ", the best baseline (\(escape($0)))" } ?? ""

@@ -7,6 +7,9 @@ public enum Verdict: String, Codable, Sendable {
   case inconclusive
   /// Not measured on this data set (the experiment it needs did not run or had no images).
   case notMeasured = "not measured"
+  /// Measured, but through inverters that fail calibration (`Calibration`): the number would
+  /// describe the instrument, not the classifier, so no verdict is given.
+  case instrumentNotCalibrated = "instrument not calibrated"
 
   /// The rule every verdict follows: `effect` is the 95% interval of a difference signed so
   /// that positive is what the paper found. Wholly above 0: holds; wholly below: does not hold
@@ -87,12 +90,23 @@ public struct FindingInputs {
   /// A shipped study of several inverter seeds (`analyze seeds`): when present, findings 3 and
   /// 4 are decided by its pooled differences, over more images and seeds than one run.
   public var seeds: SeedStudyResult?
+  /// The fidelity inverters' calibration; when it fails, every measured finding reads
+  /// "instrument not calibrated", its number and the failed checks kept as evidence.
+  public var calibration: Calibration?
 
   public init(dataset: String) { self.dataset = dataset }
 
   /// The seven verdicts.
   public func verdicts() -> [FindingVerdict] {
-    [recognisable(), beyondClass(), robustKeepsMore(), noiseInvariance(), misclassifiedDrift(), logitNoise(), transformations()]
+    let judged = [recognisable(), beyondClass(), robustKeepsMore(), noiseInvariance(), misclassifiedDrift(), logitNoise(), transformations()]
+    guard let calibration, !calibration.passes else { return judged }
+    return judged.map { verdict in
+      guard verdict.verdict != .notMeasured else { return verdict }
+      var gated = verdict
+      gated.evidence.append("\(verdict.verdict.rawValue) as measured, but \(calibration.line)")
+      gated.verdict = .instrumentNotCalibrated
+      return gated
+    }
   }
 
   static func percent(_ estimate: Estimate?) -> String { estimate?.formatted("%.1f%%") ?? "n/a" }

@@ -39,7 +39,7 @@ public enum HTMLReport {
       .verdicts { table-layout: fixed; width: 100%; } .verdicts td:first-child, .verdicts th:first-child { width: 30%; }
       .verdicts td, .verdicts th { text-align: left; vertical-align: top; } .verdicts td small { white-space: normal; }
       figure { margin: 1em 0; } figcaption { color: #555; font-size: 0.9em; } .verdicts ul { margin: 0.2em 0 0 1em; padding: 0; font-size: 0.85em; color: #555; }
-      .holds { color: #0a6b2a; font-weight: bold; } .does-not-hold { color: #a61b1b; font-weight: bold; } .inconclusive { color: #8a6d00; font-weight: bold; }
+      .holds { color: #0a6b2a; font-weight: bold; } .does-not-hold { color: #a61b1b; font-weight: bold; } .inconclusive { color: #8a6d00; font-weight: bold; } .instrument-not-calibrated { color: #555; font-weight: bold; font-style: italic; } .not-calibrated { color: #a61b1b; }
       .not-measured { color: #888; }
       h1 { border-bottom: 2px solid #333; } h2 { margin-top: 2em; border-bottom: 1px solid #ccc; } h2 small { color: #777; font-weight: normal; }
       table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.92em; }
