@@ -163,7 +163,7 @@ final class FindingsTests: XCTestCase {
     // Each threshold alone fails it, and the line names the number.
     for (failing, says) in [
       (check("robust-fidelity", efficiency: 0.3, accuracy: 0.8, gap: 0.05), "size recovery efficiency 0.30 < 0.5"),
-      (check("robust-fidelity", efficiency: nil, accuracy: 0.5, gap: 0.05), "eval accuracy 50.0% is 0.56 of the originals' 90.0% (< 0.8)"),
+      (check("robust-fidelity", efficiency: nil, accuracy: 0.5, gap: 0.05), "eval accuracy 50.0% is 0.556 of the originals' 90.0% (< 0.8)"),
       (check("robust-fidelity", efficiency: 0.8, accuracy: 0.8, gap: 0.37), "gap +37.0 points > 10"),
       (check("robust-fidelity", efficiency: 0.8, accuracy: 0.8, gap: 0.05, disagree: ["size"]), "the two rulers disagree on size"),
     ] {

@@ -40,7 +40,7 @@ public struct Calibration: Codable {
       }
       let ratio = evaluationAccuracy / max(evaluationAccuracyOnOriginals, 1e-9)
       if !(ratio >= minimumAccuracyRatio) {
-        failed.append(String(format: "eval accuracy %.1f%% is %.2f of the originals' %.1f%% (< %.1f)", 100 * evaluationAccuracy, ratio, 100 * evaluationAccuracyOnOriginals, minimumAccuracyRatio))
+        failed.append(String(format: "eval accuracy %.1f%% is %.3f of the originals' %.1f%% (< %.1f)", 100 * evaluationAccuracy, ratio, 100 * evaluationAccuracyOnOriginals, minimumAccuracyRatio))
       }
       if let gap, !(gap.value <= maximumGap) {
         failed.append(String(format: "gap %+.1f points > %.0f", 100 * gap.value, 100 * maximumGap))
@@ -73,7 +73,17 @@ public struct Calibration: Codable {
   /// Calibrated when every inverter the findings read passes.
   public var passes: Bool { checks.allSatisfy(\.passes) }
 
-  /// The calibration line of the headline and the report.
+  /// The calibration as terminal lines: the verdict, then each inverter's numbers and what failed.
+  public var lines: [String] {
+    var lines = ["\(dataset) instrument: \(passes ? "calibrated" : "NOT calibrated") (thresholds: docs/SCIENCE.md, \"Calibration\")"]
+    for check in checks {
+      lines.append("  " + check.summary)
+      if !check.passes { lines.append("    fails: " + check.failures.joined(separator: "; ")) }
+    }
+    return lines
+  }
+
+  /// The calibration in one line (the report, and a gated verdict's evidence).
   public var line: String {
     let verdict = passes ? "calibrated" : "NOT calibrated: " + checks.flatMap { check in check.failures.map { "\(check.inverter) \($0)" } }.joined(separator: "; ")
     return "\(dataset) instrument: \(verdict) (\(checks.map(\.summary).joined(separator: "; ")))"

@@ -238,7 +238,7 @@ public struct DemoHeadline: Codable {
       lines.append("  " + shown.padding(toLength: 58, withPad: " ", startingAt: 0)
                    + datasets.map { Self.cell(verdict(finding.number, $0)).padding(toLength: 52, withPad: " ", startingAt: 0) }.joined())
     }
-    lines += (calibrations ?? []).map { "  " + $0.line }
+    lines += (calibrations ?? []).flatMap { $0.lines.map { "  " + $0 } }
     return lines + [""]
   }
 
