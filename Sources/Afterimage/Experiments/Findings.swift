@@ -103,7 +103,7 @@ public struct FindingInputs {
     return judged.map { verdict in
       guard verdict.verdict != .notMeasured else { return verdict }
       var gated = verdict
-      gated.evidence.append("\(verdict.verdict.rawValue) as measured, but \(calibration.line)")
+      gated.evidence.append("\(verdict.verdict.rawValue) as measured, but the \(calibration.dataset) instrument is not calibrated (its calibration: under the verdict table, and `calibrations` in results.json)")
       gated.verdict = .instrumentNotCalibrated
       return gated
     }
