@@ -141,15 +141,22 @@ final class FindingsTests: XCTestCase {
       perImage: perImage)
   }
 
+  /// Seeded per-image scores for constructed reports: 0/1 outcomes with probability `p`, and
+  /// values spread (sd 0.05) around a mean; 400 images unless told.
+  final class ScoreDraws {
+    var generator: SplitMix64
+    init(seed: UInt64) { generator = SplitMix64(seed: seed) }
+    func outcomes(_ p: Double, _ n: Int = 400) -> [Float] { (0..<n).map { _ in generator.uniform() < p ? 1 : 0 } }
+    func spread(_ mean: Double, _ n: Int = 400) -> [Float] { (0..<n).map { _ in Float(mean + 0.05 * generator.normal()) } }
+  }
+
   /// Calibration gates the verdicts: a failed check turns every measured verdict into
   /// "instrument not calibrated", keeping its number and saying why; a pass changes nothing.
   func testCalibrationGatesTheVerdictsWithItsNumbers() {
-    var generator = SplitMix64(seed: 2)
-    func outcomes(_ p: Double, _ n: Int = 400) -> [Float] { (0..<n).map { _ in generator.uniform() < p ? 1 : 0 } }
-    func spread(_ mean: Double, _ n: Int = 400) -> [Float] { (0..<n).map { _ in Float(mean + 0.05 * generator.normal()) } }
+    let draws = ScoreDraws(seed: 2)
     var inputs = FindingInputs(dataset: "constructed")
-    inputs.standard = report(sameClass: outcomes(0.3), diversity: spread(0.5), correct: outcomes(0.8))
-    inputs.robust = report(sameClass: outcomes(0.6), diversity: spread(0.8), correct: outcomes(0.85))
+    inputs.standard = report(sameClass: draws.outcomes(0.3), diversity: draws.spread(0.5), correct: draws.outcomes(0.8))
+    inputs.robust = report(sameClass: draws.outcomes(0.6), diversity: draws.spread(0.8), correct: draws.outcomes(0.85))
     let ungated = inputs.verdicts()
     func check(_ inverter: String, efficiency: Double?, accuracy: Double, gap: Double, disagree: [String] = []) -> Calibration.Check {
       Calibration.Check(
@@ -184,14 +191,12 @@ final class FindingsTests: XCTestCase {
   }
 
   func testFindingVerdictsFromConstructedReports() {
-    var generator = SplitMix64(seed: 1)
-    func outcomes(_ p: Double, _ n: Int = 400) -> [Float] { (0..<n).map { _ in generator.uniform() < p ? 1 : 0 } }
-    func spread(_ mean: Double, _ n: Int = 400) -> [Float] { (0..<n).map { _ in Float(mean + 0.05 * generator.normal()) } }
+    let draws = ScoreDraws(seed: 1)
     var inputs = FindingInputs(dataset: "constructed")
     // Robust: clearly more same-class retrieval, clearly *more* noise diversity (against the
     // paper), recognised 80% of the time.
-    inputs.standard = report(sameClass: outcomes(0.3), diversity: spread(0.5), correct: outcomes(0.7))
-    inputs.robust = report(sameClass: outcomes(0.6), diversity: spread(0.8), correct: outcomes(0.8))
+    inputs.standard = report(sameClass: draws.outcomes(0.3), diversity: draws.spread(0.5), correct: draws.outcomes(0.7))
+    inputs.robust = report(sameClass: draws.outcomes(0.6), diversity: draws.spread(0.8), correct: draws.outcomes(0.8))
     let verdicts = Dictionary(uniqueKeysWithValues: inputs.verdicts().map { ($0.finding, $0) })
     XCTAssertEqual(verdicts[1]?.verdict, .holds, "80% recognised: above half")
     XCTAssertEqual(verdicts[2]?.verdict, .holds, "standard same-class retrieval 0.3 > chance 0.1")
@@ -201,9 +206,9 @@ final class FindingsTests: XCTestCase {
     XCTAssertEqual(verdicts[7]?.verdict, .notMeasured)
 
     // Equal classifiers: the robust-vs-standard comparison overlaps zero.
-    let same = outcomes(0.4)
-    inputs.standard = report(sameClass: same, diversity: spread(0.5), correct: outcomes(0.7))
-    inputs.robust = report(sameClass: same.map { $0 }, diversity: spread(0.5), correct: outcomes(0.7))
+    let same = draws.outcomes(0.4)
+    inputs.standard = report(sameClass: same, diversity: draws.spread(0.5), correct: draws.outcomes(0.7))
+    inputs.robust = report(sameClass: same.map { $0 }, diversity: draws.spread(0.5), correct: draws.outcomes(0.7))
     XCTAssertEqual(inputs.robustKeepsMore().verdict, .inconclusive)
 
     // Misclassified drift: 30 of 40 named as the predicted class, 5 as the true one.
@@ -227,9 +232,9 @@ final class FindingsTests: XCTestCase {
   }
 
   func testSeedStudyPoolsSeedsAndCallsADifferenceOnlyWhenItsIntervalExcludesZero() {
-    var generator = SplitMix64(seed: 21)
-    func outcomes(_ p: Double) -> [Float] { (0..<300).map { _ in generator.uniform() < p ? 1 : 0 } }
-    func spread(_ mean: Double) -> [Float] { (0..<300).map { _ in Float(mean + 0.05 * generator.normal()) } }
+    let draws = ScoreDraws(seed: 21)
+    func outcomes(_ p: Double) -> [Float] { draws.outcomes(p, 300) }
+    func spread(_ mean: Double) -> [Float] { draws.spread(mean, 300) }
     // Three seeds: robust retrieves clearly more; diversity the same for both.
     let pairs = (0..<3).map { seed in
       SeedStudyResult.Pair(
