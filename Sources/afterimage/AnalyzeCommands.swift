@@ -126,16 +126,17 @@ struct AnalyzeInformation: ParsableCommand {
 struct AnalyzeFactorRegressor: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "factor-regressor",
-    abstract: "Train the Shapes factor regressor (the ruler of `analyze factors`) on clean images, and measure its ceiling: R² per factor on held-out originals.")
+    abstract: "Train the Shapes factor regressor (the ruler of `analyze factors`) on images degraded as reconstructions are, and measure its ceilings: R² per factor on held-out originals, clean and degraded.")
 
   @Option(help: "The run directory to write (model.safetensors, config.json, factors.json).") var out: String
   @Option(help: ArgumentHelp("The Shapes data set.", valueName: "name")) var dataset = "shapes"
   @Option(help: "Image resolution.") var resolution = 32
-  @Option(help: "Clean training images.") var trainCount = FactorRegressor.Options().trainCount
+  @Option(help: "Training images.") var trainCount = FactorRegressor.Options().trainCount
   @Option(help: "Epochs.") var epochs = FactorRegressor.Options().epochs
   @Option(help: "Channel multiplier of the network.") var width = FactorRegressor.Options().width
   @Option(help: "Held-out test images the ceiling is measured on.") var heldOut = FactorRegressor.Options().heldOutCount
   @Option(help: "Random seed.") var seed: UInt64 = 0
+  @Flag(help: "Train on clean images only, as regressors did before degradations (blur, lost contrast and colour, noise) were added.") var clean = false
   @Option(help: "Threads (default: all cores).") var threads: Int?
   @Flag(help: "Replace a run already in --out.") var force = false
 
@@ -156,13 +157,15 @@ struct AnalyzeFactorRegressor: ParsableCommand {
     try run.prepareNewRun(replacing: force)
     var options = FactorRegressor.Options()
     (options.trainCount, options.epochs, options.width, options.heldOutCount, options.seed) = (trainCount, epochs, width, heldOut, seed)
-    print("training the factor regressor on \(min(trainCount, train.count)) clean \(dataset) images for \(epochs) epochs")
+    if clean { options.degradation = nil }
+    print("training the factor regressor on \(min(trainCount, train.count)) \(clean ? "clean" : "degraded") \(dataset) images for \(epochs) epochs")
     let regressor = try FactorRegressor.train(on: train, test: test, options: options, progress: true)
     try regressor.save(to: run, command: reproducibleCommandLine())
-    print("ceiling, R² per factor on \(heldOut) held-out originals (95% interval):")
+    print("ceilings, R² per factor on \(heldOut) held-out originals, clean and degraded at every axis's limit (95% intervals):")
     for name in ShapeFactors.names {
       guard let estimate = regressor.record.ceiling[name] else { continue }
-      print("  \(name.padding(toLength: 22, withPad: " ", startingAt: 0)) \(estimate.formatted("%.3f"))")
+      let degraded = regressor.record.degradedCeiling?[name].map { $0.formatted("%.3f") } ?? "n/a"
+      print("  \(name.padding(toLength: 22, withPad: " ", startingAt: 0)) \(estimate.formatted("%.3f").padding(toLength: 26, withPad: " ", startingAt: 0)) \(degraded)")
     }
     print(String(format: "wrote %@ in %@", out, ProgressBar.clock(regressor.record.seconds ?? 0)))
   }

@@ -1,10 +1,13 @@
 import Foundation
 import Torch
 
-/// The ruler of factor recovery: a network trained on clean Shapes images to read every
-/// nuisance factor off the pixels (`FactorEncoding`'s targets). Whatever it cannot read off an
-/// original it cannot find in a reconstruction, so its R² on held-out originals, the ceiling,
-/// is reported beside every factor. Shipped as `models/eval/shapes-factors`
+/// The ruler of factor recovery: a network trained on Shapes images to read every nuisance
+/// factor off the pixels (`FactorEncoding`'s targets). It is trained on images degraded as
+/// reconstructions are (`ReconstructionDegradation`: blur, lost contrast and colour, noise), so
+/// a blurred reconstruction is read as its sharp original would be, not misread as an image the
+/// ruler has never seen. Whatever it cannot read off an original it cannot find in a
+/// reconstruction, so its R² on held-out originals, clean and degraded (the ceilings), is
+/// reported beside every factor. Shipped as `models/eval/shapes-factors`
 /// (`afterimage analyze factor-regressor` trains it).
 public final class FactorRegressor {
   /// How the regressor is trained.
@@ -19,9 +22,12 @@ public final class FactorRegressor {
     public var seed: UInt64 = 0
     /// Held-out test images the ceiling is measured on.
     public var heldOutCount = 1000
+    /// How training images are degraded; nil: clean images only (every regressor trained
+    /// before degradations existed, whose options lack the key).
+    public var degradation: ReconstructionDegradation? = ReconstructionDegradation()
     public init() {}
 
-    enum CodingKeys: String, CodingKey { case trainCount, epochs, batchSize, learningRate, width, seed, heldOutCount }
+    enum CodingKeys: String, CodingKey { case trainCount, epochs, batchSize, learningRate, width, seed, heldOutCount, degradation }
 
     /// Reads options of any version: a missing key keeps its default.
     public init(from decoder: any Decoder) throws {
@@ -33,6 +39,7 @@ public final class FactorRegressor {
       try c.decodeIfPresent(.width, into: &width)
       try c.decodeIfPresent(.seed, into: &seed)
       try c.decodeIfPresent(.heldOutCount, into: &heldOutCount)
+      degradation = try c.decodeIfPresent(ReconstructionDegradation.self, forKey: .degradation)
     }
   }
 
@@ -47,6 +54,10 @@ public final class FactorRegressor {
     public var stds: [Double]
     /// R² per factor on `options.heldOutCount` held-out originals, with 95% intervals.
     public var ceiling: [String: Estimate]
+    /// The same on those originals degraded at every axis's limit
+    /// (`ReconstructionDegradation.strongest`): how well it reads the worst reconstruction it was
+    /// made for. Nil for regressors measured before this existed.
+    public var degradedCeiling: [String: Estimate]?
     public var seconds: Double?
     public var command: String?
 
@@ -54,7 +65,7 @@ public final class FactorRegressor {
       (self.dataset, self.options, self.means, self.stds, self.ceiling, self.seconds, self.command) = (dataset, options, means, stds, ceiling, seconds, command)
     }
 
-    enum CodingKeys: String, CodingKey { case schemaVersion, dataset, options, means, stds, ceiling, seconds, command }
+    enum CodingKeys: String, CodingKey { case schemaVersion, dataset, options, means, stds, ceiling, degradedCeiling = "degraded_ceiling", seconds, command }
 
     /// Refuses a newer schema; the encoding's statistics are required, the rest may be absent.
     public init(from decoder: any Decoder) throws {
@@ -65,6 +76,7 @@ public final class FactorRegressor {
       means = try c.decode([Double].self, forKey: .means)
       stds = try c.decode([Double].self, forKey: .stds)
       ceiling = try c.decodeIfPresent([String: Estimate].self, forKey: .ceiling) ?? [:]
+      degradedCeiling = try c.decodeIfPresent([String: Estimate].self, forKey: .degradedCeiling)
       seconds = try c.decodeIfPresent(Double.self, forKey: .seconds)
       command = try c.decodeIfPresent(String.self, forKey: .command)
     }
@@ -92,10 +104,13 @@ public final class FactorRegressor {
     withNoGrad { Tensor.cat(images.to(.cpu).split(size: 256).map { network.logits($0) }, dim: 0) }
   }
 
-  /// Trains a regressor on `dataset`'s clean training images and measures its ceiling on the
-  /// first `options.heldOutCount` images of the test split (`test`, when given).
+  /// Trains a regressor on `dataset`'s training images (degraded as `options.degradation` says)
+  /// and measures its ceilings on the first `options.heldOutCount` images of the test split
+  /// (`test`, when given), clean and degraded.
   public static func train(on dataset: ShapesDataset, test: ShapesDataset? = nil, options: Options, progress: Bool = false) throws -> FactorRegressor {
     let start = Date()
+    try options.degradation?.validate()
+    let degrader = Generator(seed: options.seed &+ 1)
     let train = try Subset(dataset, count: min(options.trainCount, dataset.count))
     let drawn = (0..<train.count).map { dataset.factors(at: $0) }
     let encoding = FactorEncoding(fitting: drawn.map(\.factors))
@@ -117,7 +132,8 @@ public final class FactorRegressor {
       try loader.epoch(epoch).forEachBatch { batch in
         optimizer.learningRate = schedule.learningRate(at: step)
         let rows = targets.indexSelect(dim: 0, index: Tensor(batch.indices.map(Int64.init))).to(.float32)
-        let loss = Loss.mse(network.logits(batch.images), rows)
+        let images = options.degradation.map { $0.apply(batch.images, generator: degrader) } ?? batch.images
+        let loss = Loss.mse(network.logits(images), rows)
         guard loss.item().isFinite else { throw RunError("the factor regressor's loss became non-finite at step \(step): lower the learning rate") }
         optimizer.zeroGrad()
         loss.backward()
@@ -132,16 +148,19 @@ public final class FactorRegressor {
       dataset: dataset.name, options: options, means: statistics.means, stds: statistics.stds, ceiling: [:], seconds: nil, command: nil))
     if let test {
       regressor.record.ceiling = try regressor.ceiling(on: test, count: options.heldOutCount)
+      regressor.record.degradedCeiling = try regressor.ceiling(on: test, count: options.heldOutCount, degradedBy: .strongest)
     }
     regressor.record.seconds = Date().timeIntervalSince(start)
     return regressor
   }
 
-  /// R² per factor on the first `count` images of `test`: what the regressor reads off originals.
-  public func ceiling(on test: ShapesDataset, count: Int) throws -> [String: Estimate] {
+  /// R² per factor on the first `count` images of `test`: what the regressor reads off
+  /// originals, or off originals degraded by `degradation` (a fixed draw: seed 0).
+  public func ceiling(on test: ShapesDataset, count: Int, degradedBy degradation: ReconstructionDegradation? = nil) throws -> [String: Estimate] {
     let batch = try test.batch(at: Array(0..<min(count, test.count)))
     let probe = FactorProbe(regressor: self, dataset: test)
-    return probe.recovery(images: batch.images, factors: batch.factors ?? [], labels: batch.labels.scalars(as: Int64.self).map(Int.init))
+    let images = degradation.map { $0.apply(batch.images, generator: Generator(seed: 0), extreme: true) } ?? batch.images
+    return probe.recovery(images: images, factors: batch.factors ?? [], labels: batch.labels.scalars(as: Int64.self).map(Int.init))
   }
 
   /// Writes the weights, config.json and factors.json to `run` (`command`: the line that made it).

@@ -70,6 +70,8 @@ public struct FactorExperiment: Experiment {
     let fromProbe = probe.mlpPredictions(trainLogits: trainLogits, trainFactors: trainBatch.factors!, trainLabels: trainLabels, testLogits: logits)
     let reconstructionR2 = probe.encoding.rSquaredEstimates(predictions: fromReconstructions, targets: targets, rotationMask: mask)
     let originalR2 = probe.encoding.rSquaredEstimates(predictions: probe.predictions(scored.images), targets: targets, rotationMask: mask)
+    let degradedImages = ReconstructionDegradation.strongest.apply(scored.images, generator: Generator(seed: 0), extreme: true)
+    let degradedR2 = probe.encoding.rSquaredEstimates(predictions: probe.predictions(degradedImages), targets: targets, rotationMask: mask)
     let probeR2 = probe.encoding.rSquaredEstimates(predictions: fromProbe, targets: targets, rotationMask: mask)
     let held = Set(probeR2.filter { $0.value.value >= Self.presentInLogits }.keys)
     var result = FactorResult(
@@ -84,6 +86,8 @@ public struct FactorExperiment: Experiment {
       regressor: stored.map { _ in regressor ?? FactorRegressor.shippedFolder } ?? "trained here on \(trainCount) images, \(epochs) epochs",
       storedCeiling: stored?.record.ceiling, representation: model.config.representation.description)
     result.draws = draws
+    result.degradedOriginals = degradedR2
+    result.regressorDegradation = stored.map { $0.record.options.degradation == nil ? "clean images only" : "degraded images" }
     result.averaged = probe.encoding.rSquaredEstimates(predictions: fromDraws, targets: targets, rotationMask: mask)
     result.singleDrawEfficiency = probe.encoding.efficiencyEstimates(
       predictions: fromReconstructions, reference: fromProbe, targets: targets, rotationMask: mask, factors: held)
@@ -118,6 +122,13 @@ public struct FactorResult: ExperimentResult {
   public var singleDrawEfficiency: [String: Estimate]?
   /// The ruler that needs no training (`GeometricRuler`): centroid and area.
   public var geometric: Geometric?
+  /// The regressor's R² on the originals degraded at every axis's limit
+  /// (`ReconstructionDegradation.strongest`): its ceiling for the blurred, greyed and noisy
+  /// images reconstructions are (nil in older files).
+  public var degradedOriginals: [String: Estimate]?
+  /// What the regressor was trained on: "degraded images", or "clean images only" (regressors
+  /// made before degradations existed); nil when it was trained here, or in older files.
+  public var regressorDegradation: String?
 
   /// The geometric ruler's R² per factor (`GeometricRuler.factors`): the reconstructions'
   /// readings against the originals', from one draw and averaged over the draws, and the
@@ -157,6 +168,7 @@ public struct FactorResult: ExperimentResult {
     case reconstructions, originals, linearLogitProbe = "logit_probe", mlpLogitProbe = "logit_probe_mlp"
     case intervals, efficiency, regressor, storedCeiling = "stored_ceiling", representation
     case draws, averaged, singleDrawEfficiency = "single_draw_efficiency", geometric
+    case degradedOriginals = "degraded_originals", regressorDegradation = "regressor_trained_on"
   }
 
   /// The factors a clean image shows (the ruler must reach them): all but the ones drawn as
@@ -166,7 +178,7 @@ public struct FactorResult: ExperimentResult {
   public var kind: String { "factors" }
   public var title: String { "What survives in the logits (Shapes factors)" }
   public var measures: String {
-    "Every Shapes image was drawn with known nuisance factors; a regressor trained on clean images reads each factor off the reconstructions (R² 1: fully recovered, 0: lost), beside the same regressor on the originals (the ceiling) and two probes on the logits themselves: linear, and a small MLP, which also reads what the logits hold nonlinearly, as an inverter can."
+    "Every Shapes image was drawn with known nuisance factors; a regressor trained on images degraded as reconstructions are (blur, lost contrast and colour, noise) reads each factor off the reconstructions (R² 1: fully recovered, 0: lost), beside the same regressor on the originals, clean and degraded (the ceilings), a geometric ruler that needs no training, and two probes on the logits themselves: linear, and a small MLP, which also reads what the logits hold nonlinearly, as an inverter can."
   }
 
   public var summary: String? {
@@ -186,12 +198,13 @@ public struct FactorResult: ExperimentResult {
     }
     let read = representation.map { $0 == "logits" ? "" : "; the probes read \($0), which the inverter inverts" } ?? ""
     let averagedOver = draws.map { "averaged over \($0) draws" } ?? "one draw"
-    var lines = ["R² per factor (1: fully recovered, 0: nothing), ± the 95% interval; efficiency = reconstructions (\(averagedOver)) / MLP probe (regressor: \(regressor ?? "trained here")\(read)):",
-                 "  factor                   one draw        \((draws.map { "\($0) draws" } ?? "averaged").padding(toLength: 16, withPad: " ", startingAt: 0))originals(ceiling)    linear probe       MLP probe      efficiency"]
+    let trainedOn = regressorDegradation.map { ", trained on \($0)" } ?? ""
+    var lines = ["R² per factor (1: fully recovered, 0: nothing), ± the 95% interval; efficiency = reconstructions (\(averagedOver)) / MLP probe (regressor: \(regressor ?? "trained here")\(trainedOn)\(read)):",
+                 "  factor                   one draw        \((draws.map { "\($0) draws" } ?? "averaged").padding(toLength: 16, withPad: " ", startingAt: 0))originals(ceiling)  degraded(ceiling)   linear probe       MLP probe      efficiency"]
     lines += ShapeFactors.names.map { name in
       "  \(name.padding(toLength: 22, withPad: " ", startingAt: 0))"
         + cell(reconstructions[name], intervals?.reconstructions[name]) + cell(averaged?[name]?.value, averaged?[name])
-        + cell(originals[name], intervals?.originals[name])
+        + cell(originals[name], intervals?.originals[name]) + cell(degradedOriginals?[name]?.value, degradedOriginals?[name])
         + cell(linearLogitProbe[name], nil) + cell(mlpLogitProbe[name], intervals?.mlpLogitProbe[name])
         + (efficiency?[name].map { cell($0.value, $0) } ?? "—".leftPadded(15))
     }
@@ -226,10 +239,12 @@ public struct FactorResult: ExperimentResult {
     /// The regressor's R² averaged over draws, and the geometric ruler's (its factors only).
     public var averaged: Estimate?
     public var geometric: Estimate?
+    /// The regressor on degraded originals: its ceiling for reconstructions.
+    public var degradedOriginals: Estimate?
     enum CodingKeys: String, CodingKey {
       case factor, reconstructions, reconstructionsInterval = "reconstructions_interval", originals, originalsInterval = "originals_interval"
       case linearProbe = "logit_probe", mlpProbe = "logit_probe_mlp", mlpProbeInterval = "logit_probe_mlp_interval", efficiency
-      case efficiencyInterval = "efficiency_interval", averaged, geometric
+      case efficiencyInterval = "efficiency_interval", averaged, geometric, degradedOriginals = "degraded_originals"
     }
   }
 
@@ -238,7 +253,8 @@ public struct FactorResult: ExperimentResult {
       Row(factor: name, reconstructions: reconstructions[name], reconstructionsInterval: intervals?.reconstructions[name],
           originals: originals[name], originalsInterval: intervals?.originals[name], linearProbe: linearLogitProbe[name],
           mlpProbe: mlpLogitProbe[name], mlpProbeInterval: intervals?.mlpLogitProbe[name], efficiency: efficiency?[name]?.value,
-          efficiencyInterval: efficiency?[name], averaged: averaged?[name], geometric: geometric?.averaged[name])
+          efficiencyInterval: efficiency?[name], averaged: averaged?[name], geometric: geometric?.averaged[name],
+          degradedOriginals: degradedOriginals?[name])
     }
   }
 }
