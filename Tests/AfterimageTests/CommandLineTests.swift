@@ -66,6 +66,17 @@ final class CommandLineTests: XCTestCase {
     try expectFailure(["inverter", "train", "--classifier", "classifier", "--out", "bad", "--steps", "5", "--snapshot-at", "3,9"], saying: "--snapshot-at takes", in: root)
     XCTAssertTrue(try String(contentsOf: root.appendingPathComponent("seeded/config.json"), encoding: .utf8).contains("\"seedInput\" : \"noise+representation\""))
     XCTAssertTrue(try expectSuccess(["inverter", "reconstruct", "--inverter", "seeded", "--count", "2", "--out", "s.png"], in: root).contains("top-1 agreement"))
+    // A spatial feature map placed in the seed: its grid recorded; the logits have none to place.
+    _ = try expectSuccess(
+      ["inverter", "train", "--classifier", "classifier", "--out", "placed", "--steps", "2", "--batch-size", "8", "--ch", "4",
+       "--noise-size", "16", "--no-attention", "--train-count", "32", "--representation", "features:layer3",
+       "--seed-input", "noise+representation+map"], in: root)
+    let placed = try JSONSerialization.jsonObject(with: Data(contentsOf: root.appendingPathComponent("placed/config.json"))) as! [String: Any]
+    XCTAssertEqual((placed["representationGrid"] as? [Int])?.dropFirst(), [4, 4], "layer3's 8×8 map pooled to 4×4")
+    XCTAssertTrue(try expectSuccess(["inverter", "reconstruct", "--inverter", "placed", "--count", "2", "--out", "p.png"], in: root).contains("top-1 agreement"))
+    try expectFailure(
+      ["inverter", "train", "--classifier", "classifier", "--out", "bad", "--steps", "2", "--seed-input", "noise+representation+map"],
+      saying: "is not a spatial map", in: root)
     try expectFailure(
       ["inverter", "train", "--classifier", "classifier", "--arch", "upconv", "--out", "bad", "--seed-input", "noise+representation"],
       saying: "--seed-input is a choice of the BigGAN generator", in: root)

@@ -1,4 +1,4 @@
-import Afterimage
+@testable import Afterimage
 import Foundation
 import TestSupport
 import Torch
@@ -49,6 +49,46 @@ final class InverterTests: XCTestCase {
     config.seedInput = .noiseAndRepresentation
     XCTAssertEqual(try XCTUnwrap(try config.makeGenerator() as? LogitGenerator).seedInput, .noiseAndRepresentation)
     XCTAssertEqual(InverterConfig.Defaults.seedInput, .noise)
+  }
+
+  /// With the map placed in the seed, each cell of a 2×2 feature grid reaches only its own
+  /// quarter of the 4×4 seed; the gradients are autograd's; a representation without a grid is
+  /// refused with what to do, and a config records the grid.
+  func testTheSeedCanPlaceASpatialMapWhereItIs() throws {
+    let architecture = try BigGANArchitecture.forResolution(32)
+    let grid = [3, 2, 2]  // C, h, w: 12 values per image
+    let generator = LogitGenerator(
+      architecture: architecture, logitCount: 12, noiseSize: 16, embeddingSize: 6, ch: 2, useAttention: false,
+      seedInput: .noiseRepresentationAndMap, grid: grid, generator: Generator(seed: 1))
+    generator.convert(to: .float64)
+    generator.eval()
+    let logits = Tensor.randn([2, 12], generator: Generator(seed: 2), dtype: .float64)
+    let noise = Tensor.randn([2, generator.noiseSize], generator: Generator(seed: 3), dtype: .float64)
+    // Change the top-left cell of every channel (entries c·4 + 0) and no other; the embedding
+    // is held fixed, so only the placed map can carry the change.
+    let embedded = generator.embedding(logits)
+    let chunk = noise.narrow(dim: 1, start: 0, length: generator.chunkSize)
+    var mask = [Double](repeating: 0, count: 12)
+    for channel in 0..<3 { mask[channel * 4] = 1 }
+    let moved = logits + Tensor(mask, shape: [1, 12]).to(.float64)
+    let change = withNoGrad {
+      (generator.seedLayout(logits: moved, embedded: embedded, noise: chunk) - generator.seedLayout(logits: logits, embedded: embedded, noise: chunk))
+        .abs().sum(dims: [0, 1])
+    }  // [4, 4]
+    XCTAssertGreaterThan(change.narrow(dim: 0, start: 0, length: 2).narrow(dim: 1, start: 0, length: 2).min().item(), 1e-6, "the top-left quarter moves")
+    XCTAssertEqual(change.narrow(dim: 0, start: 2, length: 2).sum().item() + change.narrow(dim: 1, start: 2, length: 2).sum().item(), 0, accuracy: 1e-12, "nothing else does")
+    let mapWeight = try XCTUnwrap(generator.namedParameters().first { $0.name == "map_seed.weight_orig" }?.tensor)
+    assertGradientsMatchFiniteDifferences([logits, mapWeight], tolerance: 1e-5) { randomProjection(of: generator(logits: logits, noise: noise)) }
+    // Through the config.
+    var config = InverterConfig(resolution: 32, channels: 3, logitCount: 12, classifier: "c", dataset: "shapes", preset: "fidelity", losses: InversionLossWeights(), training: .default)
+    config.seedInput = .noiseRepresentationAndMap
+    XCTAssertThrowsError(try config.makeGenerator()) { XCTAssertTrue("\($0)".contains("--representation features:NAME"), "\($0)") }
+    config.representationGrid = grid
+    let made = try XCTUnwrap(try config.makeGenerator() as? LogitGenerator)
+    XCTAssertEqual(made.grid, grid)
+    let decoded = try JSONDecoder().decode(InverterConfig.self, from: JSONEncoder().encode(config))
+    XCTAssertEqual(decoded.representationGrid, grid)
+    XCTAssertEqual(decoded.seedInput, .noiseRepresentationAndMap)
   }
 
   /// Every shipped BigGAN inverter predates the choice: it loads with the noise-only seed it was

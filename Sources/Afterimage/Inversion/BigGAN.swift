@@ -97,6 +97,14 @@ public enum SeedInput: String, Codable, CaseIterable, Sendable {
   /// `[z₀, embedding(ℓ)]`, as BigGAN-deep feeds its first layer: the representation reaches
   /// the layout of the 4×4 seed directly. An inverter must draw where a class does not say.
   case noiseAndRepresentation = "noise+representation"
+  /// `[z₀, embedding(ℓ)]` as above, plus the pooled feature map itself placed on the 4×4 grid
+  /// (a 1×1 convolution of each cell, added to the seed): what a feature map holds at a place
+  /// starts at that place. Only for a spatial feature map (`--representation features:NAME`
+  /// of a convolutional layer), whose grid the config records.
+  case noiseRepresentationAndMap = "noise+representation+map"
+
+  /// Whether the embedding of the representation enters the seed's linear map.
+  var seedTakesEmbedding: Bool { self != .noise }
 }
 
 /// The logit-conditioned generator `G(ℓ, z)`: BigGAN with its class embedding replaced by a
@@ -114,6 +122,11 @@ public final class LogitGenerator: Module {
   @Child var embedding: Linear
   /// The map from the first noise chunk (and the embedding, per `seedInput`) to the 4×4 seed (`linear`).
   @Child var seed: Linear
+  /// With `.noiseRepresentationAndMap`: the 1×1 convolution from the feature map's channels to
+  /// the seed's (`map_seed`); nil otherwise.
+  @Child var mapSeed: Conv2d?
+  /// The representation's grid `[C, h, w]` when the map is placed in the seed.
+  let grid: [Int]?
   @Child var blocks: ModuleList<GeneratorBlock>
   /// Self-attention after the blocks that have it, by block index (`attention.<index>`); nil if none.
   @Child var attention: ModuleDict<SelfAttention>?
@@ -127,9 +140,11 @@ public final class LogitGenerator: Module {
   ///   - embeddingSize: width of the logit embedding.
   ///   - ch: the base width the architecture's multipliers scale.
   ///   - channels: output image channels (1 or 3).
+  ///   - grid: `[C, h, w]` of a spatial representation (C·h·w = `logitCount`, h and w dividing
+  ///     4), needed by `.noiseRepresentationAndMap` and ignored otherwise.
   public init(
     architecture: BigGANArchitecture, logitCount: Int, noiseSize: Int = 64, embeddingSize: Int = 64, ch: Int = 16,
-    channels: Int = 3, useAttention: Bool = true, seedInput: SeedInput = .noise, generator: Generator? = nil
+    channels: Int = 3, useAttention: Bool = true, seedInput: SeedInput = .noise, grid: [Int]? = nil, generator: Generator? = nil
   ) {
     self.architecture = architecture
     self.logitCount = logitCount
@@ -141,8 +156,17 @@ public final class LogitGenerator: Module {
     baseChannels = ch * architecture.generatorChannels[0]
     let conditionSize = embeddingSize + chunkSize
     _embedding = Child(wrappedValue: Linear(logitCount, embeddingSize, bias: false, generator: generator), "shared")
-    let seedWidth = chunkSize + (seedInput == .noiseAndRepresentation ? embeddingSize : 0)
+    let seedWidth = chunkSize + (seedInput.seedTakesEmbedding ? embeddingSize : 0)
     _seed = Child(wrappedValue: Linear(seedWidth, baseChannels * 16, spectralNorm: true, generator: generator), "linear")
+    let placed = seedInput == .noiseRepresentationAndMap ? grid : nil
+    if let placed {
+      precondition(placed.count == 3 && placed.reduce(1, *) == logitCount && 4 % placed[1] == 0 && 4 % placed[2] == 0,
+                   "a grid [C, h, w] with C·h·w = \(logitCount) and h, w dividing 4")
+    }
+    self.grid = placed
+    let seedChannels = baseChannels
+    _mapSeed = Child(
+      wrappedValue: placed.map { Conv2d($0[0], seedChannels, kernelSize: 1, spectralNorm: true, generator: generator) }, "map_seed")
     var blocks: [GeneratorBlock] = []
     var attention: [Int: SelfAttention] = [:]
     for index in 0..<architecture.generatorBlocks {
@@ -172,14 +196,26 @@ public final class LogitGenerator: Module {
     let batch = logits.shape[0]
     let chunks = noise.split(size: chunkSize, dim: 1)  // blocks + 1 pieces of [B, chunk]
     let embedded = embedding(logits)  // [B, E]
-    let seedCode = seedInput == .noise ? chunks[0] : Tensor.cat([chunks[0], embedded], dim: 1)  // [B, chunk (+ E)]
-    var h = seed(seedCode).view([batch, baseChannels, 4, 4])  // [B, ch·m0, 4, 4]
+    var h = seedLayout(logits: logits, embedded: embedded, noise: chunks[0])  // [B, ch·m0, 4, 4]
     for (index, block) in blocks.enumerated() {
       let condition = Tensor.cat([embedded, chunks[index + 1]], dim: 1)  // [B, E + chunk]
       h = block(h, condition: condition)  // doubles H and W
       if let layer = attention?[String(index)] { h = layer(h) }
     }
     return outputConv(outputNorm(h).relu()).tanh()  // [B, C, R, R]
+  }
+
+  /// The 4×4 seed the blocks grow the picture from, `[B, ch·m0, 4, 4]`: the seed's linear map
+  /// of the noise chunk `[B, chunk]` (and of `embedded [B, E]`, per `seedInput`), plus with a
+  /// placed map the 1×1 convolution of `logits [B, C·h·w]` seen as `[B, C, h, w]`, each cell
+  /// spread over the 4/h × 4/w seed cells it covers.
+  func seedLayout(logits: Tensor, embedded: Tensor, noise chunk: Tensor) -> Tensor {
+    let batch = logits.shape[0]
+    let seedCode = seedInput.seedTakesEmbedding ? Tensor.cat([chunk, embedded], dim: 1) : chunk  // [B, chunk (+ E)]
+    let layout = seed(seedCode).view([batch, baseChannels, 4, 4])
+    guard let mapSeed, let grid else { return layout }
+    let map = logits.view([batch, grid[0], grid[1], grid[2]])  // [B, C, h, w]
+    return layout + mapSeed(grid[1] == 4 && grid[2] == 4 ? map : map.upsampleNearest(to: (4, 4)))
   }
 }
 

@@ -56,6 +56,9 @@ public struct InverterConfig: VersionedRecord, Equatable {
   public var attention = Defaults.attention
   public var preprocessing = Defaults.preprocessing
   public var seedInput = Defaults.seedInput
+  /// `[C, h, w]` of the representation when it is a spatial feature map
+  /// (`ImageClassifier.representationGrid`); nil for logits and vectors, and in older configs.
+  public var representationGrid: [Int]?
   /// Per-logit statistics over the training set (used when `preprocessing` is standardized).
   public var logitMean: [Double] = []
   public var logitStd: [Double] = []
@@ -96,7 +99,7 @@ public struct InverterConfig: VersionedRecord, Equatable {
 
   enum CodingKeys: String, CodingKey {
     case schemaVersion, architecture, resolution, channels, logitCount, representation, ch, noiseSize, embeddingSize, attention, preprocessing, seedInput
-    case logitMean, logitStd, classifier, classifierDigest, perceptualDigest, dataset, data, preset, losses, training, command
+    case representationGrid, logitMean, logitStd, classifier, classifierDigest, perceptualDigest, dataset, data, preset, losses, training, command
   }
 
   /// Reads a config of any schema up to the current one; a field the file lacks keeps its default.
@@ -117,6 +120,7 @@ public struct InverterConfig: VersionedRecord, Equatable {
     try c.decodeIfPresent(.preprocessing, into: &preprocessing)
     // Absent in configs from before the choice: their generators took the noise alone.
     seedInput = try c.decodeIfPresent(SeedInput.self, forKey: .seedInput) ?? .noise
+    representationGrid = try c.decodeIfPresent([Int].self, forKey: .representationGrid)
     try c.decodeIfPresent(.logitMean, into: &logitMean)
     try c.decodeIfPresent(.logitStd, into: &logitStd)
     command = try c.decodeIfPresent(String.self, forKey: .command)
@@ -141,9 +145,14 @@ public struct InverterConfig: VersionedRecord, Equatable {
     let architectureTable = try BigGANArchitecture.forResolution(resolution)
     switch architecture {
     case .biggan:
+      if seedInput == .noiseRepresentationAndMap {
+        guard let grid = representationGrid, grid.count == 3, grid.reduce(1, *) == logitCount, 4 % grid[1] == 0, 4 % grid[2] == 0 else {
+          throw RunError("--seed-input \(seedInput.rawValue) places a feature map on the seed's 4×4 grid, and \(representation) is not a spatial map of 1, 2 or 4 cells a side: invert a convolutional layer's map (--representation features:NAME; `afterimage classifier info` lists them), or use --seed-input noise+representation")
+        }
+      }
       return LogitGenerator(
         architecture: architectureTable, logitCount: logitCount, noiseSize: noiseSize, embeddingSize: embeddingSize, ch: ch,
-        channels: channels, useAttention: attention, seedInput: seedInput, generator: generator)
+        channels: channels, useAttention: attention, seedInput: seedInput, grid: representationGrid, generator: generator)
     case .upconv:
       return UpconvDecoder(logitCount: logitCount, resolution: resolution, channels: channels, ch: ch, noiseSize: noiseSize, generator: generator)
     }

@@ -59,6 +59,8 @@ public struct InverterRecipe: Equatable, Sendable {
     config.attention = attention
     config.preprocessing = preprocessing
     config.seedInput = seedInput
+    config.representationGrid = try inverted.representationGrid(representation)
+    if architecture == .biggan { _ = try config.makeGenerator() }  // a seed the representation cannot take is refused now
     config.command = command
     return config
   }

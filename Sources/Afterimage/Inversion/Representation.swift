@@ -102,6 +102,17 @@ extension ImageClassifier {
     return try withNoGrad { try represent(probe, as: representation) }.shape[1]
   }
 
+  /// The grid `[C, h, w]` a spatial feature map is pooled to (`Representation.vector` flattens
+  /// it channel-major: entry `c·h·w + y·w + x`), from one probe image; nil for the logits, for
+  /// vectors (`pool`) and for token maps, which have no layout to place.
+  public func representationGrid(_ representation: Representation) throws -> [Int]? {
+    guard case .features(let name) = representation, featureNames.contains(name) else { return nil }
+    let probe = Tensor.full([1, config.channels, config.resolution, config.resolution], 0.5, device: device)
+    let map = try withNoGrad { try features(probe, names: [name]).features[name]! }
+    guard map.rank == 4 else { return nil }
+    return [map.shape[1], min(map.shape[2], Representation.gridSide), min(map.shape[3], Representation.gridSide)]
+  }
+
   /// Every representation a probe can read, from the input side to the logits: each feature
   /// map in the network's order, then the logits.
   public var representations: [Representation] {
