@@ -19,7 +19,7 @@ struct InverterRecipeOptions: ParsableArguments {
   @Option(help: "Length of the noise vector z.") var noiseSize = InverterRecipe.default.noiseSize
   @Flag(help: "No self-attention blocks.") var noAttention = !InverterRecipe.default.attention
   @Option(help: "Logit preprocessing: raw (the paper) or standardized.") var logits = InverterRecipe.default.preprocessing
-  @Option(help: "What BigGAN's 4×4 seed is computed from: noise (BigGAN's) or noise+representation (BigGAN-deep's [z₀, embedding], so the representation reaches the layout directly).")
+  @Option(help: "What BigGAN's 4×4 seed is computed from: noise (BigGAN's) or noise+representation (BigGAN-deep's [z₀, embedding], so the representation reaches the layout directly), or noise+representation+map (that, plus a spatial feature map placed on the 4×4 grid; --representation features:NAME of a convolutional layer).")
   var seedInput = InverterRecipe.default.seedInput
   @Option(
     help: ArgumentHelp(
@@ -41,6 +41,8 @@ struct InverterRecipeOptions: ParsableArguments {
   @Option(help: "Override the preset's pixel L2 weight.") var l2Weight: Double?
   @Option(help: "Override the preset's perceptual weight.") var perceptualWeight: Double?
   @Option(help: "Override the preset's logit-consistency weight.") var logitWeight: Double?
+  @Option(help: ArgumentHelp("The logit-consistency term reads each fake shifted by up to this many pixels in x and y, so that only what survives a small shift (drawn content, not a pixel-exact pattern only the classifier reads) satisfies it (0: unshifted).", valueName: "pixels"))
+  var logitJitter: Int?
   @Option(help: "Evaluation classifier whose features the perceptual loss uses (default: the inverted classifier).") var perceptualNetwork: String?
   @Option(help: "Steps between sample grids.") var sampleEvery = InverterRecipe.default.training.sampleEvery
   @Option(help: "Steps between checkpoints.") var checkpointEvery = InverterRecipe.default.training.checkpointEvery
@@ -95,6 +97,7 @@ struct InverterRecipeOptions: ParsableArguments {
     recipe.weightOverrides.pixelL2 = l2Weight
     recipe.weightOverrides.perceptual = perceptualWeight
     recipe.weightOverrides.logitConsistency = logitWeight
+    recipe.weightOverrides.logitJitter = logitJitter
     recipe.training.steps = steps
     recipe.training.batchSize = batchSize
     recipe.training.generatorLearningRate = gLr

@@ -70,9 +70,10 @@ final class CommandLineTests: XCTestCase {
     _ = try expectSuccess(
       ["inverter", "train", "--classifier", "classifier", "--out", "placed", "--steps", "2", "--batch-size", "8", "--ch", "4",
        "--noise-size", "16", "--no-attention", "--train-count", "32", "--representation", "features:layer3",
-       "--seed-input", "noise+representation+map"], in: root)
+       "--seed-input", "noise+representation+map", "--preset", "fidelity", "--logit-jitter", "2"], in: root)
     let placed = try JSONSerialization.jsonObject(with: Data(contentsOf: root.appendingPathComponent("placed/config.json"))) as! [String: Any]
     XCTAssertEqual((placed["representationGrid"] as? [Int])?.dropFirst(), [4, 4], "layer3's 8×8 map pooled to 4×4")
+    XCTAssertEqual((placed["losses"] as? [String: Any])?["logitJitter"] as? Int, 2)
     XCTAssertTrue(try expectSuccess(["inverter", "reconstruct", "--inverter", "placed", "--count", "2", "--out", "p.png"], in: root).contains("top-1 agreement"))
     try expectFailure(
       ["inverter", "train", "--classifier", "classifier", "--out", "bad", "--steps", "2", "--seed-input", "noise+representation+map"],

@@ -91,6 +91,36 @@ final class InverterTests: XCTestCase {
     XCTAssertEqual(decoded.seedInput, .noiseRepresentationAndMap)
   }
 
+  /// The logit term's jitter moves each image by whole pixels, its own shift per image, the
+  /// same for the same (seed, step), with gradients to the pixels in view.
+  func testTheLogitJitterShiftsEachImageByWholePixels() throws {
+    let images = Tensor.randn([6, 3, 8, 8], generator: Generator(seed: 4), dtype: .float64)
+    let shifted = InverterObjective.shifted(images, by: 2, seed: 7, step: 3)
+    assertClose(shifted, InverterObjective.shifted(images, by: 2, seed: 7, step: 3), atol: 0)
+    var seen = Set<[Int]>()
+    for index in 0..<6 {
+      // Find the shift that explains this image: its interior equals the original's, moved.
+      let original = images[index], moved = shifted[index]
+      let matches = (-2...2).flatMap { dy in (-2...2).map { dx in [dx, dy] } }.filter { shift in
+        let (dx, dy) = (shift[0], shift[1])
+        let kept = moved.narrow(dim: 1, start: max(0, -dy), length: 8 - abs(dy)).narrow(dim: 2, start: max(0, -dx), length: 8 - abs(dx))
+        let source = original.narrow(dim: 1, start: max(0, dy), length: 8 - abs(dy)).narrow(dim: 2, start: max(0, dx), length: 8 - abs(dx))
+        return (kept - source).abs().max().item() < 1e-9
+      }
+      XCTAssertEqual(matches.count, 1, "image \(index) is one whole-pixel shift of its original")
+      seen.insert(matches.first ?? [])
+    }
+    XCTAssertGreaterThan(seen.count, 1, "each image draws its own shift")
+    XCTAssertGreaterThan((InverterObjective.shifted(images, by: 2, seed: 7, step: 4) - shifted).abs().max().item(), 1e-3, "a new step, new shifts")
+    let small = Tensor.randn([2, 1, 5, 5], generator: Generator(seed: 5), dtype: .float64)
+    assertGradientsMatchFiniteDifferences([small], tolerance: 1e-6) { randomProjection(of: InverterObjective.shifted(small, by: 1, seed: 1, step: 0)) }
+    var weights = InversionLossWeights.fidelity(layers: ["layer1"])
+    weights.logitJitter = 9
+    XCTAssertThrowsError(try weights.validate()) { XCTAssertTrue("\($0)".contains("--logit-jitter"), "\($0)") }
+    let old = try JSONDecoder().decode(InversionLossWeights.self, from: Data(#"{"logitConsistency": 1}"#.utf8))
+    XCTAssertEqual(old.logitJitter, 0, "runs before the option read their fakes unshifted")
+  }
+
   /// Every shipped BigGAN inverter predates the choice: it loads with the noise-only seed it was
   /// trained with.
   func testShippedInvertersKeepTheSeedTheyWereTrainedWith() throws {

@@ -58,6 +58,9 @@ struct InverterObjective {
   /// this unit, so its weight means the same for a confident classifier (logits of ±20) as for
   /// a hesitant one.
   let logitScale: Double
+  /// The run's seed: the logit term's shifts (`logitJitter`) of step t are drawn from (seed, t),
+  /// so a resumed run draws the shifts an uninterrupted one does.
+  var seed: UInt64 = 0
   let precision: Precision
   let device: Device
 
@@ -101,7 +104,7 @@ struct InverterObjective {
   /// `losses`.
   func generatorLoss(
     fake: Tensor, images: Tensor, conditioning: Tensor, rawLogits: Tensor, generator: Module,
-    discriminator: ProjectionDiscriminator, into losses: inout InverterStepLosses
+    discriminator: ProjectionDiscriminator, step: Int = 0, into losses: inout InverterStepLosses
   ) throws -> Tensor {
     var total = Tensor.zeros([], device: device)
     if weights.adversarial > 0 {
@@ -130,8 +133,10 @@ struct InverterObjective {
       losses.perceptual = distance.item()
     }
     if weights.logitConsistency > 0 {
-      let reused = representation == .logits ? fakeLogits : nil
-      let produced = try (reused ?? precision.run(on: device) { try classifier.represent(fake01, as: representation) }).to(.float32)
+      let jitter = weights.logitJitter
+      let reused = representation == .logits && jitter == 0 ? fakeLogits : nil
+      let read = jitter > 0 ? Self.shifted(fake01, by: jitter, seed: seed, step: step) : fake01
+      let produced = try (reused ?? precision.run(on: device) { try classifier.represent(read, as: representation) }).to(.float32)
       let consistency = Loss.mse(produced / logitScale, rawLogits / logitScale)
       total = total + consistency * weights.logitConsistency
       losses.logit = consistency.item()
@@ -155,6 +160,24 @@ struct InverterObjective {
       distance = distance + FeatureDistance.channelAveraged(produced[layer]!.to(.float32), target[layer]!.to(.float32))
     }
     return (distance, logitsOfFake)
+  }
+
+  /// `images [B, C, H, W]`, each moved by its own whole-pixel shift in [−`pixels`, `pixels`] in
+  /// x and in y, drawn from (`seed`, `step`), the edge pixels repeated into the uncovered band.
+  /// Sampling at pixel centres makes the bilinear warp an exact shift, with gradients to every
+  /// pixel that stays in view.
+  static func shifted(_ images: Tensor, by pixels: Int, seed: UInt64, step: Int) -> Tensor {
+    let (batch, height, width) = (images.shape[0], images.shape[2], images.shape[3])
+    var rng = SplitMix64(seed: seed ^ 0x1177_E12, index: UInt64(step))
+    var theta = [Float]()
+    for _ in 0..<batch {
+      let dx = Int(rng.next() % UInt64(2 * pixels + 1)) - pixels
+      let dy = Int(rng.next() % UInt64(2 * pixels + 1)) - pixels
+      // affine_grid's coordinates span 2 units across the image: a pixel is 2/W of them.
+      theta += [1, 0, Float(2 * dx) / Float(width), 0, 1, Float(2 * dy) / Float(height)]
+    }
+    let matrices = Tensor(theta, shape: [batch, 2, 3]).to(images.device, dtype: images.dtype)
+    return images.affineWarped(matrices, padding: .border)
   }
 
   /// BigGAN's orthogonal regularisation: ‖W Wᵀ ⊙ (1 − I)‖² over G's matrix-shaped weights.

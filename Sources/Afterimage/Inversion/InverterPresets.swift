@@ -16,6 +16,12 @@ public struct InversionLossWeights: Codable, Equatable, Sendable {
   /// Mean squared difference between Φ(G(ℓ, z)) and ℓ, in units of the logits' standard
   /// deviation over the training set.
   public var logitConsistency = 0.0
+  /// With `logitJitter` J > 0 the logit-consistency term reads each fake shifted by a whole
+  /// number of pixels in [−J, J] in x and in y (its own draw per image and step, the edge
+  /// repeated): a pattern that satisfies Φ only at one exact pixel position, which Φ reads and
+  /// no other classifier does, no longer satisfies it; a drawn object still does. 0: the fake
+  /// as it is (every run before the option).
+  public var logitJitter = 0
 
   public init() {}
 
@@ -67,6 +73,7 @@ public struct InversionLossWeights: Codable, Equatable, Sendable {
       if weights.perceptualLayers.isEmpty { weights.perceptualLayers = layers }
     }
     if let logitConsistency = overrides.logitConsistency { weights.logitConsistency = logitConsistency }
+    if let logitJitter = overrides.logitJitter { weights.logitJitter = logitJitter }
     return weights
   }
 
@@ -78,10 +85,13 @@ public struct InversionLossWeights: Codable, Equatable, Sendable {
     guard all.allSatisfy({ $0 >= 0 && $0.isFinite }), all.reduce(0, +) > 0 else {
       throw RunError("loss weights must be finite, non-negative and not all zero")
     }
+    guard (0...8).contains(logitJitter) else {
+      throw RunError("--logit-jitter takes a shift of 0 to 8 pixels, not \(logitJitter)")
+    }
   }
 
   enum CodingKeys: String, CodingKey {
-    case adversarial, pixelL1, pixelL2, perceptual, perceptualLayers, perceptualNetwork, logitConsistency
+    case adversarial, pixelL1, pixelL2, perceptual, perceptualLayers, perceptualNetwork, logitConsistency, logitJitter
   }
 
   /// Reads weights written by any version: a missing key keeps its default (the paper's value).
@@ -94,6 +104,7 @@ public struct InversionLossWeights: Codable, Equatable, Sendable {
     try c.decodeIfPresent(.perceptualLayers, into: &perceptualLayers)
     try c.decodeIfPresent(.perceptualNetwork, into: &perceptualNetwork)
     try c.decodeIfPresent(.logitConsistency, into: &logitConsistency)
+    try c.decodeIfPresent(.logitJitter, into: &logitJitter)
   }
 }
 
@@ -105,6 +116,7 @@ public struct LossWeightOverrides: Equatable, Sendable {
   public var pixelL2: Double?
   public var perceptual: Double?
   public var logitConsistency: Double?
+  public var logitJitter: Int?
   public init() {}
 }
 

@@ -98,10 +98,12 @@ public final class InverterTrainer {
       config.logitStd = logits.standardDeviation(dims: [0]).scalars(as: Double.self)
     }
     self.config = config
-    objective = InverterObjective(
+    var objective = InverterObjective(
       weights: config.losses, orthogonalRegularization: options.orthogonalRegularization, classifier: classifier,
       perceptualNetwork: perceptualNetwork, representation: config.representation, logitScale: max(logits.standardDeviation().item(), 1e-6),
       precision: options.forwardPrecision, device: device)
+    objective.seed = options.seed
+    self.objective = objective
     state = try InverterState(config: config, device: device)
     // Channels-last like G and D (InverterState), after the logit cache has run.
     for network in [classifier.network, perceptualNetwork?.network].compactMap({ $0 }) { network.convertToChannelsLast() }
@@ -259,7 +261,7 @@ public final class InverterTrainer {
     let fake = objective.precision.run(on: device) { generator(logits: conditioning, noise: noise) }.to(.float32)  // [B, C, R, R]
     let total = try objective.generatorLoss(
       fake: fake, images: images, conditioning: conditioning, rawLogits: rawLogits, generator: generator,
-      discriminator: discriminator, into: &losses)
+      discriminator: discriminator, step: step, into: &losses)
     state.generatorOptimizer.zeroGrad()
     total.backward()
     try group?.averageGradients(of: generator.parameters)
