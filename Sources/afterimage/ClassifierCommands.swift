@@ -53,6 +53,7 @@ struct ClassifierTrain: ParsableCommand {
   @Option(help: "Threads (default: all cores).") var threads: Int?
   @Flag(help: "Continue the run in --out from its checkpoint (its saved options are used).") var resume = false
   @Flag(help: "Replace a run already in --out (its weights, config, metrics and samples are deleted).") var force = false
+  @Flag(help: "Write no TensorBoard log (events.out.tfevents.afterimage in --out, written by default).") var noTensorboard = false
   @OptionGroup var compute: DeviceOptions
   @Flag(help: "Fail on an unreadable image instead of skipping it (image folders).") var strict = false
   @Option(help: "Batch-norm statistics per group of batch/N examples: one process then trains as N data-parallel processes with per-rank statistics do.")
@@ -73,7 +74,8 @@ struct ClassifierTrain: ParsableCommand {
     if let threads { Torch.threadCount = threads }
     let group = try role.group(timeout: distributed.distributedTimeout)
     let writer = (group?.rank ?? 0) == 0
-    let run = RunDirectory(out)
+    var run = RunDirectory(out)
+    run.writesTensorBoard = !noTensorboard
     let source = try DatasetSource(recipe.dataset)
     let (config, options): (ClassifierConfig, ClassifierTrainingOptions)
     let (trainSet, testSet): (Dataset, Dataset)

@@ -20,6 +20,7 @@ struct InverterTrain: ParsableCommand {
   @Option(help: "Threads (default: all cores).") var threads: Int?
   @Flag(help: "Continue the run in --out from its checkpoint (its saved options are used).") var resume = false
   @Flag(help: "Replace a run already in --out (its weights, config, metrics and samples are deleted).") var force = false
+  @Flag(help: "Write no TensorBoard log (events.out.tfevents.afterimage in --out, written by default).") var noTensorboard = false
   @Option(help: "Batch-norm statistics per group of batch/N examples: one process then trains as N data-parallel processes with per-rank statistics do.")
   var batchNormGroups = 1
   @OptionGroup var compute: DeviceOptions
@@ -39,7 +40,8 @@ struct InverterTrain: ParsableCommand {
     let device = try role.device(try compute.resolved())  // a device this machine lacks is refused before any work
     let group = try role.group(timeout: distributed.distributedTimeout)
     let writer = (group?.rank ?? 0) == 0
-    let run = RunDirectory(out)
+    var run = RunDirectory(out)
+    run.writesTensorBoard = !noTensorboard
     let model = try Classifiers.load(classifier)
     let config = try resume ? savedConfig(of: run) : newConfig(for: model, in: run, writer: writer)
     try validating { try config.checkScorable(by: model.config) }

@@ -42,8 +42,11 @@ final class CommandLineTests: XCTestCase {
     for (name, arch) in [("classifier", "resnet20"), ("eval", "evalnet")] {
       _ = try expectSuccess(
         ["classifier", "train", "--dataset", small, "--arch", arch, "--width", "0.25", "--epochs", "1", "--batch-size", "32",
-         "--warmup-steps", "2", "--out", name, "--final-attack-count", "16"], in: root)
+         "--warmup-steps", "2", "--out", name, "--final-attack-count", "16"] + (name == "eval" ? ["--no-tensorboard"] : []), in: root)
     }
+    // The TensorBoard log: written by default, not with --no-tensorboard.
+    XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent("classifier/events.out.tfevents.afterimage").path))
+    XCTAssertFalse(FileManager.default.fileExists(atPath: root.appendingPathComponent("eval/events.out.tfevents.afterimage").path))
     let evaluated = try expectSuccess(
       ["classifier", "eval", "--classifier", "classifier", "--attack", "pgd-linf:8/255", "--steps", "2", "--count", "32",
        "--per-class", "--json", "eval.json"], in: root)

@@ -209,12 +209,12 @@ final class InverterTests: XCTestCase {
 
   func tinyTrainer(
     _ run: RunDirectory, classifierPath: String, steps: Int, preset: InversionLossWeights = .fidelity(layers: ["layer1"]),
-    architecture: InverterConfig.Architecture = .biggan, representation: Representation = .logits
+    architecture: InverterConfig.Architecture = .biggan, representation: Representation = .logits, sampleEvery: Int = 1000
   ) throws -> InverterTrainer {
     var options = InverterTrainingOptions()
     options.steps = steps
     options.batchSize = 16
-    options.sampleEvery = 1000
+    options.sampleEvery = sampleEvery
     options.checkpointEvery = 4
     options.generatorLearningRate = 1e-3
     options.discriminatorLearningRate = 1e-3

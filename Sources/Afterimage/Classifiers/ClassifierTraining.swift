@@ -89,6 +89,7 @@ public final class ClassifierTrainer {
     let progress = ProgressBar(total: totalSteps, label: "train", unit: "img", startingAt: step)
     var accuracy = RunningAccuracy()
     var images = 0
+    var throughput = Throughput()
     var interrupted = false
     training: while step < totalSteps {
       let epoch = step / perEpoch
@@ -98,9 +99,13 @@ public final class ClassifierTrainer {
         let (loss, hits) = try trainingStep(batch)
         state.step += 1
         images += batch.labels.count
+        throughput.add(batch.labels.count * (group?.worldSize ?? 1))
         accuracy.add(correct: hits, of: batch.labels.count)
         if isWriter && (step % 25 == 0 || step == totalSteps) {
-          try run.appendMetrics(["loss": loss, "train_accuracy": accuracy.correct / accuracy.seen, "lr": state.optimizer.learningRate], step: step)
+          try run.appendMetrics([
+            "loss": loss, "train_accuracy": accuracy.correct / accuracy.seen, "lr": state.optimizer.learningRate,
+            "images_per_second": throughput.take(),
+          ], step: step)
         }
         if showProgress {
           progress.update(step, items: images, metrics: [

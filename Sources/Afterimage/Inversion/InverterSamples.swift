@@ -19,12 +19,12 @@ struct InverterSamples {
     noise = Tensor.randn([count, noiseSize], generator: Generator(seed: seed)).to(device)
   }
 
-  /// Writes the grid of `step`.
+  /// Writes the grid of `step` (and to the TensorBoard log, `RunDirectory.writeSampleGrid`).
   func write(ema: any ImageGenerator, config: InverterConfig, step: Int, to run: RunDirectory) throws {
     ema.eval()
     let reconstructions = withNoGrad { (ema(logits: config.preprocess(logits), noise: noise) + 1) / 2 }
     let pairs = Tensor.stack([images, reconstructions], dim: 1).flattened(from: 0, through: 1)  // [2S, C, R, R]
     let grid = ImageGrid.make(pairs, columns: 8, padding: 2, scale: max(1, 64 / config.resolution))
-    try PNG.write(grid, to: run.samplesURL.appendingPathComponent(String(format: "step-%06d.png", step)))
+    try run.writeSampleGrid(grid, step: step)
   }
 }

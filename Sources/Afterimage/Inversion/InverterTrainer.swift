@@ -135,6 +135,7 @@ public final class InverterTrainer {
     let perEpoch = loader.batchCount
     let progress = ProgressBar(total: options.steps, label: "invert", unit: "img", startingAt: step)
     var images = 0
+    var throughput = Throughput()
     training: while step < options.steps {
       let batches = loader.epoch(step / perEpoch, startingAt: step % perEpoch).makeIterator()
       while let batch = batches.next() {
@@ -142,7 +143,8 @@ public final class InverterTrainer {
         let losses = try trainingStep(batch, measureGradients: logged)
         state.step += 1
         images += batch.labels.count
-        if logged && isWriter { try appendMetrics(losses) }
+        throughput.add(batch.labels.count * (group?.worldSize ?? 1))
+        if logged && isWriter { try appendMetrics(losses, imagesPerSecond: throughput.take()) }
         if showProgress { updateProgress(progress, losses: losses, images: images * (group?.worldSize ?? 1)) }
         if isWriter && (step % options.sampleEvery == 0 || step == options.steps) { try samples.write(ema: state.ema, config: config, step: step, to: run) }
         if isWriter && step % options.checkpointEvery == 0 { try state.saveCheckpoint(to: run, config: config) }
@@ -292,11 +294,13 @@ public final class InverterTrainer {
     try perceptualNetwork?.move(to: device)
   }
 
-  /// One line of metrics.jsonl: the step's losses and the learning rates.
-  func appendMetrics(_ losses: StepLosses) throws {
+  /// One line of metrics.jsonl (and scalars of the TensorBoard log): the step's losses, the
+  /// learning rates and the images per second since the last logged step.
+  func appendMetrics(_ losses: StepLosses, imagesPerSecond: Double) throws {
     var values = losses.values
     values["G_lr"] = state.generatorOptimizer.learningRate
     values["D_lr"] = state.discriminatorOptimizer.learningRate
+    values["images_per_second"] = imagesPerSecond
     try run.appendMetrics(values, step: step)
   }
 

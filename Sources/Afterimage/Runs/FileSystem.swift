@@ -12,4 +12,14 @@ public enum FileSystem {
       throw RunError("cannot remove \(url.path): \(FileErrors.describe(error))")
     }
   }
+
+  /// Writes `data` so that `url` holds either its old contents or all of the new, never a part
+  /// (a temporary file, fsync and rename: `Safetensors.writeAtomically`).
+  public static func writeAtomically(_ data: Data, to url: URL) throws {
+    do {
+      try Safetensors.writeAtomically(data, to: url)
+    } catch let error as TorchError {
+      throw RunError(error.message)
+    }
+  }
 }

@@ -97,3 +97,19 @@ public enum Interruption {
   /// Whether a stop was requested.
   public static var requested: Bool { flag != 0 }
 }
+
+/// Items per second between two logged steps (metrics.jsonl's `images_per_second`).
+struct Throughput {
+  private var since = Date()
+  private var items = 0
+
+  mutating func add(_ count: Int) { items += count }
+
+  /// The rate since the last call (or since creation), and starts a new interval.
+  mutating func take() -> Double {
+    let now = Date()
+    let rate = Double(items) / max(now.timeIntervalSince(since), 1e-9)
+    (since, items) = (now, 0)
+    return rate
+  }
+}

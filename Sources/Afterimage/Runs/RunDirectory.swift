@@ -8,8 +8,11 @@ import Torch
 ///     checkpoint.safetensors   weights + optimizer state + step + RNG state, written atomically
 ///     metrics.jsonl            one JSON object per logged step
 ///     samples/                 PNG grids
+///     events.out.tfevents.afterimage   the same metrics, grids, command and config for TensorBoard
 public struct RunDirectory {
   public let url: URL
+  /// Whether training writes the TensorBoard log beside metrics.jsonl (`--no-tensorboard`: no).
+  public var writesTensorBoard = true
 
   public init(_ path: String) { url = URL(fileURLWithPath: path) }
   public init(url: URL) { self.url = url }
@@ -20,6 +23,8 @@ public struct RunDirectory {
   public var metricsURL: URL { url.appendingPathComponent("metrics.jsonl") }
   public var resultsURL: URL { url.appendingPathComponent("results.json") }
   public var samplesURL: URL { url.appendingPathComponent("samples") }
+  /// The TensorBoard log (`TensorBoardLog`).
+  public var tensorBoard: TensorBoardLog { TensorBoardLog(folder: url) }
   /// The run directory of the model kept at `step` (`snapshots/step-000500`), for learning curves.
   public func snapshot(atStep step: Int) -> RunDirectory {
     RunDirectory(url: url.appendingPathComponent("snapshots").appendingPathComponent(String(format: "step-%06d", step)))
@@ -58,6 +63,7 @@ public struct RunDirectory {
     }
     for name in found { try FileSystem.remove(url.appendingPathComponent(name)) }
     try FileSystem.remove(samplesURL)
+    try FileSystem.remove(tensorBoard.url)
   }
   public var hasCheckpoint: Bool { FileManager.default.fileExists(atPath: checkpointURL.path) }
 
@@ -77,8 +83,10 @@ public struct RunDirectory {
     return (file, step)
   }
 
-  /// Appends one JSON object as a line of metrics.jsonl.
+  /// Appends one JSON object as a line of metrics.jsonl, and its values as scalars of `step` to
+  /// the TensorBoard log.
   public func appendMetrics(_ values: [String: Double], step: Int, extra: [String: String] = [:]) throws {
+    if writesTensorBoard { try tensorBoard.appendScalars(values, step: step) }
     var object: [String: Any] = values.filter { $0.value.isFinite }
     object["step"] = step
     for (key, value) in extra { object[key] = value }
@@ -92,6 +100,16 @@ public struct RunDirectory {
     }
   }
 
+  /// Writes a sample grid `[C, H, W]` in [0, 1] to `samples/step-NNNNNN.png`, and the same
+  /// PNG as the image `samples` of `step` to the TensorBoard log.
+  public func writeSampleGrid(_ grid: Tensor, step: Int) throws {
+    let png = try PNG.encode(grid)
+    try FileSystem.writeAtomically(png, to: samplesURL.appendingPathComponent(String(format: "step-%06d.png", step)))
+    if writesTensorBoard {
+      try tensorBoard.appendImage(tag: "samples", png: png, width: grid.shape[2], height: grid.shape[1], channels: grid.shape[0], step: step)
+    }
+  }
+
   /// What a diverged run keeps, in a sentence that is true: the checkpoint's step, or that
   /// none was written yet.
   public func whatIsKept(kind: String) -> String {
@@ -102,9 +120,10 @@ public struct RunDirectory {
   }
 
   /// Opens the run for training: creates the folder; on `resume` restores the checkpoint
-  /// (`restore` returns the step it was saved at) and drops the metrics logged after it, else
-  /// starts the metrics afresh; writes config.json; installs the Ctrl-C handler. Returns the
-  /// step resumed at (nil for a fresh run).
+  /// (`restore` returns the step it was saved at) and drops the metrics and TensorBoard events
+  /// logged after it, else starts them afresh (the TensorBoard log with the command and config
+  /// as text); writes config.json; installs the Ctrl-C handler. Returns the step resumed at
+  /// (nil for a fresh run).
   /// `writer`: false for the ranks of a data-parallel job other than rank 0, which only restore
   /// the checkpoint and leave the folder to rank 0.
   public func beginTraining<Config: Encodable>(config: Config, resume: Bool, writer: Bool = true, restore: () throws -> Int) throws -> Int? {
@@ -112,12 +131,20 @@ public struct RunDirectory {
     var resumedAt: Int?
     if resume {
       let step = try restore()
-      if writer { try truncateMetrics(after: step) }
+      if writer {
+        try truncateMetrics(after: step)
+        try tensorBoard.truncate(after: step)
+      }
       resumedAt = step
     } else if writer {
       try? FileManager.default.removeItem(at: metricsURL)
     }
     if writer { try writeJSON(config, to: configURL) }
+    if writer && writesTensorBoard && (resumedAt == nil || !FileManager.default.fileExists(atPath: tensorBoard.url.path)) {
+      let data = try Data(contentsOf: configURL)
+      let command = (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["command"] as? String
+      try tensorBoard.start(command: command, config: String(decoding: data, as: UTF8.self))
+    }
     Interruption.install()
     return resumedAt
   }
@@ -153,7 +180,7 @@ public struct RunDirectory {
       else { return true }
       return logged <= step
     }
-    try Safetensors.writeAtomically(Data((kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).utf8), to: metricsURL)
+    try FileSystem.writeAtomically(Data((kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).utf8), to: metricsURL)
   }
 }
 
