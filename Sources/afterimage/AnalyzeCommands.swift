@@ -17,11 +17,26 @@ struct AnalyzeCommand: ParsableCommand {
 
 /// `--out` and `--device`: where an experiment writes and computes.
 struct ExperimentOutput: ParsableArguments {
-  @Option(help: "Output folder (figures, results.json, experiment.json).") var out: String
+  @Option(help: "Output folder (figures, results.json, experiment.json, and scores.csv where images are scored one by one).") var out: String
+  @Option(help: ArgumentHelp("Also write the originals, reconstructions, representation, labels, predictions and (Shapes) factors as arrays: safetensors, npz, or both (comma-separated).", valueName: "formats"),
+          transform: parseArrayFormats)
+  var arrays: [ArrayFiles.Format] = []
   @OptionGroup var compute: DeviceOptions
 
   func run<E: Experiment>(_ experiment: E) throws {
-    try ExperimentRunner(device: try compute.resolved()).run(experiment, out: out)
+    var runner = ExperimentRunner(device: try compute.resolved())
+    runner.arrayFormats = arrays
+    try runner.run(experiment, out: out)
+  }
+}
+
+/// `--arrays safetensors,npz`.
+func parseArrayFormats(_ text: String) throws -> [ArrayFiles.Format] {
+  try text.split(separator: ",").map { name in
+    guard let format = ArrayFiles.Format(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+      throw ValidationError("--arrays takes safetensors, npz or both (comma-separated), not '\(name)'")
+    }
+    return format
   }
 }
 

@@ -103,6 +103,9 @@ struct InverterReconstruct: ParsableCommand {
   @Option(help: "Reconstructions per original (different noise).") var samples = 1
   @Option(help: "Noise seed.") var seed: UInt64 = 0
   @Option(help: "The PNG to write.") var out = "reconstructions.png"
+  @Option(help: ArgumentHelp("Also write the originals, the reconstructions [N, samples, C, H, W], the representation, labels, predictions and (Shapes) factors as arrays beside the PNG (its name with .safetensors or .npz): safetensors, npz, or both (comma-separated).", valueName: "formats"),
+          transform: parseArrayFormats)
+  var arrays: [ArrayFiles.Format] = []
   @OptionGroup var compute: DeviceOptions
 
   func validate() throws {
@@ -119,6 +122,7 @@ struct InverterReconstruct: ParsableCommand {
         fix: "reconstruct fewer originals (--count) or fewer --samples")
     }
     let originals: Tensor
+    var (labels, factors): (Tensor?, [ShapeFactors]?) = (nil, nil)
     if !image.isEmpty {
       try checkFits(image.count)
       originals = try Tensor.stack(image.map { path in
@@ -130,7 +134,8 @@ struct InverterReconstruct: ParsableCommand {
       try model.checkAccepts(data)
       if dataset == nil || dataset == model.config.dataset { try model.checkOwnData(data, split: split, allowMismatch: allowMismatch) }
       try checkFits(min(count, data.count))
-      originals = try data.batch(at: Array(0..<min(count, data.count))).images
+      let batch = try data.batch(at: Array(0..<min(count, data.count)))
+      (originals, labels, factors) = (batch.images, batch.labels, batch.factors)
     }
     let n = originals.shape[0]
     let representation = try withNoGrad { try model.represent(originals) }  // [n, D]
@@ -152,6 +157,17 @@ struct InverterReconstruct: ParsableCommand {
     }
     let grid = ImageGrid.make(tiles, columns: columns.count, padding: 2, scale: max(1, 96 / config.resolution), borders: borders)
     try PNG.write(grid, to: URL(fileURLWithPath: out))
+    if !arrays.isEmpty {
+      var kept = ReconstructionArrays(
+        originals: originals, reconstructions: Tensor.stack(Array(columns.dropFirst()), dim: 1), representation: representation, labels: labels)
+      kept.predictions = [
+        ("classifier_originals", Tensor(originalClasses)), ("classifier_reconstructions", Tensor(predicted.flatMap { $0 }, shape: [predicted.count, n]).t.contiguous()),
+      ]
+      kept.factors = factors
+      let url = URL(fileURLWithPath: out)
+      let written = try kept.write(arrays, in: url.deletingLastPathComponent(), base: url.deletingPathExtension().lastPathComponent)
+      print("wrote " + written.map(\.path).joined(separator: ", "))
+    }
     let agreement = predicted.flatMap { $0 }.enumerated().filter { $0.element == originalClasses[$0.offset % n] }.count
     print("wrote \(out): \(n) originals, \(columns.count - 1) reconstruction(s) each")
     print(String(format: "top-1 agreement (classifier on reconstruction = on original): %d/%d (%.1f%%)", agreement, n * (columns.count - 1), 100 * Double(agreement) / Double(n * (columns.count - 1))))
@@ -190,6 +206,7 @@ struct InverterOptimize: ParsableCommand {
     let model = try Classifiers.load(classifier, device: try compute.resolved())
     let config = model.config
     let originals: Tensor
+    var (labels, factors): (Tensor?, [ShapeFactors]?) = (nil, nil)
     if !image.isEmpty {
       originals = try Tensor.stack(image.map { path in
         ImageFile.resizedAndCentreCropped(ImageFile.withChannels(try ImageFile.read(URL(fileURLWithPath: path)), config.channels), to: config.resolution)
@@ -197,7 +214,8 @@ struct InverterOptimize: ParsableCommand {
     } else {
       guard let name = dataset ?? config.dataset else { throw ValidationError("this classifier records no data set: pass --dataset") }
       let data = try DatasetSource(name).open(split: split, resolution: config.resolution).dataset
-      originals = try data.batch(at: Array(0..<min(count, data.count))).images
+      let batch = try data.batch(at: Array(0..<min(count, data.count)))
+      (originals, labels, factors) = (batch.images, batch.labels, batch.factors)
     }
     let targets = try withNoGrad { try model.logits(originals) }
     var options = OptimizationInversion.Options()

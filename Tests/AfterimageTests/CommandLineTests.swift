@@ -160,6 +160,57 @@ final class CommandLineTests: XCTestCase {
 
   /// `study depth|classes|architecture` on tiny models: each trains what is missing, writes its
   /// results and figures, and a rerun reuses what it has.
+  /// The reconstructions as arrays: `inverter reconstruct --arrays` writes .npz and .safetensors
+  /// that numpy and the safetensors package read, equal to each other and to the tiles of the
+  /// grid PNG (to 8-bit rounding); `analyze reconstruct` and `analyze factors` write scores.csv
+  /// with one row per scored image, and their arrays; an experiment without reconstructions
+  /// refuses --arrays with what to use.
+  func testReconstructionsAndScoresAreWrittenAsArraysAndCSV() throws {
+    let root = try temporaryDirectory()
+    _ = try expectSuccess(
+      ["classifier", "train", "--dataset", "shapes:train=256,test=64", "--arch", "resnet20", "--width", "0.25", "--epochs", "1",
+       "--batch-size", "32", "--warmup-steps", "2", "--out", "classifier", "--final-attack-count", "16", "--no-tensorboard"], in: root)
+    _ = try expectSuccess(
+      ["inverter", "train", "--classifier", "classifier", "--out", "inverter", "--steps", "3", "--batch-size", "8", "--ch", "4",
+       "--noise-size", "16", "--no-attention", "--train-count", "32"], in: root)
+    _ = try expectSuccess(
+      ["inverter", "reconstruct", "--inverter", "inverter", "--count", "5", "--samples", "2", "--out", "r.png", "--arrays", "safetensors,npz"], in: root)
+    let grid = try JSONSerialization.jsonObject(
+      with: Data(runPython("read_arrays.py", [root.appendingPathComponent("r.png").path, "2", "3", "2"]).utf8)) as! [String: Any]
+    let shapes = try XCTUnwrap(grid["shapes"] as? [String: [Int]])
+    XCTAssertEqual(shapes["originals"], [5, 3, 32, 32])
+    XCTAssertEqual(shapes["reconstructions"], [5, 2, 3, 32, 32])
+    XCTAssertEqual(shapes["representation"], [5, 10])
+    XCTAssertEqual(shapes["labels"], [5])
+    XCTAssertEqual(shapes["predictions/classifier_reconstructions"], [5, 2])
+    XCTAssertEqual(shapes["factors"], [5, 10])
+    XCTAssertEqual((grid["dtypes"] as? [String: String])?["reconstructions"], "float32")
+    XCTAssertLessThanOrEqual(try XCTUnwrap(grid["largest_difference_from_grid"] as? Double), 0.5 / 255 + 1e-6, "the grid shows these pixels")
+    let range = try XCTUnwrap(grid["range"] as? [Double])
+    XCTAssertTrue(range[0] >= 0 && range[1] <= 1, "\(range)")
+    // analyze reconstruct: scores.csv, a row per image, and the arrays with every noise draw.
+    _ = try expectSuccess(
+      ["analyze", "reconstruct", "--inverter", "inverter", "--evaluation", "classifier", "--count", "6", "--retrieval-n", "3",
+       "--noise-samples", "2", "--out", "scored", "--arrays", "npz"], in: root)
+    let csv = try String(contentsOf: root.appendingPathComponent("scored/scores.csv"), encoding: .utf8).split(separator: "\n")
+    XCTAssertEqual(csv.count, 1 + 6, "a header and one row per image")
+    XCTAssertTrue(csv[0].hasPrefix("image,psnr,ssim,perceptual_distance,top1_agreement,eval_correct,drawn_gap"), String(csv[0]))
+    let npz = try runPythonCode(
+      "import numpy as np; a = np.load('\(root.appendingPathComponent("scored/arrays.npz").path)'); print(a['reconstructions'].shape, a['predictions/evaluation_reconstructions'].shape)")
+    XCTAssertEqual(npz.trimmingCharacters(in: .whitespacesAndNewlines), "(6, 2, 3, 32, 32) (6, 2)")
+    // analyze factors: the true factors and both rulers' readings per image.
+    _ = try expectSuccess(
+      ["analyze", "factors", "--inverter", "inverter", "--count", "10", "--train-count", "128", "--epochs", "1", "--draws", "2",
+       "--out", "factors", "--arrays", "safetensors"], in: root)
+    let factors = try String(contentsOf: root.appendingPathComponent("factors/scores.csv"), encoding: .utf8).split(separator: "\n")
+    XCTAssertEqual(factors.count, 1 + 10)
+    XCTAssertTrue(factors[0].contains("true_centre_x") && factors[0].contains("geometric_reconstruction_size"), String(factors[0]))
+    XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent("factors/arrays.safetensors").path))
+    try expectFailure(
+      ["analyze", "noise", "--inverter", "inverter", "--count", "4", "--out", "n", "--arrays", "npz"], saying: "keeps no reconstructions to write as arrays", in: root)
+    try expectFailure(["inverter", "reconstruct", "--inverter", "inverter", "--arrays", "csv"], saying: "--arrays takes safetensors, npz", in: root)
+  }
+
   func testTheStudiesRunEndToEndOnTinyModels() throws {
     let root = try temporaryDirectory()
     let repository = parityScripts.deletingLastPathComponent().deletingLastPathComponent()

@@ -73,6 +73,21 @@ public struct ReconstructionReport: Codable {
 }
 
 extension ReconstructionReport.PerImageScores {
+  /// The columns as `scores.csv` has them (the first draw's reconstruction of each image).
+  public var table: ScoreTable {
+    var table = ScoreTable()
+    table.add("psnr", psnr)
+    table.add("ssim", ssim)
+    table.add("perceptual_distance", perceptualDistance)
+    table.add("top1_agreement", top1Agreement)
+    table.add("eval_correct", evaluationCorrect)
+    table.add("drawn_gap", drawnGap)
+    table.add("retrieval", retrieval)
+    table.add("same_class_retrieval", sameClassRetrieval)
+    if let noiseDiversity { table.add("noise_diversity", noiseDiversity) }
+    return table
+  }
+
   /// Per image: Φ agrees with the original's top-1 class (1/0) − the evaluation classifier
   /// names the true class (1/0); the mean is `ReconstructionReport.drawnGap`.
   public var drawnGap: [Double] { Self.drawnGap(agreement: top1Agreement, evaluationCorrect: evaluationCorrect) }
@@ -108,12 +123,26 @@ public enum ReconstructionAnalysis {
   /// inverted feature vector) and a noise seed.
   public typealias Reconstructor = (_ representation: Tensor, _ seed: UInt64) throws -> Tensor
 
-  /// Scores `reconstruct` on the first `count` images of `dataset`.
+  /// Scores `reconstruct` on the first `count` images of `dataset`: the report, the originals
+  /// and the first draw's reconstructions.
   public static func run(
     dataset: Dataset, count: Int, classifier: any ImageClassifier, evaluation: any ImageClassifier,
     retrievalGroupSize: Int = 10, noiseSamples: Int = 3, batchSize: Int = 100, representation: Representation = .logits,
     reconstruct: Reconstructor
   ) throws -> (report: ReconstructionReport, originals: Tensor, reconstructions: Tensor) {
+    let scored = try score(
+      dataset: dataset, count: count, classifier: classifier, evaluation: evaluation, retrievalGroupSize: retrievalGroupSize,
+      noiseSamples: noiseSamples, batchSize: batchSize, representation: representation, reconstruct: reconstruct)
+    return (scored.report, scored.arrays.originals, scored.arrays.reconstructions.select(dim: 1, index: 0))
+  }
+
+  /// `run`'s report, with every draw's reconstructions, the representation and the top-1
+  /// classes kept as arrays (`ReconstructionArrays`), and each image's scores as a table.
+  public static func score(
+    dataset: Dataset, count: Int, classifier: any ImageClassifier, evaluation: any ImageClassifier,
+    retrievalGroupSize: Int = 10, noiseSamples: Int = 3, batchSize: Int = 100, representation: Representation = .logits,
+    reconstruct: Reconstructor
+  ) throws -> (report: ReconstructionReport, arrays: ReconstructionArrays, scores: ScoreTable) {
     let n = min(count, dataset.count)
     // All n are scored together: n² distances and every image's features at once.
     try ResourceLimits.checkScoring(
@@ -123,13 +152,17 @@ public enum ReconstructionAnalysis {
     var reconstructions: [Tensor] = []
     var samples: [[Tensor]] = Array(repeating: [], count: noiseSamples)
     var originalLogits: [Tensor] = []
+    var codes: [Tensor] = []
     var labels: [Tensor] = []
+    var factors: [ShapeFactors] = []
     for start in stride(from: 0, to: n, by: batchSize) {
       let batch = try dataset.batch(at: Array(start..<min(start + batchSize, n)))
       let logits = try withNoGrad { try classifier.logits(batch.images) }  // on the classifier's device
       let code = representation == .logits ? logits : try withNoGrad { try classifier.represent(batch.images, as: representation) }
       originals.append(batch.images.to(logits.device))
       originalLogits.append(logits)
+      codes.append(code)
+      factors += batch.factors ?? []
       labels.append(batch.labels.to(logits.device))
       for k in 0..<noiseSamples {
         let images = try reconstruct(code, UInt64(k))
@@ -183,7 +216,18 @@ public enum ReconstructionAnalysis {
       drawnGap: perImage.drawnGap.reduce(0, +) / Double(max(n, 1)),
       intervals: intervals(of: perImage, frechet: frechet),
       perImage: perImage)
-    return (report, x, xHat)
+    let draws = Tensor.stack(samples.map { Tensor.cat($0) }, dim: 1)  // [n, S, C, H, W]
+    var arrays = ReconstructionArrays(originals: x, reconstructions: draws, representation: Tensor.cat(codes), labels: truth)
+    // Every draw's top-1 classes, [n, S]; draw 0 is the one scored above.
+    func classes(by network: any ImageClassifier) throws -> Tensor {
+      try withNoGrad { Tensor.stack(try samples.map { try network.logits(Tensor.cat($0)).argmax(dim: 1) }, dim: 1) }
+    }
+    arrays.predictions = [
+      ("classifier_originals", logits.argmax(dim: 1)), ("classifier_reconstructions", try classes(by: classifier)),
+      ("evaluation_originals", evalOnOriginals), ("evaluation_reconstructions", try classes(by: evaluation)),
+    ]
+    arrays.factors = factors.count == n ? factors : nil
+    return (report, arrays, perImage.table)
   }
 
   /// The mean of a column's present values (nil when none is).

@@ -15,6 +15,12 @@ public protocol Experiment {
   var subject: String { get }
   /// Measures, on `device`.
   func run(on device: Device) throws -> ExperimentOutcome<Result>
+  /// Whether `run` keeps the reconstructions as arrays (`ExperimentOutcome.arrays`, `--arrays`).
+  static var keepsArrays: Bool { get }
+}
+
+extension Experiment {
+  public static var keepsArrays: Bool { false }
 }
 
 /// A result as written to `results.json`: Codable, with units in its field names or docs, and
@@ -47,9 +53,15 @@ extension ExperimentResult {
 public struct ExperimentOutcome<Result: ExperimentResult> {
   public var result: Result
   public var figures: [Figure]
-  public init(_ result: Result, figures: [Figure] = []) {
+  /// Each scored image's per-image scores (`scores.csv`), when the experiment scores images one by one.
+  public var scores: ScoreTable?
+  /// The originals, reconstructions and what goes with them (`--arrays`), when it has them.
+  public var arrays: ReconstructionArrays?
+  public init(_ result: Result, figures: [Figure] = [], scores: ScoreTable? = nil, arrays: ReconstructionArrays? = nil) {
     self.result = result
     self.figures = figures
+    self.scores = scores
+    self.arrays = arrays
   }
 }
 
@@ -120,6 +132,8 @@ public struct ExperimentRunner {
   public var device: Device
   /// Where the terminal lines go.
   public var output: (String) -> Void
+  /// The formats the reconstructions are also written in (`arrays.safetensors`, `arrays.npz`).
+  public var arrayFormats: [ArrayFiles.Format] = []
 
   public init(device: Device, output: @escaping (String) -> Void = { print($0) }) {
     self.device = device
@@ -129,13 +143,24 @@ public struct ExperimentRunner {
   /// Runs `experiment`, writes its folder `out`, prints its table; returns its result.
   @discardableResult
   public func run<E: Experiment>(_ experiment: E, out: String) throws -> E.Result {
+    guard arrayFormats.isEmpty || E.keepsArrays else {
+      throw RunError("this experiment keeps no reconstructions to write as arrays: --arrays goes with analyze reconstruct and analyze factors (and inverter reconstruct)")
+    }
     let outcome = try experiment.run(on: device)
     let folder = URL(fileURLWithPath: out)
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     for figure in outcome.figures { try figure.write(in: folder) }
     try StoredExperiment.write(outcome.result, subject: experiment.subject, in: folder)
+    var written = outcome.figures.map(\.name) + ["results.json"]
+    if let scores = outcome.scores {
+      try scores.write(in: folder)
+      written.append("scores.csv")
+    }
+    if !arrayFormats.isEmpty {
+      if let arrays = outcome.arrays { written += try arrays.write(arrayFormats, in: folder).map(\.lastPathComponent) }
+    }
     for line in outcome.result.lines { output(line) }
-    output("wrote " + (outcome.figures.map(\.name) + ["results.json"]).map { "\(out)/\($0)" }.joined(separator: ", "))
+    output("wrote " + written.map { "\(out)/\($0)" }.joined(separator: ", "))
     return outcome.result
   }
 }

@@ -5,6 +5,7 @@ import Torch
 /// reconstructions, off the originals (the ceiling), and off the logits by a linear and an MLP
 /// probe (what the logits hold, for any inverter).
 public struct FactorExperiment: Experiment {
+  public static var keepsArrays: Bool { true }
   /// An inverter trained on Shapes.
   public var inverter: String
   /// Held-out images scored.
@@ -95,7 +96,33 @@ public struct FactorExperiment: Experiment {
       singleDraw: GeometricRuler.agreement(reconstructions: geometricDraws[0], originals: geometricOriginals),
       averaged: GeometricRuler.agreement(reconstructions: Tensor.stack(geometricDraws).mean(dim: 0), originals: geometricOriginals),
       ceiling: GeometricRuler.ceiling(originals: geometricOriginals, factors: scored.factors!, labels: labels))
-    return ExperimentOutcome(result)
+    var arrays = ReconstructionArrays(originals: scored.images, reconstructions: Tensor.stack(drawn, dim: 1), representation: logits, labels: scored.labels)
+    arrays.factors = scored.factors
+    arrays.predictions = [("classifier_originals", try withNoGrad { try model.classifier.logits(scored.images) }.argmax(dim: 1))]
+    return ExperimentOutcome(
+      result, scores: Self.scores(factors: scored.factors!, targets: targets, averagedPredictions: fromDraws, geometricOriginals: geometricOriginals,
+                                  geometricReconstructions: Tensor.stack(geometricDraws).mean(dim: 0)),
+      arrays: arrays)
+  }
+
+  /// Per image: its true factors (`true_NAME`), the geometric ruler's readings of the original
+  /// and of the reconstructions averaged over the draws (`geometric_original_*`,
+  /// `geometric_reconstruction_*`), and the regressor's averaged reading's squared error over
+  /// the encoded targets (`regressor_squared_error`, in the targets' standard units).
+  static func scores(
+    factors: [ShapeFactors], targets: Tensor, averagedPredictions: Tensor, geometricOriginals: Tensor, geometricReconstructions: Tensor
+  ) -> ScoreTable {
+    var table = ScoreTable()
+    for (index, name) in ShapeFactors.names.enumerated() { table.add("true_\(name)", factors.map { $0.values[index] }) }
+    for (readings, which) in [(geometricOriginals, "original"), (geometricReconstructions, "reconstruction")] {
+      let values = readings.to(.cpu, dtype: .float64).contiguous()
+      for (column, name) in GeometricRuler.factors.enumerated() {
+        table.add("geometric_\(which)_\(name)", values.select(dim: 1, index: column).contiguous().scalars(as: Double.self))
+      }
+    }
+    let error = (averagedPredictions.to(.cpu, dtype: .float64) - targets.to(.cpu, dtype: .float64)).pow(2).mean(dims: [1])
+    table.add("regressor_squared_error", error.contiguous().scalars(as: Double.self))
+    return table
   }
 }
 

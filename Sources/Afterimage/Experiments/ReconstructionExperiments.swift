@@ -4,6 +4,7 @@ import Torch
 /// `analyze reconstruct`: one inverter's reconstructions of held-out images, scored by every
 /// fidelity metric (`ReconstructionAnalysis`).
 public struct ReconstructExperiment: Experiment {
+  public static var keepsArrays: Bool { true }
   public var inverter: String
   public var evaluation: String?
   /// The data set scored (nil: the inverter's).
@@ -32,16 +33,19 @@ public struct ReconstructExperiment: Experiment {
     try model.checkAccepts(data)
     if name == model.config.dataset { try model.checkOwnData(data, split: .test, escapable: false) }
     let evaluator = try EvaluationClassifier.load(evaluation, dataset: name, device: device)
-    let (report, originals, reconstructions) = try ReconstructionAnalysis.run(
+    let (report, arrays, scores) = try ReconstructionAnalysis.score(
       dataset: data, count: count, classifier: model.classifier, evaluation: evaluator, retrievalGroupSize: retrievalGroupSize,
       noiseSamples: noiseSamples,
       representation: model.config.representation
     ) { code, seed in model.reconstruct(representation: code, noise: model.noise(count: code.shape[0], seed: seed)) }
+    let (originals, reconstructions) = (arrays.originals, arrays.reconstructions.select(dim: 1, index: 0))
     let shown = min(32, report.count)
     // Original and reconstruction side by side, four pairs a row.
     let pairs = Tensor.stack([originals[0..<shown], reconstructions[0..<shown]], dim: 1).flattened(from: 0, through: 1)
     let result = ReconstructionResult(source: .init(inverter: inverter, dataset: data.name), report: report)
-    return ExperimentOutcome(result, figures: [.grid(name: "gallery.png", images: pairs, columns: 8, scale: ImageGrid.scale(forResolution: model.config.resolution))])
+    return ExperimentOutcome(
+      result, figures: [.grid(name: "gallery.png", images: pairs, columns: 8, scale: ImageGrid.scale(forResolution: model.config.resolution))],
+      scores: scores, arrays: arrays)
   }
 }
 
