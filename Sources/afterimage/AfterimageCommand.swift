@@ -7,7 +7,7 @@ struct AfterimageCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "afterimage",
     abstract: "Invert image classifiers and measure what their logits remember.",
-    subcommands: [Demo.self, Doctor.self, DataCommand.self, ClassifierCommand.self, InverterCommand.self, AnalyzeCommand.self, StudyCommand.self, Explore.self, ReportCommand.self, ModelsCommand.self, DistributedCommand.self],
+    subcommands: [Demo.self, Doctor.self, DataCommand.self, ClassifierCommand.self, InverterCommand.self, AnalyzeCommand.self, StudyCommand.self, Explore.self, ReportCommand.self, ModelsCommand.self, TensorBoardCommand.self, DistributedCommand.self],
     defaultSubcommand: nil)
 
   /// The asynchronous entry point, which `explore` (a server) needs.

@@ -105,6 +105,17 @@ extension InverterTests {
     run.writesTensorBoard = false
     try tinyTrainer(run, classifierPath: classifierPath, steps: 2).fit(resume: false)
     XCTAssertFalse(FileManager.default.fileExists(atPath: run.tensorBoard.url.path))
+    // …and `afterimage tensorboard` writes it afterwards from the run's files.
+    let exported = try TensorBoardLog.export(run)
+    XCTAssertEqual(exported.scalars, 1)
+    XCTAssertEqual(exported.images, 1)
+    let late = try JSONSerialization.jsonObject(with: Data(runPython("read_tensorboard.py", [run.url.path]).utf8)) as! [String: Any]
+    let lateScalars = try XCTUnwrap(late["scalars"] as? [String: [[Double]]])
+    let line = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: run.metricsURL)) as? [String: Any])
+    XCTAssertEqual(Set(lateScalars.keys), Set(line.keys).subtracting(["step"]))
+    XCTAssertEqual(lateScalars["G_loss_pixel"]?.first.map { Float($0[1]) }, Float(try XCTUnwrap(line["G_loss_pixel"] as? Double)))
+    XCTAssertEqual(((late["images"] as? [String: [[Any]]])?["samples"]?.first?[0] as? Int), 2)
+    XCTAssertThrowsError(try TensorBoardLog.export(RunDirectory(url: root))) { XCTAssertTrue("\($0)".contains("no config.json"), "\($0)") }
   }
 
   func sha256(_ data: Data) throws -> String {

@@ -91,6 +91,46 @@ public struct TensorBoardLog {
     }
   }
 
+  /// Writes the log of a run trained without one (before logs existed, or with
+  /// `--no-tensorboard`) from what its folder holds: config.json's command and config as text,
+  /// every line of metrics.jsonl as scalars at its step, and each `samples/step-N.png` as the
+  /// image of step N. The events carry the files' modification time as their wall time (the
+  /// training's own times were not kept). Returns the number of scalar events and images.
+  @discardableResult
+  public static func export(_ run: RunDirectory) throws -> (scalars: Int, images: Int) {
+    guard FileManager.default.fileExists(atPath: run.configURL.path) else {
+      throw RunError("\(run.url.path) has no config.json: give a run folder written by `afterimage classifier train` or `inverter train`")
+    }
+    func modified(_ url: URL) -> Double {
+      ((try? FileManager.default.attributesOfItem(atPath: url.path)[.modificationDate]) as? Date)?.timeIntervalSince1970 ?? 0
+    }
+    let log = run.tensorBoard
+    let config = try Data(contentsOf: run.configURL)
+    let command = (try? JSONSerialization.jsonObject(with: config) as? [String: Any])?["command"] as? String
+    try log.start(command: command, config: String(decoding: config, as: UTF8.self), wallTime: modified(run.configURL))
+    var scalars = 0
+    if let text = try? String(contentsOf: run.metricsURL, encoding: .utf8) {
+      let time = modified(run.metricsURL)
+      for line in text.split(separator: "\n") {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let step = object["step"] as? Int else { continue }
+        let values = object.compactMapValues { ($0 as? NSNumber)?.doubleValue }.filter { $0.key != "step" }
+        try log.appendScalars(values, step: step, wallTime: time)
+        scalars += 1
+      }
+    }
+    let grids = ((try? FileManager.default.contentsOfDirectory(atPath: run.samplesURL.path)) ?? []).sorted()
+    var images = 0
+    for name in grids where name.hasPrefix("step-") && name.hasSuffix(".png") {
+      guard let step = Int(name.dropFirst(5).dropLast(4)) else { continue }
+      let url = run.samplesURL.appendingPathComponent(name)
+      let png = try Data(contentsOf: url)
+      let grid = try PNG.decode(png)
+      try log.appendImage(tag: "samples", png: png, width: grid.shape[2], height: grid.shape[1], channels: grid.shape[0], step: step, wallTime: modified(url))
+      images += 1
+    }
+    return (scalars, images)
+  }
+
   // MARK: reading and resuming
 
   /// The payloads of the whole, intact records at the start of the file, and whether anything
