@@ -8,7 +8,7 @@ final class ZZDiagnosticTests: XCTestCase {
   func testDiagnoseBatchNormModes() throws {
     guard let path = ProcessInfo.processInfo.environment["DIAG_INVERTER"] else { return }
     let model = try Inverter.load(path)
-    let test = try XCTUnwrap(try DatasetSource("shapes").open(split: .test, resolution: 32).dataset as? ShapesDataset)
+    let test = try XCTUnwrap(try DatasetSource("shapes").open(split: ProcessInfo.processInfo.environment["DIAG_SPLIT"] == "train" ? .train : .test, resolution: 32).dataset as? ShapesDataset)
     let batch = try test.batch(at: Array(0..<500))
     let code = try model.represent(batch.images)
     let originals = GeometricRuler.read(batch.images)
