@@ -208,6 +208,14 @@ final class CommandLineTests: XCTestCase {
     XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent("factors/arrays.safetensors").path))
     try expectFailure(
       ["analyze", "noise", "--inverter", "inverter", "--count", "4", "--out", "n", "--arrays", "npz"], saying: "keeps no reconstructions to write as arrays", in: root)
+    // The held-out experiments with per-image scores write them too.
+    _ = try expectSuccess(["analyze", "noise", "--inverter", "inverter", "--evaluation", "classifier", "--count", "4", "--out", "noise"], in: root)
+    XCTAssertEqual(try String(contentsOf: root.appendingPathComponent("noise/scores.csv"), encoding: .utf8).split(separator: "\n").count, 1 + 4)
+    _ = try expectSuccess(
+      ["analyze", "logit-noise", "--inverter", "inverter", "--evaluation", "classifier", "--count", "4", "--magnitudes", "0.5,1", "--out", "ln"], in: root)
+    let curve = try String(contentsOf: root.appendingPathComponent("ln/scores.csv"), encoding: .utf8).split(separator: "\n")
+    XCTAssertEqual(curve.count, 1 + 4)
+    XCTAssertEqual(curve[0], "image,perceptual_change@0.5,top1_kept@0.5,eval_correct@0.5,perceptual_change@1,top1_kept@1,eval_correct@1")
     try expectFailure(["inverter", "reconstruct", "--inverter", "inverter", "--arrays", "csv"], saying: "--arrays takes safetensors, npz", in: root)
   }
 

@@ -68,8 +68,9 @@ public enum LogitExperiments {
   public static func run(
     _ manipulation: LogitManipulation, magnitudes: [Double], images: Tensor, labels: Tensor, inverter: Inverter,
     evaluation: any ImageClassifier, seed: UInt64 = 0
-  ) throws -> (points: [ManipulationPoint], rows: [Tensor]) {
+  ) throws -> (points: [ManipulationPoint], rows: [Tensor], scores: ScoreTable) {
     let layers = ReconstructionAnalysis.perceptualLayers(of: evaluation)
+    var scores = ScoreTable()
     // The manipulation acts on what the inverter reads: the logits, or its feature vector.
     let code = try inverter.represent(images)  // [B, D]
     let spread = code.standardDeviation().item()
@@ -94,18 +95,23 @@ public enum LogitExperiments {
         top1Agreement: kept.mean().item(),
         evaluationAccuracy: (named .== labels).to(.float32).mean().item(),
         perceptualChangeInterval: Bootstrap.mean(values(change)), top1AgreementInterval: Bootstrap.mean(values(kept))))
+      // Per image, one column per measure and magnitude (scores.csv).
+      let label = String(format: "%g", magnitude)
+      scores.add("perceptual_change@\(label)", values(change))
+      scores.add("top1_kept@\(label)", values(kept))
+      scores.add("eval_correct@\(label)", values((named .== labels).to(.float64)))
     }
-    return (points, rows)
+    return (points, rows, scores)
   }
 
   /// Noise resampling (finding 4): for the same logits, `samples` reconstructions under
   /// different noise; returns the mean pairwise perceptual distance and the reconstructions.
   public static func noise(images: Tensor, inverter: Inverter, evaluation: any ImageClassifier, samples: Int = 4) throws
-    -> (diversity: Double, rows: [Tensor])
+    -> (diversity: Double, rows: [Tensor], perImage: [Double])
   {
     let code = try inverter.represent(images)
     let rows = (0..<samples).map { inverter.reconstruct(representation: code, noise: inverter.noise(count: images.shape[0], seed: UInt64($0))) }
     let diversity = try Metrics.noiseDiversity(rows, network: evaluation, layers: ReconstructionAnalysis.perceptualLayers(of: evaluation))
-    return (diversity.mean().item(), rows)
+    return (diversity.mean().item(), rows, diversity.to(.cpu, dtype: .float64).scalars(as: Double.self))
   }
 }

@@ -18,7 +18,7 @@ public struct LogitManipulationExperiment: HeldOutExperiment {
   public func run(on device: Device) throws -> ExperimentOutcome<LogitCurveResult> {
     let values = magnitudes ?? manipulation.defaultMagnitudes
     let held = try images.load(on: device)
-    let (points, rows) = try LogitExperiments.run(
+    let (points, rows, scores) = try LogitExperiments.run(
       manipulation, magnitudes: values, images: held.images, labels: held.labels, inverter: held.inverter, evaluation: held.evaluation,
       seed: images.seed)
     let result = LogitCurveResult(manipulation: manipulation, count: held.images.shape[0], points: points)
@@ -32,7 +32,7 @@ public struct LogitManipulationExperiment: HeldOutExperiment {
       ])
     return ExperimentOutcome(result, figures: [
       .rows([held.images] + rows, shown: images.shown, scale: held.figureScale), .chart(name: "curve.svg", chart),
-    ])
+    ], scores: scores)
   }
 }
 
@@ -99,8 +99,12 @@ public struct NoiseExperiment: HeldOutExperiment {
   public func run(on device: Device) throws -> ExperimentOutcome<NoiseResult> {
     let held = try images.load(on: device)
     let count = max(2, samples)
-    let (diversity, rows) = try LogitExperiments.noise(images: held.images, inverter: held.inverter, evaluation: held.evaluation, samples: count)
-    return ExperimentOutcome(NoiseResult(noiseDiversity: diversity, samples: count), figures: [.rows([held.images] + rows, shown: images.shown, scale: held.figureScale)])
+    let (diversity, rows, perImage) = try LogitExperiments.noise(images: held.images, inverter: held.inverter, evaluation: held.evaluation, samples: count)
+    var scores = ScoreTable()
+    scores.add("noise_diversity", perImage)
+    return ExperimentOutcome(
+      NoiseResult(noiseDiversity: diversity, samples: count), figures: [.rows([held.images] + rows, shown: images.shown, scale: held.figureScale)],
+      scores: scores)
   }
 }
 
