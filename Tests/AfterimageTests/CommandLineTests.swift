@@ -216,6 +216,13 @@ final class CommandLineTests: XCTestCase {
     let curve = try String(contentsOf: root.appendingPathComponent("ln/scores.csv"), encoding: .utf8).split(separator: "\n")
     XCTAssertEqual(curve.count, 1 + 4)
     XCTAssertEqual(curve[0], "image,perceptual_change@0.5,top1_kept@0.5,eval_correct@0.5,perceptual_change@1,top1_kept@1,eval_correct@1")
+    _ = try expectSuccess(["analyze", "misclassified", "--inverter", "inverter", "--evaluation", "classifier", "--count", "8", "--out", "mis"], in: root)
+    let mis = try String(contentsOf: root.appendingPathComponent("mis/scores.csv"), encoding: .utf8).split(separator: "\n")
+    XCTAssertEqual(mis.count, 1 + 8)
+    XCTAssertEqual(mis[0], "image,label,classifier_prediction,eval_on_reconstruction,wrong")
+    XCTAssertFalse(mis.dropFirst().contains { $0.contains(",-1") }, "every image's reconstruction was judged")
+    _ = try expectSuccess(["analyze", "interpolate", "--inverter", "inverter", "--evaluation", "classifier", "--count", "6", "--out", "int"], in: root)
+    XCTAssertEqual(try String(contentsOf: root.appendingPathComponent("int/scores.csv"), encoding: .utf8).split(separator: "\n").count, 1 + 3, "a row per pair")
     try expectFailure(["inverter", "reconstruct", "--inverter", "inverter", "--arrays", "csv"], saying: "--arrays takes safetensors, npz", in: root)
   }
 

@@ -17,7 +17,7 @@ public enum ClassExperiments {
   /// classes; returns the curve and one row of reconstructions per α.
   public static func interpolate(
     images: Tensor, labels: Tensor, inverter: Inverter, evaluation: any ImageClassifier, alphas: [Double], seed: UInt64 = 0
-  ) throws -> (points: [InterpolationPoint], rows: [Tensor]) {
+  ) throws -> (points: [InterpolationPoint], rows: [Tensor], scores: ScoreTable) {
     let half = images.shape[0] / 2
     guard half >= 1 else { throw RunError("interpolation needs at least two images") }
     let code = try inverter.represent(images)  // [B, D]: logits, or the inverted feature vector
@@ -28,15 +28,32 @@ public enum ClassExperiments {
     let noise = inverter.noise(count: half, seed: seed)
     var points: [InterpolationPoint] = []
     var rows: [Tensor] = []
+    // One row per pair: its two classes, then each α's probabilities.
+    var scores = ScoreTable()
+    scores.add("class_a", classA.squeezed(1).to(.cpu, dtype: .float64).scalars(as: Double.self))
+    scores.add("class_b", classB.squeezed(1).to(.cpu, dtype: .float64).scalars(as: Double.self))
     for alpha in alphas {
       let reconstruction = inverter.reconstruct(representation: a * (1 - alpha) + b * alpha, noise: noise)
       rows.append(reconstruction)
       let probabilities = try withNoGrad { try evaluation.logits(reconstruction).softmax(dim: 1) }  // [half, K]
-      points.append(InterpolationPoint(
-        alpha: alpha, probabilityOfA: probabilities.gather(dim: 1, index: classA).mean().item(),
-        probabilityOfB: probabilities.gather(dim: 1, index: classB).mean().item()))
+      let (ofA, ofB) = (probabilities.gather(dim: 1, index: classA), probabilities.gather(dim: 1, index: classB))  // [half, 1]
+      points.append(InterpolationPoint(alpha: alpha, probabilityOfA: ofA.mean().item(), probabilityOfB: ofB.mean().item()))
+      scores.add("p_class_a@\(String(format: "%g", alpha))", ofA.squeezed(1).to(.cpu, dtype: .float64).scalars(as: Double.self))
+      scores.add("p_class_b@\(String(format: "%g", alpha))", ofB.squeezed(1).to(.cpu, dtype: .float64).scalars(as: Double.self))
     }
-    return (points, rows)
+    return (points, rows, scores)
+  }
+
+  /// Per image: its true class, the inverted classifier's prediction (`prediction_name`), the
+  /// evaluation classifier's class of its reconstruction, and whether the prediction was wrong.
+  static func classTable(labels: Tensor, predicted: Tensor, named: Tensor, predictionName: String) -> ScoreTable {
+    func column(_ x: Tensor) -> [Double] { x.to(.cpu, dtype: .float64).scalars(as: Double.self) }
+    var table = ScoreTable()
+    table.add("label", column(labels))
+    table.add(predictionName, column(predicted))
+    table.add("eval_on_reconstruction", column(named))
+    table.add("wrong", column((predicted.to(labels.device) .!= labels).to(.float64)))
+    return table
   }
 
   /// Where a reconstruction's class lands, as judged by the evaluation classifier.
@@ -51,20 +68,20 @@ public enum ClassExperiments {
 
   /// The evaluation classifier's verdict on reconstructions of `images` with true classes
   /// `labels`, which the inverted classifier gave `logits`.
-  static func drift(images: Tensor, logits: Tensor, labels: Tensor, inverter: Inverter, evaluation: any ImageClassifier, seed: UInt64) throws -> (Drift, Tensor) {
+  static func drift(images: Tensor, logits: Tensor, labels: Tensor, inverter: Inverter, evaluation: any ImageClassifier, seed: UInt64) throws -> (Drift, Tensor, named: Tensor) {
     let reconstruction = try inverter.reconstruct(images: images, noise: inverter.noise(count: logits.shape[0], seed: seed))
     let named = try withNoGrad { try evaluation.logits(reconstruction).argmax(dim: 1) }.to(labels.device)
     let predicted = logits.argmax(dim: 1)
     return (Drift(
       count: logits.shape[0], trueClass: (named .== labels).to(.float32).mean().item(),
-      predictedClass: (named .== predicted).to(.float32).mean().item()), reconstruction)
+      predictedClass: (named .== predicted).to(.float32).mean().item()), reconstruction, named)
   }
 
   /// Finding 5: do reconstructions of misclassified images drift toward the predicted class?
   /// Returns the verdicts for correctly and wrongly classified images (nil when there are none).
   public static func misclassified(
     images: Tensor, labels: Tensor, inverter: Inverter, evaluation: any ImageClassifier, seed: UInt64 = 0
-  ) throws -> (correct: Drift?, wrong: Drift?, wrongImages: Tensor?, wrongReconstructions: Tensor?) {
+  ) throws -> (correct: Drift?, wrong: Drift?, wrongImages: Tensor?, wrongReconstructions: Tensor?, scores: ScoreTable) {
     let logits = try withNoGrad { try inverter.classifier.logits(images) }
     let labels = labels.to(logits.device)
     let right = logits.argmax(dim: 1) .== labels
@@ -76,29 +93,36 @@ public enum ClassExperiments {
     var wrong: Drift?
     var wrongImages: Tensor?
     var wrongReconstructions: Tensor?
+    // The evaluation classifier's class of each image's reconstruction, filled in per subset.
+    var named = Tensor.full([labels.shape[0]], -1, dtype: .int64, device: labels.device)
     if let index = subset(right) {
-      correct = try drift(
-        images: images.indexSelect(dim: 0, index: index.to(images.device)), logits: logits.indexSelect(dim: 0, index: index), labels: labels.indexSelect(dim: 0, index: index), inverter: inverter, evaluation: evaluation, seed: seed).0
+      let verdict = try drift(
+        images: images.indexSelect(dim: 0, index: index.to(images.device)), logits: logits.indexSelect(dim: 0, index: index), labels: labels.indexSelect(dim: 0, index: index), inverter: inverter, evaluation: evaluation, seed: seed)
+      correct = verdict.0
+      named = named.scattering(dim: 0, index: index.to(labels.device), source: verdict.named.to(labels.device, dtype: .int64))
     }
     if let index = subset(.!right) {
-      let (verdict, reconstructions) = try drift(
+      let (verdict, reconstructions, classes) = try drift(
         images: images.indexSelect(dim: 0, index: index.to(images.device)), logits: logits.indexSelect(dim: 0, index: index), labels: labels.indexSelect(dim: 0, index: index), inverter: inverter, evaluation: evaluation, seed: seed)
       wrong = verdict
       wrongImages = images.indexSelect(dim: 0, index: index.to(images.device))
       wrongReconstructions = reconstructions
+      named = named.scattering(dim: 0, index: index.to(labels.device), source: classes.to(labels.device, dtype: .int64))
     }
-    return (correct, wrong, wrongImages, wrongReconstructions)
+    let scores = classTable(labels: labels, predicted: logits.argmax(dim: 1), named: named, predictionName: "classifier_prediction")
+    return (correct, wrong, wrongImages, wrongReconstructions, scores)
   }
 
   /// Reconstructions of PGD adversarial examples against the inverted classifier: does the
   /// evaluation classifier see the true class or the adversarial one?
   public static func adversarial(
     images: Tensor, labels: Tensor, inverter: Inverter, evaluation: any ImageClassifier, attack: AttackSpec, seed: UInt64 = 0
-  ) throws -> (verdict: Drift, fooled: Double, adversarialImages: Tensor, reconstructions: Tensor) {
+  ) throws -> (verdict: Drift, fooled: Double, adversarialImages: Tensor, reconstructions: Tensor, scores: ScoreTable) {
     let adversarialImages = try Attacks.perturb(images, labels: labels, classifier: inverter.classifier, spec: attack, generator: Generator(seed: seed))
     let logits = try withNoGrad { try inverter.classifier.logits(adversarialImages) }
     let fooled = (logits.argmax(dim: 1) .!= labels).to(.float32).mean().item()
-    let (verdict, reconstructions) = try drift(images: adversarialImages, logits: logits, labels: labels, inverter: inverter, evaluation: evaluation, seed: seed)
-    return (verdict, fooled, adversarialImages, reconstructions)
+    let (verdict, reconstructions, named) = try drift(images: adversarialImages, logits: logits, labels: labels, inverter: inverter, evaluation: evaluation, seed: seed)
+    let scores = classTable(labels: labels.to(logits.device), predicted: logits.argmax(dim: 1), named: named, predictionName: "adversarial_prediction")
+    return (verdict, fooled, adversarialImages, reconstructions, scores)
   }
 }

@@ -17,7 +17,7 @@ public struct InterpolationExperiment: HeldOutExperiment {
 
   public func run(on device: Device) throws -> ExperimentOutcome<InterpolationResult> {
     let held = try images.load(on: device)
-    let (points, rows) = try ClassExperiments.interpolate(
+    let (points, rows, scores) = try ClassExperiments.interpolate(
       images: held.images, labels: held.labels, inverter: held.inverter, evaluation: held.evaluation, alphas: alphas, seed: images.seed)
     let half = held.images.shape[0] / 2
     let chart = LineChart(
@@ -27,7 +27,7 @@ public struct InterpolationExperiment: HeldOutExperiment {
     let figure = Figure.rows(
       [held.images.narrow(dim: 0, start: 0, length: half)] + rows + [held.images.narrow(dim: 0, start: half, length: half)],
       shown: images.shown, scale: held.figureScale)
-    return ExperimentOutcome(InterpolationResult(pairs: half, points: points), figures: [figure, .chart(name: "curve.svg", chart)])
+    return ExperimentOutcome(InterpolationResult(pairs: half, points: points), figures: [figure, .chart(name: "curve.svg", chart)], scores: scores)
   }
 }
 
@@ -66,7 +66,7 @@ public struct MisclassifiedExperiment: HeldOutExperiment {
     if let wrong = found.wrongImages, let reconstructions = found.wrongReconstructions {
       figures.append(.rows([wrong, reconstructions], shown: images.shown, scale: held.figureScale))
     }
-    return ExperimentOutcome(MisclassifiedResult(scored: held.images.shape[0], correct: found.correct, misclassified: found.wrong), figures: figures)
+    return ExperimentOutcome(MisclassifiedResult(scored: held.images.shape[0], correct: found.correct, misclassified: found.wrong), figures: figures, scores: found.scores)
   }
 }
 
@@ -116,7 +116,8 @@ public struct AdversarialExperiment: HeldOutExperiment {
       images: held.images, labels: held.labels, inverter: held.inverter, evaluation: held.evaluation, attack: attack, seed: images.seed)
     let result = AdversarialResult(attack: attack.description, count: found.verdict.count, trueClass: found.verdict.trueClass,
                                    predictedClass: found.verdict.predictedClass, attackSuccess: found.fooled)
-    return ExperimentOutcome(result, figures: [.rows([held.images, found.adversarialImages, found.reconstructions], shown: images.shown, scale: held.figureScale)])
+    return ExperimentOutcome(
+      result, figures: [.rows([held.images, found.adversarialImages, found.reconstructions], shown: images.shown, scale: held.figureScale)], scores: found.scores)
   }
 }
 
