@@ -223,6 +223,11 @@ final class CommandLineTests: XCTestCase {
     XCTAssertFalse(mis.dropFirst().contains { $0.contains(",-1") }, "every image's reconstruction was judged")
     _ = try expectSuccess(["analyze", "interpolate", "--inverter", "inverter", "--evaluation", "classifier", "--count", "6", "--out", "int"], in: root)
     XCTAssertEqual(try String(contentsOf: root.appendingPathComponent("int/scores.csv"), encoding: .utf8).split(separator: "\n").count, 1 + 3, "a row per pair")
+    _ = try expectSuccess(
+      ["analyze", "compare", "--inverters", "inverter", "--evaluation", "classifier", "--count", "6", "--retrieval-n", "3", "--out", "cmp"], in: root)
+    let compared = try String(contentsOf: root.appendingPathComponent("cmp/scores.csv"), encoding: .utf8).split(separator: "\n")
+    XCTAssertEqual(compared.count, 1 + 6)
+    XCTAssertTrue(compared[0].hasPrefix("image,inverter/psnr,inverter/ssim"), String(compared[0]))
     try expectFailure(["inverter", "reconstruct", "--inverter", "inverter", "--arrays", "csv"], saying: "--arrays takes safetensors, npz", in: root)
   }
 

@@ -70,6 +70,12 @@ public struct ScoreTable {
 
   public mutating func add(_ name: String, _ values: [Int]) { add(name, values.map { Double($0) }) }
 
+  /// Adds every column of `other` (the same images), its name prefixed with `prefix/`: one
+  /// table for several methods scored on the same images.
+  public mutating func append(_ other: ScoreTable, prefix: String) {
+    for column in other.columns { add("\(prefix)/\(column.name)", column.values) }
+  }
+
   /// The CSV text: a header, then `image` (the row's index in the scored set) and each column,
   /// with the shortest decimal that reads back to the same double.
   public var csv: String {

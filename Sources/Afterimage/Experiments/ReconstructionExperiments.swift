@@ -180,7 +180,13 @@ public struct CompareExperiment: Experiment {
       let best = candidates.max { rows[$0].report.evaluationAccuracy < rows[$1].report.evaluationAccuracy }
       figures.append(.rows([originals] + (shown + (best.map { [$0] } ?? [])).map { figureRows[$0] }, shown: 10, scale: scale, name: "overview.png"))
     }
-    return ExperimentOutcome(result, figures: figures)
+    // Each method's per-image scores under its name (the folder's last part, or "optimisation").
+    var scores = ScoreTable()
+    for row in rows {
+      guard let perImage = row.report.perImage else { continue }
+      scores.append(perImage.table, prefix: row.isOptimisation ? "optimisation" : URL(fileURLWithPath: row.name).lastPathComponent)
+    }
+    return ExperimentOutcome(result, figures: figures, scores: scores)
   }
 }
 

@@ -48,7 +48,14 @@ public struct SeedStudyExperiment: Experiment {
     }
     let seeds = standard.count
     let pairs = (0..<seeds).map { SeedStudyResult.Pair(standard: standard[$0], robust: robust[$0], standardReport: reports[$0], robustReport: reports[seeds + $0]) }
-    return ExperimentOutcome(SeedStudyResult(dataset: data.name, count: reports[0].count, pairs: pairs))
+    // Per image: each seed's standard and robust scores (`standard-seed0/psnr`, …).
+    var scores = ScoreTable()
+    for (index, pair) in pairs.enumerated() {
+      for (role, report) in [("standard", pair.standardReport), ("robust", pair.robustReport)] {
+        if let perImage = report.perImage { scores.append(perImage.table, prefix: "\(role)-seed\(index)") }
+      }
+    }
+    return ExperimentOutcome(SeedStudyResult(dataset: data.name, count: reports[0].count, pairs: pairs), scores: scores)
   }
 }
 
