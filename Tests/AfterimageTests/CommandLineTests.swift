@@ -228,6 +228,14 @@ final class CommandLineTests: XCTestCase {
     let compared = try String(contentsOf: root.appendingPathComponent("cmp/scores.csv"), encoding: .utf8).split(separator: "\n")
     XCTAssertEqual(compared.count, 1 + 6)
     XCTAssertTrue(compared[0].hasPrefix("image,inverter/psnr,inverter/ssim"), String(compared[0]))
+    _ = try expectSuccess(["analyze", "iterate", "--inverter", "inverter", "--evaluation", "classifier", "--count", "4", "--iterations", "2", "--out", "it"], in: root)
+    let iterated = try String(contentsOf: root.appendingPathComponent("it/scores.csv"), encoding: .utf8).split(separator: "\n")
+    XCTAssertEqual(iterated.count, 1 + 4)
+    XCTAssertTrue(iterated[0].hasSuffix("top1_kept@2,eval_correct@2"), String(iterated[0]))
+    _ = try expectSuccess(["analyze", "transforms", "--inverter", "inverter", "--evaluation", "classifier", "--count", "4", "--out", "tr"], in: root)
+    let transformed = try String(contentsOf: root.appendingPathComponent("tr/scores.csv"), encoding: .utf8).split(separator: "\n")
+    XCTAssertEqual(transformed.count, 1 + 4)
+    XCTAssertTrue(transformed[0].contains("equivariance_error:blur@2,change:blur@2"), String(transformed[0]))
     try expectFailure(["inverter", "reconstruct", "--inverter", "inverter", "--arrays", "csv"], saying: "--arrays takes safetensors, npz", in: root)
   }
 

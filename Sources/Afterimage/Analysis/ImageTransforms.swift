@@ -103,8 +103,9 @@ public enum TransformExperiments {
   /// Measures every transformation at its magnitudes (perceptual distances, same noise).
   public static func run(
     _ transforms: [ImageTransform], images: Tensor, inverter: Inverter, evaluation: any ImageClassifier, seed: UInt64 = 0
-  ) throws -> (points: [TransformPoint], figureRows: [Tensor]) {
+  ) throws -> (points: [TransformPoint], figureRows: [Tensor], scores: ScoreTable) {
     let layers = ReconstructionAnalysis.perceptualLayers(of: evaluation)
+    var scores = ScoreTable()  // per image: both distances for every transformation and magnitude
     let noise = inverter.noise(count: images.shape[0], seed: seed)
     let reconstruction = try inverter.reconstruct(images: images, noise: noise)
     var points: [TransformPoint] = []
@@ -121,8 +122,11 @@ public enum TransformExperiments {
           transform: transform.rawValue, magnitude: magnitude, equivarianceError: equivarianceError.mean().item(), change: change.mean().item(),
           followed: Bootstrap.mean((change - equivarianceError).to(.cpu, dtype: .float64).scalars(as: Double.self))))
         if magnitude == transform.defaultMagnitudes.last { rows += [transformed, fromTransformed] }
+        let label = "\(transform.rawValue)@\(String(format: "%g", magnitude))"
+        scores.add("equivariance_error:\(label)", equivarianceError.to(.cpu, dtype: .float64).scalars(as: Double.self))
+        scores.add("change:\(label)", change.to(.cpu, dtype: .float64).scalars(as: Double.self))
       }
     }
-    return (points, rows)
+    return (points, rows, scores)
   }
 }

@@ -177,8 +177,8 @@ public struct TransformExperiment: HeldOutExperiment {
 
   public func run(on device: Device) throws -> ExperimentOutcome<TransformResult> {
     let held = try images.load(on: device)
-    let (points, rows) = try TransformExperiments.run(transforms, images: held.images, inverter: held.inverter, evaluation: held.evaluation, seed: images.seed)
-    return ExperimentOutcome(TransformResult(points: points), figures: [.rows([held.images] + rows, shown: images.shown, scale: held.figureScale)])
+    let (points, rows, scores) = try TransformExperiments.run(transforms, images: held.images, inverter: held.inverter, evaluation: held.evaluation, seed: images.seed)
+    return ExperimentOutcome(TransformResult(points: points), figures: [.rows([held.images] + rows, shown: images.shown, scale: held.figureScale)], scores: scores)
   }
 }
 

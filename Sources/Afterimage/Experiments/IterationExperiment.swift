@@ -28,17 +28,24 @@ public struct IterationExperiment: HeldOutExperiment {
     var previous = held.images
     var iterates: [Tensor] = []
     var points: [IterationResult.Point] = []
+    var scores = ScoreTable()  // per image, per iteration t
+    func column(_ x: Tensor) -> [Double] { x.to(.cpu, dtype: .float64).scalars(as: Double.self) }
     for iteration in 1...iterations {
       let current = try inverter.reconstruct(images: previous, noise: noise)  // [N, C, R, R]
       let logits = try withNoGrad { try inverter.classifier.logits(current) }
       let named = try withNoGrad { try evaluation.logits(current).argmax(dim: 1) }
+      let toOriginal = try Metrics.perceptualDistance(held.images, current, network: evaluation, layers: layers)  // [N]
+      let toPrevious = try Metrics.perceptualDistance(previous, current, network: evaluation, layers: layers)
+      let kept = (logits.argmax(dim: 1) .== originalClasses).to(.float64)
+      let correct = (named .== held.labels).to(.float64)
       points.append(IterationResult.Point(
-        iteration: iteration,
-        distanceToOriginal: try Metrics.perceptualDistance(held.images, current, network: evaluation, layers: layers).mean().item(),
-        distanceToPrevious: try Metrics.perceptualDistance(previous, current, network: evaluation, layers: layers).mean().item(),
-        top1Agreement: (logits.argmax(dim: 1) .== originalClasses).to(.float32).mean().item(),
-        logitCosine: Metrics.logitCosine(originalLogits, logits).mean().item(),
-        evaluationAccuracy: (named .== held.labels).to(.float32).mean().item()))
+        iteration: iteration, distanceToOriginal: toOriginal.mean().item(), distanceToPrevious: toPrevious.mean().item(),
+        top1Agreement: kept.mean().item(), logitCosine: Metrics.logitCosine(originalLogits, logits).mean().item(),
+        evaluationAccuracy: correct.mean().item()))
+      scores.add("distance_to_original@\(iteration)", column(toOriginal))
+      scores.add("distance_to_previous@\(iteration)", column(toPrevious))
+      scores.add("top1_kept@\(iteration)", column(kept))
+      scores.add("eval_correct@\(iteration)", column(correct))
       iterates.append(current)
       previous = current
     }
@@ -52,7 +59,7 @@ public struct IterationExperiment: HeldOutExperiment {
       ])
     return ExperimentOutcome(
       IterationResult(count: held.images.shape[0], points: points),
-      figures: [.rows([held.images] + iterates, shown: images.shown, scale: held.figureScale), .chart(name: "curve.svg", chart)])
+      figures: [.rows([held.images] + iterates, shown: images.shown, scale: held.figureScale), .chart(name: "curve.svg", chart)], scores: scores)
   }
 }
 
