@@ -90,14 +90,7 @@ public struct RunDirectory {
     var object: [String: Any] = values.filter { $0.value.isFinite }
     object["step"] = step
     for (key, value) in extra { object[key] = value }
-    let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) + Data("\n".utf8)
-    if let handle = try? FileHandle(forWritingTo: metricsURL) {
-      defer { try? handle.close() }
-      try handle.seekToEnd()
-      try handle.write(contentsOf: data)
-    } else {
-      try data.write(to: metricsURL)
-    }
+    try FileSystem.append(try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) + Data("\n".utf8), to: metricsURL)
   }
 
   /// Writes a sample grid `[C, H, W]` in [0, 1] to `samples/step-NNNNNN.png`, and the same

@@ -78,17 +78,7 @@ public struct TensorBoardLog {
   func append(_ payloads: [Data]) throws {
     var data = Data()
     for payload in payloads { data += Self.frame(payload) }
-    do {
-      if let handle = try? FileHandle(forWritingTo: url) {
-        defer { try? handle.close() }
-        try handle.seekToEnd()
-        try handle.write(contentsOf: data)
-      } else {
-        try data.write(to: url)
-      }
-    } catch {
-      throw RunError("cannot write the TensorBoard log \(url.path): \(FileErrors.describe(error))")
-    }
+    try FileSystem.append(data, to: url)
   }
 
   /// Writes the log of a run trained without one (before logs existed, or with
