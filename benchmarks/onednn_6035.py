@@ -5,7 +5,7 @@ convolution's weight gradient, [32, IC, 32, 32] -> 8 channels at stride 2, again
 
 Prints the largest error of the weight gradient relative to its largest value (about 1e-7 when
 exact). On oneDNN 3.12's AVX2 kernels, IC < 8 gives errors near 1, a hang or a segfault; see
-README, "Every x86 CPU", for why Afterimage's Tensor.conv2d avoids the kernel.
+docs/INSTALL.md, "Every x86 CPU", for why Afterimage's Tensor.conv2d avoids the kernel.
 """
 import sys
 
