@@ -187,7 +187,7 @@ public final class Explorer {
     } catch let error as ImageError {
       throw RequestError(.badRequest, error.message)
     }
-    let image = ImageFile.resizedAndCentreCropped(ImageFile.withChannels(decoded, testSet.channels), to: testSet.resolution)
+    let image = ImageFile.modelInput(decoded, channels: testSet.channels, resolution: testSet.resolution)
     uploads.append(image)
     if uploads.count > uploadLimit {
       uploads.removeFirst()
@@ -237,7 +237,7 @@ public final class Explorer {
       throw RequestError(.notFound, "no inverter \(index): the explorer runs \(columns.count) (0…\(columns.count - 1))")
     }
     let column = columns[index]
-    let classes = column.inverter.config.logitCount
+    let classes = column.inverter.config.representationSize
     let samples = edit.samples ?? 1
     guard (1...8).contains(samples) else { throw RequestError(.badRequest, "samples must be 1 to 8, got \(samples)") }
     var logits = try baseLogits(edit, columns: [column])[0]  // [1, K]

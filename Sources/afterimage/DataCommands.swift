@@ -106,7 +106,7 @@ struct DataPreview: ParsableCommand {
       var rng = SplitMix64(seed: seed)
       indices.shuffle(using: &rng)
     }
-    let magnification = scale ?? max(1, 96 / dataset.resolution)
+    let magnification = scale ?? ImageGrid.scale(forResolution: dataset.resolution, .picture)
     let perRow = max(1, min(columns ?? Int(Double(shown).squareRoot().rounded(.up)), shown))
     try ResourceLimits.checkGrid(count: shown, columns: perRow, side: dataset.resolution, scale: magnification, fix: "show fewer images with --count, or a smaller --scale")
     let batch = try dataset.batch(at: Array(indices.prefix(shown)))

@@ -60,7 +60,7 @@ struct Demo: ParsableCommand {
       from: (plan.steps.map(\.folder) + (try plan.storedStudies()).map(\.folder) + (try plan.storedBeyondStudies()).map(\.folder))
         .map { URL(fileURLWithPath: $0) }, title: "Afterimage demo",
       preface: headline.html(overview: plan.overviewFigures()))
-    try Safetensors.writeAtomically(Data(page.utf8), to: URL(fileURLWithPath: "\(out)/report.html"))
+    try FileSystem.writeAtomically(Data(page.utf8), to: URL(fileURLWithPath: "\(out)/report.html"))
     try JSONFiles.write(DemoResults(headline: headline, plan: plan, results: results), to: URL(fileURLWithPath: "\(out)/results.json"))
     print("")
     print(headline.text)

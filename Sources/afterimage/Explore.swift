@@ -29,11 +29,7 @@ struct Explore: AsyncParsableCommand {
     let paths = inverter.isEmpty ? ["models/inverters/shapes-standard-fidelity", "models/inverters/shapes-robust-fidelity"] : inverter
     let inverters = try paths.map { try Inverter.load($0, device: device) }
     let dataset = inverters[0].config.dataset
-    let evaluator: (any ImageClassifier)? = try {
-      if let evaluation { return try Classifiers.load(evaluation, device: device) }
-      let base = dataset.split(separator: ":").first.map(String.init) ?? dataset
-      return FileManager.default.fileExists(atPath: "models/eval/\(base)") ? try Classifiers.load("models/eval/\(base)", device: device) : nil
-    }()
+    let evaluator = try (evaluation ?? EvaluationClassifier.shipped(for: dataset)).map { try Classifiers.load($0, device: device) }
     let testSet = try DatasetSource(dataset).open(split: .test, resolution: inverters[0].config.resolution).dataset
     let columns = zip(paths, inverters).map { path, inverter in
       Explorer.Column(name: URL(fileURLWithPath: path).lastPathComponent, inverter: inverter, evaluation: evaluator)

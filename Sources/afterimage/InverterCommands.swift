@@ -118,17 +118,14 @@ struct InverterReconstruct: ParsableCommand {
     let config = model.classifier.config
     func checkFits(_ n: Int) throws {
       try ResourceLimits.checkGrid(
-        count: n * (samples + 1), columns: samples + 1, side: config.resolution, scale: max(1, 96 / config.resolution),
+        count: n * (samples + 1), columns: samples + 1, side: config.resolution, scale: ImageGrid.scale(forResolution: config.resolution, .picture),
         fix: "reconstruct fewer originals (--count) or fewer --samples")
     }
     let originals: Tensor
     var (labels, factors): (Tensor?, [ShapeFactors]?) = (nil, nil)
     if !image.isEmpty {
       try checkFits(image.count)
-      originals = try Tensor.stack(image.map { path in
-        let picture = try ImageFile.read(URL(fileURLWithPath: path))
-        return ImageFile.resizedAndCentreCropped(ImageFile.withChannels(picture, config.channels), to: config.resolution)
-      })
+      originals = try Tensor.stack(image.map { try ImageFile.readModelInput(URL(fileURLWithPath: $0), channels: config.channels, resolution: config.resolution) })
     } else {
       let data = try openReporting(try DatasetSource(dataset ?? model.config.dataset), split: split, resolution: config.resolution)
       try model.checkAccepts(data)
@@ -155,7 +152,7 @@ struct InverterReconstruct: ParsableCommand {
       borders.append(nil)
       for k in 0..<columns.count - 1 { borders.append(predicted[k][i] == originalClasses[i] ? .green : .red) }
     }
-    let grid = ImageGrid.make(tiles, columns: columns.count, padding: 2, scale: max(1, 96 / config.resolution), borders: borders)
+    let grid = ImageGrid.make(tiles, columns: columns.count, padding: 2, scale: ImageGrid.scale(forResolution: config.resolution, .picture), borders: borders)
     try PNG.write(grid, to: URL(fileURLWithPath: out))
     if !arrays.isEmpty {
       var kept = ReconstructionArrays(
@@ -208,9 +205,7 @@ struct InverterOptimize: ParsableCommand {
     let originals: Tensor
     var (labels, factors): (Tensor?, [ShapeFactors]?) = (nil, nil)
     if !image.isEmpty {
-      originals = try Tensor.stack(image.map { path in
-        ImageFile.resizedAndCentreCropped(ImageFile.withChannels(try ImageFile.read(URL(fileURLWithPath: path)), config.channels), to: config.resolution)
-      })
+      originals = try Tensor.stack(image.map { try ImageFile.readModelInput(URL(fileURLWithPath: $0), channels: config.channels, resolution: config.resolution) })
     } else {
       guard let name = dataset ?? config.dataset else { throw ValidationError("this classifier records no data set: pass --dataset") }
       let data = try DatasetSource(name).open(split: split, resolution: config.resolution).dataset
@@ -231,7 +226,7 @@ struct InverterOptimize: ParsableCommand {
     let n = originals.shape[0]
     let agree = try withNoGrad { (try model.logits(images).argmax(dim: 1) .== targets.argmax(dim: 1)).to(.float32).sum().item() }
     let tiles = Tensor.stack([originals.to(images.device), images], dim: 1).flattened(from: 0, through: 1)
-    try PNG.write(ImageGrid.make(tiles, columns: 8, padding: 2, scale: max(1, 96 / config.resolution)), to: URL(fileURLWithPath: out))
+    try PNG.write(ImageGrid.make(tiles, columns: 8, padding: 2, scale: ImageGrid.scale(forResolution: config.resolution, .picture)), to: URL(fileURLWithPath: out))
     print(String(format: "wrote %@: %d originals beside their optimised inversions (%d steps, %.2f s per image, %.1f images/s)", out, n, steps, seconds / Double(n), Double(n) / seconds))
     print(String(format: "final logit MSE %.4f; top-1 agreement %d/%d", error, Int(agree), n))
   }

@@ -17,7 +17,7 @@ struct ReportCommand: ParsableCommand {
 
   func run() throws {
     let page = try HTMLReport.build(from: folders.map { URL(fileURLWithPath: $0) }, title: title)
-    try Safetensors.writeAtomically(Data(page.utf8), to: URL(fileURLWithPath: out))
+    try FileSystem.writeAtomically(Data(page.utf8), to: URL(fileURLWithPath: out))
     print("wrote \(out) (\(page.utf8.count / 1024) KiB, \(folders.count) section(s))")
   }
 }

@@ -53,7 +53,7 @@ final class ExperimentResultTests: XCTestCase {
   }
 
   func testEveryCatalogKindHasAnExampleAndEveryResultRoundTrips() throws {
-    XCTAssertEqual(Set(Self.examples.map(\.kind)), Set(ExperimentCatalog.resultTypes.keys), "every kind the catalog names is tested")
+    XCTAssertEqual(Set(Self.examples.map(\.kind)), Set(ExperimentCatalog.kinds), "every kind the catalog names is tested")
     let root = try temporaryDirectory()
     for (index, result) in Self.examples.enumerated() {
       let folder = root.appendingPathComponent("\(index)-\(result.kind)")
@@ -61,7 +61,9 @@ final class ExperimentResultTests: XCTestCase {
       try StoredExperiment.write(result, subject: "runs/inv", in: folder)
       let stored = try StoredExperiment(folder: folder)
       XCTAssertEqual(stored.record.experiment, result.kind)
-      XCTAssertEqual(stored.record.inverter, "runs/inv")
+      XCTAssertEqual(stored.record.subject, "runs/inv")
+      let record = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("experiment.json"))) as! [String: Any]
+      XCTAssertEqual(Set(record.keys), ["experiment", "subject"])
       XCTAssertTrue(type(of: stored.result) == type(of: result), "\(result.kind) reads back as \(type(of: result))")
       XCTAssertEqual(try encoded(stored.result), try encoded(result), "\(result.kind) round-trips")
       let file = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("results.json"))) as! [String: Any]
@@ -85,6 +87,7 @@ final class ExperimentResultTests: XCTestCase {
     // The adversarial result had no `attack` and wrote its count as a double.
     let adversarial = try StoredExperiment(folder: legacyFolder(
       "adversarial", #"{"attack_success": 0.5, "count": 8.0, "eval_says_predicted_class": 0.25, "eval_says_true_class": 0.625}"#, in: root))
+    XCTAssertEqual(adversarial.record.subject, "old/inv", "experiment.json's `inverter`, from before it was renamed `subject`, still reads")
     let typed = try XCTUnwrap(adversarial.result as? AdversarialResult)
     XCTAssertEqual(typed.attackSuccess, 0.5)
     XCTAssertEqual(typed.count, 8)

@@ -12,8 +12,8 @@ final class InverterTests: XCTestCase {
   func testGeneratorAndDiscriminatorShapesAtEveryResolution() throws {
     for resolution in [32, 64, 128] {
       let architecture = try BigGANArchitecture.forResolution(resolution)
-      let g = LogitGenerator(architecture: architecture, logitCount: 10, noiseSize: 20, embeddingSize: 8, ch: 4, channels: 3, generator: Generator(seed: 1))
-      let d = ProjectionDiscriminator(architecture: architecture, logitCount: 10, ch: 4, channels: 3, generator: Generator(seed: 2))
+      let g = LogitGenerator(architecture: architecture, representationSize: 10, noiseSize: 20, embeddingSize: 8, ch: 4, channels: 3, generator: Generator(seed: 1))
+      let d = ProjectionDiscriminator(architecture: architecture, representationSize: 10, ch: 4, channels: 3, generator: Generator(seed: 2))
       let logits = Tensor.randn([2, 10], generator: Generator(seed: 3))
       let noise = Tensor.randn([2, g.noiseSize], generator: Generator(seed: 4))
       let images = g(logits: logits, noise: noise)
@@ -23,7 +23,7 @@ final class InverterTests: XCTestCase {
       XCTAssertEqual(g.noiseSize % (architecture.generatorBlocks + 1), 0, "z splits evenly over the blocks")
     }
     XCTAssertThrowsError(try BigGANArchitecture.forResolution(48)) { XCTAssertTrue("\($0)".contains("32, 64 and 128"), "\($0)") }
-    let gray = LogitGenerator(architecture: try .forResolution(32), logitCount: 4, ch: 4, channels: 1)
+    let gray = LogitGenerator(architecture: try .forResolution(32), representationSize: 4, ch: 4, channels: 1)
     XCTAssertEqual(gray(logits: Tensor.zeros([1, 4]), noise: Tensor.zeros([1, gray.noiseSize])).shape, [1, 1, 32, 32])
   }
 
@@ -31,9 +31,9 @@ final class InverterTests: XCTestCase {
   /// the seed layer is wider by the embedding, and its gradients are autograd's.
   func testTheSeedCanTakeTheRepresentation() throws {
     let architecture = try BigGANArchitecture.forResolution(32)
-    let plain = LogitGenerator(architecture: architecture, logitCount: 5, noiseSize: 16, embeddingSize: 6, ch: 2, useAttention: false, generator: Generator(seed: 1))
+    let plain = LogitGenerator(architecture: architecture, representationSize: 5, noiseSize: 16, embeddingSize: 6, ch: 2, useAttention: false, generator: Generator(seed: 1))
     let seeded = LogitGenerator(
-      architecture: architecture, logitCount: 5, noiseSize: 16, embeddingSize: 6, ch: 2, useAttention: false, seedInput: .noiseAndRepresentation,
+      architecture: architecture, representationSize: 5, noiseSize: 16, embeddingSize: 6, ch: 2, useAttention: false, seedInput: .noiseAndRepresentation,
       generator: Generator(seed: 1))
     let width = { (g: LogitGenerator) in g.stateDict().first { $0.name == "linear.weight_orig" }!.tensor.shape[1] }
     XCTAssertEqual(width(plain), 4, "BigGAN's seed: one noise chunk of 16 / (3 blocks + 1)")
@@ -45,7 +45,7 @@ final class InverterTests: XCTestCase {
     let seedWeight = try XCTUnwrap(seeded.namedParameters().first { $0.name == "linear.weight_orig" }?.tensor)
     assertGradientsMatchFiniteDifferences([logits, seedWeight], tolerance: 1e-5) { randomProjection(of: seeded(logits: logits, noise: noise)) }
     // Through the config: recorded, and a config from before the choice means the noise alone.
-    var config = InverterConfig(resolution: 32, channels: 3, logitCount: 5, classifier: "c", dataset: "shapes", preset: "fidelity", losses: InversionLossWeights(), training: .default)
+    var config = InverterConfig(resolution: 32, channels: 3, representationSize: 5, classifier: "c", dataset: "shapes", preset: "fidelity", losses: InversionLossWeights(), training: .default)
     config.seedInput = .noiseAndRepresentation
     XCTAssertEqual(try XCTUnwrap(try config.makeGenerator() as? LogitGenerator).seedInput, .noiseAndRepresentation)
     XCTAssertEqual(InverterConfig.Defaults.seedInput, .noise)
@@ -58,7 +58,7 @@ final class InverterTests: XCTestCase {
     let architecture = try BigGANArchitecture.forResolution(32)
     let grid = [3, 2, 2]  // C, h, w: 12 values per image
     let generator = LogitGenerator(
-      architecture: architecture, logitCount: 12, noiseSize: 16, embeddingSize: 6, ch: 2, useAttention: false,
+      architecture: architecture, representationSize: 12, noiseSize: 16, embeddingSize: 6, ch: 2, useAttention: false,
       seedInput: .noiseRepresentationAndMap, grid: grid, generator: Generator(seed: 1))
     generator.convert(to: .float64)
     generator.eval()
@@ -80,7 +80,7 @@ final class InverterTests: XCTestCase {
     let mapWeight = try XCTUnwrap(generator.namedParameters().first { $0.name == "map_seed.weight_orig" }?.tensor)
     assertGradientsMatchFiniteDifferences([logits, mapWeight], tolerance: 1e-5) { randomProjection(of: generator(logits: logits, noise: noise)) }
     // Through the config.
-    var config = InverterConfig(resolution: 32, channels: 3, logitCount: 12, classifier: "c", dataset: "shapes", preset: "fidelity", losses: InversionLossWeights(), training: .default)
+    var config = InverterConfig(resolution: 32, channels: 3, representationSize: 12, classifier: "c", dataset: "shapes", preset: "fidelity", losses: InversionLossWeights(), training: .default)
     config.seedInput = .noiseRepresentationAndMap
     XCTAssertThrowsError(try config.makeGenerator()) { XCTAssertTrue("\($0)".contains("--representation features:NAME"), "\($0)") }
     config.representationGrid = grid
@@ -140,21 +140,21 @@ final class InverterTests: XCTestCase {
   }
 
   func testStateDictNamesFollowBigGAN() throws {
-    let g = LogitGenerator(architecture: try .forResolution(32), logitCount: 10, ch: 8)
+    let g = LogitGenerator(architecture: try .forResolution(32), representationSize: 10, ch: 8)
     let names = Set(g.stateDict().map(\.name))
     for expected in ["shared.weight", "linear.weight_orig", "blocks.0.bn1.gain.weight_orig", "blocks.2.conv_sc.weight_orig",
                      "blocks.1.bn2.bn.running_mean", "attention.1.gamma", "output_bn.weight", "output_conv.weight_orig"] {
       XCTAssertTrue(names.contains(expected), expected)
     }
     XCTAssertFalse(names.contains("shared.weight_orig"), "the logit embedding is not spectrally normalised")
-    let d = ProjectionDiscriminator(architecture: try .forResolution(32), logitCount: 10, ch: 8)
+    let d = ProjectionDiscriminator(architecture: try .forResolution(32), representationSize: 10, ch: 8)
     let dNames = Set(d.stateDict().map(\.name))
     XCTAssertTrue(dNames.contains("embed.weight_orig"), "the projection is spectrally normalised")
     XCTAssertTrue(dNames.contains("blocks.0.conv_sc.weight_orig"))
   }
 
   func testSpectralNormBoundsEveryLayerOfTheDiscriminator() throws {
-    let d = ProjectionDiscriminator(architecture: try .forResolution(32), logitCount: 5, ch: 4, generator: Generator(seed: 1))
+    let d = ProjectionDiscriminator(architecture: try .forResolution(32), representationSize: 5, ch: 4, generator: Generator(seed: 1))
     let images = Tensor.randn([2, 3, 32, 32])
     let logits = Tensor.randn([2, 5])
     for _ in 0..<40 { _ = d(images, logits: logits) }  // power iteration runs in training mode
@@ -185,12 +185,12 @@ final class InverterTests: XCTestCase {
   }
 
   func testLogitStandardisationUsesTheRecordedStatistics() throws {
-    var config = InverterConfig(resolution: 32, channels: 3, logitCount: 2, classifier: "c", dataset: "shapes", preset: "paper", losses: .paper, training: InverterTrainingOptions())
+    var config = InverterConfig(resolution: 32, channels: 3, representationSize: 2, classifier: "c", dataset: "shapes", preset: "paper", losses: .paper, training: InverterTrainingOptions())
     let logits = Tensor([3, 10, 5, 20] as [Float], shape: [2, 2])
     XCTAssertTrue(config.preprocess(logits).equals(logits), "raw by default")
     config.preprocessing = .standardized
-    config.logitMean = [4, 15]
-    config.logitStd = [1, 5]
+    config.representationMean = [4, 15]
+    config.representationStd = [1, 5]
     XCTAssertEqual(config.preprocess(logits).scalars(as: Float.self), [-1, -1, 1, 1])
   }
 
@@ -218,7 +218,7 @@ final class InverterTests: XCTestCase {
     options.checkpointEvery = 4
     options.generatorLearningRate = 1e-3
     options.discriminatorLearningRate = 1e-3
-    var config = InverterConfig(resolution: 32, channels: 3, logitCount: 10, classifier: classifierPath, dataset: "shapes", preset: "test", losses: preset, training: options)
+    var config = InverterConfig(resolution: 32, channels: 3, representationSize: 10, classifier: classifierPath, dataset: "shapes", preset: "test", losses: preset, training: options)
     config.ch = 4
     config.noiseSize = 16
     config.embeddingSize = 8
@@ -226,7 +226,7 @@ final class InverterTests: XCTestCase {
     config.architecture = architecture
     let classifier = try Classifiers.load(classifierPath)
     config.representation = representation
-    config.logitCount = try classifier.representationSize(representation)
+    config.representationSize = try classifier.representationSize(representation)
     let train = try ShapesDataset(split: .train, resolution: 32, count: 64, seed: 5)
     let test = try ShapesDataset(split: .test, resolution: 32, count: 16, seed: 5)
     let trainer = try InverterTrainer(run: run, config: config, classifier: classifier, classifierPath: classifierPath, train: train, heldOut: test, datasetKey: "shapes-test-64")
@@ -305,7 +305,7 @@ final class InverterTests: XCTestCase {
     XCTAssertThrowsError(
       try InverterTrainer(
         run: run,
-        config: InverterConfig(resolution: 32, channels: 3, logitCount: 10, classifier: otherClassifier, dataset: "shapes", preset: "paper", losses: .paper, training: InverterTrainingOptions()),
+        config: InverterConfig(resolution: 32, channels: 3, representationSize: 10, classifier: otherClassifier, dataset: "shapes", preset: "paper", losses: .paper, training: InverterTrainingOptions()),
         classifier: try Classifiers.load(otherClassifier), classifierPath: otherClassifier,
         train: try ShapesDataset(count: 32), heldOut: try ShapesDataset(split: .test, count: 8), datasetKey: "x")
     ) { XCTAssertTrue("\($0)".contains("gives 7 logits"), "\($0)") }
@@ -315,7 +315,7 @@ final class InverterTests: XCTestCase {
 
   func testUpconvDecoderShapesAndDeterminism() {
     for resolution in [32, 64] {
-      let decoder = UpconvDecoder(logitCount: 10, resolution: resolution, channels: 1, ch: 4, generator: Generator(seed: 1))
+      let decoder = UpconvDecoder(representationSize: 10, resolution: resolution, channels: 1, ch: 4, generator: Generator(seed: 1))
       let logits = Tensor.randn([3, 10], generator: Generator(seed: 2))
       let a = decoder(logits: logits, noise: Tensor.randn([3, decoder.noiseSize], generator: Generator(seed: 3)))
       let b = decoder(logits: logits, noise: Tensor.randn([3, decoder.noiseSize], generator: Generator(seed: 4)))

@@ -121,7 +121,7 @@ final class PyTorch2ImportTests: XCTestCase {
       options.checkpointEvery = 100
       let losses: InversionLossWeights = preset == "fidelity" ? .fidelity(layers: classifier.defaultFeatureLayers) : .paper
       var config = InverterConfig(
-        resolution: 32, channels: 3, logitCount: 10, classifier: run.url.path, dataset: "shapes", preset: preset, losses: losses, training: options)
+        resolution: 32, channels: 3, representationSize: 10, classifier: run.url.path, dataset: "shapes", preset: preset, losses: losses, training: options)
       config.ch = 4
       let inverterRun = RunDirectory(url: try temporaryDirectory("inverter\(name)\(format)").appendingPathComponent("inverter"))
       let trainer = try InverterTrainer(
@@ -163,7 +163,7 @@ final class PyTorch2ImportTests: XCTestCase {
     var options = InverterTrainingOptions()
     options.batchSize = 16
     let config = InverterConfig(
-      resolution: 32, channels: 3, logitCount: 10, classifier: run.url.path, dataset: "shapes", preset: "fidelity",
+      resolution: 32, channels: 3, representationSize: 10, classifier: run.url.path, dataset: "shapes", preset: "fidelity",
       losses: .fidelity(layers: []), training: options)
     XCTAssertThrowsError(try InverterTrainer(
       run: RunDirectory(url: try temporaryDirectory().appendingPathComponent("x")), config: config, classifier: classifier,

@@ -58,7 +58,7 @@ final class RepresentationTests: XCTestCase {
     XCTAssertTrue(consistency.allSatisfy { $0 > 0 && $0.isFinite }, "the consistency term compares feature vectors: \(consistency)")
     let config = try run.readJSON(InverterConfig.self, from: run.configURL)
     XCTAssertEqual(config.representation, .features("layer2"))
-    XCTAssertEqual(config.logitCount, 8 * 16, "8 channels on a 4×4 grid")
+    XCTAssertEqual(config.representationSize, 8 * 16, "8 channels on a 4×4 grid")
     let inverter = try Inverter.load(run.url.path)
     let images = try ShapesDataset(split: .test, count: 4).batch(at: [0, 1, 2, 3]).images
     XCTAssertEqual(try inverter.represent(images).shape, [4, 128])

@@ -70,7 +70,7 @@ final class StoredRecordTests: XCTestCase {
     losses.pixelL2 = 2
     losses.perceptualNetwork = "models/eval/shapes"
     var config = InverterConfig(
-      resolution: 64, channels: 1, logitCount: 3, classifier: "c", dataset: "shapes", preset: "fidelity", losses: losses, training: options)
+      resolution: 64, channels: 1, representationSize: 3, classifier: "c", dataset: "shapes", preset: "fidelity", losses: losses, training: options)
     config.architecture = .upconv
     config.ch = 8
     config.noiseSize = 32
@@ -78,8 +78,8 @@ final class StoredRecordTests: XCTestCase {
     config.attention = false
     config.preprocessing = .standardized
     config.seedInput = .noiseAndRepresentation
-    config.logitMean = [1, 2, 3]
-    config.logitStd = [4, 5, 6]
+    config.representationMean = [1, 2, 3]
+    config.representationStd = [4, 5, 6]
     config.command = "afterimage inverter train"
     return config
   }
@@ -136,7 +136,7 @@ final class StoredRecordTests: XCTestCase {
     ].map { "training.\($0)" }
     let decoded = try decode(InverterConfig.self, from: removing(topLevel + losses + training, from: stored))
     var expected = InverterConfig(
-      resolution: 64, channels: 1, logitCount: 3, classifier: "c", dataset: "shapes", preset: "fidelity", losses: InversionLossWeights(),
+      resolution: 64, channels: 1, representationSize: 3, classifier: "c", dataset: "shapes", preset: "fidelity", losses: InversionLossWeights(),
       training: .default)
     XCTAssertEqual(decoded, expected, "every field the file lacks takes its default")
     XCTAssertEqual(decoded.ch, InverterRecipe.default.ch, "the same default as inverter train's --ch")

@@ -24,7 +24,7 @@ func measureExplorer(inverterPath: String, edits: Int, warmup: Int) throws {
   let server = Task { try await app.runService() }
   ready.wait()
   let url = URL(string: "http://127.0.0.1:\(port.get())/api/reconstruct?column=0")!
-  let classes = inverter.config.logitCount
+  let classes = inverter.config.representationSize
   func edit(_ index: Int) throws -> Double {
     var delta = [Double](repeating: 0, count: classes)
     delta[index % classes] = Double(index % 40) / 4  // a slider moving in quarter steps

@@ -139,7 +139,7 @@ public final class CIFARResNet: Module, FeatureNetwork {
   ///   - blocks: blocks per stage (ResNet-20: [3, 3, 3]; ResNet-18: [2, 2, 2, 2]).
   ///   - widths: channels per stage before the multiplier.
   public init(blocks: [Int], widths: [Int], widthMultiplier: Double, inputChannels: Int, classes: Int, generator: Generator?) {
-    let channels = widths.map { max(4, Int((Double($0) * widthMultiplier).rounded())) }
+    let channels = widths.map { scaledWidth($0, widthMultiplier) }
     conv1 = convolution(inputChannels, channels[0], kernel: 3, padding: 1, generator: generator)
     bn1 = BatchNorm2d(channels[0])
     let built = residualStages(blocks, input: channels[0]) { stage, input, stride in
@@ -168,7 +168,7 @@ public final class ResNet50: Module, FeatureNetwork {
   public let featureNames = ["stem", "layer1", "layer2", "layer3", "layer4", "pool"]
 
   public init(inputChannels: Int = 3, classes: Int = 1000, widthMultiplier: Double = 1, generator: Generator? = nil) {
-    let base = max(8, Int((64 * widthMultiplier).rounded()))
+    let base = scaledWidth(64, widthMultiplier, minimum: 8)
     conv1 = convolution(inputChannels, base, kernel: 7, stride: 2, padding: 3, generator: generator)
     bn1 = BatchNorm2d(base)
     let built = residualStages([3, 4, 6, 3], input: base) { stage, input, stride in
@@ -198,7 +198,7 @@ public final class VGGNet: Module, FeatureNetwork {
   public let featureNames = ["block1", "block2", "block3", "pool"]
 
   public init(inputChannels: Int, classes: Int, widthMultiplier: Double = 1, generator: Generator? = nil) {
-    let widths = [32, 64, 128].map { max(4, Int((Double($0) * widthMultiplier).rounded())) }
+    let widths = [32, 64, 128].map { scaledWidth($0, widthMultiplier) }
     var input = inputChannels
     let blocks = widths.map { output -> Sequential in
       defer { input = output }
@@ -227,7 +227,7 @@ public final class EvaluationNet: Module, FeatureNetwork {
 
   public init(inputChannels: Int, classes: Int, widthMultiplier: Double = 1, generator: Generator? = nil) {
     // Multiples of 8, so that group normalisation's 8 groups divide every width.
-    let widths = [32, 64, 128].map { 8 * max(1, Int((Double($0) * widthMultiplier / 8).rounded())) }
+    let widths = [32, 64, 128].map { scaledWidth($0, widthMultiplier, multiple: 8, minimum: 8) }
     let blocks = groupNormBlocks(input: inputChannels, widths: widths, generator: generator)
     _blocks = Children(wrappedValue: blocks, named: { "block\($0 + 1)" })
     fc = Linear(widths[2], classes, generator: generator)
@@ -281,7 +281,7 @@ public final class FactorNet: Module, FeatureNetwork {
   public let featureNames = ["block1", "block2", "block3", "pool"]
 
   public init(inputChannels: Int, outputs: Int, resolution: Int, widthMultiplier: Double = 1, generator: Generator? = nil) {
-    let widths = [32, 64, 128].map { 8 * max(1, Int((Double($0) * widthMultiplier / 8).rounded())) }
+    let widths = [32, 64, 128].map { scaledWidth($0, widthMultiplier, multiple: 8, minimum: 8) }
     let blocks = groupNormBlocks(input: inputChannels + 2, widths: widths, generator: generator)  // + the coordinate channels
     _blocks = Children(wrappedValue: blocks, named: { "block\($0 + 1)" })
     // Three 2× poolings: a 32-pixel input ends as a 4×4 map.
@@ -305,4 +305,10 @@ public final class FactorNet: Module, FeatureNetwork {
     if keep.contains("pool") { features["pool"] = pooled }
     return (fc(pooled), features)
   }
+}
+
+/// `base` channels times the width multiplier, rounded to the nearest multiple of `multiple`
+/// and at least `minimum` (itself a multiple): the one rounding every family here uses.
+func scaledWidth(_ base: Int, _ multiplier: Double, multiple: Int = 1, minimum: Int = 4) -> Int {
+  max(minimum, multiple * Int((Double(base) * multiplier / Double(multiple)).rounded()))
 }

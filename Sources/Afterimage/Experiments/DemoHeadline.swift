@@ -316,24 +316,24 @@ public struct DemoHeadline: Codable {
       for row in rows where row.dataset == data {
         let report = row.scores.report
         page += "<tr><td>\(escape(row.method))</td>" + Self.columns.map { column in
-          guard let value = column.value(report) else { return "<td>n/a</td>" }
-          guard let interval = report.intervals.flatMap(column.interval) else { return "<td>\(Self.format(value, column.format))</td>" }
-          return "<td>\(Self.format(value, column.format)) <small>[\(Self.format(interval.low, column.format))–\(Self.format(interval.high, column.format))]</small></td>"
+          Self.cell(column.value(report), report.intervals.flatMap(column.interval), column.format)
         }.joined() + "</tr>\n"
       }
       page += "</table></div>\n"
     }
     page += "<h3>Standard vs robust classifier</h3><div class=\"wide\"><table><tr><th>finding</th><th>standard</th><th>robust</th></tr>\n"
-    func cell(_ value: Double?, _ interval: Estimate?, _ spec: String) -> String {
-      guard let value else { return "<td>n/a</td>" }
-      guard let interval, interval.hasInterval else { return "<td>\(Self.format(value, spec))</td>" }
-      return "<td>\(Self.format(value, spec)) <small>[\(Self.format(interval.low, spec))–\(Self.format(interval.high, spec))]</small></td>"
-    }
     for finding in findings {
-      page += "<tr><td>\(escape(finding.dataset)): \(escape(finding.finding))</td>" + cell(finding.standard, finding.standardInterval, finding.format)
-        + cell(finding.robust, finding.robustInterval, finding.format) + "</tr>\n"
+      page += "<tr><td>\(escape(finding.dataset)): \(escape(finding.finding))</td>" + Self.cell(finding.standard, finding.standardInterval, finding.format)
+        + Self.cell(finding.robust, finding.robustInterval, finding.format) + "</tr>\n"
     }
     return page + "</table></div></section>\n"
+  }
+
+  /// A table cell: `value` in `spec`, its 95% interval small beside it when it has one, n/a without a value.
+  static func cell(_ value: Double?, _ interval: Estimate?, _ spec: String) -> String {
+    guard let value else { return "<td>n/a</td>" }
+    guard let interval, interval.hasInterval else { return "<td>\(format(value, spec))</td>" }
+    return "<td>\(format(value, spec)) <small>[\(format(interval.low, spec))–\(format(interval.high, spec))]</small></td>"
   }
 }
 
@@ -359,7 +359,7 @@ public struct DemoResults: Codable {
     public init(from decoder: any Decoder) throws {
       let container = try decoder.container(keyedBy: CodingKeys.self)
       let kind = try container.decode(String.self, forKey: .experiment)
-      guard let type = ExperimentCatalog.resultTypes[kind] else {
+      guard let type = ExperimentCatalog.resultType(named: kind) else {
         throw DecodingError.dataCorruptedError(forKey: .experiment, in: container, debugDescription: "unknown experiment '\(kind)'")
       }
       dataset = try container.decode(String.self, forKey: .dataset)

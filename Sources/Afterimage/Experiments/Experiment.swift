@@ -7,8 +7,8 @@ import Torch
 /// folder and prints its table; the `analyze` commands and the demo both go through it.
 ///
 /// Adding an experiment (docs/ARCHITECTURE.md, "Adding an experiment"): a file in this folder
-/// with the experiment and its result type, one entry in `ExperimentCatalog.resultTypes`, and one
-/// `analyze` subcommand.
+/// named after the experiment, holding it and its result type; the result type in
+/// `ExperimentCatalog.resultTypes`; and one `analyze` subcommand.
 public protocol Experiment {
   associatedtype Result: ExperimentResult
   /// What the numbers are of (the inverter's run directory, or several), for experiment.json.
@@ -26,8 +26,11 @@ extension Experiment {
 /// A result as written to `results.json`: Codable, with units in its field names or docs, and
 /// able to present itself (terminal lines, a sentence for the report).
 public protocol ExperimentResult: Codable {
-  /// The experiment's name in experiment.json and results.json (`reconstruct`, `logit-noise`);
-  /// the key of `ExperimentCatalog.resultTypes`.
+  /// The names results of this type are stored under in experiment.json and results.json
+  /// (`["reconstruct"]`; the four logit manipulations share one type). `ExperimentCatalog` finds
+  /// a folder's type by them.
+  static var kinds: [String] { get }
+  /// This result's name among `kinds` (the first, unless the type has several).
   var kind: String { get }
   /// The report section's heading, and one sentence on what the experiment measures.
   var title: String { get }
@@ -44,6 +47,7 @@ public protocol ExperimentResult: Codable {
 }
 
 extension ExperimentResult {
+  public var kind: String { Self.kinds[0] }
   public var summary: String? { nil }
   public var tabulated: any Encodable { self }
   public static func decodeUnversioned(_ data: Data, kind: String) throws -> Self { try JSONDecoder().decode(Self.self, from: data) }
@@ -92,9 +96,9 @@ public enum Figure {
     case .grid(_, let images, let columns, let scale):
       try PNG.write(ImageGrid.make(images, columns: columns, padding: 2, scale: scale), to: url)
     case .chart(_, let chart):
-      try Safetensors.writeAtomically(Data(chart.svg().utf8), to: url)
+      try FileSystem.writeAtomically(Data(chart.svg().utf8), to: url)
     case .copy(_, let source):
-      try Safetensors.writeAtomically(try Data(contentsOf: source), to: url)
+      try FileSystem.writeAtomically(try Data(contentsOf: source), to: url)
     }
   }
 }
@@ -102,10 +106,30 @@ public enum Figure {
 /// `experiment.json`: which experiment wrote a folder and what it ran on.
 public struct ExperimentRecord: Codable {
   public var experiment: String
-  public var inverter: String
-  public init(experiment: String, inverter: String) {
+  /// What the numbers are of: an inverter's run directory, several, or a study's classifiers.
+  public var subject: String
+  public init(experiment: String, subject: String) {
     self.experiment = experiment
-    self.inverter = inverter
+    self.subject = subject
+  }
+
+  enum CodingKeys: String, CodingKey { case experiment, subject, inverter }
+
+  /// Files written before the field was renamed call the subject `inverter`.
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    experiment = try container.decode(String.self, forKey: .experiment)
+    if let subject = try container.decodeIfPresent(String.self, forKey: .subject) {
+      self.subject = subject
+    } else {
+      subject = try container.decode(String.self, forKey: .inverter)
+    }
+  }
+
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    try container.encode(experiment, forKey: .experiment)
+    try container.encode(subject, forKey: .subject)
   }
 }
 
@@ -174,7 +198,7 @@ public struct StoredExperiment {
   /// Writes `results.json` (versioned) and `experiment.json` into `folder`.
   static func write<R: ExperimentResult>(_ result: R, subject: String, in folder: URL) throws {
     try JSONFiles.write(ResultFile(result), to: folder.appendingPathComponent("results.json"))
-    try JSONFiles.write(ExperimentRecord(experiment: result.kind, inverter: subject), to: folder.appendingPathComponent("experiment.json"))
+    try JSONFiles.write(ExperimentRecord(experiment: result.kind, subject: subject), to: folder.appendingPathComponent("experiment.json"))
   }
 
   /// Reads a folder written by `ExperimentRunner` (or by an `analyze` command before results
@@ -185,8 +209,8 @@ public struct StoredExperiment {
       throw RunError("\(folder.path) has no experiment.json: give folders written by `afterimage analyze …`")
     }
     record = try JSONFiles.read(ExperimentRecord.self, from: recordURL)
-    guard let type = ExperimentCatalog.resultTypes[record.experiment] else {
-      throw RunError("\(recordURL.path) names the experiment '\(record.experiment)', which this version does not know (known: \(ExperimentCatalog.resultTypes.keys.sorted().joined(separator: ", ")))")
+    guard let type = ExperimentCatalog.resultType(named: record.experiment) else {
+      throw RunError("\(recordURL.path) names the experiment '\(record.experiment)', which this version does not know (known: \(ExperimentCatalog.kinds.joined(separator: ", ")))")
     }
     self.folder = folder
     result = try Self.readResult(type, kind: record.experiment, from: folder.appendingPathComponent("results.json"))

@@ -202,7 +202,7 @@ public struct FactorResult: ExperimentResult {
   /// noise or near-invisible by design (texture noise, object saturation).
   public static let visibleFactors = ["object_hue", "object_brightness", "size", "centre_x", "centre_y", "rotation", "background_hue", "background_brightness"]
 
-  public var kind: String { "factors" }
+  public static let kinds = ["factors"]
   public var title: String { "What survives in the logits (Shapes factors)" }
   public var measures: String {
     "Every Shapes image was drawn with known nuisance factors; a regressor trained on images degraded as reconstructions are (blur, lost contrast and colour, noise) reads each factor off the reconstructions (R² 1: fully recovered, 0: lost), beside the same regressor on the originals, clean and degraded (the ceilings), a geometric ruler that needs no training, and two probes on the logits themselves: linear, and a small MLP, which also reads what the logits hold nonlinearly, as an inverter can."

@@ -68,19 +68,27 @@ public enum EvaluationClassifier {
   /// The shipped evaluation classifiers' folder, relative to the working directory.
   public static let shippedFolder = "models/eval"
 
-  /// `path`, or the shipped one for `dataset` (`models/eval/<data set>`, without any `:options`).
-  public static func load(_ path: String?, dataset: String, device: Device) throws -> any ImageClassifier {
-    if let path { return try Classifiers.load(path, device: device) }
+  /// The shipped one for `dataset` (`models/eval/<data set>`, without any `:options`), when it is there.
+  public static func shipped(for dataset: String) -> String? {
     let base = dataset.split(separator: ":").first.map(String.init) ?? dataset
-    let shipped = "\(shippedFolder)/\(base)"
-    guard FileManager.default.fileExists(atPath: shipped) else {
+    let path = "\(shippedFolder)/\(base)"
+    return FileManager.default.fileExists(atPath: path) ? path : nil
+  }
+
+  /// `path`, or the shipped one for `dataset`.
+  public static func load(_ path: String?, dataset: String, device: Device) throws -> any ImageClassifier {
+    guard let path = path ?? shipped(for: dataset) else {
       throw RunError("no evaluation classifier for \(dataset): pass --evaluation DIR (train one with `afterimage classifier train --arch evalnet`)")
     }
-    return try Classifiers.load(shipped, device: device)
+    return try Classifiers.load(path, device: device)
   }
 }
 
 extension ImageGrid {
-  /// The pixel scale that shows an image of `resolution` at about 64 px (at least 1).
-  public static func scale(forResolution resolution: Int) -> Int { max(1, 64 / max(resolution, 1)) }
+  /// How large a tile is shown: about 64 px in an experiment's figure (many rows side by side),
+  /// about 96 px in a picture a command writes on its own (`inverter reconstruct`, `data preview`).
+  public enum TileSide: Int { case figure = 64, picture = 96 }
+
+  /// The whole-pixel scale that shows an image of `resolution` at about `side` (at least 1).
+  public static func scale(forResolution resolution: Int, _ side: TileSide = .figure) -> Int { max(1, side.rawValue / max(resolution, 1)) }
 }

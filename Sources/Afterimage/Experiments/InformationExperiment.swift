@@ -142,7 +142,7 @@ public struct InformationResult: ExperimentResult {
     case layers, ceiling, regressor
   }
 
-  public var kind: String { "information" }
+  public static let kinds = ["information"]
   public var title: String { "What each representation holds (Shapes factors)" }
   public var measures: String {
     "For one classifier, each representation (a feature map average-pooled to at most a 4×4 grid, the pooled features, the logits) is probed for the Shapes factors: a linear and an MLP probe fit on \(trainCount) training images, scored as R² on \(count) held-out ones (1: the factor is fully there, 0: not at all). Where an inverter of a representation was trained, the factor regressor reads the factors off its reconstructions, beside the regressor's ceiling on the originals."

@@ -87,7 +87,7 @@ public struct IterationResult: ExperimentResult {
   public var count: Int
   public var points: [Point]
 
-  public var kind: String { "iterate" }
+  public static let kinds = ["iterate"]
   public var title: String { "Reconstructing reconstructions" }
   public var measures: String {
     "Each reconstruction is classified and reconstructed again, with the same noise: x₁ = G(Φ(x₀)), x₂ = G(Φ(x₁)), …. A small distance between consecutive iterates means G∘Φ is close to a projection onto what the logits keep; a growing distance to the original, or a falling top-1, means inversion errors accumulate."

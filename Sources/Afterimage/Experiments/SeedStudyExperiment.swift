@@ -94,7 +94,7 @@ public struct SeedStudyResult: ExperimentResult {
   public var count: Int
   public var pairs: [Pair]
 
-  public var kind: String { "seeds" }
+  public static let kinds = ["seeds"]
   public var title: String { "Standard vs robust over inverter seeds" }
   public var measures: String {
     "The standard and the robust classifier's inverters, each trained with several seeds, score the same held-out images. Per score: each classifier's mean over seeds with the seed-to-seed standard deviation, each seed's paired difference (robust − standard) and the pooled difference of seed-averaged per-image scores, with 95% bootstrap intervals over images. A difference is called one only when its interval excludes zero."

@@ -101,7 +101,7 @@ public enum PNG {
 
   /// Writes an image to `url` as PNG (atomically: a half-written file never replaces a good one).
   public static func write(_ image: Tensor, to url: URL, bitDepth: Int = 8) throws {
-    try Safetensors.writeAtomically(try encode(image, bitDepth: bitDepth), to: url)
+    try FileSystem.writeAtomically(try encode(image, bitDepth: bitDepth), to: url)
   }
 }
 
@@ -140,6 +140,17 @@ public enum ImageFile {
       throw ImageError("\(name) is corrupt: \(error.message)")
     }
     throw ImageError("\(name) is neither PNG nor JPEG (its first bytes say otherwise)")
+  }
+
+  /// A decoded picture as a model of `channels` × `resolution`² takes it: `withChannels`, then
+  /// `resizedAndCentreCropped`. Every path from a user's image file to a model goes through it.
+  public static func modelInput(_ image: Tensor, channels: Int, resolution: Int) -> Tensor {
+    resizedAndCentreCropped(withChannels(image, channels), to: resolution)
+  }
+
+  /// The image file at `url` as a model's input (`modelInput`).
+  public static func readModelInput(_ url: URL, channels: Int, resolution: Int) throws -> Tensor {
+    modelInput(try read(url), channels: channels, resolution: resolution)
   }
 
   /// Whether a file name has an extension Afterimage reads.

@@ -114,7 +114,7 @@ public enum SeedInput: String, Codable, CaseIterable, Sendable {
 public final class LogitGenerator: Module {
   public let architecture: BigGANArchitecture
   public let noiseSize: Int
-  public let logitCount: Int
+  public let representationSize: Int
   public let channels: Int
   public let seedInput: SeedInput
   let chunkSize: Int
@@ -135,19 +135,19 @@ public final class LogitGenerator: Module {
   let baseChannels: Int
 
   /// - Parameters:
-  ///   - logitCount: K, the classifier's number of classes.
+  ///   - representationSize: K, the classifier's number of classes.
   ///   - noiseSize: length of `z` (rounded down to a multiple of blocks + 1).
   ///   - embeddingSize: width of the logit embedding.
   ///   - ch: the base width the architecture's multipliers scale.
   ///   - channels: output image channels (1 or 3).
-  ///   - grid: `[C, h, w]` of a spatial representation (C·h·w = `logitCount`, h and w dividing
+  ///   - grid: `[C, h, w]` of a spatial representation (C·h·w = `representationSize`, h and w dividing
   ///     4), needed by `.noiseRepresentationAndMap` and ignored otherwise.
   public init(
-    architecture: BigGANArchitecture, logitCount: Int, noiseSize: Int = 64, embeddingSize: Int = 64, ch: Int = 16,
+    architecture: BigGANArchitecture, representationSize: Int, noiseSize: Int = 64, embeddingSize: Int = 64, ch: Int = 16,
     channels: Int = 3, useAttention: Bool = true, seedInput: SeedInput = .noise, grid: [Int]? = nil, generator: Generator? = nil
   ) {
     self.architecture = architecture
-    self.logitCount = logitCount
+    self.representationSize = representationSize
     self.channels = channels
     self.seedInput = seedInput
     let slots = architecture.generatorBlocks + 1
@@ -155,13 +155,13 @@ public final class LogitGenerator: Module {
     self.noiseSize = chunkSize * slots
     baseChannels = ch * architecture.generatorChannels[0]
     let conditionSize = embeddingSize + chunkSize
-    _embedding = Child(wrappedValue: Linear(logitCount, embeddingSize, bias: false, generator: generator), "shared")
+    _embedding = Child(wrappedValue: Linear(representationSize, embeddingSize, bias: false, generator: generator), "shared")
     let seedWidth = chunkSize + (seedInput.seedTakesEmbedding ? embeddingSize : 0)
     _seed = Child(wrappedValue: Linear(seedWidth, baseChannels * 16, spectralNorm: true, generator: generator), "linear")
     let placed = seedInput == .noiseRepresentationAndMap ? grid : nil
     if let placed {
-      precondition(placed.count == 3 && placed.reduce(1, *) == logitCount && 4 % placed[1] == 0 && 4 % placed[2] == 0,
-                   "a grid [C, h, w] with C·h·w = \(logitCount) and h, w dividing 4")
+      precondition(placed.count == 3 && placed.reduce(1, *) == representationSize && 4 % placed[1] == 0 && 4 % placed[2] == 0,
+                   "a grid [C, h, w] with C·h·w = \(representationSize) and h, w dividing 4")
     }
     self.grid = placed
     let seedChannels = baseChannels
@@ -271,7 +271,7 @@ public final class ProjectionDiscriminator: Module {
   @Child var head: Linear  // linear
   @Child var projection: Linear  // embed
 
-  public init(architecture: BigGANArchitecture, logitCount: Int, ch: Int = 16, channels: Int = 3, useAttention: Bool = true, generator: Generator? = nil) {
+  public init(architecture: BigGANArchitecture, representationSize: Int, ch: Int = 16, channels: Int = 3, useAttention: Bool = true, generator: Generator? = nil) {
     self.architecture = architecture
     var input = channels
     var resolution = architecture.resolution
@@ -290,7 +290,7 @@ public final class ProjectionDiscriminator: Module {
     self.attention = attentionByBlock(attention)
     _head = Child(wrappedValue: Linear(input, 1, spectralNorm: true, generator: generator), "linear")
     _projection = Child(
-      wrappedValue: Linear(logitCount, input, bias: false, spectralNorm: true, generator: generator), "embed")
+      wrappedValue: Linear(representationSize, input, bias: false, spectralNorm: true, generator: generator), "embed")
     super.init()
     for (name, parameter) in namedParameters() where name.hasSuffix("weight_orig") && parameter.rank >= 2 {
       Init.orthogonal(parameter, generator: generator)

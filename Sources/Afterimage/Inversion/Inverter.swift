@@ -33,9 +33,9 @@ public final class Inverter {
     let classifierPath = try resolveClassifier(classifierOverride ?? config.classifier, relativeTo: run)
     let classifier = try Classifiers.load(classifierPath, device: device)
     let size = try classifier.representationSize(config.representation)
-    guard size == config.logitCount else {
+    guard size == config.representationSize else {
       let what = config.representation == .logits ? "logits" : "values of \(config.representation)"
-      throw RunError("the classifier at \(classifierPath) gives \(size) \(what) but the inverter in \(path) was trained on \(config.logitCount)")
+      throw RunError("the classifier at \(classifierPath) gives \(size) \(what) but the inverter in \(path) was trained on \(config.representationSize)")
     }
     guard classifier.config.channels == config.channels, classifier.config.resolution == config.resolution else {
       throw RunError("the classifier at \(classifierPath) takes \(classifier.config.channels)×\(classifier.config.resolution)² images but the inverter in \(path) makes \(config.channels)×\(config.resolution)² ones: give the classifier it was trained on")
@@ -46,8 +46,8 @@ public final class Inverter {
         throw RunError("the classifier at \(classifierPath) is not the one the inverter in \(path) was trained on (its weights have changed: digest \(found), recorded \(recorded)). Retrain the inverter, point --classifier at the original, or reconstruct anyway with `afterimage inverter reconstruct --allow-mismatch` (the numbers then describe a model the inverter never saw)")
       }
     }
-    if config.preprocessing == .standardized && (config.logitMean.count != config.logitCount || config.logitStd.count != config.logitCount) {
-      throw RunError("\(run.configURL.path) standardises the logits but records \(config.logitMean.count) means and \(config.logitStd.count) spreads for \(config.logitCount) logits: the file is damaged; retrain the inverter")
+    if config.preprocessing == .standardized && (config.representationMean.count != config.representationSize || config.representationStd.count != config.representationSize) {
+      throw RunError("\(run.configURL.path) standardises the logits but records \(config.representationMean.count) means and \(config.representationStd.count) spreads for \(config.representationSize) logits: the file is damaged; retrain the inverter")
     }
     let generator = try config.makeGenerator()
     let weights = try Safetensors.read(run.modelURL)

@@ -47,7 +47,7 @@ public final class InverterBenchmark {
     options.batchSize = batchSize
     options.seed = seed
     var config = InverterConfig(
-      resolution: resolution, channels: channels, logitCount: 10, classifier: classifierRun.url.path, dataset: "synthetic",
+      resolution: resolution, channels: channels, representationSize: 10, classifier: classifierRun.url.path, dataset: "synthetic",
       preset: "fidelity", losses: .fidelity(layers: ["layer1", "layer2"]), training: options)
     config.ch = ch
     self.config = config

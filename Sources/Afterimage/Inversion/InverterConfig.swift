@@ -46,7 +46,7 @@ public struct InverterConfig: VersionedRecord, Equatable {
   public var channels: Int
   /// The length of the vector G and D are conditioned on: the classifier's logit count K for
   /// `logits`, the pooled feature vector's D for `features:NAME`.
-  public var logitCount: Int
+  public var representationSize: Int
   /// What of the classifier is inverted (`inverter train --representation`; logits in runs from
   /// before representations).
   public var representation = Representation.logits
@@ -60,8 +60,8 @@ public struct InverterConfig: VersionedRecord, Equatable {
   /// (`ImageClassifier.representationGrid`); nil for logits and vectors, and in older configs.
   public var representationGrid: [Int]?
   /// Per-logit statistics over the training set (used when `preprocessing` is standardized).
-  public var logitMean: [Double] = []
-  public var logitStd: [Double] = []
+  public var representationMean: [Double] = []
+  public var representationStd: [Double] = []
   /// The classifier run directory whose logits are inverted, and the data it saw.
   public var classifier: String
   /// The digest of the classifier's weights file when the inverter was trained
@@ -84,12 +84,12 @@ public struct InverterConfig: VersionedRecord, Equatable {
   public var command: String?
 
   public init(
-    resolution: Int, channels: Int, logitCount: Int, classifier: String, dataset: String, preset: String,
+    resolution: Int, channels: Int, representationSize: Int, classifier: String, dataset: String, preset: String,
     losses: InversionLossWeights, training: InverterTrainingOptions
   ) {
     self.resolution = resolution
     self.channels = channels
-    self.logitCount = logitCount
+    self.representationSize = representationSize
     self.classifier = classifier
     self.dataset = dataset
     self.preset = preset
@@ -98,8 +98,10 @@ public struct InverterConfig: VersionedRecord, Equatable {
   }
 
   enum CodingKeys: String, CodingKey {
-    case schemaVersion, architecture, resolution, channels, logitCount, representation, ch, noiseSize, embeddingSize, attention, preprocessing, seedInput
-    case representationGrid, logitMean, logitStd, classifier, classifierDigest, perceptualDigest, dataset, data, preset, losses, training, command
+    case schemaVersion, architecture, resolution, channels, representation, ch, noiseSize, embeddingSize, attention, preprocessing, seedInput
+    // Stored under the names from when only logits were inverted: old configs and new ones read alike.
+    case representationSize = "logitCount", representationMean = "logitMean", representationStd = "logitStd"
+    case representationGrid, classifier, classifierDigest, perceptualDigest, dataset, data, preset, losses, training, command
   }
 
   /// Reads a config of any schema up to the current one; a field the file lacks keeps its default.
@@ -108,7 +110,7 @@ public struct InverterConfig: VersionedRecord, Equatable {
     try c.checkSchemaVersion(.schemaVersion, of: Self.self)
     self.init(
       resolution: try c.decode(Int.self, forKey: .resolution), channels: try c.decode(Int.self, forKey: .channels),
-      logitCount: try c.decode(Int.self, forKey: .logitCount), classifier: try c.decode(String.self, forKey: .classifier),
+      representationSize: try c.decode(Int.self, forKey: .representationSize), classifier: try c.decode(String.self, forKey: .classifier),
       dataset: try c.decode(String.self, forKey: .dataset), preset: try c.decode(String.self, forKey: .preset),
       losses: try c.decode(InversionLossWeights.self, forKey: .losses), training: try c.decode(InverterTrainingOptions.self, forKey: .training))
     try c.decodeIfPresent(.architecture, into: &architecture)
@@ -121,8 +123,8 @@ public struct InverterConfig: VersionedRecord, Equatable {
     // Absent in configs from before the choice: their generators took the noise alone.
     seedInput = try c.decodeIfPresent(SeedInput.self, forKey: .seedInput) ?? .noise
     representationGrid = try c.decodeIfPresent([Int].self, forKey: .representationGrid)
-    try c.decodeIfPresent(.logitMean, into: &logitMean)
-    try c.decodeIfPresent(.logitStd, into: &logitStd)
+    try c.decodeIfPresent(.representationMean, into: &representationMean)
+    try c.decodeIfPresent(.representationStd, into: &representationStd)
     command = try c.decodeIfPresent(String.self, forKey: .command)
     classifierDigest = try c.decodeIfPresent(String.self, forKey: .classifierDigest)
     perceptualDigest = try c.decodeIfPresent(String.self, forKey: .perceptualDigest)
@@ -134,9 +136,9 @@ public struct InverterConfig: VersionedRecord, Equatable {
 
   /// Logits as the generator and discriminator take them.
   public func preprocess(_ logits: Tensor) -> Tensor {
-    guard preprocessing == .standardized, logitMean.count == logitCount else { return logits }
-    let mean = Tensor(logitMean.map(Float.init), shape: [1, logitCount]).to(logits.device, dtype: logits.dtype)
-    let std = Tensor(logitStd.map { Float(max($0, 1e-6)) }, shape: [1, logitCount]).to(logits.device, dtype: logits.dtype)
+    guard preprocessing == .standardized, representationMean.count == representationSize else { return logits }
+    let mean = Tensor(representationMean.map(Float.init), shape: [1, representationSize]).to(logits.device, dtype: logits.dtype)
+    let std = Tensor(representationStd.map { Float(max($0, 1e-6)) }, shape: [1, representationSize]).to(logits.device, dtype: logits.dtype)
     return (logits - mean) / std
   }
 
@@ -146,22 +148,22 @@ public struct InverterConfig: VersionedRecord, Equatable {
     switch architecture {
     case .biggan:
       if seedInput == .noiseRepresentationAndMap {
-        guard let grid = representationGrid, grid.count == 3, grid.reduce(1, *) == logitCount, 4 % grid[1] == 0, 4 % grid[2] == 0 else {
+        guard let grid = representationGrid, grid.count == 3, grid.reduce(1, *) == representationSize, 4 % grid[1] == 0, 4 % grid[2] == 0 else {
           throw RunError("--seed-input \(seedInput.rawValue) places a feature map on the seed's 4×4 grid, and \(representation) is not a spatial map of 1, 2 or 4 cells a side: invert a convolutional layer's map (--representation features:NAME; `afterimage classifier info` lists them), or use --seed-input noise+representation")
         }
       }
       return LogitGenerator(
-        architecture: architectureTable, logitCount: logitCount, noiseSize: noiseSize, embeddingSize: embeddingSize, ch: ch,
+        architecture: architectureTable, representationSize: representationSize, noiseSize: noiseSize, embeddingSize: embeddingSize, ch: ch,
         channels: channels, useAttention: attention, seedInput: seedInput, grid: representationGrid, generator: generator)
     case .upconv:
-      return UpconvDecoder(logitCount: logitCount, resolution: resolution, channels: channels, ch: ch, noiseSize: noiseSize, generator: generator)
+      return UpconvDecoder(representationSize: representationSize, resolution: resolution, channels: channels, ch: ch, noiseSize: noiseSize, generator: generator)
     }
   }
 
   /// A freshly initialised discriminator.
   public func makeDiscriminator(generator: Generator? = nil) throws -> ProjectionDiscriminator {
     ProjectionDiscriminator(
-      architecture: try BigGANArchitecture.forResolution(resolution), logitCount: logitCount, ch: ch, channels: channels,
+      architecture: try BigGANArchitecture.forResolution(resolution), representationSize: representationSize, ch: ch, channels: channels,
       useAttention: attention, generator: generator)
   }
 }

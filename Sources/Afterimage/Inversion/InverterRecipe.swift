@@ -51,7 +51,7 @@ public struct InverterRecipe: Equatable, Sendable {
     guard let name = dataset ?? classifier.dataset else { throw RunError("the classifier records no data set: pass --dataset") }
     var config = InverterConfig(
       resolution: resolution ?? classifier.resolution, channels: classifier.channels,
-      logitCount: try inverted.representationSize(representation), classifier: classifierPath, dataset: name, preset: chosen.rawValue, losses: losses, training: training)
+      representationSize: try inverted.representationSize(representation), classifier: classifierPath, dataset: name, preset: chosen.rawValue, losses: losses, training: training)
     config.architecture = architecture
     config.representation = representation
     config.ch = ch
@@ -81,9 +81,9 @@ extension InverterConfig {
   public func checkFits(classifier inverted: any ImageClassifier, train: Dataset) throws {
     let classifier = inverted.config
     let size = try inverted.representationSize(representation)
-    guard size == logitCount else {
+    guard size == representationSize else {
       let what = representation == .logits ? "\(size) logits" : "\(size) values of \(representation)"
-      throw RunError("the classifier gives \(what); the inverter config says \(logitCount)")
+      throw RunError("the classifier gives \(what); the inverter config says \(representationSize)")
     }
     guard train.channels == channels, train.resolution == resolution else {
       throw RunError("the inverter makes \(channels)×\(resolution)² images; the data set has \(train.channels)×\(train.resolution)²")

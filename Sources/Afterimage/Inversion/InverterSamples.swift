@@ -24,7 +24,7 @@ struct InverterSamples {
     ema.eval()
     let reconstructions = withNoGrad { (ema(logits: config.preprocess(logits), noise: noise) + 1) / 2 }
     let pairs = Tensor.stack([images, reconstructions], dim: 1).flattened(from: 0, through: 1)  // [2S, C, R, R]
-    let grid = ImageGrid.make(pairs, columns: 8, padding: 2, scale: max(1, 64 / config.resolution))
+    let grid = ImageGrid.make(pairs, columns: 8, padding: 2, scale: ImageGrid.scale(forResolution: config.resolution))
     try run.writeSampleGrid(grid, step: step)
   }
 }

@@ -93,9 +93,9 @@ public final class InverterTrainer {
       }
     }
     config.data = data
-    if config.preprocessing == .standardized && config.logitMean.isEmpty {
-      config.logitMean = logits.mean(dims: [0]).scalars(as: Double.self)
-      config.logitStd = logits.standardDeviation(dims: [0]).scalars(as: Double.self)
+    if config.preprocessing == .standardized && config.representationMean.isEmpty {
+      config.representationMean = logits.mean(dims: [0]).scalars(as: Double.self)
+      config.representationStd = logits.standardDeviation(dims: [0]).scalars(as: Double.self)
     }
     self.config = config
     var objective = InverterObjective(

@@ -25,11 +25,11 @@ public final class UpconvDecoder: Module, ImageGenerator {
   @Child var output: Conv2d
   let baseChannels: Int
 
-  public init(logitCount: Int, resolution: Int, channels: Int, ch: Int = 16, noiseSize: Int = 64, generator: Generator? = nil) {
+  public init(representationSize: Int, resolution: Int, channels: Int, ch: Int = 16, noiseSize: Int = 64, generator: Generator? = nil) {
     self.noiseSize = noiseSize
     let doublings = Int(log2(Double(resolution / 4)))  // 4 → resolution
     baseChannels = ch * 8
-    fc1 = Linear(logitCount, 256, generator: generator)
+    fc1 = Linear(representationSize, 256, generator: generator)
     fc2 = Linear(256, 256, generator: generator)
     fc3 = Linear(256, baseChannels * 16, generator: generator)
     var input = baseChannels

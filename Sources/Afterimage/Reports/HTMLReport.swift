@@ -15,7 +15,7 @@ public enum HTMLReport {
       sections += "<section>\n<h2>\(escape(result.title)) <small>\(escape(folder.lastPathComponent))</small></h2>\n"
       sections += "<p class=\"what\">\(escape(result.measures))</p>\n"
       if let summary = result.summary { sections += "<p class=\"says\"><b>What the numbers say:</b> \(escape(summary))</p>\n" }
-      sections += "<p class=\"source\">inverter: <code>\(escape(stored.record.inverter))</code>, folder <code>\(escape(folder.lastPathComponent))</code></p>\n"
+      sections += "<p class=\"source\">subject: <code>\(escape(stored.record.subject))</code>, folder <code>\(escape(folder.lastPathComponent))</code></p>\n"
       sections += try table(result.tabulated)
       for name in figureNames(in: folder, extension: "png") {
         let url = folder.appendingPathComponent(name)

@@ -7,7 +7,7 @@ public enum JSONFiles {
   public static func write<T: Encodable>(_ value: T, to url: URL) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    try Safetensors.writeAtomically(try encoder.encode(value) + Data("\n".utf8), to: url)
+    try FileSystem.writeAtomically(try encoder.encode(value) + Data("\n".utf8), to: url)
   }
 
   /// One line of key-sorted JSON (safetensors metadata, cache keys).

@@ -107,3 +107,13 @@ public struct ClassifierTrainingResults: VersionedRecord {
     return results
   }
 }
+
+extension ClassifierTrainingResults {
+  /// The clean test accuracy the classifier run at `path` recorded when it was trained; nil when
+  /// it has no readable results.json (an imported model, a run that never finished).
+  public static func recordedAccuracy(of path: String) -> Double? {
+    let url = URL(fileURLWithPath: path).appendingPathComponent("results.json")
+    guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+    return (try? JSONFiles.read(ClassifierTrainingResults.self, from: url))?.evaluation.cleanAccuracy
+  }
+}
