@@ -65,11 +65,11 @@ struct Demo: ParsableCommand {
     print("")
     print(headline.text)
     for study in try plan.storedStudies() {
-      print("\n\(study.dataset), shipped seed study (\(study.folder), made by `afterimage models train \(study.dataset)-seeds`):")
+      print("\n\(study.dataset), shipped seed study (\(study.folder), made by `afterimage models train \(ModelID.seedStudy(dataset: study.dataset).name)`):")
       study.result.lines.forEach { print($0) }
     }
     for study in try plan.storedBeyondStudies() {
-      print("\nBeyond the paper, shipped \(study.name) study (\(study.folder), made by `afterimage models train study-\(study.name)`, which `models list` spells out):")
+      print("\nBeyond the paper, shipped \(study.study.rawValue) study (\(study.folder), made by `afterimage models train \(ModelID.study(study.study).name)`, which `models list` spells out):")
       if let summary = study.result.summary { print(summary) }
       print("(figures and tables: the report's section \"\(study.result.title)\", and \(study.folder))")
     }

@@ -26,7 +26,7 @@ struct Explore: AsyncParsableCommand {
   func run() async throws {
     if let threads { Torch.threadCount = threads }
     let device = try compute.resolved()
-    let paths = inverter.isEmpty ? ["models/inverters/shapes-standard-fidelity", "models/inverters/shapes-robust-fidelity"] : inverter
+    let paths = inverter.isEmpty ? ShippedModels.fidelityInverters(of: "shapes").map { ModelID.inverter($0).path(in: ShippedModels.folder) } : inverter
     let inverters = try paths.map { try Inverter.load($0, device: device) }
     let dataset = inverters[0].config.dataset
     let evaluator = try (evaluation ?? EvaluationClassifier.shipped(for: dataset)).map { try Classifiers.load($0, device: device) }

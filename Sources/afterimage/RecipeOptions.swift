@@ -36,11 +36,12 @@ struct InverterRecipeOptions: ParsableArguments {
   @Option(help: "Step from which the EMA averages (default: a fifth of the run).") var emaStart: Int?
   @Option(help: "Orthogonal regularisation strength (0: off).") var orthogonal = InverterRecipe.default.training.orthogonalRegularization
   @Option(help: "Perceptual-loss layers (fidelity and deepsim presets), comma-separated (default: the network's, layer1,layer2 for the ResNets; an imported model's are chosen from its submodules' outputs).") var perceptualLayers: String?
-  @Option(help: "Override the preset's adversarial-loss weight.") var adversarialWeight: Double?
-  @Option(help: "Override the preset's pixel L1 weight.") var l1Weight: Double?
-  @Option(help: "Override the preset's pixel L2 weight.") var l2Weight: Double?
-  @Option(help: "Override the preset's perceptual weight.") var perceptualWeight: Double?
-  @Option(help: "Override the preset's logit-consistency weight.") var logitWeight: Double?
+  // One option per loss term, named and described by `InverterLossTerm`.
+  @Option(name: .customLong(InverterLossTerm.adversarial.flag), help: .init(InverterLossTerm.adversarial.help)) var adversarialWeight: Double?
+  @Option(name: .customLong(InverterLossTerm.pixelL1.flag), help: .init(InverterLossTerm.pixelL1.help)) var l1Weight: Double?
+  @Option(name: .customLong(InverterLossTerm.pixelL2.flag), help: .init(InverterLossTerm.pixelL2.help)) var l2Weight: Double?
+  @Option(name: .customLong(InverterLossTerm.perceptual.flag), help: .init(InverterLossTerm.perceptual.help)) var perceptualWeight: Double?
+  @Option(name: .customLong(InverterLossTerm.logitConsistency.flag), help: .init(InverterLossTerm.logitConsistency.help)) var logitWeight: Double?
   @Option(help: ArgumentHelp("The logit-consistency term reads each fake shifted by up to this many pixels in x and y, so that only what survives a small shift (drawn content, not a pixel-exact pattern only the classifier reads) satisfies it (0: unshifted).", valueName: "pixels"))
   var logitJitter: Int?
   @Option(help: "Evaluation classifier whose features the perceptual loss uses (default: the inverted classifier).") var perceptualNetwork: String?
@@ -92,11 +93,10 @@ struct InverterRecipeOptions: ParsableArguments {
     recipe.representation = representation
     recipe.perceptualLayers = perceptualLayers.map { $0.split(separator: ",").map(String.init) }
     recipe.perceptualNetwork = perceptualNetwork
-    recipe.weightOverrides.adversarial = adversarialWeight
-    recipe.weightOverrides.pixelL1 = l1Weight
-    recipe.weightOverrides.pixelL2 = l2Weight
-    recipe.weightOverrides.perceptual = perceptualWeight
-    recipe.weightOverrides.logitConsistency = logitWeight
+    let weights: [InverterLossTerm: Double?] = [
+      .adversarial: adversarialWeight, .pixelL1: l1Weight, .pixelL2: l2Weight, .perceptual: perceptualWeight, .logitConsistency: logitWeight,
+    ]
+    recipe.weightOverrides.weights = weights.compactMapValues { $0 }
     recipe.weightOverrides.logitJitter = logitJitter
     recipe.training.steps = steps
     recipe.training.batchSize = batchSize

@@ -3,9 +3,9 @@ import ArgumentParser
 import Foundation
 import Torch
 
-/// One shipped model: where it lives under the models folder and the command that trains it.
-/// This table is the single record of how every shipped weight file was made; `afterimage
-/// models train`, `afterimage demo --train` and scripts/train-* all run it.
+/// One shipped model: what it is (`id`, which gives its folder under the models folder) and the
+/// command that trains it. This table is the single record of how every shipped weight file was
+/// made; `afterimage models train`, `afterimage demo --train` and scripts/train-* all run it.
 struct Recipe {
   enum Kind: String {
     case classifier, evaluation = "evaluation classifier", inverter, factorRegressor = "factor regressor", study
@@ -21,27 +21,37 @@ struct Recipe {
     }
   }
 
-  let name: String
-  let kind: Kind
-  /// The run directory, relative to the models folder.
-  let folder: String
+  let id: ModelID
   /// The sub-command's arguments after `--out DIR`; `{models}` stands for the models folder.
   let arguments: [String]
   /// The sub-command when it is not the kind's (`study depth` for a study beyond the paper).
   var subcommand: [String]? = nil
 
+  var name: String { id.name }
+  /// The run directory, relative to the models folder.
+  var folder: String { id.folder }
+  var kind: Kind {
+    switch id {
+    case .classifier: return .classifier
+    case .evaluation: return .evaluation
+    case .inverter: return .inverter
+    case .factorRegressor: return .factorRegressor
+    case .seedStudy, .study: return .study
+    }
+  }
+
   /// The words of the command line, e.g. `["classifier", "train", "--out", …]`.
   func commandLine(models: String) -> [String] {
-    return (subcommand ?? kind.subcommand) + ["--out", "\(models)/\(folder)"] + arguments.map { $0.replacingOccurrences(of: "{models}", with: models) }
+    return (subcommand ?? kind.subcommand) + ["--out", id.path(in: models)] + arguments.map { $0.replacingOccurrences(of: "{models}", with: models) }
   }
 
   /// The same recipe with `flags` after its own (a later flag overrides an earlier one).
   func appending(_ flags: [String]) -> Recipe {
-    Recipe(name: name, kind: kind, folder: folder, arguments: arguments + flags, subcommand: subcommand)
+    Recipe(id: id, arguments: arguments + flags, subcommand: subcommand)
   }
 
   /// The file whose presence means the recipe has been run: the weights, or a study's results.
-  var product: String { kind == .study ? "results.json" : "model.safetensors" }
+  var product: String { id.product }
 }
 
 enum Recipes {
@@ -49,15 +59,15 @@ enum Recipes {
 
   /// ResNet-20 at half width; the robust ones are Madry PGD-7 trained at the ε the demo attacks with.
   static let classifiers: [Recipe] = [
-    shapesClassifier(classes: 10, kind: "standard"),
-    shapesClassifier(classes: 10, kind: "robust"),
-    Recipe(name: "fashion-mnist-standard", kind: .classifier, folder: "classifiers/fashion-mnist-standard",
+    shapesClassifier(classes: 10, kind: .standard),
+    shapesClassifier(classes: 10, kind: .robust),
+    Recipe(id: .classifier(ClassifierID("fashion-mnist", .standard)),
            arguments: "--dataset fashion-mnist --arch resnet20 --width 0.5 --epochs 8 --warmup-steps 100"),
-    Recipe(name: "fashion-mnist-robust", kind: .classifier, folder: "classifiers/fashion-mnist-robust",
+    Recipe(id: .classifier(ClassifierID("fashion-mnist", .robust)),
            arguments: "--dataset fashion-mnist --arch resnet20 --width 0.5 --epochs 4 --train-count 40000 --warmup-steps 100 --adversarial linf:0.1"),
-    Recipe(name: "eval-shapes", kind: .evaluation, folder: "eval/shapes",
+    Recipe(id: .evaluation(dataset: "shapes"),
            arguments: "--dataset shapes --arch evalnet --width 0.5 --epochs 4 --warmup-steps 100 --seed 1"),
-    Recipe(name: "eval-fashion-mnist", kind: .evaluation, folder: "eval/fashion-mnist",
+    Recipe(id: .evaluation(dataset: "fashion-mnist"),
            arguments: "--dataset fashion-mnist --arch evalnet --width 0.5 --epochs 6 --warmup-steps 100 --seed 1"),
   ]
 
@@ -68,21 +78,20 @@ enum Recipes {
   static let inverters: [Recipe] = {
     /// The inverter of `data`'s `kind` classifier trained with `preset` (the decoder for the
     /// up-convolutional presets).
-    func inverter(_ data: String, _ kind: String, _ preset: String) -> Recipe {
-      let arch = ["upconv", "deepsim"].contains(preset) ? " --arch upconv" : ""
-      // Every inverter gets the same budget: 1500 steps, about 8 minutes on 2 cores for the
-      // BigGAN generator with the fidelity terms (200 images/s) and for DeePSiM's decoder (205).
-      let training = preset == "fidelity" ? " " + fidelityTraining : " --steps 1500"
-      return Recipe(name: "\(data)-\(kind)-\(preset)", kind: .inverter, folder: "inverters/\(data)-\(kind)-\(preset)",
-                    arguments: "--classifier {models}/classifiers/\(data)-\(kind)\(arch) --preset \(preset)" + training)
+    func inverter(_ data: String, _ kind: ClassifierKind, _ preset: InverterPreset) -> Recipe {
+      if preset == .fidelity { return fidelityInverter(of: ClassifierID(data, kind)) }
+      let arch = [.upconv, .deepsim].contains(preset) ? " --arch upconv" : ""
+      // Every inverter gets the same budget: 1500 steps (see `fidelityTraining`).
+      return Recipe(id: .inverter(InverterID(of: ClassifierID(data, kind), preset)),
+                    arguments: "--classifier {models}/\(ModelID.classifier(ClassifierID(data, kind)).folder)\(arch) --preset \(preset.rawValue) --steps 1500")
     }
     let datasets = ["fashion-mnist", "shapes"]
     // In training order: the fidelity inverters first (the demo's main comparison), then the
     // quick pixel-loss baseline, the paper's preset, and DeePSiM.
-    return datasets.flatMap { data in ["standard", "robust"].map { inverter(data, $0, "fidelity") } }
-      + datasets.map { inverter($0, "standard", "upconv") }
-      + datasets.flatMap { data in ["standard", "robust"].map { inverter(data, $0, "paper") } }
-      + datasets.map { inverter($0, "standard", "deepsim") }
+    return datasets.flatMap { data in ClassifierKind.allCases.map { inverter(data, $0, .fidelity) } }
+      + datasets.map { inverter($0, .standard, .upconv) }
+      + datasets.flatMap { data in ClassifierKind.allCases.map { inverter(data, $0, .paper) } }
+      + datasets.map { inverter($0, .standard, .deepsim) }
   }()
 
   /// The Shapes factor regressor (the ruler of factor recovery), the Fashion-MNIST fidelity
@@ -90,19 +99,14 @@ enum Recipes {
   /// costs more than the demo may spend, computed once and shown by the demo.
   static let studies: [Recipe] = {
     let seeds = [1, 2]
-    func seeded(_ kind: String, _ seed: Int) -> Recipe {
-      Recipe(name: "fashion-mnist-\(kind)-fidelity-seed\(seed)", kind: .inverter, folder: "inverters/fashion-mnist-\(kind)-fidelity-seed\(seed)",
-             arguments: "--classifier {models}/classifiers/fashion-mnist-\(kind) --preset fidelity \(fidelityTraining) --seed \(seed)")
-    }
-    func folders(_ kind: String) -> String {
-      (["{models}/inverters/fashion-mnist-\(kind)-fidelity"] + seeds.map { "{models}/inverters/fashion-mnist-\(kind)-fidelity-seed\($0)" }).joined(separator: " ")
+    func folders(_ kind: ClassifierKind) -> String {
+      ([0] + seeds).map { "{models}/" + ModelID.inverter(InverterID(of: ClassifierID("fashion-mnist", kind), .fidelity, seed: $0)).folder }.joined(separator: " ")
     }
     return [
-      Recipe(name: "shapes-factors", kind: .factorRegressor, folder: "eval/shapes-factors",
-             arguments: "--train-count 30000 --epochs 20 --width 0.5"),
-    ] + ["standard", "robust"].flatMap { kind in seeds.map { seeded(kind, $0) } } + [
-      Recipe(name: "fashion-mnist-seeds", kind: .study, folder: "studies/fashion-mnist-seeds",
-             arguments: "--standard \(folders("standard")) --robust \(folders("robust")) --evaluation {models}/eval/fashion-mnist --count 1000"),
+      Recipe(id: ShippedModels.factorRegressor, arguments: "--train-count 30000 --epochs 20 --width 0.5"),
+    ] + ClassifierKind.allCases.flatMap { kind in seeds.map { fidelityInverter(of: ClassifierID("fashion-mnist", kind), seed: $0) } } + [
+      Recipe(id: .seedStudy(dataset: "fashion-mnist"),
+             arguments: "--standard \(folders(.standard)) --robust \(folders(.robust)) --evaluation {models}/\(ModelID.evaluation(dataset: "fashion-mnist").folder) --count 1000"),
     ]
   }()
 
@@ -110,54 +114,62 @@ enum Recipes {
   /// classifiers with 20 and 40 classes and their inverters, inverters of the pooled features, a
   /// VGG-style Fashion-MNIST classifier, and the three studies, which the demo shows.
   static let beyond: [Recipe] = {
-    let classes = [shapesClassifier(classes: 20, kind: "standard"), shapesClassifier(classes: 40, kind: "standard"), shapesClassifier(classes: 40, kind: "robust")]
-    let vgg = Recipe(name: "fashion-mnist-vgg", kind: .classifier, folder: "classifiers/fashion-mnist-vgg",
-                     arguments: "--dataset fashion-mnist --arch vgg --width 0.5 --epochs 8 --warmup-steps 100")
-    let inverters = ["shapes-standard", "shapes-robust"].map { depthInverters(of: $0)[0] } + [fidelityInverter(of: "fashion-mnist-vgg")]
+    let classes = [shapesClassifier(classes: 20, kind: .standard), shapesClassifier(classes: 40, kind: .standard), shapesClassifier(classes: 40, kind: .robust)]
+    let vggID = ClassifierID("fashion-mnist", .standard, family: "vgg")
+    let vgg = Recipe(id: .classifier(vggID), arguments: "--dataset fashion-mnist --arch vgg --width 0.5 --epochs 8 --warmup-steps 100")
+    let inverters = ClassifierKind.allCases.map { depthInverters(of: ClassifierID("shapes", $0))[0] } + [fidelityInverter(of: vggID)]
     // The shipped classes study probes the logits only (--invert none); `study classes` without
     // that flag also trains and scores the K = 40 inverters (about 16 minutes more).
-    let options = ["depth": [], "classes": ["--invert", "none"], "architecture": []]
-    let studies = ["depth", "classes", "architecture"].map { study in
-      Recipe(name: "study-\(study)", kind: .study, folder: "studies/\(study)", arguments: ["--models", "{models}"] + options[study]!, subcommand: ["study", study])
+    let options: [StudyName: [String]] = [.depth: [], .classes: ["--invert", "none"], .architecture: []]
+    let studies = StudyName.allCases.map { study in
+      Recipe(id: .study(study), arguments: ["--models", "{models}"] + options[study]!, subcommand: ["study", study.rawValue])
     }
     return classes + [vgg] + inverters + studies
   }()
 
-  /// The name of the Shapes classifier with `classes` classes of `kind` (standard, robust):
-  /// `shapes-standard` for the 10-class default, `shapes-40-robust` for 40.
-  static func shapesClassifierName(classes: Int, kind: String) -> String {
-    classes == 10 ? "shapes-\(kind)" : "shapes-\(classes)-\(kind)"
-  }
-
   /// The shipped Shapes classifier recipe scaled to `classes` (only the data set changes):
   /// ResNet-20 at half width, 6 epochs; the robust one PGD-7 at ε = 8/255 on 30000 images.
   /// `options` adds Shapes options (train=N,test=N) to its data set.
-  static func shapesClassifier(classes: Int, kind: String, options: String? = nil) -> Recipe {
+  static func shapesClassifier(classes: Int, kind: ClassifierKind, options: String? = nil) -> Recipe {
     let settings = (classes == 10 ? [] : ["classes=\(classes)"]) + (options.map { [$0] } ?? [])
     let dataset = settings.isEmpty ? "shapes" : "shapes:" + settings.joined(separator: ",")
-    let robust = kind == "robust" ? " --train-count 30000" : ""
-    let attack = kind == "robust" ? " --adversarial linf:8/255" : ""
-    let name = shapesClassifierName(classes: classes, kind: kind)
-    return Recipe(name: name, kind: .classifier, folder: "classifiers/\(name)",
+    let robust = kind == .robust ? " --train-count 30000" : ""
+    let attack = kind == .robust ? " --adversarial linf:8/255" : ""
+    return Recipe(id: .classifier(ClassifierID("shapes", kind, classes: classes)),
                   arguments: "--dataset \(dataset) --arch resnet20 --width 0.5 --epochs 6\(robust) --warmup-steps 100\(attack)")
   }
 
-  /// The fidelity inverter of the classifier `classifiers/NAME` (of its logits, or of
-  /// `representation`): the shipped fidelity recipe.
-  static func fidelityInverter(of classifier: String, representation: String? = nil) -> Recipe {
-    let layer = representation.map { " --representation features:\($0)" } ?? ""
-    let name = "\(classifier)\(representation.map { "-\($0)" } ?? "")-fidelity"
-    return Recipe(name: name, kind: .inverter, folder: "inverters/\(name)",
-                  arguments: "--classifier {models}/classifiers/\(classifier) --preset fidelity\(layer) \(fidelityTraining)")
+  /// The fidelity inverter of `classifier` (of its logits, or of the feature map `layer`): the
+  /// shipped fidelity recipe for its data set.
+  static func fidelityInverter(of classifier: ClassifierID, layer: String? = nil, seed: Int? = nil) -> Recipe {
+    let representation = layer.map { " --representation features:\($0)" } ?? ""
+    let seeded = seed.map { " --seed \($0)" } ?? ""
+    return Recipe(id: .inverter(InverterID(of: classifier, .fidelity, layer: layer, seed: seed)),
+                  arguments: "--classifier {models}/\(ModelID.classifier(classifier).folder) --preset fidelity\(representation) \(fidelityTraining(classifier.dataset))\(seeded)")
   }
 
   /// The inverters the depth study scores for a classifier: of its pooled features, and of its logits.
-  static func depthInverters(of classifier: String) -> [Recipe] {
-    [fidelityInverter(of: classifier, representation: "pool"), fidelityInverter(of: classifier)]
+  static func depthInverters(of classifier: ClassifierID) -> [Recipe] {
+    [fidelityInverter(of: classifier, layer: "pool"), fidelityInverter(of: classifier)]
   }
 
-  /// The fidelity inverters' training length and rates, beside the preset's losses.
-  static let fidelityTraining = "--steps 1500 --g-lr 0.0002"
+  /// The fidelity inverters' training length and rates, beside the preset's losses. Every
+  /// inverter gets the same budget, 1500 steps: the BigGAN generator with the fidelity terms and
+  /// DeePSiM's decoder then train for about the same time on 2 cores (docs/SCIENCE.md, "The
+  /// fidelity recipe"). On Shapes the generator's rate is 1e-3 and its seed takes the
+  /// representation (docs/SCIENCE.md, "Second round of trials").
+  static func fidelityTraining(_ dataset: String) -> String {
+    dataset == "shapes" ? "--steps 1500 --g-lr 0.001 --seed-input noise+representation" : "--steps 1500 --g-lr 0.0002"
+  }
+
+  /// The catalogue's classifier whose folder is `classifiers/NAME`, or one outside the catalogue
+  /// by that name (a user's own, which the studies can still invert with the fidelity recipe).
+  static func classifierID(named name: String) -> ClassifierID {
+    for recipe in all {
+      if case .classifier(let id) = recipe.id, id.name == name { return id }
+    }
+    return .named(name)
+  }
 
   /// The recipes called `names` (all when empty), or an error naming the unknown ones.
   static func select(_ names: [String]) throws -> [Recipe] {
@@ -184,7 +196,7 @@ enum Recipes {
       // A seed study takes no --threads (it sets none), the factor regressor no --device (it trains on the CPU).
       if let threads, recipe.kind != .study || recipe.subcommand != nil { words += ["--threads", String(threads)] }
       if let device, recipe.kind != .factorRegressor { words += ["--device", device] }
-      let folder = "\(models)/\(recipe.folder)"
+      let folder = recipe.id.path(in: models)
       try? FileManager.default.removeItem(atPath: folder)
       print("== \(recipe.name): afterimage \(words.joined(separator: " "))")
       let start = Date()
@@ -202,8 +214,8 @@ enum Recipes {
 }
 
 private extension Recipe {
-  init(name: String, kind: Kind, folder: String, arguments: String) {
-    self.init(name: name, kind: kind, folder: folder, arguments: arguments.split(separator: " ").map(String.init))
+  init(id: ModelID, arguments: String) {
+    self.init(id: id, arguments: arguments.split(separator: " ").map(String.init))
   }
 }
 

@@ -40,9 +40,9 @@ struct StudyOptions: ParsableArguments {
 
   /// The recipes' folders under the models folder, training those whose weights are missing.
   func ensure(_ recipes: [Recipe]) throws {
-    let missing = recipes.filter { !FileManager.default.fileExists(atPath: "\(models)/\($0.folder)/model.safetensors") }
+    let missing = recipes.filter { !$0.id.isPresent(in: models) }
     for recipe in recipes {
-      print("\(missing.contains { $0.name == recipe.name } ? "to train" : "found   ")  \(models)/\(recipe.folder)")
+      print("\(missing.contains { $0.id == recipe.id } ? "to train" : "found   ")  \(recipe.id.path(in: models))")
     }
     guard !dryRun, !missing.isEmpty else { return }
     let extra = missing.map { recipe -> Recipe in
@@ -69,12 +69,12 @@ struct StudyDepth: ParsableCommand {
   @OptionGroup var options: StudyOptions
 
   func run() throws {
-    let recipes = classifier.flatMap { name in Recipes.depthInverters(of: name) }
-    try requireClassifiers(classifier, in: options.models)
-    try options.ensure(recipes)
-    let studied = classifier.map { name in
-      StudyClassifier(name: name, path: "\(options.models)/classifiers/\(name)",
-                      inverters: Recipes.depthInverters(of: name).map { "\(options.models)/\($0.folder)" })
+    let classifiers = classifier.map(Recipes.classifierID(named:))
+    try requireClassifiers(classifiers, in: options.models)
+    try options.ensure(classifiers.flatMap(Recipes.depthInverters(of:)))
+    let studied = classifiers.map { id in
+      StudyClassifier(name: id.name, path: ModelID.classifier(id).path(in: options.models),
+                      inverters: Recipes.depthInverters(of: id).map { $0.id.path(in: options.models) })
     }
     var study = DepthStudy(classifiers: studied, folder: options.out)
     study.settings = options.settings
@@ -96,21 +96,23 @@ struct StudyClasses: ParsableCommand {
   @OptionGroup var options: StudyOptions
 
   func run() throws {
-    let wanted = standard.map { ($0, "standard") } + robust.map { ($0, "robust") }
+    let wanted = standard.map { ($0, ClassifierKind.standard) } + robust.map { ($0, ClassifierKind.robust) }
     guard !wanted.isEmpty else { throw ValidationError("give at least one class count (--standard or --robust)") }
     let largest = wanted.map(\.0).max()!
-    let inverted = invert == "none" ? [] : invert.split(separator: ",").map(String.init)
-    guard inverted.allSatisfy({ ["standard", "robust"].contains($0) }) else {
-      throw ValidationError("--invert takes standard, robust, standard,robust or none; got '\(invert)'")
+    let inverted: [ClassifierKind] = try invert == "none" ? [] : invert.split(separator: ",").map { word in
+      guard let kind = ClassifierKind(rawValue: String(word)) else {
+        throw ValidationError("--invert takes standard, robust, standard,robust or none; got '\(invert)'")
+      }
+      return kind
     }
-    func invertsIt(_ classes: Int, _ kind: String) -> Bool { classes == largest && inverted.contains(kind) }
+    func invertsIt(_ classes: Int, _ kind: ClassifierKind) -> Bool { classes == largest && inverted.contains(kind) }
     let classifiers = wanted.map { Recipes.shapesClassifier(classes: $0.0, kind: $0.1, options: shapesOptions) }
-    let inverters = wanted.filter { invertsIt($0.0, $0.1) }.map { Recipes.fidelityInverter(of: Recipes.shapesClassifierName(classes: $0.0, kind: $0.1)) }
+    let inverters = wanted.filter { invertsIt($0.0, $0.1) }.map { Recipes.fidelityInverter(of: ClassifierID("shapes", $0.1, classes: $0.0)) }
     try options.ensure(classifiers + inverters)
     let studied = wanted.map { classes, kind -> (classes: Int, kind: String, classifier: StudyClassifier) in
-      let name = Recipes.shapesClassifierName(classes: classes, kind: kind)
-      let inverters = invertsIt(classes, kind) ? ["\(options.models)/\(Recipes.fidelityInverter(of: name).folder)"] : []
-      return (classes, kind, StudyClassifier(name: name, path: "\(options.models)/classifiers/\(name)", inverters: inverters))
+      let id = ClassifierID("shapes", kind, classes: classes)
+      let inverters = invertsIt(classes, kind) ? [Recipes.fidelityInverter(of: id).id.path(in: options.models)] : []
+      return (classes, kind.rawValue, StudyClassifier(name: id.name, path: ModelID.classifier(id).path(in: options.models), inverters: inverters))
     }
     var study = ClassesStudy(classifiers: studied, folder: options.out)
     study.settings = options.settings
@@ -128,12 +130,12 @@ struct StudyArchitecture: ParsableCommand {
   @OptionGroup var options: StudyOptions
 
   func run() throws {
-    let known = Recipes.all.filter { $0.kind == .classifier }
-    let trainable = classifier.compactMap { name in known.first { $0.name == name } }
-    try requireClassifiers(classifier.filter { name in !trainable.contains { $0.name == name } }, in: options.models)
-    try options.ensure(trainable + classifier.map { Recipes.fidelityInverter(of: $0) })
-    var study = ArchitectureStudy(classifiers: classifier.map { name in
-      StudyClassifier(name: name, path: "\(options.models)/classifiers/\(name)", inverters: ["\(options.models)/\(Recipes.fidelityInverter(of: name).folder)"])
+    let classifiers = classifier.map(Recipes.classifierID(named:))
+    let trainable = classifiers.compactMap { id in Recipes.all.first { $0.id == .classifier(id) } }
+    try requireClassifiers(classifiers.filter { id in !trainable.contains { $0.id == .classifier(id) } }, in: options.models)
+    try options.ensure(trainable + classifiers.map { Recipes.fidelityInverter(of: $0) })
+    var study = ArchitectureStudy(classifiers: classifiers.map { id in
+      StudyClassifier(name: id.name, path: ModelID.classifier(id).path(in: options.models), inverters: [Recipes.fidelityInverter(of: id).id.path(in: options.models)])
     })
     (study.evaluation, study.count) = (evaluation, options.count)
     try options.run(study)
@@ -142,9 +144,11 @@ struct StudyArchitecture: ParsableCommand {
 
 /// Throws unless every named classifier is in the models folder (the studies train inverters,
 /// and only the classifiers they have recipes for).
-func requireClassifiers(_ names: [String], in models: String) throws {
-  for name in names where !FileManager.default.fileExists(atPath: "\(models)/classifiers/\(name)/config.json") {
-    throw ValidationError("no classifier \(models)/classifiers/\(name): train it with `afterimage classifier train --out \(models)/classifiers/\(name) …` (or `afterimage models train \(name)` for a shipped one)")
+func requireClassifiers(_ classifiers: [ClassifierID], in models: String) throws {
+  for id in classifiers {
+    let path = ModelID.classifier(id).path(in: models)
+    guard !FileManager.default.fileExists(atPath: "\(path)/config.json") else { continue }
+    throw ValidationError("no classifier \(path): train it with `afterimage classifier train --out \(path) …` (or `afterimage models train \(id.name)` for a shipped one)")
   }
 }
 

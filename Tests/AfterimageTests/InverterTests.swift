@@ -125,18 +125,22 @@ final class InverterTests: XCTestCase {
   /// trained with.
   func testShippedInvertersKeepTheSeedTheyWereTrainedWith() throws {
     let models = parityScripts.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("models/inverters")
-    var checked = 0
+    var seeds: [SeedInput: Int] = [:]
     for folder in try FileManager.default.contentsOfDirectory(atPath: models.path).sorted() {
       let run = RunDirectory(url: models.appendingPathComponent(folder))
       let config = try run.readJSON(InverterConfig.self, from: run.configURL)
       guard config.architecture == .biggan else { continue }
-      XCTAssertEqual(config.seedInput, .noise, folder)
+      // The command that made it says which seed it was trained with (none: the noise alone).
+      let command = try XCTUnwrap(config.command, folder)
+      let recorded = command.contains("--seed-input noise+representation") ? SeedInput.noiseAndRepresentation : .noise
+      XCTAssertEqual(config.seedInput, recorded, folder)
       let weights = try Safetensors.read(run.modelURL).dictionary
       let generator = try XCTUnwrap(try config.makeGenerator() as? LogitGenerator)
       XCTAssertNoThrow(try generator.loadStateDict(weights), "\(folder) loads as trained")
-      checked += 1
+      seeds[config.seedInput, default: 0] += 1
     }
-    XCTAssertGreaterThan(checked, 3)
+    XCTAssertGreaterThan(seeds[.noise] ?? 0, 3, "old configs, from before the seed could take the representation, load as trained")
+    XCTAssertGreaterThan(seeds[.noiseAndRepresentation] ?? 0, 1, "the Shapes inverters are trained with the representation in the seed")
   }
 
   func testStateDictNamesFollowBigGAN() throws {
@@ -192,6 +196,38 @@ final class InverterTests: XCTestCase {
     config.representationMean = [4, 15]
     config.representationStd = [1, 5]
     XCTAssertEqual(config.preprocess(logits).scalars(as: Float.self), [-1, -1, 1, 1])
+  }
+
+  func testStampingRecordsTheProvenanceAndRefusesAnotherClassifierOrData() throws {
+    let root = try temporaryDirectory()
+    let first = try tinyClassifier(in: root, classes: 10)
+    let other = root.appendingPathComponent("other").path
+    let otherClassifier = try NetworkClassifier(config: try Classifiers.load(first).config, generator: Generator(seed: 8))
+    try Classifiers.save(otherClassifier, to: RunDirectory(url: URL(fileURLWithPath: other)))
+    let classifier = try Classifiers.load(first)
+    let train = try ShapesDataset(split: .train, resolution: 32, count: 8, seed: 5)
+    let test = try ShapesDataset(split: .test, resolution: 32, count: 4, seed: 5)
+    var config = InverterConfig(resolution: 32, channels: 3, representationSize: 2, classifier: first, dataset: "shapes", preset: "paper", losses: .paper, training: InverterTrainingOptions())
+    config.preprocessing = .standardized
+    let values = Tensor([1, 10, 3, 30] as [Float], shape: [2, 2])
+
+    let stamped = try config.stamped(classifier: classifier, classifierPath: first, train: train, heldOut: test, representationValues: values, run: "runs/i")
+    XCTAssertEqual(stamped.classifierDigest, try RepresentationCache.weightsDigest(first, config: classifier.config))
+    XCTAssertEqual(stamped.data?.train.count, 8)
+    XCTAssertEqual(stamped.data?.test.count, 4)
+    XCTAssertEqual(stamped.representationMean, [2, 20])
+    XCTAssertEqual(stamped.representationStd.map { ($0 * 1e4).rounded() / 1e4 }, [1.4142, 14.1421], "the sample standard deviation, as torch.std")
+    XCTAssertEqual(try stamped.stamped(classifier: classifier, classifierPath: first, train: train, heldOut: test, representationValues: values * 2, run: "runs/i"),
+                   stamped, "a second stamp with the same classifier and data changes nothing, the recorded statistics included")
+
+    let swapped = try Classifiers.load(other)
+    XCTAssertThrowsError(try stamped.stamped(classifier: swapped, classifierPath: other, train: train, heldOut: test, representationValues: values, run: "runs/i")) { error in
+      XCTAssertTrue("\(error)".contains("runs/i was started with another classifier than \(other)"), "\(error)")
+    }
+    let changed = try ShapesDataset(split: .train, resolution: 32, count: 9, seed: 5)
+    XCTAssertThrowsError(try stamped.stamped(classifier: classifier, classifierPath: first, train: changed, heldOut: test, representationValues: values, run: "runs/i")) { error in
+      XCTAssertTrue("\(error)".contains("the train split of shapes has changed since"), "\(error)")
+    }
   }
 
   // MARK: training
@@ -381,8 +417,8 @@ final class InverterTests: XCTestCase {
         try benchmark.firstBatch(),
         noise: .init(discriminator: try batchFile.tensor("d_noise"), generator: try batchFile.tensor("g_noise")))
       let ours = [
-        "d_loss_real": losses.discriminatorReal, "d_loss_fake": losses.discriminatorFake, "g_loss_adv": losses.generatorAdversarial,
-        "g_loss_pixel": losses.pixel, "g_loss_perceptual": losses.perceptual, "g_loss_logit": losses.logit,
+        "d_loss_real": losses.discriminatorReal, "d_loss_fake": losses.discriminatorFake, "g_loss_adv": losses[.adversarial],
+        "g_loss_pixel": losses.pixel, "g_loss_perceptual": losses[.perceptual], "g_loss_logit": losses[.logitConsistency],
       ]
       for (variant, peer) in peers {
         for (name, value) in ours {
@@ -391,7 +427,7 @@ final class InverterTests: XCTestCase {
           XCTAssertEqual(value, reference, accuracy: 1e-4 * max(1, abs(reference)), "\(name) at \(resolution)×\(resolution)×\(channels), \(variant) peer")
         }
       }
-      XCTAssertGreaterThan(losses.perceptual, 0, "the perceptual term ran")
+      XCTAssertGreaterThan(losses[.perceptual], 0, "the perceptual term ran")
     }
   }
 

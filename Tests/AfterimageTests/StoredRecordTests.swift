@@ -235,13 +235,13 @@ final class StoredRecordTests: XCTestCase {
       XCTAssertTrue("\($0)".contains("does not go with --arch upconv"), "\($0)")
     }
     recipe = InverterRecipe()
-    recipe.weightOverrides.perceptual = 2
+    recipe.weightOverrides.weights[.perceptual] = 2
     recipe.perceptualNetwork = "eval"
     let perceptual = try recipe.config(classifier: network, classifierPath: "c", featureNetwork: network, command: nil).losses
     XCTAssertEqual(perceptual.perceptualLayers, ["layer1", "layer2"], "a perceptual weight brings the network's default layers")
     XCTAssertEqual(perceptual.perceptualNetwork, "eval")
-    recipe.weightOverrides.adversarial = 0
-    recipe.weightOverrides.perceptual = 0
+    recipe.weightOverrides.weights[.adversarial] = 0
+    recipe.weightOverrides.weights[.perceptual] = 0
     XCTAssertThrowsError(try recipe.config(classifier: network, classifierPath: "c", featureNetwork: network, command: nil)) {
       XCTAssertTrue("\($0)".contains("not all zero"), "\($0)")
     }

@@ -90,7 +90,7 @@ public final class FactorRegressor {
   public static func recordURL(in run: RunDirectory) -> URL { run.url.appendingPathComponent("factors.json") }
 
   /// The shipped regressor's folder, relative to the working directory.
-  public static let shippedFolder = "models/eval/shapes-factors"
+  public static let shippedFolder = ShippedModels.factorRegressor.path(in: ShippedModels.folder)
 
   init(encoding: FactorEncoding, network: NetworkClassifier, record: Record) {
     self.encoding = encoding

@@ -8,8 +8,14 @@ public struct DemoHeadline: Codable {
   public struct Row: Codable {
     public struct Label: Codable {
       public var dataset: String
-      /// The inverter's kind (`standard-fidelity`, …) or `optimisation (standard)`.
+      /// The inverter's label (`standard-fidelity`, …) or `optimisation (standard)`.
       public var method: String
+      /// Whose classifier the inverter inverts and its preset (nil: the optimisation baseline, or
+      /// a file written before they were recorded).
+      public var classifierKind: ClassifierKind?
+      public var preset: InverterPreset?
+
+      enum CodingKeys: String, CodingKey { case dataset, method, classifierKind = "classifier_kind", preset }
     }
 
     public var label: Label
@@ -20,8 +26,19 @@ public struct DemoHeadline: Codable {
       self.scores = scores
     }
 
+    /// The row of the shipped inverter `inverter`.
+    public init(_ inverter: InverterID, scores: CompareResult.Row) {
+      label = Label(dataset: inverter.classifier.dataset, method: inverter.label, classifierKind: inverter.classifier.kind, preset: inverter.preset)
+      self.scores = scores
+    }
+
     public var dataset: String { label.dataset }
     public var method: String { label.method }
+
+    /// Whether this is the row of `data`'s inverter of the `kind` classifier with `preset`.
+    func isInverter(_ data: String, _ kind: ClassifierKind, _ preset: InverterPreset) -> Bool {
+      dataset == data && label.classifierKind == kind && label.preset == preset
+    }
 
     // Flat, as the side-by-side table reads: dataset, method, then the scores' fields.
     public init(from decoder: any Decoder) throws { (label, scores) = (try Label(from: decoder), try CompareResult.Row(from: decoder)) }
@@ -92,11 +109,11 @@ public struct DemoHeadline: Codable {
   /// The inputs of the seven verdicts for `data`, read from the plan's typed results.
   static func findingInputs(_ data: String, rows: [Row], ran: [(DemoPlan.Step, any ExperimentResult)]) -> FindingInputs {
     var inputs = FindingInputs(dataset: data)
-    var factorResults: [String: FactorResult] = [:]
-    inputs.standard = rows.first { $0.dataset == data && $0.method == "standard-fidelity" }?.scores.report
-    inputs.robust = rows.first { $0.dataset == data && $0.method == "robust-fidelity" }?.scores.report
+    var factorResults: [ClassifierKind: FactorResult] = [:]
+    inputs.standard = rows.first { $0.isInverter(data, .standard, .fidelity) }?.scores.report
+    inputs.robust = rows.first { $0.isInverter(data, .robust, .fidelity) }?.scores.report
     for (step, result) in ran where step.dataset == data {
-      let isRobust = step.classifier == "robust"
+      let isRobust = step.classifier == .robust
       switch result {
       case let drift as MisclassifiedResult:
         if isRobust { inputs.misclassifiedRobust = drift.misclassified } else { inputs.misclassifiedStandard = drift.misclassified }
@@ -110,16 +127,15 @@ public struct DemoHeadline: Codable {
         if isRobust { inputs.transformsRobust = transforms.points } else { inputs.transformsStandard = transforms.points }
       case let factors as FactorResult:
         if !isRobust { inputs.probe = factors.mlpLogitProbe }
-        factorResults[isRobust ? "robust-fidelity" : "standard-fidelity"] = factors
+        factorResults[isRobust ? .robust : .standard] = factors
       default: break
       }
     }
-    inputs.calibration = Calibration(dataset: data, checks: [inputs.standard, inputs.robust].enumerated().compactMap { index, report in
+    inputs.calibration = Calibration(dataset: data, checks: zip(ClassifierKind.allCases, [inputs.standard, inputs.robust]).compactMap { kind, report in
       guard let report else { return nil }
-      let inverter = index == 0 ? "standard-fidelity" : "robust-fidelity"
-      let factors = factorResults[inverter]
+      let factors = factorResults[kind]
       return Calibration.Check(
-        inverter: inverter, efficiency: factors.map { $0.efficiency ?? [:] }, rulersDisagree: factors?.rulersDisagree,
+        inverter: InverterID(of: ClassifierID(data, kind), .fidelity).label, efficiency: factors.map { $0.efficiency ?? [:] }, rulersDisagree: factors?.rulersDisagree,
         evaluationAccuracy: report.evaluationAccuracy, evaluationAccuracyOnOriginals: report.evaluationAccuracyOnOriginals,
         gap: report.intervals?.drawnGap)
     })
@@ -133,9 +149,16 @@ public struct DemoHeadline: Codable {
     let studies = try plan.storedStudies()
     for (step, result) in ran {
       guard let table = result as? CompareResult else { continue }
+      // The table's rows are the step's inverters, in order, then the optimisation baseline.
+      var inverters = step.inverters.makeIterator()
       for entry in table.rows {
-        let method = entry.isOptimisation ? "optimisation (standard)" : URL(fileURLWithPath: entry.name).lastPathComponent.replacingOccurrences(of: "\(step.dataset)-", with: "")
-        rows.append(Row(dataset: step.dataset, method: method, scores: entry))
+        if entry.isOptimisation {
+          rows.append(Row(dataset: step.dataset, method: "optimisation (standard)", scores: entry))
+        } else if let inverter = inverters.next() {
+          rows.append(Row(inverter, scores: entry))
+        } else {
+          throw RunError("the side-by-side table of \(step.dataset) has more rows than the plan has inverters")
+        }
       }
     }
     var calibrations: [Calibration] = []
@@ -148,33 +171,33 @@ public struct DemoHeadline: Codable {
     self.calibrations = calibrations
     for data in Set(plan.steps.map(\.dataset)).sorted() {
       /// The first estimate `read` gives from a result of type R for `data` and classifier `kind`.
-      func estimate<R: ExperimentResult>(_ kind: String, _ read: (R) -> Estimate?) -> Estimate? {
+      func estimate<R: ExperimentResult>(_ kind: ClassifierKind, _ read: (R) -> Estimate?) -> Estimate? {
         for (step, result) in ran where step.dataset == data && step.classifier == kind {
           if let typed = result as? R, let number = read(typed) { return number }
         }
         return nil
       }
       func both<R: ExperimentResult>(_ finding: String, _ type: R.Type, isFraction: Bool = true, _ read: (R) -> Estimate?) {
-        let standard = estimate("standard", read), robust = estimate("robust", read)
+        let standard = estimate(.standard, read), robust = estimate(.robust, read)
         if standard != nil || robust != nil {
           findings.append(Finding(dataset: data, finding: finding, standard: standard, robust: robust, isFraction: isFraction))
         }
       }
-      func classifierAccuracy(_ kind: String) throws -> Estimate {
-        let url = URL(fileURLWithPath: "\(plan.models)/classifiers/\(data)-\(kind)/results.json")
+      func classifierAccuracy(_ kind: ClassifierKind) throws -> Estimate {
+        let url = URL(fileURLWithPath: ModelID.classifier(ClassifierID(data, kind)).path(in: plan.models)).appendingPathComponent("results.json")
         let evaluation = try JSONFiles.read(ClassifierTrainingResults.self, from: url).evaluation
         return Bootstrap.proportion(evaluation.cleanAccuracy, of: evaluation.count)
       }
-      findings.append(Finding(dataset: data, finding: "classifier test accuracy", standard: try classifierAccuracy("standard"), robust: try classifierAccuracy("robust")))
+      findings.append(Finding(dataset: data, finding: "classifier test accuracy", standard: try classifierAccuracy(.standard), robust: try classifierAccuracy(.robust)))
       both("PGD-20 fools the classifier", AdversarialResult.self) { Bootstrap.proportion($0.attackSuccess, of: $0.count) }
-      func fidelity(_ kind: String, _ score: (ReconstructionReport.Intervals) -> Estimate?) throws -> Estimate? {
-        guard let row = rows.first(where: { $0.dataset == data && $0.method == "\(kind)-fidelity" }) else {
-          throw RunError("the side-by-side table of \(data) has no \(kind)-fidelity row")
+      func fidelity(_ kind: ClassifierKind, _ score: (ReconstructionReport.Intervals) -> Estimate?) throws -> Estimate? {
+        guard let row = rows.first(where: { $0.isInverter(data, kind, .fidelity) }) else {
+          throw RunError("the side-by-side table of \(data) has no \(InverterID(of: ClassifierID(data, kind), .fidelity).label) row")
         }
         return row.scores.report.intervals.flatMap(score)
       }
       func fidelityRow(_ finding: String, isFraction: Bool = true, _ score: (ReconstructionReport.Intervals) -> Estimate?) throws {
-        findings.append(Finding(dataset: data, finding: finding, standard: try fidelity("standard", score), robust: try fidelity("robust", score), isFraction: isFraction))
+        findings.append(Finding(dataset: data, finding: finding, standard: try fidelity(.standard, score), robust: try fidelity(.robust, score), isFraction: isFraction))
       }
       try fidelityRow("eval classifier names the class of reconstructions") { $0.evaluationAccuracy }
       try fidelityRow("same-class retrieval@10 (chance 0.1)", isFraction: false) { $0.sameClassRetrieval }
@@ -274,7 +297,7 @@ public struct DemoHeadline: Codable {
 
   /// The baseline the evaluation classifier recognises best on `data` (the overview figure's last row).
   public func bestBaseline(_ data: String) -> String? {
-    rows.filter { $0.dataset == data && ($0.method.hasSuffix("upconv") || $0.method.hasSuffix("deepsim") || $0.scores.isOptimisation) }
+    rows.filter { $0.dataset == data && ([.upconv, .deepsim].contains($0.label.preset) || $0.scores.isOptimisation) }
       .max { $0.scores.report.evaluationAccuracy < $1.scores.report.evaluationAccuracy }?.method
   }
 
@@ -390,7 +413,7 @@ public struct DemoResults: Codable {
   /// The results of `plan`'s steps, by folder name.
   public init(headline: DemoHeadline, plan: DemoPlan, results: [any ExperimentResult]) {
     self.init(headline: headline, experiments: Dictionary(uniqueKeysWithValues: zip(plan.steps, results).map { step, result in
-      (URL(fileURLWithPath: step.folder).lastPathComponent, Section(dataset: step.dataset, classifier: step.classifier, result: result))
+      (URL(fileURLWithPath: step.folder).lastPathComponent, Section(dataset: step.dataset, classifier: step.classifier?.rawValue ?? "all", result: result))
     }))
   }
 

@@ -8,10 +8,12 @@ public struct DemoPlan {
   public struct Step {
     public let title: String
     public let dataset: String
-    /// "all" (the side-by-side table), "standard" or "robust": whose classifier it inverts.
-    public let classifier: String
+    /// Whose classifier it inverts (nil: the side-by-side table, every inverter).
+    public let classifier: ClassifierKind?
     public let folder: String
     public let experiment: any Experiment
+    /// The side-by-side table's inverters, in the order of its rows (before the optimisation row).
+    public var inverters: [InverterID] = []
   }
 
   /// The shipped models' folder (classifiers/, eval/, inverters/).
@@ -26,11 +28,13 @@ public struct DemoPlan {
   public private(set) var notes: [String] = []
 
   /// The data sets models are shipped for.
-  public static let datasets = ["shapes", "fashion-mnist"]
+  public static let datasets = ShippedModels.datasets
 
   /// The inverters compared, in the headline's order: standard vs robust, fidelity vs the
   /// paper's preset, then the baselines.
-  public static let inverterKinds = ["standard-fidelity", "robust-fidelity", "standard-paper", "robust-paper", "standard-upconv", "standard-deepsim"]
+  public static let compared: [(ClassifierKind, InverterPreset)] = [
+    (.standard, .fidelity), (.robust, .fidelity), (.standard, .paper), (.robust, .paper), (.standard, .upconv), (.standard, .deepsim),
+  ]
 
   /// The L∞ radius of the adversarial experiment: Shapes' colours and edges survive 8/255
   /// (the paper's CIFAR radius); Fashion-MNIST's classifiers are trained robust at 0.1.
@@ -43,29 +47,35 @@ public struct DemoPlan {
     self.optimizeSteps = optimizeSteps
   }
 
-  func inverter(_ data: String, _ kind: String) -> String { "\(models)/inverters/\(data)-\(kind)" }
+  /// Where `id` is in the models folder.
+  func path(_ id: ModelID) -> String { id.path(in: models) }
+  func inverter(_ data: String, _ kind: ClassifierKind, _ preset: InverterPreset) -> InverterID { InverterID(of: ClassifierID(data, kind), preset) }
 
   /// Adds the experiments for `data`; throws when a model the headline needs is missing.
   public mutating func add(dataset data: String) throws {
-    let required = ["classifiers/\(data)-standard", "classifiers/\(data)-robust", "eval/\(data)", "inverters/\(data)-standard-fidelity", "inverters/\(data)-robust-fidelity"]
-    let missing = required.filter { !FileManager.default.fileExists(atPath: "\(models)/\($0)/model.safetensors") }
+    let required: [ModelID] = ClassifierKind.allCases.map { .classifier(ClassifierID(data, $0)) } + [.evaluation(dataset: data)]
+      + ShippedModels.fidelityInverters(of: data).map { .inverter($0) }
+    let missing = required.filter { !$0.isPresent(in: models) }
     guard missing.isEmpty else {
-      throw RunError("the demo needs the shipped models; missing in \(models): \(missing.joined(separator: ", ")). Run it from the repository's root, pass --models DIR, retrain one with `afterimage models train NAME`, or everything with `afterimage demo --train`")
+      throw RunError("the demo needs the shipped models; missing in \(models): \(missing.map(\.folder).joined(separator: ", ")). Run it from the repository's root, pass --models DIR, retrain one with `afterimage models train NAME`, or everything with `afterimage demo --train`")
     }
-    let evaluation = "\(models)/eval/\(data)"
-    let present = Self.inverterKinds.filter { FileManager.default.fileExists(atPath: "\(inverter(data, $0))/model.safetensors") }
-    for kind in Self.inverterKinds where !present.contains(kind) {
-      notes.append("note: \(inverter(data, kind)) is not there; the demo leaves it out (`afterimage models train \(data)-\(kind)` trains it)")
+    let evaluation = path(.evaluation(dataset: data))
+    let compared = Self.compared.map { inverter(data, $0.0, $0.1) }
+    let present = compared.filter { ModelID.inverter($0).isPresent(in: models) }
+    for id in compared where !present.contains(id) {
+      notes.append("note: \(path(.inverter(id))) is not there; the demo leaves it out (`afterimage models train \(ModelID.inverter(id).name)` trains it)")
     }
     var compare = CompareExperiment(
-      inverters: present.map { inverter(data, $0) }, optimize: optimizeSteps > 0 ? "\(models)/classifiers/\(data)-standard" : nil, evaluation: evaluation)
+      inverters: present.map { path(.inverter($0)) }, optimize: optimizeSteps > 0 ? path(.classifier(ClassifierID(data, .standard))) : nil, evaluation: evaluation)
     compare.count = count
     compare.optimizeSteps = optimizeSteps
-    compare.overview = (shown: ["standard-fidelity", "robust-fidelity"].map { inverter(data, $0) },
-                        baselines: ["standard-upconv", "standard-deepsim"].map { inverter(data, $0) })
-    steps.append(Step(title: "\(data): every inverter on the same \(count) held-out images", dataset: data, classifier: "all", folder: "\(out)/\(data)-compare", experiment: compare))
-    for kind in ["standard", "robust"] {
-      let model = inverter(data, "\(kind)-fidelity")
+    compare.overview = (shown: ShippedModels.fidelityInverters(of: data).map { path(.inverter($0)) },
+                        baselines: [InverterPreset.upconv, .deepsim].map { path(.inverter(inverter(data, .standard, $0))) })
+    var table = Step(title: "\(data): every inverter on the same \(count) held-out images", dataset: data, classifier: nil, folder: "\(out)/\(data)-compare", experiment: compare)
+    table.inverters = present
+    steps.append(table)
+    for kind in ClassifierKind.allCases {
+      let model = path(.inverter(inverter(data, kind, .fidelity)))
       func step(_ name: String, _ title: String, _ experiment: any Experiment) {
         steps.append(Step(title: "\(data), \(kind) classifier: \(title)", dataset: data, classifier: kind, folder: "\(out)/\(data)-\(name)-\(kind)", experiment: experiment))
       }
@@ -75,11 +85,11 @@ public struct DemoPlan {
         (factors.count, factors.trainCount, factors.epochs) = (count * 5 / 2, count * 25, 3)
         // The shipped regressor when it is there (its ceiling was measured on 1000 originals);
         // else one is trained here, briefly (a note says so).
-        let regressor = "\(models)/eval/shapes-factors"
+        let regressor = path(ShippedModels.factorRegressor)
         if FileManager.default.fileExists(atPath: FactorRegressor.recordURL(in: RunDirectory(regressor)).path) {
           factors.regressor = regressor
-        } else if kind == "standard" {
-          notes.append("note: \(regressor) is not there; the factor experiments train a small regressor of their own (`afterimage models train shapes-factors` makes the shipped one)")
+        } else if kind == .standard {
+          notes.append("note: \(regressor) is not there; the factor experiments train a small regressor of their own (`afterimage models train \(ShippedModels.factorRegressor.name)` makes the shipped one)")
         }
         step("factors", "which nuisance factors survive in the logits", factors)
       }
@@ -109,7 +119,7 @@ public struct DemoPlan {
   /// seeds), read from `models/studies/<data set>-seeds` when there: the demo shows them.
   public func storedStudies() throws -> [(dataset: String, folder: String, result: SeedStudyResult)] {
     try Set(steps.map(\.dataset)).sorted().compactMap { data in
-      let folder = "\(models)/studies/\(data)-seeds"
+      let folder = path(.seedStudy(dataset: data))
       guard FileManager.default.fileExists(atPath: "\(folder)/results.json") else { return nil }
       guard let study = try StoredExperiment(folder: URL(fileURLWithPath: folder)).result as? SeedStudyResult else {
         throw RunError("\(folder)/results.json is not a seed study (`afterimage analyze seeds` writes one)")
@@ -120,11 +130,11 @@ public struct DemoPlan {
 
   /// The shipped studies beyond the paper (`afterimage study depth|classes|architecture`), read
   /// from `models/studies/NAME` when there: the demo shows their figures and tables as stored.
-  public func storedBeyondStudies() throws -> [(name: String, folder: String, result: any ExperimentResult)] {
-    try ["depth", "classes", "architecture"].compactMap { name in
-      let folder = "\(models)/studies/\(name)"
+  public func storedBeyondStudies() throws -> [(study: StudyName, folder: String, result: any ExperimentResult)] {
+    try StudyName.allCases.compactMap { study in
+      let folder = path(.study(study))
       guard FileManager.default.fileExists(atPath: "\(folder)/results.json") else { return nil }
-      return (name, folder, try StoredExperiment(folder: URL(fileURLWithPath: folder)).result)
+      return (study, folder, try StoredExperiment(folder: URL(fileURLWithPath: folder)).result)
     }
   }
 

@@ -65,13 +65,10 @@ extension HeldOutExperiment {
 
 /// The independent classifier that judges reconstructions.
 public enum EvaluationClassifier {
-  /// The shipped evaluation classifiers' folder, relative to the working directory.
-  public static let shippedFolder = "models/eval"
-
   /// The shipped one for `dataset` (`models/eval/<data set>`, without any `:options`), when it is there.
   public static func shipped(for dataset: String) -> String? {
     let base = dataset.split(separator: ":").first.map(String.init) ?? dataset
-    let path = "\(shippedFolder)/\(base)"
+    let path = ModelID.evaluation(dataset: base).path(in: ShippedModels.folder)
     return FileManager.default.fileExists(atPath: path) ? path : nil
   }
 

@@ -14,9 +14,9 @@ public enum HingeLoss {
 
 /// The losses of one training step, for logs (metrics.jsonl's columns).
 public struct InverterStepLosses {
-  public var discriminatorReal = 0.0, discriminatorFake = 0.0, generatorAdversarial = 0.0
-  /// The pixel term's value: L1 when it is weighted, else L2.
-  public var pixel = 0.0, perceptual = 0.0, logit = 0.0
+  public var discriminatorReal = 0.0, discriminatorFake = 0.0
+  /// Each of G's terms that is weighted, by term (`InverterLossTerm`).
+  public var terms: [InverterLossTerm: Double] = [:]
   /// D's mean score on real and on fake images.
   public var scoreReal = 0.0, scoreFake = 0.0
   /// Measured only on logged steps (0 otherwise).
@@ -26,10 +26,37 @@ public struct InverterStepLosses {
 
   public init() {}
 
+  /// G's term `term`, 0 when it is not weighted.
+  public subscript(term: InverterLossTerm) -> Double { terms[term] ?? 0 }
+
+  /// The value logged as the pixel term: L1 when it is weighted, else L2.
+  public var pixel: Double { values[InverterLossTerm.pixelL1.metric] ?? 0 }
+
+  /// The step's losses by metrics.jsonl key. Every term's key is there (0 when unweighted); a
+  /// key two terms share holds the later term's value when both are weighted.
   public var values: [String: Double] {
-    ["D_loss_real": discriminatorReal, "D_loss_fake": discriminatorFake, "G_loss_adv": generatorAdversarial,
-     "G_loss_pixel": pixel, "G_loss_perceptual": perceptual, "G_loss_logit": logit, "D_real": scoreReal,
-     "D_fake": scoreFake, "G_grad_norm": generatorGradientNorm, "D_grad_norm": discriminatorGradientNorm]
+    var values = ["D_loss_real": discriminatorReal, "D_loss_fake": discriminatorFake, "D_real": scoreReal, "D_fake": scoreFake,
+                  "G_grad_norm": generatorGradientNorm, "D_grad_norm": discriminatorGradientNorm]
+    for term in InverterLossTerm.allCases where values[term.metric] == nil || terms[term] != nil { values[term.metric] = self[term] }
+    return values
+  }
+
+  /// The numbers ranks average each step, by name (a new term cannot shift another's place).
+  var averaged: [(name: String, value: Double)] {
+    [("D_loss_real", discriminatorReal), ("D_loss_fake", discriminatorFake), ("D_real", scoreReal), ("D_fake", scoreFake),
+     ("G_total", generatorTotal)] + InverterLossTerm.allCases.compactMap { term in terms[term].map { (term.rawValue, $0) } }
+  }
+
+  /// These losses with every averaged number replaced by the one of the same name in `means`.
+  func replacing(_ means: [String: Double]) -> InverterStepLosses {
+    var agreed = self
+    agreed.discriminatorReal = means["D_loss_real"] ?? discriminatorReal
+    agreed.discriminatorFake = means["D_loss_fake"] ?? discriminatorFake
+    agreed.scoreReal = means["D_real"] ?? scoreReal
+    agreed.scoreFake = means["D_fake"] ?? scoreFake
+    agreed.generatorTotal = means["G_total"] ?? generatorTotal
+    for term in terms.keys { agreed.terms[term] = means[term.rawValue] }
+    return agreed
   }
 }
 
@@ -110,19 +137,19 @@ struct InverterObjective {
     if weights.adversarial > 0 {
       let adversarial = HingeLoss.generator(fake: precision.run(on: device) { discriminator(fake, logits: conditioning) }.to(.float32))
       total = adversarial * weights.adversarial
-      losses.generatorAdversarial = adversarial.item()
+      losses.terms[.adversarial] = adversarial.item()
     }
     let fake01 = (fake + 1) / 2
-    // Pixel terms, each only when weighted (the logged "pixel" value is L1 when it is on).
+    // Pixel terms, each only when weighted.
     if weights.pixelL2 > 0 {
       let l2 = Loss.mse(fake01, images)
       total = total + l2 * weights.pixelL2
-      losses.pixel = l2.item()
+      losses.terms[.pixelL2] = l2.item()
     }
     if weights.pixelL1 > 0 {
       let l1 = Loss.l1(fake01, images)
       total = total + l1 * weights.pixelL1
-      losses.pixel = l1.item()
+      losses.terms[.pixelL1] = l1.item()
     }
     // The classifier's logits of the fakes, when the perceptual pass already computed them.
     var fakeLogits: Tensor?
@@ -130,7 +157,7 @@ struct InverterObjective {
       let (distance, logitsOfFake) = try perceptualLoss(fake01, images)
       if perceptualNetwork == nil { fakeLogits = logitsOfFake }
       total = total + distance * weights.perceptual
-      losses.perceptual = distance.item()
+      losses.terms[.perceptual] = distance.item()
     }
     if weights.logitConsistency > 0 {
       let jitter = weights.logitJitter
@@ -139,7 +166,7 @@ struct InverterObjective {
       let produced = try (reused ?? precision.run(on: device) { try classifier.represent(read, as: representation) }).to(.float32)
       let consistency = Loss.mse(produced / logitScale, rawLogits / logitScale)
       total = total + consistency * weights.logitConsistency
-      losses.logit = consistency.item()
+      losses.terms[.logitConsistency] = consistency.item()
     }
     if orthogonalRegularization > 0 {
       total = total + orthogonalPenalty(generator) * orthogonalRegularization

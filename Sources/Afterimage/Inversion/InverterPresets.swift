@@ -65,20 +65,14 @@ public struct InversionLossWeights: Codable, Equatable, Sendable {
   /// given to weights without perceptual layers (the paper's) brings `layers` with it.
   public func overridden(by overrides: LossWeightOverrides, layers: [String]) -> InversionLossWeights {
     var weights = self
-    if let adversarial = overrides.adversarial { weights.adversarial = adversarial }
-    if let pixelL1 = overrides.pixelL1 { weights.pixelL1 = pixelL1 }
-    if let pixelL2 = overrides.pixelL2 { weights.pixelL2 = pixelL2 }
-    if let perceptual = overrides.perceptual {
-      weights.perceptual = perceptual
-      if weights.perceptualLayers.isEmpty { weights.perceptualLayers = layers }
-    }
-    if let logitConsistency = overrides.logitConsistency { weights.logitConsistency = logitConsistency }
+    for (term, weight) in overrides.weights { weights[keyPath: term.weight] = weight }
+    if overrides.weights[.perceptual] != nil, weights.perceptualLayers.isEmpty { weights.perceptualLayers = layers }
     if let logitJitter = overrides.logitJitter { weights.logitJitter = logitJitter }
     return weights
   }
 
-  /// The five term weights.
-  var all: [Double] { [adversarial, pixelL1, pixelL2, perceptual, logitConsistency] }
+  /// Every term's weight, in `InverterLossTerm.allCases` order.
+  var all: [Double] { InverterLossTerm.allCases.map { self[keyPath: $0.weight] } }
 
   /// Throws unless every weight is non-negative and at least one is positive (all zero trains nothing).
   public func validate() throws {
@@ -111,13 +105,62 @@ public struct InversionLossWeights: Codable, Equatable, Sendable {
 /// Loss weights given one by one (`--adversarial-weight`, `--l1-weight`, …) in place of a
 /// preset's; nil keeps the preset's.
 public struct LossWeightOverrides: Equatable, Sendable {
-  public var adversarial: Double?
-  public var pixelL1: Double?
-  public var pixelL2: Double?
-  public var perceptual: Double?
-  public var logitConsistency: Double?
+  /// The weights given in place of the preset's, by term.
+  public var weights: [InverterLossTerm: Double] = [:]
   public var logitJitter: Int?
   public init() {}
+}
+
+/// The terms of G's loss: the one table that names each term for the config (`weight`, a field
+/// of `InversionLossWeights`), for `inverter train` (`flag`, which overrides the preset's
+/// weight), and for metrics.jsonl, TensorBoard and the cross-rank average (`metric`).
+/// `InverterObjective` computes each term and records its value under the term.
+public enum InverterLossTerm: String, CaseIterable, Codable, Sendable {
+  case adversarial, pixelL2, pixelL1, perceptual, logitConsistency
+
+  /// The weight's field in `InversionLossWeights` (config.json's `losses`).
+  public var weight: WritableKeyPath<InversionLossWeights, Double> {
+    switch self {
+    case .adversarial: return \.adversarial
+    case .pixelL2: return \.pixelL2
+    case .pixelL1: return \.pixelL1
+    case .perceptual: return \.perceptual
+    case .logitConsistency: return \.logitConsistency
+    }
+  }
+
+  /// The `inverter train` option that overrides the preset's weight.
+  public var flag: String {
+    switch self {
+    case .adversarial: return "adversarial-weight"
+    case .pixelL2: return "l2-weight"
+    case .pixelL1: return "l1-weight"
+    case .perceptual: return "perceptual-weight"
+    case .logitConsistency: return "logit-weight"
+    }
+  }
+
+  /// The metrics.jsonl key of the term's value. The two pixel terms share one, `G_loss_pixel`:
+  /// L1's value when it is weighted, else L2's (L1 comes later in `allCases`).
+  public var metric: String {
+    switch self {
+    case .adversarial: return "G_loss_adv"
+    case .pixelL2, .pixelL1: return "G_loss_pixel"
+    case .perceptual: return "G_loss_perceptual"
+    case .logitConsistency: return "G_loss_logit"
+    }
+  }
+
+  /// What the term is, for `--help`.
+  public var help: String {
+    switch self {
+    case .adversarial: return "Override the preset's adversarial-loss weight."
+    case .pixelL2: return "Override the preset's pixel L2 weight."
+    case .pixelL1: return "Override the preset's pixel L1 weight."
+    case .perceptual: return "Override the preset's perceptual weight."
+    case .logitConsistency: return "Override the preset's logit-consistency weight."
+    }
+  }
 }
 
 /// The named loss recipes of `inverter train --preset`, each for one architecture.

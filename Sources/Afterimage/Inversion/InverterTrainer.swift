@@ -68,35 +68,9 @@ public final class InverterTrainer {
       of: config.representation, classifier: classifier, classifierPath: classifierPath, dataset: train, datasetKey: datasetKey)
     let logits = allLogits.narrow(dim: 0, start: 0, length: subset.count)
     self.logits = logits
-    var config = config
-    // The classifier's weights are recorded, so a resumed run (and every later load) can tell
-    // when it is handed another classifier.
-    let digest = try RepresentationCache.weightsDigest(classifierPath, config: classifier.config)
-    if let recorded = config.classifierDigest, recorded != digest {
-      throw RunError("\(run.url.path) was started with another classifier than \(classifierPath) (its weights' digest \(digest), recorded \(recorded)): resume with the classifier it was trained on, or start a new run")
-    }
-    config.classifierDigest = digest
-    if let perceptualNetwork, let perceptualNetworkPath {
-      let digest = try RepresentationCache.weightsDigest(perceptualNetworkPath, config: perceptualNetwork.config)
-      if let recorded = config.perceptualDigest, recorded != digest {
-        throw RunError("\(run.url.path) was started with another perceptual network than \(perceptualNetworkPath) (its weights' digest \(digest), recorded \(recorded)): resume with the network it was trained with, or start a new run")
-      }
-      config.perceptualDigest = digest
-    }
-    // The data under the data set's name, as it reads now: a resume on changed data is refused.
-    let data = InverterDataIdentity(train: try DatasetIdentity.of(train), test: try DatasetIdentity.of(heldOut))
-    if let recorded = config.data {
-      for (split, was, now) in [("train", recorded.train, data.train), ("test", recorded.test, data.test)] {
-        if let difference = was.difference(from: now) {
-          throw RunError("\(run.url.path) was started on other data: the \(split) split of \(config.dataset) has changed since (\(difference)). Resume on the data it was trained on, or start a new run")
-        }
-      }
-    }
-    config.data = data
-    if config.preprocessing == .standardized && config.representationMean.isEmpty {
-      config.representationMean = logits.mean(dims: [0]).scalars(as: Double.self)
-      config.representationStd = logits.standardDeviation(dims: [0]).scalars(as: Double.self)
-    }
+    let config = try config.stamped(
+      classifier: classifier, classifierPath: classifierPath, perceptualNetwork: perceptualNetwork, perceptualNetworkPath: perceptualNetworkPath,
+      train: train, heldOut: heldOut, representationValues: logits, run: run.url.path)
     self.config = config
     var objective = InverterObjective(
       weights: config.losses, orthogonalRegularization: options.orthogonalRegularization, classifier: classifier,
@@ -308,7 +282,7 @@ public final class InverterTrainer {
   func updateProgress(_ progress: ProgressBar, losses: StepLosses, images: Int) {
     progress.update(step, items: images, metrics: [
       "D": String(format: "%.3f", losses.discriminatorReal + losses.discriminatorFake),
-      "G": String(format: "%.3f", losses.generatorAdversarial),
+      "G": String(format: "%.3f", losses[.adversarial]),
       "L1": String(format: "%.3f", losses.pixel),
     ])
   }
@@ -318,14 +292,8 @@ extension ProcessGroup {
   /// One step's losses averaged over the ranks, so the logs, the progress line and the
   /// divergence check see the whole batch's losses on every rank.
   func agree(_ losses: InverterStepLosses) throws -> InverterStepLosses {
-    let mean = try self.mean([
-      losses.discriminatorReal, losses.discriminatorFake, losses.generatorAdversarial, losses.pixel, losses.perceptual, losses.logit,
-      losses.scoreReal, losses.scoreFake, losses.generatorTotal,
-    ])
-    var agreed = losses
-    (agreed.discriminatorReal, agreed.discriminatorFake, agreed.generatorAdversarial) = (mean[0], mean[1], mean[2])
-    (agreed.pixel, agreed.perceptual, agreed.logit) = (mean[3], mean[4], mean[5])
-    (agreed.scoreReal, agreed.scoreFake, agreed.generatorTotal) = (mean[6], mean[7], mean[8])
-    return agreed
+    let named = losses.averaged
+    let mean = try self.mean(named.map(\.value))
+    return losses.replacing(Dictionary(uniqueKeysWithValues: zip(named.map(\.name), mean)))
   }
 }
