@@ -50,62 +50,41 @@ struct ClassifierTrain: ParsableCommand {
   @Option(help: "The run directory to write.") var out: String
   @Option(help: "Test examples attacked with PGD-20 at the end (robust models).")
   var finalAttackCount = ClassifierTrainingResults.defaultFinalAttackCount
-  @Option(help: "Threads (default: all cores).") var threads: Int?
-  @Flag(help: "Continue the run in --out from its checkpoint (its saved options are used).") var resume = false
-  @Flag(help: "Replace a run already in --out (its weights, config, metrics and samples are deleted).") var force = false
-  @Flag(help: "Write no TensorBoard log (events.out.tfevents.afterimage in --out, written by default).") var noTensorboard = false
-  @OptionGroup var compute: DeviceOptions
   @Flag(help: "Fail on an unreadable image instead of skipping it (image folders).") var strict = false
-  @Option(help: "Batch-norm statistics per group of batch/N examples: one process then trains as N data-parallel processes with per-rank statistics do.")
-  var batchNormGroups = 1
-  @OptionGroup(title: "Data-parallel training (torchrun's variables: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT)")
-  var distributed: DistributedOptions
+  @OptionGroup var processOptions: TrainingProcessOptions
 
   func validate() throws {
-    try require(batchNormGroups >= 1, "--batch-norm-groups must be at least 1")
     try require(finalAttackCount >= 1, "--final-attack-count must be at least 1")
-    try require(threads.map { $0 >= 1 } ?? true, "--threads must be at least 1")
-    try require(!(resume && force), "--resume continues the run in --out and --force replaces it: give one")
   }
 
   func run() throws {
-    let role = try distributed.role()
-    if case .launched = role { return }  // the ranks have trained
-    if let threads { Torch.threadCount = threads }
-    let group = try role.group(timeout: distributed.distributedTimeout)
-    let writer = (group?.rank ?? 0) == 0
-    var run = RunDirectory(out)
-    run.writesTensorBoard = !noTensorboard
+    guard let process = try TrainingProcess(processOptions, out: out) else { return }  // the launcher: the ranks have trained
+    let run = process.run
     let source = try DatasetSource(recipe.dataset)
     let (config, options): (ClassifierConfig, ClassifierTrainingOptions)
     let (trainSet, testSet): (Dataset, Dataset)
-    if resume {
+    if processOptions.resume {
       (config, options) = try savedConfig(of: run)
       (trainSet, testSet) = try openSplits(try DatasetSource(config.dataset ?? recipe.dataset), resolution: config.resolution)
     } else {
-      if writer { try run.prepareNewRun(replacing: force) }
+      try process.prepareNewRun()
       let asked = try recipe.recipe()
       (trainSet, testSet) = try openSplits(source, resolution: asked.resolution)
       (config, options) = (try asked.config(fittedTo: trainSet, command: reproducibleCommandLine()), asked.training)
     }
-    let device = try role.device(try compute.resolved())
-    let trainer = try ClassifierTrainer(run: run, config: config, options: options, train: trainSet, test: testSet, device: device, group: group)
-    let perProcess = options.batchSize / (group?.worldSize ?? 1)
-    try require(perProcess % batchNormGroups == 0, "--batch-norm-groups \(batchNormGroups) does not divide each process's batch of \(perProcess)")
-    trainer.state.classifier.model.setBatchNormGroups(batchNormGroups)
-    if !writer {  // rank 0 speaks, evaluates and writes for the job
-      trainer.showProgress = false
-      trainer.log = nil
-      guard !(try trainer.fit(resume: resume)).interrupted else { throw ExitCode(130) }
-      return
-    }
-    if let group { print("data-parallel: \(group.worldSize) processes, \(options.batchSize / group.worldSize) images each per step (batch-norm statistics per process)") }
-    print("training \(config.architecture.rawValue) (width \(config.width), \(try NetworkClassifier(config: config).model.parameterCount) parameters) on \(trainSet.name): \(options.trainCount ?? trainSet.count) images, \(options.epochs) epochs of \(trainer.totalSteps / max(options.epochs, 1)) steps\(options.adversarial.map { ", adversarial \($0)" } ?? "")")
-    let summary = try trainer.fit(resume: resume)
-    guard !summary.interrupted else { throw ExitCode(130) }
-    let classifier = try Classifiers.load(out, device: device)
-    let results = try ClassifierTrainingResults.evaluate(classifier, on: testSet, training: options, attackCount: finalAttackCount, progress: true)
-    try run.writeJSON(ClassifierTrainingResults(evaluation: results, seconds: summary.seconds, steps: summary.steps), to: run.resultsURL)
+    let trainer = try ClassifierTrainer(run: run, config: config, options: options, train: trainSet, test: testSet, device: process.device, group: process.group)
+    trainer.finalAttackCount = finalAttackCount
+    trainer.state.classifier.model.setBatchNormGroups(try process.checkBatchNormGroups(batchSize: options.batchSize))
+    var summary: ClassifierTrainingSummary?
+    try process.train(
+      batchSize: options.batchSize,
+      announcement: "training \(config.architecture.rawValue) (width \(config.width), \(try NetworkClassifier(config: config).model.parameterCount) parameters) on \(trainSet.name): \(options.trainCount ?? trainSet.count) images, \(options.epochs) epochs of \(trainer.totalSteps / max(options.epochs, 1)) steps\(options.adversarial.map { ", adversarial \($0)" } ?? "")",
+      quiet: { (trainer.showProgress, trainer.log) = (false, nil) },
+      fit: {
+        summary = try trainer.fit(resume: processOptions.resume)
+        return !summary!.interrupted
+      })
+    guard process.isWriter, let summary, let results = summary.evaluation else { return }
     print(String(format: "done in %@: test accuracy %.2f%%", ProgressBar.clock(summary.seconds), 100 * results.cleanAccuracy)
       + (results.attackAccuracy.map { String(format: ", under %@ %.2f%%", results.attack ?? "attack", 100 * $0) } ?? ""))
     print("wrote \(run.modelURL.path), \(run.resultsURL.path)")

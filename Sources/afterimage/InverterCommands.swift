@@ -17,57 +17,34 @@ struct InverterTrain: ParsableCommand {
   @Option(help: "The classifier to invert (run directory).") var classifier: String
   @Option(help: "The run directory to write.") var out: String
   @OptionGroup var recipe: InverterRecipeOptions
-  @Option(help: "Threads (default: all cores).") var threads: Int?
-  @Flag(help: "Continue the run in --out from its checkpoint (its saved options are used).") var resume = false
-  @Flag(help: "Replace a run already in --out (its weights, config, metrics and samples are deleted).") var force = false
-  @Flag(help: "Write no TensorBoard log (events.out.tfevents.afterimage in --out, written by default).") var noTensorboard = false
-  @Option(help: "Batch-norm statistics per group of batch/N examples: one process then trains as N data-parallel processes with per-rank statistics do.")
-  var batchNormGroups = 1
-  @OptionGroup var compute: DeviceOptions
-  @OptionGroup(title: "Data-parallel training (torchrun's variables: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT)")
-  var distributed: DistributedOptions
-
-  func validate() throws {
-    try require(threads.map { $0 >= 1 } ?? true, "--threads must be at least 1")
-    try require(!(resume && force), "--resume continues the run in --out and --force replaces it: give one")
-  }
+  @OptionGroup var processOptions: TrainingProcessOptions
 
   func run() throws {
-    let role = try distributed.role()
-    if case .launched = role { return }  // the ranks have trained
-    try require(batchNormGroups >= 1, "--batch-norm-groups must be at least 1")
-    if let threads { Torch.threadCount = threads }
-    let device = try role.device(try compute.resolved())  // a device this machine lacks is refused before any work
-    let group = try role.group(timeout: distributed.distributedTimeout)
-    let writer = (group?.rank ?? 0) == 0
-    var run = RunDirectory(out)
-    run.writesTensorBoard = !noTensorboard
+    guard let process = try TrainingProcess(processOptions, out: out) else { return }  // the launcher: the ranks have trained
+    let run = process.run
     let model = try Classifiers.load(classifier)
-    let config = try resume ? savedConfig(of: run) : newConfig(for: model, in: run, writer: writer)
+    let config = try processOptions.resume ? savedConfig(of: run) : newConfig(for: model, in: process)
     try validating { try config.checkScorable(by: model.config) }
     let source = try DatasetSource(config.dataset)
     let train = try source.open(split: .train, resolution: config.resolution).dataset
     let heldOut = try source.open(split: .test, resolution: config.resolution).dataset
     // A resumed run finds its perceptual network as it finds its classifier: from the run first.
-    let perceptualPath = try config.losses.perceptualNetwork.map { resume ? try Inverter.resolveClassifier($0, relativeTo: run, role: "perceptual network") : $0 }
+    let perceptualPath = try config.losses.perceptualNetwork.map { processOptions.resume ? try Inverter.resolveClassifier($0, relativeTo: run, role: "perceptual network") : $0 }
     let perceptual = try perceptualPath.map { try Classifiers.load($0) }
     let trainer = try InverterTrainer(
       run: run, config: config, classifier: model, classifierPath: classifier, perceptualNetwork: perceptual, perceptualNetworkPath: perceptualPath,
-      train: train, heldOut: heldOut, datasetKey: "\(config.dataset)|train", device: device, group: group)
-    let perProcess = config.training.batchSize / (group?.worldSize ?? 1)
-    try require(perProcess % batchNormGroups == 0, "--batch-norm-groups \(batchNormGroups) does not divide each process's batch of \(perProcess)")
-    trainer.setBatchNormGroups(batchNormGroups)
-    if !writer {  // rank 0 speaks for the job
-      trainer.showProgress = false
-      trainer.log = nil
-      guard try trainer.fit(resume: resume).finished else { throw ExitCode(130) }
-      return
-    }
-    if let group { print("data-parallel: \(group.worldSize) processes, \(config.training.batchSize / group.worldSize) images each per step (batch-norm statistics per process)") }
-    print("training a \(config.resolution)×\(config.resolution) inverter (\(config.preset)) of \(classifier) on \(train.name) for \(config.training.steps) steps")
-    let summary = try trainer.fit(resume: resume)
-    guard summary.finished else { throw ExitCode(130) }
-    try run.writeJSON(InverterTrainingResults(summary: summary, threads: Torch.threadCount, batchSize: config.training.batchSize), to: run.resultsURL)
+      train: train, heldOut: heldOut, datasetKey: "\(config.dataset)|train", device: process.device, group: process.group)
+    trainer.setBatchNormGroups(try process.checkBatchNormGroups(batchSize: config.training.batchSize))
+    var summary: InverterTrainingSummary?
+    try process.train(
+      batchSize: config.training.batchSize,
+      announcement: "training a \(config.resolution)×\(config.resolution) inverter (\(config.preset)) of \(classifier) on \(train.name) for \(config.training.steps) steps",
+      quiet: { (trainer.showProgress, trainer.log) = (false, nil) },
+      fit: {
+        summary = try trainer.fit(resume: processOptions.resume)
+        return summary!.finished
+      })
+    guard process.isWriter, let summary else { return }
     print(String(format: "done in %@; wrote %@ and samples in %@", ProgressBar.clock(summary.seconds), run.modelURL.path, run.samplesURL.path))
   }
 
@@ -78,8 +55,8 @@ struct InverterTrain: ParsableCommand {
   }
 
   /// The config the options ask for, for `model`.
-  func newConfig(for model: any ImageClassifier, in run: RunDirectory, writer: Bool = true) throws -> InverterConfig {
-    if writer { try run.prepareNewRun(replacing: force) }
+  func newConfig(for model: any ImageClassifier, in process: TrainingProcess) throws -> InverterConfig {
+    try process.prepareNewRun()
     let recipe = self.recipe.recipe
     let featureNetwork = try recipe.perceptualNetwork.map { try Classifiers.load($0) } ?? model
     return try validating {
@@ -134,42 +111,18 @@ struct InverterReconstruct: ParsableCommand {
       let batch = try data.batch(at: Array(0..<min(count, data.count)))
       (originals, labels, factors) = (batch.images, batch.labels, batch.factors)
     }
-    let n = originals.shape[0]
-    let representation = try withNoGrad { try model.represent(originals) }  // [n, D]
-    var columns = [originals.to(model.device)]
-    var predicted: [[Int64]] = []
-    for k in 0..<max(1, samples) {
-      let reconstruction = model.reconstruct(representation: representation, noise: model.noise(count: n, seed: seed &+ UInt64(k)))
-      columns.append(reconstruction)
-      predicted.append(try withNoGrad { try model.classifier.logits(reconstruction).argmax(dim: 1) }.scalars(as: Int64.self))
-    }
-    let originalClasses = try withNoGrad { try model.classifier.logits(originals) }.argmax(dim: 1).scalars(as: Int64.self)
-    // Rows: an original, then its reconstructions; a reconstruction whose top-1 class differs
-    // from the original's gets a red frame, a matching one a green frame.
-    let tiles = Tensor.stack(columns, dim: 1).flattened(from: 0, through: 1)  // [n·(K+1), C, R, R]
-    var borders: [RGB?] = []
-    for i in 0..<n {
-      borders.append(nil)
-      for k in 0..<columns.count - 1 { borders.append(predicted[k][i] == originalClasses[i] ? .green : .red) }
-    }
-    let grid = ImageGrid.make(tiles, columns: columns.count, padding: 2, scale: ImageGrid.scale(forResolution: config.resolution, .picture), borders: borders)
-    try PNG.write(grid, to: URL(fileURLWithPath: out))
+    let sheet = try ReconstructionSheet(inverter: model, originals: originals, samples: samples, seed: seed)
+    try PNG.write(sheet.grid(scale: ImageGrid.scale(forResolution: config.resolution, .picture)), to: URL(fileURLWithPath: out))
     if !arrays.isEmpty {
-      var kept = ReconstructionArrays(
-        originals: originals, reconstructions: Tensor.stack(Array(columns.dropFirst()), dim: 1), representation: representation, labels: labels)
-      kept.predictions = [
-        ("classifier_originals", Tensor(originalClasses)), ("classifier_reconstructions", Tensor(predicted.flatMap { $0 }, shape: [predicted.count, n]).t.contiguous()),
-      ]
-      kept.factors = factors
       let url = URL(fileURLWithPath: out)
-      let written = try kept.write(arrays, in: url.deletingLastPathComponent(), base: url.deletingPathExtension().lastPathComponent)
+      let written = try sheet.arrays(labels: labels, factors: factors).write(arrays, in: url.deletingLastPathComponent(), base: url.deletingPathExtension().lastPathComponent)
       print("wrote " + written.map(\.path).joined(separator: ", "))
     }
-    let agreement = predicted.flatMap { $0 }.enumerated().filter { $0.element == originalClasses[$0.offset % n] }.count
-    print("wrote \(out): \(n) originals, \(columns.count - 1) reconstruction(s) each")
-    print(String(format: "top-1 agreement (classifier on reconstruction = on original): %d/%d (%.1f%%)", agreement, n * (columns.count - 1), 100 * Double(agreement) / Double(n * (columns.count - 1))))
+    let (n, agreement) = (sheet.count, sheet.agreement)
+    print("wrote \(out): \(n) originals, \(sheet.reconstructions.count) reconstruction(s) each")
+    print(String(format: "top-1 agreement (classifier on reconstruction = on original): %d/%d (%.1f%%)", agreement.matching, agreement.total, 100 * Double(agreement.matching) / Double(agreement.total)))
     for i in 0..<min(n, 8) {
-      print("  \(i): \(config.classNames[Int(originalClasses[i])]) → \(predicted.map { config.classNames[Int($0[i])] }.joined(separator: ", "))")
+      print("  \(i): \(config.classNames[Int(sheet.originalClasses[i])]) → \(sheet.predicted.map { config.classNames[Int($0[i])] }.joined(separator: ", "))")
     }
   }
 }

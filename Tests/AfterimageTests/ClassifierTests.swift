@@ -220,6 +220,12 @@ final class ClassifierTests: XCTestCase {
     }
     let metrics = try String(contentsOf: run.metricsURL, encoding: .utf8).split(separator: "\n")
     XCTAssertEqual(metrics.filter { $0.contains("test_accuracy") }.count, 2, "one evaluation per epoch")
+    // fit writes results.json itself: the test set clean and under the final attack.
+    let results = try JSONFiles.read(ClassifierTrainingResults.self, from: run.resultsURL)
+    XCTAssertEqual(results.steps, 8)
+    XCTAssertEqual(results.evaluation.count, 64)
+    XCTAssertNotNil(results.evaluation.attackAccuracy)
+    XCTAssertEqual(summary.evaluation?.cleanAccuracy, results.evaluation.cleanAccuracy)
     let loaded = try Classifiers.load(run.url.path)
     XCTAssertEqual(loaded.config.training?.adversarial?.steps, 2)
     let fromFile = try Classifiers.load(run.modelURL.path)

@@ -307,9 +307,14 @@ final class InverterTests: XCTestCase {
     let stopped = RunDirectory(url: root.appendingPathComponent("stopped"))
     try tinyTrainer(stopped, classifierPath: classifierPath, steps: 8, preset: .paper).fit(resume: false, stopAfter: 5)
     XCTAssertFalse(FileManager.default.fileExists(atPath: stopped.modelURL.path))
+    XCTAssertFalse(FileManager.default.fileExists(atPath: stopped.resultsURL.path), "a stopped run has no results")
     let resumed = try tinyTrainer(stopped, classifierPath: classifierPath, steps: 8, preset: .paper)
     try resumed.fit(resume: true)
     XCTAssertEqual(resumed.step, 8)
+    // fit writes results.json itself, so a library caller gets the file the CLI gets.
+    let results = try JSONFiles.read(InverterTrainingResults.self, from: stopped.resultsURL)
+    XCTAssertEqual([results.steps, results.stepsThisRun], [8, 3])
+    XCTAssertEqual(try JSONFiles.read(InverterTrainingResults.self, from: straight.resultsURL).stepsThisRun, 8)
     let a = try Safetensors.read(straight.checkpointURL).dictionary
     let b = try Safetensors.read(stopped.checkpointURL).dictionary
     XCTAssertEqual(Set(a.keys), Set(b.keys))

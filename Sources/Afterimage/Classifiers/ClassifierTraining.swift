@@ -15,11 +15,15 @@ public final class ClassifierTrainer {
   let train: Dataset
   let test: Dataset
   public let state: ClassifierState
-  let loader: DataLoader
+  public let loader: DataLoader
   let schedule: LinearWarmup<CosineSchedule>
   /// Where the network, batches and losses live (`--device`); augmentation and attack noise are
   /// drawn on the CPU and moved, so a seed gives the same draws on every device.
   public let device: Device
+  /// Test images attacked with the final PGD in results.json (robust models; `--final-attack-count`).
+  public var finalAttackCount = ClassifierTrainingResults.defaultFinalAttackCount
+  /// The training accuracy since the last epoch's end.
+  var accuracy = RunningAccuracy()
   /// Where progress lines go (standard error by default); set to nil for silence in tests.
   public var log: ((String) -> Void)? = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
   public var showProgress = true
@@ -72,79 +76,17 @@ public final class ClassifierTrainer {
 
   public var totalSteps: Int { options.epochs * loader.batchCount }
 
-  // MARK: the loop
+  // MARK: the loop (`TrainingLoop`)
 
   /// Trains until `options.epochs` are done, Ctrl-C, or step `stopAfter` (which, like Ctrl-C,
-  /// leaves a checkpoint to resume from); returns what was measured.
+  /// leaves a checkpoint to resume from) with `TrainingLoop`. A finished run is evaluated on the
+  /// test set (and, when trained adversarially, under the final attack) into results.json.
   @discardableResult
   public func fit(resume: Bool, stopAfter: Int? = nil) throws -> ClassifierTrainingSummary {
-    try begin(resume: resume)
-    defer { Interruption.uninstall() }
-    if let group {
-      let weights = withNoGrad { classifier.model.parameters.map { $0.to(.float64).sum().item() }.reduce(0, +) }
-      try group.checkSameOnEveryRank([Double(step), weights], "step and weights")
-    }
-    let start = Date()
-    let perEpoch = loader.batchCount
-    let progress = ProgressBar(total: totalSteps, label: "train", unit: "img", startingAt: step)
-    var accuracy = RunningAccuracy()
-    var images = 0
-    var throughput = Throughput()
-    var interrupted = false
-    training: while step < totalSteps {
-      let epoch = step / perEpoch
-      let batches = loader.epoch(epoch, startingAt: step % perEpoch).makeIterator()
-      while let batch = batches.next() {
-        state.optimizer.learningRate = schedule.learningRate(at: step)
-        let (loss, hits) = try trainingStep(batch)
-        state.step += 1
-        images += batch.labels.count
-        throughput.add(batch.labels.count * (group?.worldSize ?? 1))
-        accuracy.add(correct: hits, of: batch.labels.count)
-        if isWriter && (step % 25 == 0 || step == totalSteps) {
-          try run.appendMetrics([
-            "loss": loss, "train_accuracy": accuracy.correct / accuracy.seen, "lr": state.optimizer.learningRate,
-            "images_per_second": throughput.take(),
-          ], step: step)
-        }
-        if showProgress {
-          progress.update(step, items: images, metrics: [
-            "epoch": "\(epoch + 1)/\(options.epochs)", "loss": String(format: "%.3f", loss), "acc": String(format: "%.1f%%", 100 * accuracy.correct / max(accuracy.seen, 1)),
-          ])
-        }
-        if isWriter && step % options.checkpointEvery == 0 { try state.saveCheckpoint(to: run, config: config) }
-        // Every rank stops at the same step: a Ctrl-C seen by any of them stops them all.
-        if try group?.anyRank(Interruption.requested) ?? Interruption.requested || step == stopAfter {
-          interrupted = true
-          break training
-        }
-        if step % perEpoch == 0 { break }  // the epoch is done; the next one reshuffles
-      }
-      if let error = batches.error { throw error }
-      if step % perEpoch == 0 {
-        if isWriter { try evaluateEpoch() }
-        accuracy = RunningAccuracy()
-      }
-    }
-    let seconds = Date().timeIntervalSince(start)
-    if isWriter { try state.saveCheckpoint(to: run, config: config) }
-    if interrupted {
-      log?("stopped at step \(step); checkpoint saved. Continue with --resume.")
-    } else if isWriter {
-      classifier.train(false)
-      try Classifiers.save(classifier, to: run)
-    }
-    return ClassifierTrainingSummary(steps: step, seconds: seconds, trainAccuracy: accuracy.value, evaluation: nil, interrupted: interrupted)
-  }
-
-  /// Creates the run folder; on `resume` restores the checkpoint and drops the metrics logged
-  /// after it, else starts the metrics afresh. Writes config.json and installs the Ctrl-C handler.
-  func begin(resume: Bool) throws {
-    let resumed = try run.beginTraining(config: config, resume: resume, writer: isWriter) {
-      try state.loadCheckpoint(from: run)
-      return state.step
-    }
-    if let resumed { log?("resuming \(run.url.path) at step \(resumed) of \(totalSteps)") }
+    accuracy = RunningAccuracy()
+    let (summary, results) = try TrainingLoop.fit(self, resume: resume, stopAfter: stopAfter)
+    return ClassifierTrainingSummary(
+      steps: summary.steps, seconds: summary.seconds, trainAccuracy: accuracy.value, evaluation: results?.evaluation, interrupted: !summary.finished)
   }
 
   /// The test accuracy at the end of an epoch (on `options.evaluationCount` images), logged.
@@ -193,6 +135,60 @@ public final class ClassifierTrainer {
       throw RunError("training diverged: the loss became \(value) at step \(step + 1); \(run.whatIsKept(kind: "classifier"))")
     }
     return (value, correct)
+  }
+}
+
+extension ClassifierTrainer: TrainingTask {
+  public var progressLabel: String { "train" }
+
+  /// Creates the run folder; on `resume` restores the checkpoint and drops the metrics logged
+  /// after it, else starts the metrics afresh. Writes config.json and installs the Ctrl-C handler.
+  public func begin(resume: Bool) throws -> Int? {
+    try run.beginTraining(config: config, resume: resume, writer: isWriter) {
+      try state.loadCheckpoint(from: run)
+      return state.step
+    }
+  }
+
+  public func weightsChecksum() -> Double {
+    withNoGrad { classifier.model.parameters.map { $0.to(.float64).sum().item() }.reduce(0, +) }
+  }
+
+  /// One SGD step at the schedule's rate; every 25th (and the last) is logged.
+  public func trainStep(_ batch: Batch) throws -> TrainingStepReport {
+    let epoch = step / loader.batchCount
+    state.optimizer.learningRate = schedule.learningRate(at: step)
+    let (loss, hits) = try trainingStep(batch)
+    state.step += 1
+    accuracy.add(correct: hits, of: batch.labels.count)
+    let logged = step % 25 == 0 || step == totalSteps
+    // Every rank loads the whole batch and trains on its slice.
+    return TrainingStepReport(
+      images: batch.labels.count,
+      metrics: logged ? ["loss": loss, "train_accuracy": accuracy.correct / accuracy.seen, "lr": state.optimizer.learningRate] : nil,
+      progress: ["epoch": "\(epoch + 1)/\(options.epochs)", "loss": String(format: "%.3f", loss), "acc": String(format: "%.1f%%", 100 * accuracy.value)])
+  }
+
+  public func afterStep() throws {
+    if step % options.checkpointEvery == 0 { try state.saveCheckpoint(to: run, config: config) }
+  }
+
+  public func endOfEpoch() throws {
+    if isWriter { try evaluateEpoch() }
+    accuracy = RunningAccuracy()
+  }
+
+  public func save(finished: Bool) throws {
+    try state.saveCheckpoint(to: run, config: config)
+    guard finished else { return }
+    classifier.train(false)
+    try Classifiers.save(classifier, to: run)
+  }
+
+  /// The test accuracy (and under the final attack, `finalAttackCount` images) of the trained model.
+  public func results(_ summary: TrainingSummary) throws -> ClassifierTrainingResults {
+    let evaluation = try ClassifierTrainingResults.evaluate(classifier, on: test, training: options, attackCount: finalAttackCount, progress: showProgress)
+    return ClassifierTrainingResults(evaluation: evaluation, seconds: summary.seconds, steps: summary.steps)
   }
 }
 

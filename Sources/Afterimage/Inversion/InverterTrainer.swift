@@ -21,7 +21,7 @@ public final class InverterTrainer {
   let objective: InverterObjective
   /// The classifier's raw representation of the training set `[N, D]` (logits: D = K), on the CPU.
   let logits: Tensor
-  let loader: DataLoader
+  public let loader: DataLoader
   let samples: InverterSamples
   public var log: ((String) -> Void)? = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
   public var showProgress = true
@@ -91,62 +91,15 @@ public final class InverterTrainer {
       heldOut: heldOut, classifier: classifier, representation: config.representation, noiseSize: state.generator.noiseSize, seed: options.seed &+ 2, device: device)
   }
 
-  // MARK: the loop
+  // MARK: the loop (`TrainingLoop`)
 
   /// Trains to `config.training.steps` (or `stopAfter`, or Ctrl-C, which leave a checkpoint to
-  /// resume from); at the end writes the EMA generator to model.safetensors.
+  /// resume from) with `TrainingLoop`; at the end writes the EMA generator to model.safetensors
+  /// and, on the writer, results.json.
   @discardableResult
   public func fit(resume: Bool, stopAfter: Int? = nil) throws -> InverterTrainingSummary {
-    let start = Date()
-    try begin(resume: resume)
-    defer { Interruption.uninstall() }
-    if let group {
-      let weights = withNoGrad { (state.generator.parameters + state.discriminator.parameters).map { $0.to(.float64).sum().item() }.reduce(0, +) }
-      try group.checkSameOnEveryRank([Double(step), weights], "step and weights")
-    }
-    let firstStep = step
-    let options = config.training
-    let perEpoch = loader.batchCount
-    let progress = ProgressBar(total: options.steps, label: "invert", unit: "img", startingAt: step)
-    var images = 0
-    var throughput = Throughput()
-    training: while step < options.steps {
-      let batches = loader.epoch(step / perEpoch, startingAt: step % perEpoch).makeIterator()
-      while let batch = batches.next() {
-        let logged = (step + 1) % 10 == 0 || step + 1 == options.steps
-        let losses = try trainingStep(batch, measureGradients: logged)
-        state.step += 1
-        images += batch.labels.count
-        throughput.add(batch.labels.count * (group?.worldSize ?? 1))
-        if logged && isWriter { try appendMetrics(losses, imagesPerSecond: throughput.take()) }
-        if showProgress { updateProgress(progress, losses: losses, images: images * (group?.worldSize ?? 1)) }
-        if isWriter && (step % options.sampleEvery == 0 || step == options.steps) { try samples.write(ema: state.ema, config: config, step: step, to: run) }
-        if isWriter && step % options.checkpointEvery == 0 { try state.saveCheckpoint(to: run, config: config) }
-        if isWriter && options.snapshotSteps.contains(step) { try state.saveSnapshot(in: run, config: config) }
-        // Every rank stops at the same step: a Ctrl-C seen by any of them stops them all.
-        let interrupted = try group?.anyRank(Interruption.requested) ?? Interruption.requested
-        if interrupted || step == stopAfter || step == options.steps { break training }
-        if step % perEpoch == 0 { break }  // the epoch is done; the next one reshuffles
-      }
-      if let error = batches.error { throw error }
-    }
-    let finished = step >= options.steps
-    if isWriter {
-      try state.saveCheckpoint(to: run, config: config)
-      if finished { try state.saveModel(to: run, config: config) }
-    }
-    if !finished { log?("stopped at step \(step); checkpoint saved. Continue with --resume.") }
-    return InverterTrainingSummary(steps: step, stepsThisRun: step - firstStep, seconds: Date().timeIntervalSince(start), finished: finished)
-  }
-
-  /// Creates the run folder; on `resume` restores the checkpoint and drops the metrics logged
-  /// after it, else starts the metrics afresh. Writes config.json and installs the Ctrl-C handler.
-  func begin(resume: Bool) throws {
-    let resumed = try run.beginTraining(config: config, resume: resume, writer: isWriter) {
-      try state.loadCheckpoint(from: run)
-      return state.step
-    }
-    if let resumed { log?("resuming \(run.url.path) at step \(resumed) of \(config.training.steps)") }
+    let (summary, _) = try TrainingLoop.fit(self, resume: resume, stopAfter: stopAfter)
+    return InverterTrainingSummary(steps: summary.steps, stepsThisRun: summary.stepsThisRun, seconds: summary.seconds, finished: summary.finished)
   }
 
   // MARK: one step
@@ -254,7 +207,7 @@ public final class InverterTrainer {
     }
   }
 
-  // MARK: set-up and logs
+  // MARK: set-up
 
   /// Freezes the classifiers on `device`: evaluation mode and no gradients for their weights,
   /// only through them to the images.
@@ -267,25 +220,6 @@ public final class InverterTrainer {
     try classifier.move(to: device)
     try perceptualNetwork?.move(to: device)
   }
-
-  /// One line of metrics.jsonl (and scalars of the TensorBoard log): the step's losses, the
-  /// learning rates and the images per second since the last logged step.
-  func appendMetrics(_ losses: StepLosses, imagesPerSecond: Double) throws {
-    var values = losses.values
-    values["G_lr"] = state.generatorOptimizer.learningRate
-    values["D_lr"] = state.discriminatorOptimizer.learningRate
-    values["images_per_second"] = imagesPerSecond
-    try run.appendMetrics(values, step: step)
-  }
-
-  /// The progress line: D's loss, G's adversarial loss and the pixel term.
-  func updateProgress(_ progress: ProgressBar, losses: StepLosses, images: Int) {
-    progress.update(step, items: images, metrics: [
-      "D": String(format: "%.3f", losses.discriminatorReal + losses.discriminatorFake),
-      "G": String(format: "%.3f", losses[.adversarial]),
-      "L1": String(format: "%.3f", losses.pixel),
-    ])
-  }
 }
 
 extension ProcessGroup {
@@ -295,5 +229,62 @@ extension ProcessGroup {
     let named = losses.averaged
     let mean = try self.mean(named.map(\.value))
     return losses.replacing(Dictionary(uniqueKeysWithValues: zip(named.map(\.name), mean)))
+  }
+}
+
+extension InverterTrainer: TrainingTask {
+  public var totalSteps: Int { config.training.steps }
+  public var progressLabel: String { "invert" }
+
+  /// Creates the run folder; on `resume` restores the checkpoint and drops the metrics logged
+  /// after it, else starts the metrics afresh. Writes config.json and installs the Ctrl-C handler.
+  public func begin(resume: Bool) throws -> Int? {
+    try run.beginTraining(config: config, resume: resume, writer: isWriter) {
+      try state.loadCheckpoint(from: run)
+      return state.step
+    }
+  }
+
+  public func weightsChecksum() -> Double {
+    withNoGrad { (state.generator.parameters + state.discriminator.parameters).map { $0.to(.float64).sum().item() }.reduce(0, +) }
+  }
+
+  /// One training step; every tenth (and the last) is logged, with the gradient norms.
+  public func trainStep(_ batch: Batch) throws -> TrainingStepReport {
+    let logged = (step + 1) % 10 == 0 || step + 1 == totalSteps
+    let losses = try trainingStep(batch, measureGradients: logged)
+    state.step += 1
+    var metrics: [String: Double]?
+    if logged {
+      metrics = losses.values
+      metrics?["G_lr"] = state.generatorOptimizer.learningRate
+      metrics?["D_lr"] = state.discriminatorOptimizer.learningRate
+    }
+    // The loader gives each rank its slice of the batch.
+    return TrainingStepReport(images: batch.labels.count * (group?.worldSize ?? 1), metrics: metrics, progress: [
+      "D": String(format: "%.3f", losses.discriminatorReal + losses.discriminatorFake),
+      "G": String(format: "%.3f", losses[.adversarial]),
+      "L1": String(format: "%.3f", losses.pixel),
+    ])
+  }
+
+  public func afterStep() throws {
+    let options = config.training
+    if step % options.sampleEvery == 0 || step == options.steps { try samples.write(ema: state.ema, config: config, step: step, to: run) }
+    if step % options.checkpointEvery == 0 { try state.saveCheckpoint(to: run, config: config) }
+    if options.snapshotSteps.contains(step) { try state.saveSnapshot(in: run, config: config) }
+  }
+
+  public func endOfEpoch() throws {}
+
+  public func save(finished: Bool) throws {
+    try state.saveCheckpoint(to: run, config: config)
+    if finished { try state.saveModel(to: run, config: config) }
+  }
+
+  public func results(_ summary: TrainingSummary) throws -> InverterTrainingResults {
+    InverterTrainingResults(
+      summary: InverterTrainingSummary(steps: summary.steps, stepsThisRun: summary.stepsThisRun, seconds: summary.seconds, finished: summary.finished),
+      threads: Torch.threadCount, batchSize: config.training.batchSize)
   }
 }
