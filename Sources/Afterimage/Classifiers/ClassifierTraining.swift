@@ -141,18 +141,8 @@ public final class ClassifierTrainer {
 extension ClassifierTrainer: TrainingTask {
   public var progressLabel: String { "train" }
 
-  /// Creates the run folder; on `resume` restores the checkpoint and drops the metrics logged
-  /// after it, else starts the metrics afresh. Writes config.json and installs the Ctrl-C handler.
-  public func begin(resume: Bool) throws -> Int? {
-    try run.beginTraining(config: config, resume: resume, writer: isWriter) {
-      try state.loadCheckpoint(from: run)
-      return state.step
-    }
-  }
-
-  public func weightsChecksum() -> Double {
-    withNoGrad { classifier.model.parameters.map { $0.to(.float64).sum().item() }.reduce(0, +) }
-  }
+  public var trainedParameters: [Tensor] { classifier.model.parameters }
+  public func restoreCheckpoint() throws { try state.loadCheckpoint(from: run) }
 
   /// One SGD step at the schedule's rate; every 25th (and the last) is logged.
   public func trainStep(_ batch: Batch) throws -> TrainingStepReport {

@@ -236,18 +236,8 @@ extension InverterTrainer: TrainingTask {
   public var totalSteps: Int { config.training.steps }
   public var progressLabel: String { "invert" }
 
-  /// Creates the run folder; on `resume` restores the checkpoint and drops the metrics logged
-  /// after it, else starts the metrics afresh. Writes config.json and installs the Ctrl-C handler.
-  public func begin(resume: Bool) throws -> Int? {
-    try run.beginTraining(config: config, resume: resume, writer: isWriter) {
-      try state.loadCheckpoint(from: run)
-      return state.step
-    }
-  }
-
-  public func weightsChecksum() -> Double {
-    withNoGrad { (state.generator.parameters + state.discriminator.parameters).map { $0.to(.float64).sum().item() }.reduce(0, +) }
-  }
+  public var trainedParameters: [Tensor] { state.generator.parameters + state.discriminator.parameters }
+  public func restoreCheckpoint() throws { try state.loadCheckpoint(from: run) }
 
   /// One training step; every tenth (and the last) is logged, with the gradient norms.
   public func trainStep(_ batch: Batch) throws -> TrainingStepReport {

@@ -18,11 +18,13 @@ public protocol TrainingTask: AnyObject {
   /// The progress bar's label: `train`, `invert`.
   var progressLabel: String { get }
 
-  /// Creates or reopens the run folder (`RunDirectory.beginTraining`): on `resume` restores the
-  /// checkpoint. Returns the step resumed at, nil for a new run.
-  func begin(resume: Bool) throws -> Int?
-  /// A number every rank's weights must agree on before the first step.
-  func weightsChecksum() -> Double
+  associatedtype Config: Encodable
+  /// What config.json records.
+  var config: Config { get }
+  /// The weights being trained: every rank's must agree before the first step.
+  var trainedParameters: [Tensor] { get }
+  /// Restores the networks, optimisers, random generators and step from the run's checkpoint.
+  func restoreCheckpoint() throws
   /// One step on `batch`, which advances `step`.
   func trainStep(_ batch: Batch) throws -> TrainingStepReport
   /// After each step, on the writer: the checkpoints, samples and snapshots that are due.
@@ -67,10 +69,19 @@ public enum TrainingLoop {
   public static func fit<Task: TrainingTask>(_ task: Task, resume: Bool, stopAfter: Int? = nil) throws -> (TrainingSummary, Task.Results?) {
     let start = Date()
     let isWriter = (task.group?.rank ?? 0) == 0
-    if let resumed = try task.begin(resume: resume) { task.log?("resuming \(task.run.url.path) at step \(resumed) of \(task.totalSteps)") }
+    // The run folder and config.json; on resume the checkpoint, with the metrics logged after it
+    // dropped; the Ctrl-C handler.
+    let resumed = try task.run.beginTraining(config: task.config, resume: resume, writer: isWriter) {
+      try task.restoreCheckpoint()
+      return task.step
+    }
+    if let resumed { task.log?("resuming \(task.run.url.path) at step \(resumed) of \(task.totalSteps)") }
     defer { Interruption.uninstall() }
     // A node with a stale copy of the run, or ranks given different seeds, stop here.
-    try task.group?.checkSameOnEveryRank([Double(task.step), task.weightsChecksum()], "step and weights")
+    if let group = task.group {
+      let checksum = withNoGrad { task.trainedParameters.map { $0.to(.float64).sum().item() }.reduce(0, +) }
+      try group.checkSameOnEveryRank([Double(task.step), checksum], "step and weights")
+    }
     let firstStep = task.step
     let perEpoch = task.loader.batchCount
     let progress = ProgressBar(total: task.totalSteps, label: task.progressLabel, unit: "img", startingAt: task.step)
