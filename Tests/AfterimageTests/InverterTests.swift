@@ -16,15 +16,15 @@ final class InverterTests: XCTestCase {
       let d = ProjectionDiscriminator(architecture: architecture, representationSize: 10, ch: 4, channels: 3, generator: Generator(seed: 2))
       let logits = Tensor.randn([2, 10], generator: Generator(seed: 3))
       let noise = Tensor.randn([2, g.noiseSize], generator: Generator(seed: 4))
-      let images = g(logits: logits, noise: noise)
+      let images = g(representation: logits, noise: noise)
       XCTAssertEqual(images.shape, [2, 3, resolution, resolution], "G at \(resolution)")
       XCTAssertLessThanOrEqual(images.abs().max().item(), 1, "tanh output")
-      XCTAssertEqual(d(images, logits: logits).shape, [2], "D at \(resolution)")
+      XCTAssertEqual(d(images, representation: logits).shape, [2], "D at \(resolution)")
       XCTAssertEqual(g.noiseSize % (architecture.generatorBlocks + 1), 0, "z splits evenly over the blocks")
     }
     XCTAssertThrowsError(try BigGANArchitecture.forResolution(48)) { XCTAssertTrue("\($0)".contains("32, 64 and 128"), "\($0)") }
     let gray = LogitGenerator(architecture: try .forResolution(32), representationSize: 4, ch: 4, channels: 1)
-    XCTAssertEqual(gray(logits: Tensor.zeros([1, 4]), noise: Tensor.zeros([1, gray.noiseSize])).shape, [1, 1, 32, 32])
+    XCTAssertEqual(gray(representation: Tensor.zeros([1, 4]), noise: Tensor.zeros([1, gray.noiseSize])).shape, [1, 1, 32, 32])
   }
 
   /// With `[z₀, embedding(ℓ)]` in the seed the representation reaches the 4×4 layout itself:
@@ -43,7 +43,7 @@ final class InverterTests: XCTestCase {
     let logits = Tensor.randn([2, 5], generator: Generator(seed: 2), dtype: .float64)
     let noise = Tensor.randn([2, seeded.noiseSize], generator: Generator(seed: 3), dtype: .float64)
     let seedWeight = try XCTUnwrap(seeded.namedParameters().first { $0.name == "linear.weight_orig" }?.tensor)
-    assertGradientsMatchFiniteDifferences([logits, seedWeight], tolerance: 1e-5) { randomProjection(of: seeded(logits: logits, noise: noise)) }
+    assertGradientsMatchFiniteDifferences([logits, seedWeight], tolerance: 1e-5) { randomProjection(of: seeded(representation: logits, noise: noise)) }
     // Through the config: recorded, and a config from before the choice means the noise alone.
     var config = InverterConfig(resolution: 32, channels: 3, representationSize: 5, classifier: "c", dataset: "shapes", preset: "fidelity", losses: InversionLossWeights(), training: .default)
     config.seedInput = .noiseAndRepresentation
@@ -72,13 +72,13 @@ final class InverterTests: XCTestCase {
     for channel in 0..<3 { mask[channel * 4] = 1 }
     let moved = logits + Tensor(mask, shape: [1, 12]).to(.float64)
     let change = withNoGrad {
-      (generator.seedLayout(logits: moved, embedded: embedded, noise: chunk) - generator.seedLayout(logits: logits, embedded: embedded, noise: chunk))
+      (generator.seedLayout(representation: moved, embedded: embedded, noise: chunk) - generator.seedLayout(representation: logits, embedded: embedded, noise: chunk))
         .abs().sum(dims: [0, 1])
     }  // [4, 4]
     XCTAssertGreaterThan(change.narrow(dim: 0, start: 0, length: 2).narrow(dim: 1, start: 0, length: 2).min().item(), 1e-6, "the top-left quarter moves")
     XCTAssertEqual(change.narrow(dim: 0, start: 2, length: 2).sum().item() + change.narrow(dim: 1, start: 2, length: 2).sum().item(), 0, accuracy: 1e-12, "nothing else does")
     let mapWeight = try XCTUnwrap(generator.namedParameters().first { $0.name == "map_seed.weight_orig" }?.tensor)
-    assertGradientsMatchFiniteDifferences([logits, mapWeight], tolerance: 1e-5) { randomProjection(of: generator(logits: logits, noise: noise)) }
+    assertGradientsMatchFiniteDifferences([logits, mapWeight], tolerance: 1e-5) { randomProjection(of: generator(representation: logits, noise: noise)) }
     // Through the config.
     var config = InverterConfig(resolution: 32, channels: 3, representationSize: 12, classifier: "c", dataset: "shapes", preset: "fidelity", losses: InversionLossWeights(), training: .default)
     config.seedInput = .noiseRepresentationAndMap
@@ -161,7 +161,7 @@ final class InverterTests: XCTestCase {
     let d = ProjectionDiscriminator(architecture: try .forResolution(32), representationSize: 5, ch: 4, generator: Generator(seed: 1))
     let images = Tensor.randn([2, 3, 32, 32])
     let logits = Tensor.randn([2, 5])
-    for _ in 0..<40 { _ = d(images, logits: logits) }  // power iteration runs in training mode
+    for _ in 0..<40 { _ = d(images, representation: logits) }  // power iteration runs in training mode
     var checked = 0
     for (name, module) in d.namedModules() {
       let weight: Tensor?
@@ -358,8 +358,8 @@ final class InverterTests: XCTestCase {
     for resolution in [32, 64] {
       let decoder = UpconvDecoder(representationSize: 10, resolution: resolution, channels: 1, ch: 4, generator: Generator(seed: 1))
       let logits = Tensor.randn([3, 10], generator: Generator(seed: 2))
-      let a = decoder(logits: logits, noise: Tensor.randn([3, decoder.noiseSize], generator: Generator(seed: 3)))
-      let b = decoder(logits: logits, noise: Tensor.randn([3, decoder.noiseSize], generator: Generator(seed: 4)))
+      let a = decoder(representation: logits, noise: Tensor.randn([3, decoder.noiseSize], generator: Generator(seed: 3)))
+      let b = decoder(representation: logits, noise: Tensor.randn([3, decoder.noiseSize], generator: Generator(seed: 4)))
       XCTAssertEqual(a.shape, [3, 1, resolution, resolution])
       XCTAssertTrue(a.equals(b), "the decoder ignores the noise")
     }

@@ -82,8 +82,8 @@ func inverterFirstStep(weightsPath: String, batchPath: String) throws {
   let losses = try benchmark.step(try benchmark.firstBatch(), noise: noise)
   let counts = benchmark.parameterCounts
   printJSON(benchmarkFields("first-step", [
-    "d_loss_real": losses.discriminatorReal, "d_loss_fake": losses.discriminatorFake, "g_loss_adv": losses.generatorAdversarial,
-    "g_loss_pixel": losses.pixel, "g_loss_perceptual": losses.perceptual, "g_loss_logit": losses.logit,
+    "d_loss_real": losses.discriminatorReal, "d_loss_fake": losses.discriminatorFake, "g_loss_adv": losses[.adversarial],
+    "g_loss_pixel": losses.pixel, "g_loss_perceptual": losses[.perceptual], "g_loss_logit": losses[.logitConsistency],
     "g_params": counts.generator, "d_params": counts.discriminator, "classifier_params": counts.classifier,
   ]))
 }
@@ -130,7 +130,7 @@ func measureReconstruction(resolution: Int, channels: Int, batchSize: Int, ch: I
   let logits = try withNoGrad { try benchmark.classifier.logits(images) }
   let noise = Tensor.randn([batchSize, generator.noiseSize]).to(device)
   func reconstruct() {
-    _ = withNoGrad { generator(logits: logits, noise: noise) }
+    _ = withNoGrad { generator(representation: logits, noise: noise) }
     Torch.synchronize()
   }
   for _ in 0..<warmup { reconstruct() }
@@ -209,7 +209,7 @@ func deviceParity() throws {
       defer { try? FileManager.default.removeItem(at: folder) }
       let benchmark = try InverterBenchmark(images: images, batchSize: 16, ch: 8, folder: folder, device: side)
       let step = try benchmark.step(try benchmark.firstBatch(), noise: noise)
-      losses.append([step.discriminatorReal, step.discriminatorFake, step.generatorAdversarial, step.pixel, step.perceptual, step.logit])
+      losses.append([step.discriminatorReal, step.discriminatorFake, step[.adversarial], step.pixel, step[.perceptual], step[.logitConsistency]])
       logits.append(try withNoGrad { try benchmark.classifier.logits(images) }.to(.cpu))
     }
     let relative = zip(losses[0], losses[1]).map { abs($0 - $1) / max(abs($0), 1e-6) }.max() ?? 0

@@ -191,12 +191,12 @@ public final class LogitGenerator: Module {
     }
   }
 
-  /// `logits [B, K]` (already preprocessed), `noise [B, noiseSize]` → images `[B, C, R, R]` in (−1, 1).
-  public func callAsFunction(logits: Tensor, noise: Tensor) -> Tensor {
-    let batch = logits.shape[0]
+  /// `representation [B, D]` (already preprocessed; logits: D = K), `noise [B, noiseSize]` → images `[B, C, R, R]` in (−1, 1).
+  public func callAsFunction(representation: Tensor, noise: Tensor) -> Tensor {
+    let batch = representation.shape[0]
     let chunks = noise.split(size: chunkSize, dim: 1)  // blocks + 1 pieces of [B, chunk]
-    let embedded = embedding(logits)  // [B, E]
-    var h = seedLayout(logits: logits, embedded: embedded, noise: chunks[0])  // [B, ch·m0, 4, 4]
+    let embedded = embedding(representation)  // [B, E]
+    var h = seedLayout(representation: representation, embedded: embedded, noise: chunks[0])  // [B, ch·m0, 4, 4]
     for (index, block) in blocks.enumerated() {
       let condition = Tensor.cat([embedded, chunks[index + 1]], dim: 1)  // [B, E + chunk]
       h = block(h, condition: condition)  // doubles H and W
@@ -207,14 +207,14 @@ public final class LogitGenerator: Module {
 
   /// The 4×4 seed the blocks grow the picture from, `[B, ch·m0, 4, 4]`: the seed's linear map
   /// of the noise chunk `[B, chunk]` (and of `embedded [B, E]`, per `seedInput`), plus with a
-  /// placed map the 1×1 convolution of `logits [B, C·h·w]` seen as `[B, C, h, w]`, each cell
+  /// placed map the 1×1 convolution of `representation [B, C·h·w]` seen as `[B, C, h, w]`, each cell
   /// spread over the 4/h × 4/w seed cells it covers.
-  func seedLayout(logits: Tensor, embedded: Tensor, noise chunk: Tensor) -> Tensor {
-    let batch = logits.shape[0]
+  func seedLayout(representation: Tensor, embedded: Tensor, noise chunk: Tensor) -> Tensor {
+    let batch = representation.shape[0]
     let seedCode = seedInput.seedTakesEmbedding ? Tensor.cat([chunk, embedded], dim: 1) : chunk  // [B, chunk (+ E)]
     let layout = seed(seedCode).view([batch, baseChannels, 4, 4])
     guard let mapSeed, let grid else { return layout }
-    let map = logits.view([batch, grid[0], grid[1], grid[2]])  // [B, C, h, w]
+    let map = representation.view([batch, grid[0], grid[1], grid[2]])  // [B, C, h, w]
     return layout + mapSeed(grid[1] == 4 && grid[2] == 4 ? map : map.upsampleNearest(to: (4, 4)))
   }
 }
@@ -297,8 +297,8 @@ public final class ProjectionDiscriminator: Module {
     }
   }
 
-  /// `images [B, C, R, R]` in [−1, 1] and `logits [B, K]` → one score per image `[B]`.
-  public func callAsFunction(_ images: Tensor, logits: Tensor) -> Tensor {
+  /// `images [B, C, R, R]` in [−1, 1] and `representation [B, D]` → one score per image `[B]`.
+  public func callAsFunction(_ images: Tensor, representation: Tensor) -> Tensor {
     var h = images
     for (index, block) in blocks.enumerated() {
       h = block(h)
@@ -306,7 +306,7 @@ public final class ProjectionDiscriminator: Module {
     }
     let features = h.relu().sum(dims: [2, 3])  // φ(x): [B, C]
     let unconditional = head(features).squeezed(1)  // [B]
-    let conditional = (projection(logits) * features).sum(dim: 1)  // ⟨W ℓ, φ(x)⟩: [B]
+    let conditional = (projection(representation) * features).sum(dim: 1)  // ⟨W ℓ, φ(x)⟩: [B]
     return unconditional + conditional
   }
 }

@@ -135,7 +135,7 @@ public final class Inverter {
   /// logit inverter, the classifier's logits), on the inverter's device.
   public func reconstruct(representation: Tensor, noise: Tensor) -> Tensor {
     withNoGrad {
-      let images = generator(logits: config.preprocess(representation.to(device)), noise: noise.to(device))  // (−1, 1)
+      let images = generator(representation: config.preprocess(representation.to(device)), noise: noise.to(device))  // (−1, 1)
       return (images + 1) / 2
     }
   }

@@ -135,7 +135,7 @@ struct InverterObjective {
   ) throws -> Tensor {
     var total = Tensor.zeros([], device: device)
     if weights.adversarial > 0 {
-      let adversarial = HingeLoss.generator(fake: precision.run(on: device) { discriminator(fake, logits: conditioning) }.to(.float32))
+      let adversarial = HingeLoss.generator(fake: precision.run(on: device) { discriminator(fake, representation: conditioning) }.to(.float32))
       total = adversarial * weights.adversarial
       losses.terms[.adversarial] = adversarial.item()
     }

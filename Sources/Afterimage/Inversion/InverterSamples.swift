@@ -22,7 +22,7 @@ struct InverterSamples {
   /// Writes the grid of `step` (and to the TensorBoard log, `RunDirectory.writeSampleGrid`).
   func write(ema: any ImageGenerator, config: InverterConfig, step: Int, to run: RunDirectory) throws {
     ema.eval()
-    let reconstructions = withNoGrad { (ema(logits: config.preprocess(logits), noise: noise) + 1) / 2 }
+    let reconstructions = withNoGrad { (ema(representation: config.preprocess(logits), noise: noise) + 1) / 2 }
     let pairs = Tensor.stack([images, reconstructions], dim: 1).flattened(from: 0, through: 1)  // [2S, C, R, R]
     let grid = ImageGrid.make(pairs, columns: 8, padding: 2, scale: ImageGrid.scale(forResolution: config.resolution))
     try run.writeSampleGrid(grid, step: step)

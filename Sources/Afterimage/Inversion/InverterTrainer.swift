@@ -20,7 +20,7 @@ public final class InverterTrainer {
   public let state: InverterState
   let objective: InverterObjective
   /// The classifier's raw representation of the training set `[N, D]` (logits: D = K), on the CPU.
-  let logits: Tensor
+  let representations: Tensor
   public let loader: DataLoader
   let samples: InverterSamples
   public var log: ((String) -> Void)? = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
@@ -64,17 +64,17 @@ public final class InverterTrainer {
     let options = config.training
     let subset: Dataset = try options.trainCount.map { try Subset(train, count: $0) } ?? train
     try Self.freeze(classifier, perceptualNetwork, on: device)
-    let allLogits = try RepresentationCache.values(
+    let cached = try RepresentationCache.values(
       of: config.representation, classifier: classifier, classifierPath: classifierPath, dataset: train, datasetKey: datasetKey)
-    let logits = allLogits.narrow(dim: 0, start: 0, length: subset.count)
-    self.logits = logits
+    let representations = cached.narrow(dim: 0, start: 0, length: subset.count)
+    self.representations = representations
     let config = try config.stamped(
       classifier: classifier, classifierPath: classifierPath, perceptualNetwork: perceptualNetwork, perceptualNetworkPath: perceptualNetworkPath,
-      train: train, heldOut: heldOut, representationValues: logits, run: run.url.path)
+      train: train, heldOut: heldOut, representationValues: representations, run: run.url.path)
     self.config = config
     var objective = InverterObjective(
       weights: config.losses, orthogonalRegularization: options.orthogonalRegularization, classifier: classifier,
-      perceptualNetwork: perceptualNetwork, representation: config.representation, logitScale: max(logits.standardDeviation().item(), 1e-6),
+      perceptualNetwork: perceptualNetwork, representation: config.representation, logitScale: max(representations.standardDeviation().item(), 1e-6),
       precision: options.forwardPrecision, device: device)
     objective.seed = options.seed
     self.objective = objective
@@ -125,7 +125,7 @@ public final class InverterTrainer {
   /// every parameter, so they are measured only when `measureGradients` (the steps that are logged).
   public func trainingStep(_ batch: Batch, noise given: StepNoise? = nil, measureGradients: Bool = true) throws -> StepLosses {
     var losses = StepLosses()
-    let rawLogits = logits.indexSelect(dim: 0, index: Tensor(batch.indices.map(Int64.init))).to(device)  // [B, K]
+    let rawLogits = representations.indexSelect(dim: 0, index: Tensor(batch.indices.map(Int64.init))).to(device)  // [B, K]
     let conditioning = config.preprocess(rawLogits)
     let images = batch.images.to(device).channelsLast()  // [B, C, R, R] in [0, 1]
     let real = images * 2 - 1  // in [−1, 1]
@@ -167,8 +167,8 @@ public final class InverterTrainer {
   func discriminatorStep(real: Tensor, conditioning: Tensor, noise: Tensor, measureGradients: Bool, losses: inout StepLosses) throws {
     let (generator, discriminator) = (state.generator, state.discriminator)
     let scores = objective.precision.run(on: device) {
-      let fake = withNoGrad { generator(logits: conditioning, noise: noise) }
-      return discriminator(Tensor.cat([real, fake.to(real.dtype)], dim: 0), logits: Tensor.cat([conditioning, conditioning], dim: 0))
+      let fake = withNoGrad { generator(representation: conditioning, noise: noise) }
+      return discriminator(Tensor.cat([real, fake.to(real.dtype)], dim: 0), representation: Tensor.cat([conditioning, conditioning], dim: 0))
     }.to(.float32)  // [2B]
     let loss = objective.discriminatorLoss(scores: scores, count: real.shape[0], into: &losses)
     state.discriminatorOptimizer.zeroGrad()
@@ -187,7 +187,7 @@ public final class InverterTrainer {
     let (generator, discriminator) = (state.generator, state.discriminator)
     for parameter in discriminator.parameters { parameter.requiresGrad = false }
     defer { for parameter in discriminator.parameters { parameter.requiresGrad = true } }
-    let fake = objective.precision.run(on: device) { generator(logits: conditioning, noise: noise) }.to(.float32)  // [B, C, R, R]
+    let fake = objective.precision.run(on: device) { generator(representation: conditioning, noise: noise) }.to(.float32)  // [B, C, R, R]
     let total = try objective.generatorLoss(
       fake: fake, images: images, conditioning: conditioning, rawLogits: rawLogits, generator: generator,
       discriminator: discriminator, step: step, into: &losses)

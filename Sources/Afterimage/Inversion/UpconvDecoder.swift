@@ -6,8 +6,8 @@ import Torch
 public protocol ImageGenerator: Module {
   /// Length of the noise vector it takes (a deterministic decoder still accepts one).
   var noiseSize: Int { get }
-  /// `logits [B, K]`, `noise [B, noiseSize]` → images `[B, C, R, R]` in (−1, 1).
-  func callAsFunction(logits: Tensor, noise: Tensor) -> Tensor
+  /// `representation [B, D]` (logits: D = K), `noise [B, noiseSize]` → images `[B, C, R, R]` in (−1, 1).
+  func callAsFunction(representation: Tensor, noise: Tensor) -> Tensor
 }
 
 extension LogitGenerator: ImageGenerator {}
@@ -42,9 +42,9 @@ public final class UpconvDecoder: Module, ImageGenerator {
     super.init()
   }
 
-  public func callAsFunction(logits: Tensor, noise: Tensor) -> Tensor {
-    let batch = logits.shape[0]
-    var h = fc2(fc1(logits).leakyRelu(slope: 0.2)).leakyRelu(slope: 0.2)  // [B, 256]
+  public func callAsFunction(representation: Tensor, noise: Tensor) -> Tensor {
+    let batch = representation.shape[0]
+    var h = fc2(fc1(representation).leakyRelu(slope: 0.2)).leakyRelu(slope: 0.2)  // [B, 256]
     h = fc3(h).leakyRelu(slope: 0.2).view([batch, baseChannels, 4, 4])  // [B, 8ch, 4, 4]
     for upconv in upconvs { h = upconv(h).leakyRelu(slope: 0.2) }  // doubles H and W each time
     return output(h).tanh()  // [B, C, R, R]
