@@ -75,16 +75,12 @@ struct ClassifierTrain: ParsableCommand {
     let trainer = try ClassifierTrainer(run: run, config: config, options: options, train: trainSet, test: testSet, device: process.device, group: process.group)
     trainer.finalAttackCount = finalAttackCount
     trainer.state.classifier.model.setBatchNormGroups(try process.checkBatchNormGroups(batchSize: options.batchSize))
-    var summary: ClassifierTrainingSummary?
-    try process.train(
-      batchSize: options.batchSize,
-      announcement: "training \(config.architecture.rawValue) (width \(config.width), \(try NetworkClassifier(config: config).model.parameterCount) parameters) on \(trainSet.name): \(options.trainCount ?? trainSet.count) images, \(options.epochs) epochs of \(trainer.totalSteps / max(options.epochs, 1)) steps\(options.adversarial.map { ", adversarial \($0)" } ?? "")",
-      quiet: { (trainer.showProgress, trainer.log) = (false, nil) },
-      fit: {
-        summary = try trainer.fit(resume: processOptions.resume)
-        return !summary!.interrupted
-      })
-    guard process.isWriter, let summary, let results = summary.evaluation else { return }
+    try process.announce(
+      "training \(config.architecture.rawValue) (width \(config.width), \(try NetworkClassifier(config: config).model.parameterCount) parameters) on \(trainSet.name): \(options.trainCount ?? trainSet.count) images, \(options.epochs) epochs of \(trainer.totalSteps / max(options.epochs, 1)) steps\(options.adversarial.map { ", adversarial \($0)" } ?? "")",
+      batchSize: options.batchSize, quiet: { (trainer.showProgress, trainer.log) = (false, nil) })
+    let summary = try trainer.fit(resume: processOptions.resume)
+    try process.requireFinished(!summary.interrupted)
+    guard process.isWriter, let results = summary.evaluation else { return }
     print(String(format: "done in %@: test accuracy %.2f%%", ProgressBar.clock(summary.seconds), 100 * results.cleanAccuracy)
       + (results.attackAccuracy.map { String(format: ", under %@ %.2f%%", results.attack ?? "attack", 100 * $0) } ?? ""))
     print("wrote \(run.modelURL.path), \(run.resultsURL.path)")

@@ -35,16 +35,12 @@ struct InverterTrain: ParsableCommand {
       run: run, config: config, classifier: model, classifierPath: classifier, perceptualNetwork: perceptual, perceptualNetworkPath: perceptualPath,
       train: train, heldOut: heldOut, datasetKey: "\(config.dataset)|train", device: process.device, group: process.group)
     trainer.setBatchNormGroups(try process.checkBatchNormGroups(batchSize: config.training.batchSize))
-    var summary: InverterTrainingSummary?
-    try process.train(
-      batchSize: config.training.batchSize,
-      announcement: "training a \(config.resolution)×\(config.resolution) inverter (\(config.preset)) of \(classifier) on \(train.name) for \(config.training.steps) steps",
-      quiet: { (trainer.showProgress, trainer.log) = (false, nil) },
-      fit: {
-        summary = try trainer.fit(resume: processOptions.resume)
-        return summary!.finished
-      })
-    guard process.isWriter, let summary else { return }
+    process.announce(
+      "training a \(config.resolution)×\(config.resolution) inverter (\(config.preset)) of \(classifier) on \(train.name) for \(config.training.steps) steps",
+      batchSize: config.training.batchSize, quiet: { (trainer.showProgress, trainer.log) = (false, nil) })
+    let summary = try trainer.fit(resume: processOptions.resume)
+    try process.requireFinished(summary.finished)
+    guard process.isWriter else { return }
     print(String(format: "done in %@; wrote %@ and samples in %@", ProgressBar.clock(summary.seconds), run.modelURL.path, run.samplesURL.path))
   }
 

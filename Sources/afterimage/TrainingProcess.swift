@@ -60,17 +60,17 @@ struct TrainingProcess {
     return options.batchNormGroups
   }
 
-  /// Trains with `fit` (`TrainingLoop` underneath, which writes results.json), which says
-  /// whether the run finished. A rank other than 0 trains silently (`quiet`); rank 0 prints
-  /// `announcement` first. An unfinished run (Ctrl-C) ends the process with status 130, its
-  /// checkpoint saved.
-  func train(batchSize: Int, announcement: String, quiet: () -> Void, fit: () throws -> Bool) throws {
-    if !isWriter {
-      quiet()
-    } else {
-      if let group { print("data-parallel: \(group.worldSize) processes, \(batchSize / group.worldSize) images each per step (batch-norm statistics per process)") }
-      print(announcement)
-    }
-    guard try fit() else { throw ExitCode(130) }
+  /// Rank 0 speaks for the job: it prints the data-parallel split and `announcement`. Any other
+  /// rank trains silently (`quiet` turns its trainer's progress and log off).
+  func announce(_ announcement: @autoclosure () throws -> String, batchSize: Int, quiet: () -> Void) rethrows {
+    guard isWriter else { return quiet() }
+    if let group { print("data-parallel: \(group.worldSize) processes, \(batchSize / group.worldSize) images each per step (batch-norm statistics per process)") }
+    print(try announcement())
+  }
+
+  /// Ends the process with status 130 when the run stopped before its last step (Ctrl-C); its
+  /// checkpoint is saved for --resume.
+  func requireFinished(_ finished: Bool) throws {
+    guard finished else { throw ExitCode(130) }
   }
 }

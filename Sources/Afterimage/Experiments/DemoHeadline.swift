@@ -184,8 +184,7 @@ public struct DemoHeadline: Codable {
         }
       }
       func classifierAccuracy(_ kind: ClassifierKind) throws -> Estimate {
-        let url = URL(fileURLWithPath: ModelID.classifier(ClassifierID(data, kind)).path(in: plan.models)).appendingPathComponent("results.json")
-        let evaluation = try JSONFiles.read(ClassifierTrainingResults.self, from: url).evaluation
+        let evaluation = try ClassifierTrainingResults.read(ofRun: ModelID.classifier(ClassifierID(data, kind)).path(in: plan.models)).evaluation
         return Bootstrap.proportion(evaluation.cleanAccuracy, of: evaluation.count)
       }
       findings.append(Finding(dataset: data, finding: "classifier test accuracy", standard: try classifierAccuracy(.standard), robust: try classifierAccuracy(.robust)))

@@ -30,7 +30,7 @@ public struct InverterStepLosses {
   public subscript(term: InverterLossTerm) -> Double { terms[term] ?? 0 }
 
   /// The value logged as the pixel term: L1 when it is weighted, else L2.
-  public var pixel: Double { values[InverterLossTerm.pixelL1.metric] ?? 0 }
+  public var pixel: Double { terms[.pixelL1] ?? terms[.pixelL2] ?? 0 }
 
   /// The step's losses by metrics.jsonl key. Every term's key is there (0 when unweighted); a
   /// key two terms share holds the later term's value when both are weighted.

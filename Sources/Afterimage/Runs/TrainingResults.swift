@@ -109,11 +109,14 @@ public struct ClassifierTrainingResults: VersionedRecord {
 }
 
 extension ClassifierTrainingResults {
+  /// The results.json of the classifier run at `path`, as its training wrote it.
+  public static func read(ofRun path: String) throws -> ClassifierTrainingResults {
+    try JSONFiles.read(ClassifierTrainingResults.self, from: RunDirectory(path).resultsURL)
+  }
+
   /// The clean test accuracy the classifier run at `path` recorded when it was trained; nil when
   /// it has no readable results.json (an imported model, a run that never finished).
   public static func recordedAccuracy(of path: String) -> Double? {
-    let url = URL(fileURLWithPath: path).appendingPathComponent("results.json")
-    guard FileManager.default.fileExists(atPath: url.path) else { return nil }
-    return (try? JSONFiles.read(ClassifierTrainingResults.self, from: url))?.evaluation.cleanAccuracy
+    (try? read(ofRun: path))?.evaluation.cleanAccuracy
   }
 }
