@@ -205,6 +205,7 @@ ct_tensor ct_scalar_tensor(double value, int dtype, int device) {
 // MARK: inspection and data
 bool ct_defined(ct_tensor t) { return t != nullptr && T(t).defined(); }
 int ct_ndim(ct_tensor t) { return (int)T(t).dim(); }
+int64_t ct_stride(ct_tensor t, int64_t dim) { return T(t).stride(dim); }
 void ct_shape(ct_tensor t, int64_t *out) {
   auto sizes = T(t).sizes();
   std::copy(sizes.begin(), sizes.end(), out);

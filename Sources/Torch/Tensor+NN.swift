@@ -180,13 +180,33 @@ extension Tensor {
   /// `Σ_m softmax_m(queries[n]·keys[:, m]) values[:, m]`. The same arithmetic as
   /// `queries.matmul(keys).softmax(dim: -1).matmul(values.transposed(1, 2))`, without storing the
   /// `[B, N, M]` weights, which on the CPU cost more in memory traffic than the products do.
-  /// Float32 or float64 CPU tensors (`supportsFusedAttention`).
+  /// Float32 or float64 CPU tensors (`supportsFusedKernels`).
   public static func fusedAttention(queries: Tensor, keys: Tensor, values: Tensor) -> Tensor {
     Tensor(handle: checked(ct_fused_attention(queries.handle, keys.handle, values.handle), "fused attention"))
   }
 
-  /// Whether `fusedAttention` takes this tensor: on the CPU, in float32 or float64.
-  public var supportsFusedAttention: Bool {
+  /// `relu(batchNorm(self)·scale + shift + residual)` in one CPU kernel with its own backward
+  /// (CTorch's batch_norm.cpp): the chain of batch_norm, mul, add and relu, forward and backward,
+  /// in three passes over the activation forward and two backward instead of about ten. `scale`
+  /// and `shift` are `[C]` (an affine batch norm), `[N, C]` (a conditional one, per sample) or nil
+  /// (1 and 0); `residual` has this tensor's shape. In training the batch's statistics normalise
+  /// and `runningMean`/`runningVar` take `momentum` of them, as `batchNorm` does; in evaluation the
+  /// running statistics normalise. Float32 or float64 CPU tensors (`supportsFusedKernels`),
+  /// channels-first or channels-last (the output keeps the layout).
+  public func batchNormRelu(
+    scale: Tensor?, shift: Tensor?, residual: Tensor? = nil, runningMean: Tensor?, runningVar: Tensor?, training: Bool,
+    momentum: Double = 0.1, eps: Double = 1e-5
+  ) -> Tensor {
+    Tensor(
+      handle: checked(
+        ct_batch_norm_relu(
+          handle, scale?.handle, shift?.handle, residual?.handle, runningMean?.handle, runningVar?.handle, training, momentum, eps),
+        "batch norm + ReLU"))
+  }
+
+  /// Whether the fused CPU kernels (`fusedAttention`, `batchNormRelu`) take this tensor: on the
+  /// CPU, in float32 or float64.
+  public var supportsFusedKernels: Bool {
     device == .cpu && (dtype == .float32 || dtype == .float64)
   }
 

@@ -151,6 +151,11 @@ public final class Tensor {
 
   /// The number of dimensions.
   public var rank: Int { Int(ct_ndim(handle)) }
+  /// Elements between neighbours along `dim` in memory (channels-last: 1 along dimension 1).
+  public func stride(dim: Int) -> Int {
+    precondition(dim >= 0 && dim < rank, "stride(dim:): dimension \(dim) of a rank-\(rank) tensor")
+    return Int(ct_stride(handle, Int64(dim)))
+  }
   /// The number of elements.
   public var count: Int { Int(ct_numel(handle)) }
   /// The element type.

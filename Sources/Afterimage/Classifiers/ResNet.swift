@@ -29,9 +29,10 @@ func downsample(_ input: Int, _ output: Int, stride: Int, generator: Generator?)
   return Sequential(convolution(input, output, kernel: 1, stride: stride, generator: generator), BatchNorm2d(output))
 }
 
-/// A residual block's output: `relu(residual + shortcut(x))`, the shortcut the identity when nil.
-func residualOutput(_ residual: Tensor, _ x: Tensor, shortcut: Sequential?) -> Tensor {
-  (residual + (shortcut?(x) ?? x)).relu()
+/// A residual block's output: `relu(norm(h) + shortcut(x))`, the shortcut the identity when nil,
+/// in one fused kernel with the batch norm (`BatchNorm2d.relu`).
+func residualOutput(_ norm: BatchNorm2d, _ h: Tensor, _ x: Tensor, shortcut: Sequential?) -> Tensor {
+  norm.relu(h, plus: shortcut?(x) ?? x)
 }
 
 /// A ResNet's stages, named `layer1`, `layer2`, … as in torchvision: `counts[i]` blocks in stage
@@ -89,7 +90,7 @@ public final class BasicBlock: Module, Layer {
   }
 
   public func callAsFunction(_ x: Tensor) -> Tensor {
-    residualOutput(bn2(conv2(bn1(conv1(x)).relu())), x, shortcut: shortcut)
+    residualOutput(bn2, conv2(bn1.relu(conv1(x))), x, shortcut: shortcut)
   }
 }
 
@@ -118,9 +119,9 @@ public final class Bottleneck: Module, Layer {
   }
 
   public func callAsFunction(_ x: Tensor) -> Tensor {
-    var h = bn1(conv1(x)).relu()
-    h = bn2(conv2(h)).relu()
-    return residualOutput(bn3(conv3(h)), x, shortcut: shortcut)
+    var h = bn1.relu(conv1(x))
+    h = bn2.relu(conv2(h))
+    return residualOutput(bn3, conv3(h), x, shortcut: shortcut)
   }
 }
 
@@ -152,7 +153,7 @@ public final class CIFARResNet: Module, FeatureNetwork {
   }
 
   public func forward(_ x: Tensor, keeping keep: Set<String>) -> (logits: Tensor, features: [String: Tensor]) {
-    residualForward(stem: bn1(conv1(x)).relu(), stages: stages, fc: fc, keeping: keep)  // stem [B, c0, H, W]
+    residualForward(stem: bn1.relu(conv1(x)), stages: stages, fc: fc, keeping: keep)  // stem [B, c0, H, W]
   }
 }
 
@@ -181,7 +182,7 @@ public final class ResNet50: Module, FeatureNetwork {
   }
 
   public func forward(_ x: Tensor, keeping keep: Set<String>) -> (logits: Tensor, features: [String: Tensor]) {
-    let stem = bn1(conv1(x)).relu().maxPool2d(kernel: 3, stride: 2, padding: 1)  // [B, 64, H/4, W/4]
+    let stem = bn1.relu(conv1(x)).maxPool2d(kernel: 3, stride: 2, padding: 1)  // [B, 64, H/4, W/4]
     return residualForward(stem: stem, stages: stages, fc: fc, keeping: keep)  // pool [B, 2048]
   }
 }

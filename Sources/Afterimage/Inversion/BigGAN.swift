@@ -60,6 +60,11 @@ public final class ConditionalBatchNorm: Module {
     let shift = bias(condition).unsqueezed(2).unsqueezed(3)
     return norm(x) * scale + shift
   }
+
+  /// `relu(self(x, condition: condition))` as one fused kernel on the CPU (`BatchNorm2d.relu`).
+  func relu(_ x: Tensor, condition: Tensor) -> Tensor {
+    norm.relu(x, scale: gain(condition) + 1, shift: bias(condition))  // scale, shift [B, C]
+  }
 }
 
 /// BigGAN's generator residual block: CBN → ReLU → upsample → conv3×3 → CBN → ReLU → conv3×3,
@@ -82,8 +87,8 @@ public final class GeneratorBlock: Module {
 
   /// `[B, in, H, W]` → `[B, out, 2H, 2W]`.
   func callAsFunction(_ x: Tensor, condition: Tensor) -> Tensor {
-    var h = bn1(x, condition: condition).relu().upsampleNearest(scale: 2)
-    h = conv2(bn2(conv1(h), condition: condition).relu())
+    var h = bn1.relu(x, condition: condition).upsampleNearest(scale: 2)
+    h = conv2(bn2.relu(conv1(h), condition: condition))
     return h + shortcut(x.upsampleNearest(scale: 2))
   }
 }
@@ -202,7 +207,7 @@ public final class LogitGenerator: Module {
       h = block(h, condition: condition)  // doubles H and W
       if let layer = attention?[String(index)] { h = layer(h) }
     }
-    return outputConv(outputNorm(h).relu()).tanh()  // [B, C, R, R]
+    return outputConv(outputNorm.relu(h)).tanh()  // [B, C, R, R]
   }
 
   /// The 4×4 seed the blocks grow the picture from, `[B, ch·m0, 4, 4]`: the seed's linear map

@@ -74,6 +74,8 @@ ct_tensor ct_scalar_tensor(double value, int dtype, int device);
 // MARK: inspection and data
 bool ct_defined(ct_tensor t);
 int ct_ndim(ct_tensor t);
+// Elements between neighbours along `dim` (the layout: channels-last has stride 1 at dim 1).
+int64_t ct_stride(ct_tensor t, int64_t dim);
 void ct_shape(ct_tensor t, int64_t *out);
 int64_t ct_numel(ct_tensor t);
 int ct_dtype(ct_tensor t);
@@ -326,6 +328,27 @@ int ct_package_run(ct_package p, const ct_tensor *inputs, int n, ct_tensor *out,
 // queries [B, N, dk], keys [B, dk, M], values [B, dv, M] (float32 or float64, on the CPU);
 // returns [B, N, dv]. No [B, N, M] matrix is stored: the backward recomputes each row.
 ct_tensor ct_fused_attention(ct_tensor queries, ct_tensor keys, ct_tensor values);
+
+// MARK: Fused batch norm and ReLU (batch_norm.cpp)
+// y = relu((x − mean_c)/√(var_c + eps) · scale + shift + residual) in one CPU kernel with its own
+// backward, for x [N, C, …] (float32 or float64, channels-first or channels-last). scale and
+// shift are [C] (an affine batch norm), [N, C] (a conditional one) or NULL (1 and 0); residual
+// is x's shape or NULL. In training the statistics are the batch's and the running statistics
+// (NULL for none) take `momentum` of them as batch_norm's do; in evaluation the running
+// statistics normalise. Gradients flow to x, scale, shift and residual.
+ct_tensor ct_batch_norm_relu(ct_tensor x, ct_tensor scale, ct_tensor shift, ct_tensor residual, ct_tensor running_mean,
+                             ct_tensor running_var, bool training, double momentum, double eps);
+
+// MARK: Fused optimizers (optimizers.cpp)
+// One update of `count` parameters from their gradients, by libtorch's fused multi-tensor
+// kernels: Adam (AdamW when decoupled_weight_decay) at step `step` (1 on the first update),
+// with its moments updated in place; SGD with momentum buffers (ignored, may be NULL, when
+// momentum is 0), `first_step` storing each gradient as its buffer as PyTorch's first step
+// does. Every tensor of one call shares a device and a dtype. 0, or -1 (ct_last_error says why).
+int ct_fused_adam(const ct_tensor *params, const ct_tensor *grads, const ct_tensor *exp_avgs, const ct_tensor *exp_avg_sqs, int count,
+                  int64_t step, double lr, double beta1, double beta2, double weight_decay, double eps, bool decoupled_weight_decay);
+int ct_fused_sgd(const ct_tensor *params, const ct_tensor *grads, const ct_tensor *momentum_buffers, int count, double weight_decay,
+                 double momentum, double lr, double dampening, bool nesterov, bool first_step);
 
 // MARK: Profiling (libtorch's profiler; profiler.cpp)
 // Starts recording every operator call on this process's CPU threads.

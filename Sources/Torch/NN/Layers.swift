@@ -203,6 +203,33 @@ public final class BatchNorm2d: Module, Layer {
     return output
   }
 
+  /// Whether `relu(_:scale:shift:plus:)` runs the fused CPU kernel (`Tensor.batchNormRelu`) where
+  /// it can; false composes aten's ops, the same arithmetic up to float rounding (the tests
+  /// compare them).
+  public var fused = true
+
+  /// `relu(self(input)·scale + shift + residual)`, the batch norm, its affine map or a
+  /// conditional one, a residual block's shortcut and the ReLU, as one CPU kernel with its own
+  /// backward (`Tensor.batchNormRelu`). `scale` and `shift` (`[N, C]`, per sample) are for a
+  /// batch norm without its own weight and bias (BigGAN's conditional batch norm); nil uses the
+  /// layer's (or 1 and 0). `residual` has the input's shape. Where the kernel does not run (off
+  /// the CPU, half precision, `statisticsGroups` in training) aten's ops compose the same thing.
+  public func relu(_ input: Tensor, scale: Tensor? = nil, shift: Tensor? = nil, plus residual: Tensor? = nil) -> Tensor {
+    precondition((scale == nil || weight == nil) && (shift == nil || bias == nil), "BatchNorm2d.relu: a scale or shift given to an affine batch norm")
+    if fused && input.supportsFusedKernels && (!isTraining || statisticsGroups == 1) {
+      if isTraining { withNoGrad { batchesTracked.addInPlace(1) } }
+      return input.batchNormRelu(
+        scale: scale ?? weight, shift: shift ?? bias, residual: residual, runningMean: runningMean, runningVar: runningVar,
+        training: isTraining, momentum: momentum, eps: eps)
+    }
+    var h = self(input)
+    let perSample = [input.shape[0], input.shape[1]] + Array(repeating: 1, count: input.rank - 2)  // [N, C, 1, 1]
+    if let scale { h = h * scale.view(perSample) }
+    if let shift { h = h + shift.view(perSample) }
+    if let residual { h = h + residual }
+    return h.relu()
+  }
+
   private func normalise(_ input: Tensor) -> Tensor {
     input.batchNorm(
       weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
@@ -211,6 +238,16 @@ public final class BatchNorm2d: Module, Layer {
 }
 
 extension Module {
+  /// Whether this module's batch norms and attention layers run the fused CPU kernels
+  /// (`BatchNorm2d.fused`, `SelfAttention.fused`; on by default): off, they compose aten's ops,
+  /// the same arithmetic up to float rounding, to compare or to rule the kernels out.
+  public func setFusedKernels(_ on: Bool) {
+    for (_, module) in namedModules() {
+      (module as? BatchNorm2d)?.fused = on
+      (module as? SelfAttention)?.fused = on
+    }
+  }
+
   /// Sets every batch norm's `statisticsGroups` in this module's tree.
   public func setBatchNormGroups(_ groups: Int) {
     for (_, module) in namedModules() { (module as? BatchNorm2d)?.statisticsGroups = groups }
@@ -314,7 +351,7 @@ public final class SelfAttention: Module, Layer {
     let keys = phi(x).maxPool2d(kernel: 2).view([batch, channels / 8, positions / 4])  // [B, C/8, HW/4]
     let values = g(x).maxPool2d(kernel: 2).view([batch, channels / 2, positions / 4])  // [B, C/2, HW/4]
     let attended: Tensor  // [B, C/2, HW]
-    if fused && positions * (positions / 4) >= Self.fusedMinimumWeights && x.supportsFusedAttention {
+    if fused && positions * (positions / 4) >= Self.fusedMinimumWeights && x.supportsFusedKernels {
       // One kernel, without the [B, HW, HW/4] weights in memory (Tensor.fusedAttention).
       attended = Tensor.fusedAttention(queries: queries.transposed(1, 2), keys: keys, values: values).transposed(1, 2)
     } else {

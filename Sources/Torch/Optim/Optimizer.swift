@@ -1,3 +1,4 @@
+import CTorch
 import Foundation
 
 /// A first-order optimizer over named parameters. Its state (moments, step count) is a flat list
@@ -72,6 +73,32 @@ final class SlotStore {
   }
 }
 
+/// The parameters that have a gradient, with it; and whether libtorch's fused multi-tensor
+/// kernels take them all in one call (one device, float32 or float64).
+private func parametersWithGradients(_ parameters: [(name: String, tensor: Tensor)]) -> (
+  updates: [(name: String, parameter: Tensor, grad: Tensor)], fusable: Bool
+) {
+  var updates: [(name: String, parameter: Tensor, grad: Tensor)] = []
+  for (name, parameter) in parameters {
+    if let grad = parameter.grad { updates.append((name, parameter, grad)) }
+  }
+  guard let first = updates.first else { return ([], false) }
+  let (device, dtype) = (first.parameter.device, first.parameter.dtype)
+  func matches(_ tensor: Tensor) -> Bool { tensor.device == device && tensor.dtype == dtype }
+  let fusable = (dtype == .float32 || dtype == .float64) && updates.allSatisfy { matches($0.parameter) && matches($0.grad) }
+  return (updates, fusable)
+}
+
+/// The C handles of each list of tensors, as arrays that live for the duration of `body`.
+private func withHandleArrays<R>(_ lists: [[Tensor]], _ body: ([UnsafePointer<ct_tensor?>?]) -> R) -> R {
+  func nest(_ index: Int, _ pointers: [UnsafePointer<ct_tensor?>?]) -> R {
+    guard index < lists.count else { return body(pointers) }
+    let handles: [ct_tensor?] = lists[index].map { $0.handle }
+    return handles.withUnsafeBufferPointer { nest(index + 1, pointers + [$0.baseAddress]) }
+  }
+  return nest(0, [])
+}
+
 /// Adam (Kingma & Ba) with PyTorch's update order; `decoupledWeightDecay` makes it AdamW.
 public final class Adam: Optimizer {
   public let parameters: [(name: String, tensor: Tensor)]
@@ -82,6 +109,11 @@ public final class Adam: Optimizer {
   public let weightDecay: Double
   public let decoupledWeightDecay: Bool
   public private(set) var stepCount = 0
+  /// Whether `step()` updates every parameter in one call of libtorch's fused kernel
+  /// (`_fused_adam_`, what `torch.optim.Adam(fused=True)` runs) rather than six aten calls per
+  /// parameter: the same formulas, equal up to float rounding (OptimizerTests compares them).
+  /// Parameters of mixed devices or dtypes, or not float32/float64, take the per-tensor path.
+  public var fused = true
   private let state = SlotStore(prefixes: ["exp_avg", "exp_avg_sq"])
 
   public init(
@@ -102,9 +134,22 @@ public final class Adam: Optimizer {
     let biasCorrection1 = 1 - Foundation.pow(beta1, Double(stepCount))
     let biasCorrection2Root = Foundation.sqrt(1 - Foundation.pow(beta2, Double(stepCount)))
     let stepSize = learningRate / biasCorrection1
+    let (updates, fusable) = parametersWithGradients(parameters)
+    if fused && fusable {
+      let expAvgs = updates.map { state.slot("exp_avg", $0.name, like: $0.parameter) }
+      let expAvgSqs = updates.map { state.slot("exp_avg_sq", $0.name, like: $0.parameter) }
+      withHandleArrays([updates.map(\.parameter), updates.map(\.grad), expAvgs, expAvgSqs]) { lists in
+        checked(
+          status: withNoGrad {
+            ct_fused_adam(
+              lists[0], lists[1], lists[2], lists[3], Int32(updates.count), Int64(stepCount), learningRate, beta1, beta2,
+              weightDecay, eps, decoupledWeightDecay)
+          }, "fused Adam step")
+      }
+      return
+    }
     withNoGrad {
-      for (name, parameter) in parameters {
-        guard var grad = parameter.grad else { continue }
+      for (name, parameter, var grad) in updates {
         if weightDecay != 0 {
           if decoupledWeightDecay {
             parameter.multiplyInPlace(1 - learningRate * weightDecay)
@@ -151,6 +196,9 @@ public final class SGD: Optimizer {
   public let weightDecay: Double
   public let nesterov: Bool
   public private(set) var stepCount = 0
+  /// Whether `step()` updates every parameter in one call of libtorch's fused kernel
+  /// (`_fused_sgd_`, what `torch.optim.SGD(fused=True)` runs); as `Adam.fused`.
+  public var fused = true
   private let state = SlotStore(prefixes: ["momentum_buffer"])
 
   public init(
@@ -168,9 +216,24 @@ public final class SGD: Optimizer {
 
   public func step() {
     stepCount += 1
+    let (updates, fusable) = parametersWithGradients(parameters)
+    // The kernel's first step stores each gradient as its buffer, so it takes all the buffers
+    // new or none (a parameter that first gets a gradient later takes the per-tensor path).
+    let fresh = updates.filter { !state.has("momentum_buffer", $0.name) }.count
+    if fused && fusable && (fresh == 0 || fresh == updates.count || momentum == 0) {
+      let buffers = momentum == 0 ? [] : updates.map { state.slot("momentum_buffer", $0.name, like: $0.parameter) }
+      withHandleArrays([updates.map(\.parameter), updates.map(\.grad), buffers]) { lists in
+        checked(
+          status: withNoGrad {
+            ct_fused_sgd(
+              lists[0], lists[1], lists[2], Int32(updates.count), weightDecay, momentum, learningRate, dampening, nesterov,
+              fresh > 0)
+          }, "fused SGD step")
+      }
+      return
+    }
     withNoGrad {
-      for (name, parameter) in parameters {
-        guard var direction = parameter.grad else { continue }
+      for (name, parameter, var direction) in updates {
         if weightDecay != 0 { direction = direction + parameter * weightDecay }
         if momentum != 0 {
           let buffer: Tensor
