@@ -233,7 +233,16 @@ ct_tensor ct_to(ct_tensor t, int dtype, int device) {
 }
 ct_tensor ct_contiguous(ct_tensor t) { TENSOR(T(t).contiguous()) }
 ct_tensor ct_channels_last(ct_tensor t) {
-  TENSOR(T(t).contiguous(at::MemoryFormat::ChannelsLast))
+  // Strided as channels-last even where the shape makes the layouts coincide (one channel, or a
+  // 1×1 kernel): contiguous(ChannelsLast) returns such a tensor as it is, with channels-first
+  // strides, and convolutions then pick channels-first for everything computed from it (BigGAN's
+  // first D layer on grayscale images, every 1×1 convolution), so that the step converts layouts
+  // back and forth (as PyTorch's module.to(memory_format=...) does, this copies into
+  // channels-last strides).
+  PROTECT(const auto &x = T(t); if (x.dim() != 4) return wrap(x.contiguous(at::MemoryFormat::ChannelsLast));
+          if (x.is_contiguous(at::MemoryFormat::ChannelsLast) && x.suggest_memory_format() == at::MemoryFormat::ChannelsLast)
+              return wrap(x);
+          return wrap(x.to(x.options(), /*non_blocking=*/false, /*copy=*/true, at::MemoryFormat::ChannelsLast));, nullptr)
 }
 ct_tensor ct_clone(ct_tensor t) { TENSOR(T(t).clone()) }
 ct_tensor ct_detach(ct_tensor t) { TENSOR(T(t).detach()) }

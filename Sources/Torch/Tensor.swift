@@ -239,7 +239,10 @@ public final class Tensor {
   /// The tensor with row-major contiguous storage.
   public func contiguous() -> Tensor { Tensor(handle: checked(ct_contiguous(handle), "contiguous")) }
 
-  /// The tensor in channels-last (NHWC) memory layout, same logical shape.
+  /// The tensor in channels-last (NHWC) memory layout, same logical shape: strided as
+  /// channels-last even where one channel or a 1×1 kernel makes the layouts coincide, so that the
+  /// convolutions computed from it choose channels-last too (the data is copied where the strides
+  /// change; gradients flow through it).
   public func channelsLast() -> Tensor {
     Tensor(handle: checked(ct_channels_last(handle), "channelsLast"))
   }
