@@ -9,16 +9,16 @@
 //
 // Why: built from aten ops, the chain is batch_norm, mul, add, (add,) relu forward and as many
 // backwards, each a pass that reads and writes the whole activation. At the inverter's sizes
-// (64×16×32×32, 4 MB) these passes are memory-bound, so their count is their cost: in the 32×32
-// inverter step they took about a quarter of the time (benchmarks/profile.py). Here the forward
+// (64×16×32×32, 4 MB) a pass costs its memory traffic, so their count is their cost: in the 32×32
+// inverter step they took about a fifth of the time (benchmarks/profile.py). Here the forward
 // makes three reads of x (the mean, the centred squares, the output) and one write; the backward
 // two reads of the gradient, the output and x (the per-sample sums, then the gradient) and one
 // write. The output is the ReLU's, so the mask comes from it and nothing else is saved.
 //
 // The arithmetic is aten's (its CPU batch norm also writes y = x·α + β with α = scale/σ and
 // β = shift − mean·α, and its backward uses Σ g·(x − mean)); the sums run in another order: each
-// sample's per-channel sums lane by lane in T, flushed to double every few thousand values, and
-// the samples' sums combined in double.
+// sample's per-channel sums lane by lane in T, gathered into double every kTilesPerFlush tiles,
+// and the samples' sums combined in double.
 //
 // Layouts: x [N, C, …] contiguous, either channels-first (each (n, c) a run of S = H·W values)
 // or channels-last (each (n, s) a run of C values); the residual and the gradient are made to
@@ -31,6 +31,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <tuple>
 #include <vector>
 
 namespace {
@@ -43,6 +44,10 @@ namespace {
 struct Layout {
   int64_t N, C, S;  // samples, channels, positions per channel (H·W)
   bool channels_last;
+  // Whether the [N·C] coefficients (α, β, p) differ between samples (a conditional batch norm);
+  // if not, every sample reads sample 0's, and a task fills its tiles once.
+  bool per_sample = false;
+  int64_t coefficients_of(int64_t n) const { return per_sample ? n * C : 0; }
 };
 
 // The loops run over tiles: kTile or so values with one pattern of channels. In channels-last
@@ -81,6 +86,21 @@ ALWAYS_INLINE void fill_tile(T *tile, const T *per_channel, int64_t channel, int
   }
 }
 
+// A tile of coefficients and what it holds, so that it is filled only when that changes (once
+// per task in channels-last with per-channel coefficients).
+template <typename T>
+struct Tile {
+  T *values;
+  const T *source = nullptr;
+  int64_t channel = -2;
+  ALWAYS_INLINE void hold(const T *per_channel, int64_t for_channel, int64_t length, int64_t C) {
+    if (per_channel == source && for_channel == channel) return;
+    fill_tile(values, per_channel, for_channel, length, C);
+    source = per_channel;
+    channel = for_channel;
+  }
+};
+
 // out[channel of lane j] += acc[j] for every lane, and acc back to zero.
 template <typename T>
 ALWAYS_INLINE void fold(T *acc, int64_t channel, int64_t length, int64_t C, double *out) {
@@ -97,13 +117,15 @@ ALWAYS_INLINE void fold(T *acc, int64_t channel, int64_t length, int64_t C, doub
 
 // For every (n, c) of samples [begin, end): first[n·C + c] = Σ_s of the first value `tile_terms`
 // adds to its accumulators, second[…] of the second (when second is not null).
-// tile_terms(acc1, acc2, offset, length, mean_tile) adds a tile's terms lane by lane. scratch
-// holds 3 tiles.
+// tile_terms(acc1, acc2, offset, length, mean_tile, alpha_tile, beta_tile) adds a tile's terms
+// lane by lane; the tiles hold mean [C] and alpha, beta [N·C] laid out as the run (those given).
+// scratch holds kScratchTiles tiles.
 template <typename T, typename TileTerms>
-ALWAYS_INLINE void sum_per_sample(const Layout &l, int64_t begin, int64_t end, const T *mean, double *first, double *second,
-                                  T *scratch, TileTerms tile_terms) {
+ALWAYS_INLINE void sum_per_sample(const Layout &l, int64_t begin, int64_t end, const T *mean, const T *alpha, const T *beta,
+                                  double *first, double *second, T *scratch, TileTerms tile_terms) {
   const int64_t C = l.C, L = tile_length(l);
-  T *acc1 = scratch, *acc2 = scratch + L, *mean_tile = scratch + 2 * L;
+  T *acc1 = scratch, *acc2 = scratch + L;
+  Tile<T> mean_tile{scratch + 2 * L}, alpha_tile{scratch + 3 * L}, beta_tile{scratch + 4 * L};
   for (int64_t j = 0; j < 2 * L; j++) scratch[j] = 0;
   for (int64_t n = begin; n < end; n++) {
     double *out1 = first + n * C, *out2 = second ? second + n * C : nullptr;
@@ -112,10 +134,12 @@ ALWAYS_INLINE void sum_per_sample(const Layout &l, int64_t begin, int64_t end, c
       if (out2) out2[c] = 0;
     }
     each_run(l, n, [&](int64_t offset, int64_t length, int64_t channel) INLINED {
-      if (mean) fill_tile(mean_tile, mean, channel, L, C);
+      if (mean) mean_tile.hold(mean, channel, L, C);
+      if (alpha) alpha_tile.hold(alpha + l.coefficients_of(n), channel, L, C);
+      if (beta) beta_tile.hold(beta + l.coefficients_of(n), channel, L, C);
       int64_t tiles = 0;
       for (int64_t start = 0; start < length; start += L) {
-        tile_terms(acc1, acc2, offset + start, std::min(L, length - start), mean_tile);
+        tile_terms(acc1, acc2, offset + start, std::min(L, length - start), mean_tile.values, alpha_tile.values, beta_tile.values);
         if (++tiles % kTilesPerFlush == 0 || start + L >= length) {
           fold(acc1, channel, L, C, out1);
           if (out2) fold(acc2, channel, L, C, out2);
@@ -125,14 +149,21 @@ ALWAYS_INLINE void sum_per_sample(const Layout &l, int64_t begin, int64_t end, c
   }
 }
 
+// The ReLU's input z = x·α + β, the same expression forward and backward, so that the backward
+// recomputes the forward's z bit for bit (and with it the ReLU's mask).
+template <typename T>
+ALWAYS_INLINE T pre_relu(T x, T alpha, T beta) {
+  return x * alpha + beta;
+}
+
 // The passes, each over samples [begin, end). Written once as templates, compiled per dtype
 // below. mean [C]; alpha, beta, p [N·C]; q, r [C]. scratch holds kScratchTiles tiles.
 
 // sums[n·C + c] = Σ_s x.
 template <typename T>
 ALWAYS_INLINE void sums_rows(const T *__restrict x, const Layout &l, int64_t begin, int64_t end, double *sums, T *scratch) {
-  sum_per_sample<T>(l, begin, end, nullptr, sums, nullptr, scratch,
-                    [&](T *__restrict acc, T *, int64_t offset, int64_t length, const T *) INLINED {
+  sum_per_sample<T>(l, begin, end, nullptr, nullptr, nullptr, sums, nullptr, scratch,
+                    [&](T *__restrict acc, T *, int64_t offset, int64_t length, const T *, const T *, const T *) INLINED {
                       const T *__restrict v = x + offset;
                       for (int64_t j = 0; j < length; j++) acc[j] += v[j];
                     });
@@ -142,8 +173,8 @@ ALWAYS_INLINE void sums_rows(const T *__restrict x, const Layout &l, int64_t beg
 template <typename T>
 ALWAYS_INLINE void centred_squares_rows(const T *__restrict x, const T *mean, const Layout &l, int64_t begin, int64_t end,
                                         double *squares, T *scratch) {
-  sum_per_sample<T>(l, begin, end, mean, squares, nullptr, scratch,
-                    [&](T *__restrict acc, T *, int64_t offset, int64_t length, const T *__restrict m) INLINED {
+  sum_per_sample<T>(l, begin, end, mean, nullptr, nullptr, squares, nullptr, scratch,
+                    [&](T *__restrict acc, T *, int64_t offset, int64_t length, const T *__restrict m, const T *, const T *) INLINED {
                       const T *__restrict v = x + offset;
                       for (int64_t j = 0; j < length; j++) {
                         const T d = v[j] - m[j];
@@ -157,21 +188,22 @@ template <typename T>
 ALWAYS_INLINE void output_rows(const T *__restrict x, const T *__restrict residual, const T *alpha, const T *beta, const Layout &l,
                                int64_t begin, int64_t end, T *__restrict y, T *scratch) {
   const int64_t L = tile_length(l);
-  T *__restrict alpha_tile = scratch, *__restrict beta_tile = scratch + L;
+  Tile<T> alpha_held{scratch}, beta_held{scratch + L};
+  T *__restrict alpha_tile = alpha_held.values, *__restrict beta_tile = beta_held.values;
   for (int64_t n = begin; n < end; n++) {
     each_run(l, n, [&](int64_t offset, int64_t length, int64_t channel) INLINED {
-      fill_tile(alpha_tile, alpha + n * l.C, channel, L, l.C);
-      fill_tile(beta_tile, beta + n * l.C, channel, L, l.C);
+      alpha_held.hold(alpha + l.coefficients_of(n), channel, L, l.C);
+      beta_held.hold(beta + l.coefficients_of(n), channel, L, l.C);
       for (int64_t start = 0; start < length; start += L) {
         const int64_t count = std::min(L, length - start), o = offset + start;
         if (residual) {
           for (int64_t j = 0; j < count; j++) {
-            const T z = x[o + j] * alpha_tile[j] + beta_tile[j] + residual[o + j];
+            const T z = pre_relu(x[o + j], alpha_tile[j], beta_tile[j]) + residual[o + j];
             y[o + j] = z < 0 ? T(0) : z;
           }
         } else {
           for (int64_t j = 0; j < count; j++) {
-            const T z = x[o + j] * alpha_tile[j] + beta_tile[j];
+            const T z = pre_relu(x[o + j], alpha_tile[j], beta_tile[j]);
             y[o + j] = z < 0 ? T(0) : z;
           }
         }
@@ -180,52 +212,94 @@ ALWAYS_INLINE void output_rows(const T *__restrict x, const T *__restrict residu
   }
 }
 
-// The ReLU's gradient g_z = g_y where y > 0 (aten's threshold_backward: zero where y ≤ 0), and
-// per (n, c): Σ_s g_z and Σ_s g_z·(x − mean_c).
+// The ReLU's gradient g_z = g_y where z > 0 (aten's threshold_backward: zero where its output
+// y ≤ 0, the same lanes), and per (n, c): Σ_s g_z and Σ_s g_z·(x − mean_c). With alpha and beta
+// (no residual) the mask comes from z = x·α + β recomputed, which spares reading y; with a
+// residual, from y.
 template <typename T>
 ALWAYS_INLINE void backward_sums_rows(const T *__restrict grad_y, const T *__restrict y, const T *__restrict x, const T *mean,
-                                      const Layout &l, int64_t begin, int64_t end, double *sum_grad, double *sum_grad_centred,
-                                      T *scratch) {
-  sum_per_sample<T>(l, begin, end, mean, sum_grad, sum_grad_centred, scratch,
-                    [&](T *__restrict acc1, T *__restrict acc2, int64_t offset, int64_t length, const T *__restrict m) INLINED {
-                      const T *__restrict g_y = grad_y + offset, *__restrict yy = y + offset, *__restrict xx = x + offset;
-                      for (int64_t j = 0; j < length; j++) {
-                        const T incoming = g_y[j];  // loaded unconditionally, so the select vectorises
-                        const T g = yy[j] <= 0 ? T(0) : incoming;
-                        acc1[j] += g;
-                        acc2[j] += g * (xx[j] - m[j]);
-                      }
-                    });
+                                      const T *alpha, const T *beta, const Layout &l, int64_t begin, int64_t end, double *sum_grad,
+                                      double *sum_grad_centred, T *scratch) {
+  if (alpha) {
+    sum_per_sample<T>(l, begin, end, mean, alpha, beta, sum_grad, sum_grad_centred, scratch,
+                      [&](T *__restrict acc1, T *__restrict acc2, int64_t offset, int64_t length, const T *__restrict m,
+                          const T *__restrict a, const T *__restrict b) INLINED {
+                        const T *__restrict g_y = grad_y + offset, *__restrict xx = x + offset;
+                        for (int64_t j = 0; j < length; j++) {
+                          const T incoming = g_y[j];  // loaded unconditionally, so the select vectorises
+                          const T g = pre_relu(xx[j], a[j], b[j]) <= 0 ? T(0) : incoming;
+                          acc1[j] += g;
+                          acc2[j] += g * (xx[j] - m[j]);
+                        }
+                      });
+  } else {
+    sum_per_sample<T>(l, begin, end, mean, nullptr, nullptr, sum_grad, sum_grad_centred, scratch,
+                      [&](T *__restrict acc1, T *__restrict acc2, int64_t offset, int64_t length, const T *__restrict m, const T *,
+                          const T *) INLINED {
+                        const T *__restrict g_y = grad_y + offset, *__restrict yy = y + offset, *__restrict xx = x + offset;
+                        for (int64_t j = 0; j < length; j++) {
+                          const T incoming = g_y[j];
+                          const T g = yy[j] <= 0 ? T(0) : incoming;
+                          acc1[j] += g;
+                          acc2[j] += g * (xx[j] - m[j]);
+                        }
+                      });
+  }
 }
 
-// grad_x = g_z·p[n, c] + (x − mean_c)·q_c + r_c, and grad_residual = g_z where asked for.
+// grad_x = g_z·p[n, c] + (x − mean_c)·q_c + r_c, and grad_residual = g_z where asked for; the
+// mask as in backward_sums_rows. In evaluation (`statistics_constant`) q and r are 0 and the
+// mean is not read.
 template <typename T>
 ALWAYS_INLINE void backward_output_rows(const T *__restrict grad_y, const T *__restrict y, const T *__restrict x, const T *mean,
-                                        const T *p, const T *q, const T *r, const Layout &l, int64_t begin, int64_t end,
-                                        T *__restrict grad_x, T *__restrict grad_residual, T *scratch) {
+                                        const T *alpha, const T *beta, const T *p, const T *q, const T *r, bool statistics_constant,
+                                        const Layout &l, int64_t begin, int64_t end, T *__restrict grad_x, T *__restrict grad_residual,
+                                        T *scratch) {
   const int64_t L = tile_length(l);
-  T *__restrict p_tile = scratch, *__restrict q_tile = scratch + L, *__restrict r_tile = scratch + 2 * L,
-                *__restrict m_tile = scratch + 3 * L;
+  Tile<T> p_held{scratch}, q_held{scratch + L}, r_held{scratch + 2 * L}, m_held{scratch + 3 * L}, a_held{scratch + 4 * L},
+      b_held{scratch + 5 * L};
+  T *__restrict p_tile = p_held.values, *__restrict q_tile = q_held.values, *__restrict r_tile = r_held.values,
+                *__restrict m_tile = m_held.values, *__restrict a_tile = a_held.values, *__restrict b_tile = b_held.values;
   for (int64_t n = begin; n < end; n++) {
     each_run(l, n, [&](int64_t offset, int64_t length, int64_t channel) INLINED {
-      fill_tile(p_tile, p + n * l.C, channel, L, l.C);
-      fill_tile(q_tile, q, channel, L, l.C);
-      fill_tile(r_tile, r, channel, L, l.C);
-      fill_tile(m_tile, mean, channel, L, l.C);
+      p_held.hold(p + l.coefficients_of(n), channel, L, l.C);
+      q_held.hold(q, channel, L, l.C);
+      r_held.hold(r, channel, L, l.C);
+      m_held.hold(mean, channel, L, l.C);
+      if (alpha) {
+        a_held.hold(alpha + l.coefficients_of(n), channel, L, l.C);
+        b_held.hold(beta + l.coefficients_of(n), channel, L, l.C);
+      }
       for (int64_t start = 0; start < length; start += L) {
         const int64_t count = std::min(L, length - start), o = offset + start;
-        if (grad_residual) {
+        const T *__restrict g_y = grad_y + o, *__restrict xx = x + o;
+        T *__restrict g_x = grad_x + o;
+        if (grad_residual) {  // with a residual: the mask from y
+          const T *__restrict yy = y + o;
+          T *__restrict g_r = grad_residual + o;
           for (int64_t j = 0; j < count; j++) {
-            const T incoming = grad_y[o + j];  // loaded unconditionally, so the select vectorises
-            const T g = y[o + j] <= 0 ? T(0) : incoming;
-            grad_x[o + j] = g * p_tile[j] + (x[o + j] - m_tile[j]) * q_tile[j] + r_tile[j];
-            grad_residual[o + j] = g;
+            const T incoming = g_y[j];  // loaded unconditionally, so the select vectorises
+            const T g = yy[j] <= 0 ? T(0) : incoming;
+            g_x[j] = g * p_tile[j] + (xx[j] - m_tile[j]) * q_tile[j] + r_tile[j];
+            g_r[j] = g;
+          }
+        } else if (!alpha) {
+          const T *__restrict yy = y + o;
+          for (int64_t j = 0; j < count; j++) {
+            const T incoming = g_y[j];
+            const T g = yy[j] <= 0 ? T(0) : incoming;
+            g_x[j] = g * p_tile[j] + (xx[j] - m_tile[j]) * q_tile[j] + r_tile[j];
+          }
+        } else if (statistics_constant) {
+          for (int64_t j = 0; j < count; j++) {
+            const T incoming = g_y[j];
+            g_x[j] = pre_relu(xx[j], a_tile[j], b_tile[j]) <= 0 ? T(0) : incoming * p_tile[j];
           }
         } else {
           for (int64_t j = 0; j < count; j++) {
-            const T incoming = grad_y[o + j];
-            const T g = y[o + j] <= 0 ? T(0) : incoming;
-            grad_x[o + j] = g * p_tile[j] + (x[o + j] - m_tile[j]) * q_tile[j] + r_tile[j];
+            const T incoming = g_y[j];
+            const T g = pre_relu(xx[j], a_tile[j], b_tile[j]) <= 0 ? T(0) : incoming;
+            g_x[j] = g * p_tile[j] + (xx[j] - m_tile[j]) * q_tile[j] + r_tile[j];
           }
         }
       }
@@ -252,14 +326,16 @@ FOR_AVX2_TOO void output_kernel(const float *x, const float *residual, const flo
                                 int64_t begin, int64_t end, float *y, float *scratch) {
   output_rows(x, residual, alpha, beta, l, begin, end, y, scratch);
 }
-FOR_AVX2_TOO void backward_sums_kernel(const float *grad_y, const float *y, const float *x, const float *mean, const Layout &l,
-                                       int64_t begin, int64_t end, double *sum_grad, double *sum_grad_centred, float *scratch) {
-  backward_sums_rows(grad_y, y, x, mean, l, begin, end, sum_grad, sum_grad_centred, scratch);
+FOR_AVX2_TOO void backward_sums_kernel(const float *grad_y, const float *y, const float *x, const float *mean, const float *alpha,
+                                       const float *beta, const Layout &l, int64_t begin, int64_t end, double *sum_grad,
+                                       double *sum_grad_centred, float *scratch) {
+  backward_sums_rows(grad_y, y, x, mean, alpha, beta, l, begin, end, sum_grad, sum_grad_centred, scratch);
 }
-FOR_AVX2_TOO void backward_output_kernel(const float *grad_y, const float *y, const float *x, const float *mean, const float *p,
-                                         const float *q, const float *r, const Layout &l, int64_t begin, int64_t end, float *grad_x,
-                                         float *grad_residual, float *scratch) {
-  backward_output_rows(grad_y, y, x, mean, p, q, r, l, begin, end, grad_x, grad_residual, scratch);
+FOR_AVX2_TOO void backward_output_kernel(const float *grad_y, const float *y, const float *x, const float *mean, const float *alpha,
+                                         const float *beta, const float *p, const float *q, const float *r, bool statistics_constant,
+                                         const Layout &l, int64_t begin, int64_t end, float *grad_x, float *grad_residual,
+                                         float *scratch) {
+  backward_output_rows(grad_y, y, x, mean, alpha, beta, p, q, r, statistics_constant, l, begin, end, grad_x, grad_residual, scratch);
 }
 
 // Float64 (the reference and gradient checks) needs no clones.
@@ -274,18 +350,19 @@ void output_kernel(const double *x, const double *residual, const double *alpha,
                    int64_t end, double *y, double *scratch) {
   output_rows(x, residual, alpha, beta, l, begin, end, y, scratch);
 }
-void backward_sums_kernel(const double *grad_y, const double *y, const double *x, const double *mean, const Layout &l, int64_t begin,
-                          int64_t end, double *sum_grad, double *sum_grad_centred, double *scratch) {
-  backward_sums_rows(grad_y, y, x, mean, l, begin, end, sum_grad, sum_grad_centred, scratch);
+void backward_sums_kernel(const double *grad_y, const double *y, const double *x, const double *mean, const double *alpha,
+                          const double *beta, const Layout &l, int64_t begin, int64_t end, double *sum_grad, double *sum_grad_centred,
+                          double *scratch) {
+  backward_sums_rows(grad_y, y, x, mean, alpha, beta, l, begin, end, sum_grad, sum_grad_centred, scratch);
 }
-void backward_output_kernel(const double *grad_y, const double *y, const double *x, const double *mean, const double *p,
-                            const double *q, const double *r, const Layout &l, int64_t begin, int64_t end, double *grad_x,
-                            double *grad_residual, double *scratch) {
-  backward_output_rows(grad_y, y, x, mean, p, q, r, l, begin, end, grad_x, grad_residual, scratch);
+void backward_output_kernel(const double *grad_y, const double *y, const double *x, const double *mean, const double *alpha,
+                            const double *beta, const double *p, const double *q, const double *r, bool statistics_constant,
+                            const Layout &l, int64_t begin, int64_t end, double *grad_x, double *grad_residual, double *scratch) {
+  backward_output_rows(grad_y, y, x, mean, alpha, beta, p, q, r, statistics_constant, l, begin, end, grad_x, grad_residual, scratch);
 }
 
-// Tiles of scratch each task holds (the passes use at most 4).
-constexpr int64_t kScratchTiles = 4;
+// Tiles of scratch each task holds (the passes use at most 6).
+constexpr int64_t kScratchTiles = 6;
 
 // Samples per parallel task: one sample is C·S values, thousands at every size that matters.
 constexpr int64_t kGrain = 1;
@@ -350,24 +427,32 @@ std::pair<at::Tensor, at::Tensor> statistics(const at::Tensor &x, const Layout &
   return {mean, (variance + eps).rsqrt()};
 }
 
-at::Tensor forward_output(const at::Tensor &x, const at::Tensor &scale, const at::Tensor &shift, const at::Tensor &residual,
-                          const Layout &l, const at::Tensor &mean, const at::Tensor &invstd) {
-  const int64_t N = l.N, C = l.C;
+// The ReLU's input is x·α + β (+ residual) with, per (n, c), α = scale/σ and
+// β = shift − mean·α: computed once, in double, for the forward and again for the backward.
+template <typename T>
+std::pair<std::vector<T>, std::vector<T>> slopes_and_offsets(const at::Tensor &scale, const at::Tensor &shift, int64_t N, int64_t C,
+                                                             const at::Tensor &mean, const at::Tensor &invstd) {
   auto a = per_sample(scale, N, C, 1), b = per_sample(shift, N, C, 0);
   const double *m = mean.const_data_ptr<double>(), *is = invstd.const_data_ptr<double>();
+  std::vector<T> alpha(N * C), beta(N * C);
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t c = 0; c < C; c++) {
+      const double slope = a[n * C + c] * is[c];
+      alpha[n * C + c] = slope;
+      beta[n * C + c] = b[n * C + c] - m[c] * slope;
+    }
+  return {alpha, beta};
+}
+
+at::Tensor forward_output(const at::Tensor &x, const at::Tensor &scale, const at::Tensor &shift, const at::Tensor &residual,
+                          const Layout &l, const at::Tensor &mean, const at::Tensor &invstd) {
   auto y = at::empty_like(x);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "batch_norm_relu_forward", [&] {
-    std::vector<scalar_t> alpha(N * C), beta(N * C);
-    for (int64_t n = 0; n < N; n++)
-      for (int64_t c = 0; c < C; c++) {
-        const double slope = a[n * C + c] * is[c];
-        alpha[n * C + c] = slope;
-        beta[n * C + c] = b[n * C + c] - m[c] * slope;
-      }
+    const auto [alpha, beta] = slopes_and_offsets<scalar_t>(scale, shift, l.N, l.C, mean, invstd);
     const scalar_t *data = x.const_data_ptr<scalar_t>();
     const scalar_t *shortcut = residual.defined() ? residual.const_data_ptr<scalar_t>() : nullptr;
     scalar_t *out = y.data_ptr<scalar_t>();
-    at::parallel_for(0, N, kGrain, [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, l.N, kGrain, [&](int64_t begin, int64_t end) {
       std::vector<scalar_t> scratch(kScratchTiles * tile_length(l));
       output_kernel(data, shortcut, alpha.data(), beta.data(), l, begin, end, out, scratch.data());
     });
@@ -419,11 +504,13 @@ class BatchNormRelu : public torch::autograd::Function<BatchNormRelu> {
                running_var = empty_as_absent(running_var_or_empty);
     // Named in profiles (the tests check that it ran).
     RECORD_FUNCTION("afterimage::batch_norm_relu", std::vector<c10::IValue>({x}));
-    const auto layout = layout_of(x);
+    auto layout = layout_of(x);
+    layout.per_sample = (scale.defined() && scale.dim() == 2) || (shift.defined() && shift.dim() == 2);
     auto [mean, invstd] = statistics(x, layout, running_mean, running_var, training, momentum, eps);
     auto y = forward_output(x, scale, shift, residual, layout, mean, invstd);
-    context->save_for_backward({x, scale_or_empty, y, mean, invstd});
+    context->save_for_backward({x, scale_or_empty, y, mean, invstd, shift_or_empty});
     context->saved_data["training"] = training;
+    context->saved_data["has_residual"] = residual.defined();
     context->saved_data["eps"] = eps;
     context->saved_data["shift_per_sample"] = shift.defined() && shift.dim() == 2;
     return y;
@@ -432,8 +519,9 @@ class BatchNormRelu : public torch::autograd::Function<BatchNormRelu> {
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext *context, torch::autograd::variable_list grads) {
     auto saved = context->get_saved_variables();
     const auto &x = saved[0], &y = saved[2], &mean = saved[3], &invstd = saved[4];
-    const auto scale = empty_as_absent(saved[1]);
+    const auto scale = empty_as_absent(saved[1]), saved_shift = empty_as_absent(saved[5]);
     const bool training = context->saved_data["training"].toBool();
+    const bool has_residual = context->saved_data["has_residual"].toBool();
     const bool shift_per_sample = context->saved_data["shift_per_sample"].toBool();
     const double eps = context->saved_data["eps"].toDouble();
     torch::autograd::variable_list result(9);  // x, scale, shift, residual; the rest take none
@@ -464,7 +552,8 @@ class BatchNormRelu : public torch::autograd::Function<BatchNormRelu> {
       return result;
     }
     RECORD_FUNCTION("afterimage::batch_norm_relu_backward", std::vector<c10::IValue>({x}));
-    const auto layout = layout_of(x);
+    auto layout = layout_of(x);
+    layout.per_sample = (scale.defined() && scale.dim() == 2) || shift_per_sample;
     const int64_t N = layout.N, C = layout.C, M = layout.N * layout.S;
     const auto format = layout.channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
     auto grad_y = grads[0].contiguous(format);
@@ -473,13 +562,23 @@ class BatchNormRelu : public torch::autograd::Function<BatchNormRelu> {
     std::vector<double> sum_grad(N * C), sum_grad_centred(N * C);
     auto grad_x = at::empty_like(x);
     auto grad_residual = wants_residual ? at::empty_like(x) : at::Tensor();
+    // In evaluation, where the scale and shift take no gradient, the per-sample sums are not
+    // needed: the backward is one pass.
+    const bool wants_sums = training || context->needs_input_grad(1) || wants_shift;
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "batch_norm_relu_backward", [&] {
       const scalar_t *gy = grad_y.const_data_ptr<scalar_t>(), *yd = y.const_data_ptr<scalar_t>(), *xd = x.const_data_ptr<scalar_t>();
       std::vector<scalar_t> mean_t(m, m + C);
-      at::parallel_for(0, N, kGrain, [&](int64_t begin, int64_t end) {
-        std::vector<scalar_t> scratch(kScratchTiles * tile_length(layout));
-        backward_sums_kernel(gy, yd, xd, mean_t.data(), layout, begin, end, sum_grad.data(), sum_grad_centred.data(), scratch.data());
-      });
+      // Without a residual the ReLU's mask is recomputed from x (alpha, beta), which spares
+      // reading y; with one, it is read from y.
+      std::vector<scalar_t> alpha, beta;
+      if (!has_residual) std::tie(alpha, beta) = slopes_and_offsets<scalar_t>(scale, saved_shift, N, C, mean, invstd);
+      const scalar_t *alpha_p = has_residual ? nullptr : alpha.data(), *beta_p = has_residual ? nullptr : beta.data();
+      if (wants_sums)
+        at::parallel_for(0, N, kGrain, [&](int64_t begin, int64_t end) {
+          std::vector<scalar_t> scratch(kScratchTiles * tile_length(layout));
+          backward_sums_kernel(gy, yd, xd, mean_t.data(), alpha_p, beta_p, layout, begin, end, sum_grad.data(), sum_grad_centred.data(),
+                               scratch.data());
+        });
       // g_x̂ = g_z·a: its mean over (n, s) is Σ_n a·Σ_s g_z / M, and that of g_x̂·x̂ is
       // Σ_n a·σ⁻¹·Σ_s g_z·(x − mean) / M. In evaluation the statistics are constants.
       std::vector<scalar_t> p(N * C), q(C, 0), r(C, 0);
@@ -498,7 +597,8 @@ class BatchNormRelu : public torch::autograd::Function<BatchNormRelu> {
       scalar_t *gx = grad_x.data_ptr<scalar_t>(), *gr = wants_residual ? grad_residual.data_ptr<scalar_t>() : nullptr;
       at::parallel_for(0, N, kGrain, [&](int64_t begin, int64_t end) {
         std::vector<scalar_t> scratch(kScratchTiles * tile_length(layout));
-        backward_output_kernel(gy, yd, xd, mean_t.data(), p.data(), q.data(), r.data(), layout, begin, end, gx, gr, scratch.data());
+        backward_output_kernel(gy, yd, xd, mean_t.data(), alpha_p, beta_p, p.data(), q.data(), r.data(), !training, layout, begin, end,
+                               gx, gr, scratch.data());
       });
     });
     result[0] = grad_x;

@@ -165,6 +165,32 @@ final class FusedBatchNormTests: XCTestCase {
     }
   }
 
+  func testFrozenLayersGiveTheInputGradientOfTheComposedOps() {
+    // A frozen classifier's batch norms (evaluation, weights taking no gradient) as the
+    // inverter's perceptual pass and PGD run them: the backward skips the per-sample sums. Also
+    // in training, with and without a residual.
+    for (training, residual) in [(false, false), (false, true), (true, false)] {
+      var gradients: [Tensor] = []
+      for fused in [true, false] {
+        let norm = BatchNorm2d(5)
+        norm.convert(to: .float64)
+        withNoGrad {
+          norm.weight!.copy(from: Tensor.randn([5], generator: Generator(seed: 1), dtype: .float64) + 1)
+          norm.bias!.copy(from: Tensor.randn([5], generator: Generator(seed: 2), dtype: .float64))
+          norm.runningMean.copy(from: Tensor.randn([5], generator: Generator(seed: 5), dtype: .float64) * 0.2)
+        }
+        for parameter in [norm.weight!, norm.bias!] { parameter.requiresGrad = false }
+        norm.fused = fused
+        if !training { norm.eval() }
+        let x = (Tensor.randn([3, 5, 4, 6], generator: Generator(seed: 3), dtype: .float64) + 0.3).channelsLast().requiringGrad()
+        let shortcut = residual ? Tensor.randn([3, 5, 4, 6], generator: Generator(seed: 4), dtype: .float64) : nil
+        gradients.append(Autograd.gradients(of: [randomProjection(of: norm.relu(x, plus: shortcut))], withRespectTo: [x])[0])
+      }
+      assertClose(gradients[0], gradients[1], atol: 1e-12, "training \(training), residual \(residual)")
+      XCTAssertGreaterThan(gradients[0].abs().max().item(), 0.1)
+    }
+  }
+
   func testGroupedStatisticsAndHalfPrecisionFallBackToAten() throws {
     let norm = BatchNorm2d(4)
     norm.statisticsGroups = 2

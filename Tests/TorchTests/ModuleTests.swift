@@ -22,6 +22,31 @@ final class TinyBlock: Module, Layer {
 }
 
 final class ModuleTests: XCTestCase {
+  func testChannelsLastStridesOneChannelAndOneByOneKernelsSoConvolutionsFollow() throws {
+    // One channel and a 1×1 kernel make the two layouts coincide; channelsLast() still gives
+    // channels-last strides (contiguous(ChannelsLast) would return them channels-first), so the
+    // convolutions computed from them run channels-last (stride 1 along the channels).
+    let gray = Tensor.randn([2, 1, 6, 6])
+    let grayLast = gray.channelsLast()
+    XCTAssertEqual(grayLast.stride(dim: 1), 1)
+    XCTAssertTrue(grayLast.equals(gray))
+    XCTAssertEqual(grayLast.channelsLast().stride(dim: 1), 1, "already channels-last: kept")
+    for (input, kernel) in [(1, 3), (4, 1)] {
+      let conv = Conv2d(input, 8, kernelSize: kernel, padding: kernel / 2, generator: Generator(seed: 1))
+      let x = Tensor.randn([2, input, 6, 6], generator: Generator(seed: 2))
+      let reference = conv(x)
+      conv.convertToChannelsLast()
+      XCTAssertEqual(conv.weight.stride(dim: 1), 1, "\(input) channels in, \(kernel)×\(kernel)")
+      let output = conv(x.channelsLast())
+      XCTAssertEqual(output.stride(dim: 1), 1, "\(input) channels in, \(kernel)×\(kernel): the output is channels-last")
+      assertClose(output, reference, atol: 1e-5)
+    }
+    // Gradients flow through the conversion.
+    let leaf = Tensor.randn([2, 1, 3, 3]).requiringGrad()
+    (leaf.channelsLast() * 2).sum().backward()
+    assertClose(leaf.grad!, Tensor.full([2, 1, 3, 3], 2), atol: 0)
+  }
+
   func testStateDictNamesArePyTorchs() {
     let block = TinyBlock()
     XCTAssertEqual(

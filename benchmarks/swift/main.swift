@@ -163,6 +163,7 @@ let usage = """
          afterimage-bench classifier-standard|classifier-adversarial [--resolution R] [--channels C] [--batch-size B]
          afterimage-bench device-parity --device cuda[:N]
          afterimage-bench explorer [--inverter DIR] [--edits N] [--warmup W]
+         afterimage-bench kernels [--repeats N]   (the fused batch norm + ReLU against aten's ops)
   The inverter, reconstruct and classifier measurements take --device cpu|cuda[:N] (default cpu).
   """
 
@@ -194,6 +195,8 @@ case "explorer":
   }
 case "device-parity":
   reportingErrors { try deviceParity() }
+case "kernels":
+  measureKernels(repeats: option("repeats", 30))
 case "classifier-standard", "classifier-adversarial":
   reportingErrors {
     try measureClassifierStep(
