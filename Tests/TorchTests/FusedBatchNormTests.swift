@@ -191,13 +191,44 @@ final class FusedBatchNormTests: XCTestCase {
     }
   }
 
-  func testGroupedStatisticsAndHalfPrecisionFallBackToAten() throws {
-    let norm = BatchNorm2d(4)
-    norm.statisticsGroups = 2
-    let x = Tensor.randn([4, 4, 3, 3])
-    let trace = try Torch.recordOperations { _ = norm.relu(x) }
-    XCTAssertFalse(trace.contains("afterimage::batch_norm_relu"), "per-group statistics are not the kernel's")
-    XCTAssertFalse(x.to(.float16).supportsFusedKernels)
+  func testGroupedStatisticsRunTheKernelPerGroupAsDataParallelRanksDo() throws {
+    // --batch-norm-groups 2 in one process must take the steps two ranks take with half the batch
+    // each: the kernel runs on each group, bit for bit as on a rank, and the running statistics
+    // take one update with the groups' mean statistics. Per-sample scale and shift, a residual.
+    let generator = Generator(seed: 9)
+    let x = Tensor.randn([6, 4, 3, 5], generator: generator, dtype: .float64).channelsLast()
+    let scale = Tensor.randn([6, 4], generator: generator, dtype: .float64) * 0.3 + 1
+    let shift = Tensor.randn([6, 4], generator: generator, dtype: .float64)
+    let residual = Tensor.randn([6, 4, 3, 5], generator: generator, dtype: .float64)
+    func layer(groups: Int, fused: Bool) -> BatchNorm2d {
+      let norm = BatchNorm2d(4, affine: false)
+      norm.convert(to: .float64)
+      norm.statisticsGroups = groups
+      norm.fused = fused
+      return norm
+    }
+    let grouped = layer(groups: 2, fused: true)
+    let trace = try Torch.recordOperations { _ = withNoGrad { layer(groups: 2, fused: true).relu(x, scale: scale, shift: shift, plus: residual) } }
+    XCTAssertTrue(trace.contains("afterimage::batch_norm_relu"), "the kernel ran on the groups")
+    let output = grouped.relu(x, scale: scale, shift: shift, plus: residual)
+    // Each half as a rank computes it.
+    let halves = (0..<2).map { half -> Tensor in
+      let rank = layer(groups: 1, fused: true)
+      func cut(_ t: Tensor) -> Tensor { t.narrow(dim: 0, start: 3 * half, length: 3) }
+      return rank.relu(cut(x), scale: cut(scale), shift: cut(shift), plus: cut(residual))
+    }
+    XCTAssertTrue(output.equals(Tensor.cat(halves, dim: 0)), "the groups' outputs are the ranks'")
+    // The same as aten's grouped path, output and running statistics.
+    let composed = layer(groups: 2, fused: false)
+    assertClose(output, composed.relu(x, scale: scale, shift: shift, plus: residual), atol: 1e-12)
+    assertClose(grouped.runningMean, composed.runningMean, atol: 1e-7)
+    assertClose(grouped.runningVar, composed.runningVar, atol: 1e-7)
+    XCTAssertEqual(grouped.batchesTracked.itemInt(), 1)
+  }
+
+  func testHalfPrecisionFallsBackToAten() {
+    XCTAssertFalse(Tensor.randn([4, 4, 3, 3]).to(.float16).supportsFusedKernels)
+    XCTAssertTrue(Tensor.randn([4, 4, 3, 3]).supportsFusedKernels)
   }
 
   func testMismatchedInputsGetAnError() {

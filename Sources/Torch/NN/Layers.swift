@@ -187,20 +187,33 @@ public final class BatchNorm2d: Module, Layer {
     let batch = input.shape[0]
     guard isTraining, statisticsGroups > 1 else { return normalise(input) }
     precondition(batch % statisticsGroups == 0, "BatchNorm2d: a batch of \(batch) does not split into \(statisticsGroups) groups")
-    let size = batch / statisticsGroups
-    let groups = (0..<statisticsGroups).map { input.narrow(dim: 0, start: $0 * size, length: size) }
+    let groups = statisticsGroupsOf(input)
     let output = Tensor.cat(groups.map {
       $0.batchNorm(weight: weight, bias: bias, runningMean: nil, runningVar: nil, training: true, momentum: momentum, eps: eps)
     }, dim: 0)
+    updateRunningStatistics(groups: groups)
+    return output
+  }
+
+  /// The batch cut into `statisticsGroups` groups of consecutive examples.
+  private func statisticsGroupsOf(_ tensor: Tensor) -> [Tensor] {
+    let batch = tensor.shape[0]
+    precondition(batch % statisticsGroups == 0, "BatchNorm2d: a batch of \(batch) does not split into \(statisticsGroups) groups")
+    let size = batch / statisticsGroups
+    return (0..<statisticsGroups).map { tensor.narrow(dim: 0, start: $0 * size, length: size) }
+  }
+
+  /// One update of the running statistics with the groups' mean statistics, as the ranks'
+  /// running statistics averaged after each step.
+  private func updateRunningStatistics(groups: [Tensor]) {
     withNoGrad {
-      let dims = [0] + Array(2..<input.rank)  // all but the channels
+      let dims = [0] + Array(2..<groups[0].rank)  // all but the channels
       // In float32 whatever the input's precision, as batch_norm accumulates.
       let mean = Tensor.stack(groups.map { $0.to(.float32).mean(dims: dims) }).mean(dims: [0])  // [C]
       let variance = Tensor.stack(groups.map { $0.to(.float32).variance(dims: dims) }).mean(dims: [0])  // unbiased, as batch_norm's update
       runningMean.copy(from: runningMean * (1 - momentum) + mean.to(runningMean.dtype) * momentum)
       runningVar.copy(from: runningVar * (1 - momentum) + variance.to(runningVar.dtype) * momentum)
     }
-    return output
   }
 
   /// Whether `relu(_:scale:shift:plus:)` runs the fused CPU kernel (`Tensor.batchNormRelu`) where
@@ -212,15 +225,33 @@ public final class BatchNorm2d: Module, Layer {
   /// conditional one, a residual block's shortcut and the ReLU, as one CPU kernel with its own
   /// backward (`Tensor.batchNormRelu`). `scale` and `shift` (`[N, C]`, per sample) are for a
   /// batch norm without its own weight and bias (BigGAN's conditional batch norm); nil uses the
-  /// layer's (or 1 and 0). `residual` has the input's shape. Where the kernel does not run (off
-  /// the CPU, half precision, `statisticsGroups` in training) aten's ops compose the same thing.
+  /// layer's (or 1 and 0). `residual` has the input's shape. With `statisticsGroups` in training
+  /// the kernel runs on each group, as each data-parallel rank runs it on its share of the batch.
+  /// Where the kernel does not run (off the CPU, half precision) aten's ops compose the same thing.
   public func relu(_ input: Tensor, scale: Tensor? = nil, shift: Tensor? = nil, plus residual: Tensor? = nil) -> Tensor {
     precondition((scale == nil || weight == nil) && (shift == nil || bias == nil), "BatchNorm2d.relu: a scale or shift given to an affine batch norm")
-    if fused && input.supportsFusedKernels && (!isTraining || statisticsGroups == 1) {
+    if fused && input.supportsFusedKernels {
       if isTraining { withNoGrad { batchesTracked.addInPlace(1) } }
-      return input.batchNormRelu(
-        scale: scale ?? weight, shift: shift ?? bias, residual: residual, runningMean: runningMean, runningVar: runningVar,
-        training: isTraining, momentum: momentum, eps: eps)
+      let (scale, shift) = (scale ?? weight, shift ?? bias)
+      guard isTraining, statisticsGroups > 1 else {
+        return input.batchNormRelu(
+          scale: scale, shift: shift, residual: residual, runningMean: runningMean, runningVar: runningVar, training: isTraining,
+          momentum: momentum, eps: eps)
+      }
+      // Per group, without running statistics, which then take one update for all the groups.
+      let groups = statisticsGroupsOf(input)
+      func perGroup(_ tensor: Tensor?) -> [Tensor?] {  // a per-channel [C] is every group's; [N, …] is cut
+        guard let tensor, tensor.rank > 1 else { return Array(repeating: tensor, count: statisticsGroups) }
+        return statisticsGroupsOf(tensor)
+      }
+      let (scales, shifts, residuals) = (perGroup(scale), perGroup(shift), perGroup(residual))
+      let output = Tensor.cat(groups.indices.map {
+        groups[$0].batchNormRelu(
+          scale: scales[$0], shift: shifts[$0], residual: residuals[$0], runningMean: nil, runningVar: nil, training: true,
+          momentum: momentum, eps: eps)
+      }, dim: 0)
+      updateRunningStatistics(groups: groups)
+      return output
     }
     var h = self(input)
     let perSample = [input.shape[0], input.shape[1]] + Array(repeating: 1, count: input.rank - 2)  // [N, C, 1, 1]
