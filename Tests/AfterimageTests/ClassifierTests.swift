@@ -67,7 +67,9 @@ final class ClassifierTests: XCTestCase {
     if let cached = Self.tinyClassifier { return cached }
     let classifier = try NetworkClassifier(config: config(.resnet20, width: 0.25, resolution: 16, classes: 2), generator: Generator(seed: 3))
     let data = try ShapesDataset(split: .train, classes: 2, resolution: 16, count: 1024, seed: 1)
-    let optimizer = Adam(classifier.model.namedParameters(), learningRate: 5e-3)
+    // At 1e-3 it fits its 1024 images (98.6% after 12 epochs, on AVX-512 and AVX2 kernels
+    // alike); at 5e-3 its training accuracy swung between 64% and 95% with float rounding.
+    let optimizer = Adam(classifier.model.namedParameters(), learningRate: 1e-3)
     for epoch in 0..<12 {
       for batch in DataLoader(data, batchSize: 64, seed: 2).epoch(epoch) {
         let loss = Loss.crossEntropy(classifier.logits(batch.images), batch.labels)
@@ -146,14 +148,14 @@ final class ClassifierTests: XCTestCase {
   func testEvaluationUnderAttackLeavesTheWeightsAlone() throws {
     let classifier = try trainedTinyClassifier()
     let snapshot = classifier.model.stateDict().map { ($0.name, $0.tensor.clone()) }
-    // 512 images: the tiny classifier is weak (65–73% after 12–20 epochs, whether its batch norms
-    // are fused or not), and on 64 its accuracy moved by ±8 points from one float32 rounding of
-    // its training to the next. 60% is 4.5 standard errors above chance at 512.
-    let data = try ShapesDataset(split: .test, classes: 2, resolution: 16, count: 512)
+    // Its own training images: the tiny classifier fits them but generalises little (54–69% on
+    // test images, moving with float rounding), and what matters here is a classifier whose
+    // accuracy an attack can lower.
+    let data = try ShapesDataset(split: .train, classes: 2, resolution: 16, count: 512, seed: 1)
     let result = try ClassifierEvaluation.evaluate(
       classifier, on: data, attack: try AttackSpec.parse("pgd-linf:8/255", steps: 5), perClass: true)
     XCTAssertEqual(result.count, 512)
-    XCTAssertGreaterThan(result.cleanAccuracy, 0.6, "the tiny classifier learned something (chance: 0.5)")
+    XCTAssertGreaterThan(result.cleanAccuracy, 0.9, "the tiny classifier learned its images (chance: 0.5)")
     print("tiny classifier: clean \(result.cleanAccuracy), under PGD-5 \(result.attackAccuracy!)")
     XCTAssertLessThan(result.attackAccuracy!, result.cleanAccuracy)
     XCTAssertEqual(result.perClass?.count, 2)
